@@ -1,0 +1,17 @@
+// Process-wide logging setup (spdlog). Logs go to stderr so that stdout
+// stays clean for human and JSON output. Never log secrets: mnemonic words,
+// keys, passwords and signatures are not passed to the logger anywhere.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace qstor {
+
+enum class LogFormat { kText, kJson };
+
+// level: trace|debug|info|warn|error|off.
+Status InitLogging(const std::string& level, LogFormat format, bool color);
+
+}  // namespace qstor
