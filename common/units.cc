@@ -140,13 +140,24 @@ std::string FormatSize(uint64_t bytes) {
   if (v < 10240 || idx + 1 == names.size()) {
     return fmt::format("{} {}", v, names[idx]);
   }
-  // Not a round binary size: show two decimals in the largest fitting unit
-  // and the exact byte count.
+  // Not a round binary size: show two decimals in the largest fitting binary
+  // unit, led by the round decimal form when there is one ("2 TB (1.82 TiB)")
+  // and otherwise followed by the exact byte count.
   size_t u = 0;
   double d = static_cast<double>(bytes);
   while (u + 1 < names.size() && d >= 1024.0) {
     d /= 1024.0;
     ++u;
+  }
+  static constexpr std::array<std::string_view, 6> dec = {"B", "KB", "MB", "GB", "TB", "PB"};
+  size_t di = 0;
+  uint64_t dv = bytes;
+  while (di + 1 < dec.size() && dv % 1000 == 0) {
+    dv /= 1000;
+    ++di;
+  }
+  if (di > 0 && dv < 10000) {
+    return fmt::format("{} {} ({:.2f} {})", dv, dec[di], d, names[u]);
   }
   return fmt::format("{:.2f} {} ({} bytes)", d, names[u], bytes);
 }

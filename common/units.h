@@ -23,9 +23,9 @@ namespace qstor {
 Result<uint64_t> ParseSize(std::string_view text);
 
 // Prints a size unambiguously: the largest binary unit that divides it
-// exactly ("500 GiB", "1536 MiB"), or, if none does, that unit with two
-// decimals and the exact byte count ("2 TB = 1.82 TiB (2000000000000 bytes)"
-// is printed as "1.82 TiB (2000000000000 bytes)").
+// exactly ("500 GiB", "1536 MiB"); else a round decimal size with its binary
+// value ("2 TB (1.82 TiB)"); else two decimals and the exact byte count
+// ("114.98 GiB (123456789012 bytes)").
 std::string FormatSize(uint64_t bytes);
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
