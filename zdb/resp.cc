@@ -191,8 +191,12 @@ ParseResult ParseRequest(std::string_view d, const ParseLimits& lim,
     int64_t len = 0;
     r = ReadIntLine(d, p, lim, &len, &p, error);
     if (r != ParseResult::kOk) return r;
-    if (len < 0 || static_cast<uint64_t>(len) > lim.max_bulk) {
+    if (len < 0) {
       *error = "Protocol error: invalid bulk length";
+      return ParseResult::kError;
+    }
+    if (static_cast<uint64_t>(len) > lim.max_bulk) {
+      *error = "Payload too large";
       return ParseResult::kError;
     }
     std::string s;
