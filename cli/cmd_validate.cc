@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "common/units.h"
@@ -24,6 +25,7 @@ int RunValidate(const Context& ctx, const ValidateOptions& opt) {
     std::cout << reconciler::EmbeddedSchemaText();
     return kExitOk;
   }
+  spdlog::debug("validate: checking {} file(s) against the embedded schema", opt.files.size());
   reconciler::LoadResult r = reconciler::LoadManifestFiles(opt.files);
   int errors = 0, warnings = 0;
   for (const auto& d : r.diagnostics) {
