@@ -48,6 +48,7 @@
 
 #include "common/status.h"
 #include "fs/codec.h"
+#include "fs/health.h"
 #include "fs/keys.h"
 
 namespace qstor::fs {
@@ -167,7 +168,9 @@ class ObjectStore {
   // moved shards; refuses if a newer version exists (kFailedPrecondition).
   Status UpdateRef(const SegmentRef& ref);
   const SecretKey& data_key() const;
+  // Drops a segment from the pending-repair queue (after repair fixed it).
   void ClearRepair(std::string_view segment_id);
+  HealthTracker& health();
 
   struct Impl;
 
