@@ -1,0 +1,552 @@
+// Server + client over loopback, raw-socket abuse, redis-cli compatibility,
+// and the `qstor zdb serve` binary.
+#include "zdb/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "zdb/client.h"
+#include "zdb/test_util.h"
+
+namespace qstor::zdb {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+class TestServer {
+ public:
+  explicit TestServer(ServerOptions o = {}, std::string dir = "") {
+    if (dir.empty()) {
+      tmp_ = std::make_unique<TempDir>();
+      dir = tmp_->path();
+    }
+    dir_ = dir;
+    o.data_dir = dir;
+    o.listen = "127.0.0.1";
+    auto r = Server::Create(o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    srv_ = std::move(r.value());
+    port_ = srv_->port();
+    th_ = std::thread([this] { run_status_ = srv_->Run(); });
+  }
+  ~TestServer() { Stop(); }
+  void Stop() {
+    if (th_.joinable()) {
+      srv_->Stop();
+      th_.join();
+    }
+    srv_.reset();
+  }
+  uint16_t port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::unique_ptr<TempDir> tmp_;
+  std::string dir_;
+  std::unique_ptr<Server> srv_;
+  std::thread th_;
+  uint16_t port_ = 0;
+  Status run_status_;
+};
+
+std::unique_ptr<Client> Connect(uint16_t port, ClientOptions o = {}) {
+  auto c = Client::Connect("127.0.0.1", port, o);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c.value()) : nullptr;
+}
+
+// Raw TCP for protocol abuse.
+int RawConnect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+void SendAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;  // the server may close early; that is allowed
+    off += static_cast<size_t>(n);
+  }
+}
+
+// Reads until EOF (or the 10 s receive timeout); returns what arrived and
+// whether the peer closed.
+std::string ReadUntilClose(int fd, bool* closed) {
+  std::string out;
+  char buf[65536];
+  *closed = false;
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+      *closed = true;
+      break;
+    }
+    if (n < 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST(ZdbServer, ClientDataCommands) {
+  TestServer s;
+  auto c = Connect(s.port());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Ping().ok());
+  auto r = c->Set("key", "value");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(**r, "key");  // SET returns the key
+  r = c->Set("key", "value");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_value());  // identical value -> nil
+  EXPECT_EQ(**c->Get("key"), "value");
+  EXPECT_FALSE(c->Get("nope")->has_value());
+  auto mg = c->MGet({"key", "nope"});
+  ASSERT_TRUE(mg.ok());
+  EXPECT_EQ(*(*mg)[0], "value");
+  EXPECT_FALSE((*mg)[1].has_value());
+  EXPECT_TRUE(*c->Exists("key"));
+  EXPECT_FALSE(*c->Exists("nope"));
+  EXPECT_EQ(**c->Length("key"), 5u);
+  EXPECT_GT(*c->KeyTime("key"), 1600000000u);
+  EXPECT_TRUE(*c->Check("key"));
+  EXPECT_EQ(c->Check("nope").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(*c->DbSize(), 1u);
+  EXPECT_GT(*c->Time(), 1600000000u);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(c->Set("k" + std::to_string(i), "v").ok());
+  size_t seen = 0;
+  std::optional<std::string> cur;
+  for (;;) {
+    auto p = c->Scan(cur);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    if (p->done) break;
+    seen += p->entries.size();
+    cur = p->next_cursor;
+  }
+  EXPECT_EQ(seen, 101u);
+  auto rp = c->RScan();
+  ASSERT_TRUE(rp.ok());
+  ASSERT_FALSE(rp->entries.empty());
+  EXPECT_EQ(rp->entries[0].key, "k99");
+  auto kc = c->KeyCur("k98");
+  ASSERT_TRUE(kc.ok());
+  auto after = c->Scan(*kc);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->entries.size(), 1u);
+  EXPECT_EQ(after->entries[0].key, "k99");
+  ASSERT_TRUE(c->Del("key").ok());
+  EXPECT_EQ(c->Del("key").code(), Status::Code::kNotFound);
+  // Errors name the backend.
+  EXPECT_NE(c->Del("key").message().find("127.0.0.1:" + std::to_string(s.port()) + "/default"),
+            std::string::npos);
+  // Client-side limits.
+  EXPECT_EQ(c->Set(std::string(256, 'k'), "v").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(c->Set("k", std::string((8u << 20) + 1, 'v')).status().code(),
+            Status::Code::kInvalidArgument);
+  auto raw = c->Command({"SET", std::string(256, 'k'), "v"});
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw->str, "Key too large");
+  // Exactly 8 MiB is accepted and read back.
+  std::string big(8u << 20, 'b');
+  ASSERT_TRUE(c->Set("big", big).ok());
+  EXPECT_EQ(**c->Get("big"), big);
+}
+
+TEST(ZdbServer, NamespacesAdminAndAccessRules) {
+  ServerOptions o;
+  o.admin_password = "adminpw";
+  TestServer s(o);
+  auto admin = Connect(s.port());
+  ASSERT_TRUE(admin);
+  EXPECT_EQ(admin->NsNew("x").code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(admin->Auth("wrong").code(), Status::Code::kPermissionDenied);
+  ASSERT_TRUE(admin->Auth("adminpw").ok());  // SECURE challenge
+  ASSERT_TRUE(admin->NsNew("priv").ok());
+  EXPECT_FALSE(admin->NsNew("priv").ok());
+  ASSERT_TRUE(admin->NsSet("priv", "password", "secret").ok());
+  ASSERT_TRUE(admin->NsSet("priv", "public", "0").ok());
+  ASSERT_TRUE(admin->NsNew("pub").ok());
+  ASSERT_TRUE(admin->NsSet("pub", "password", "pubpw").ok());
+  auto names = admin->NsList();
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<std::string>{"default", "priv", "pub"}));
+
+  auto user = Connect(s.port());
+  EXPECT_EQ(user->Select("nothere").code(), Status::Code::kNotFound);
+  Status st = user->Select("priv");
+  EXPECT_EQ(st.code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(st.message().find("Namespace protected and private"), std::string::npos);
+  EXPECT_EQ(user->Select("priv", "bad").code(), Status::Code::kPermissionDenied);
+  ASSERT_TRUE(user->Select("priv", "secret").ok());  // SELECT ... SECURE
+  ASSERT_TRUE(user->Set("a", "1").ok());
+  // Plain-password SELECT works too (raw).
+  auto plain = Connect(s.port());
+  auto rep = plain->Command({"SELECT", "priv", "secret"});
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->Debug(), "OK");
+
+  // Public with password: read-only without it.
+  ASSERT_TRUE(admin->Select("pub", "pubpw").ok());
+  ASSERT_TRUE(admin->Set("r", "readable").ok());
+  auto reader = Connect(s.port());
+  ASSERT_TRUE(reader->Select("pub").ok());
+  EXPECT_EQ(**reader->Get("r"), "readable");
+  EXPECT_EQ(reader->Set("w", "x").status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(reader->Del("r").code(), Status::Code::kPermissionDenied);
+
+  auto info = admin->NsInfo("priv");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->name, "priv");
+  EXPECT_EQ(info->entries, 1u);
+  EXPECT_TRUE(info->password);
+  EXPECT_FALSE(info->is_public);
+  EXPECT_EQ(info->data_size_bytes, 1u);
+  EXPECT_EQ(info->mode, NsMode::kUser);
+  EXPECT_FALSE(info->space_available.has_value());
+
+  ASSERT_TRUE(admin->NsSet("priv", "maxsize", "10").ok());
+  info = admin->NsInfo("priv");
+  EXPECT_EQ(info->data_limits_bytes, 10u);
+  EXPECT_EQ(info->space_available.value_or(0), 9u);
+  EXPECT_EQ(user->Set("b", std::string(20, 'x')).status().code(),
+            Status::Code::kResourceExhausted);
+  EXPECT_EQ(admin->NsSet("priv", "color", "blue").code(), Status::Code::kInvalidArgument);
+
+  // FLUSH: only private + password.
+  EXPECT_FALSE(reader->Flush().ok());
+  ASSERT_TRUE(user->Flush().ok());
+  EXPECT_EQ(*user->DbSize(), 0u);
+
+  // seq mode via NSSET
+  ASSERT_TRUE(admin->NsNew("seq").ok());
+  ASSERT_TRUE(admin->NsSet("seq", "mode", "seq").ok());
+  EXPECT_EQ(admin->NsInfo("seq")->mode, NsMode::kSeq);
+  auto sc = Connect(s.port());
+  ASSERT_TRUE(sc->Select("seq").ok());
+  auto id = sc->Set("", "first");
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(**id, std::string(8, '\0'));
+  EXPECT_EQ(**sc->Get(std::string(8, '\0')), "first");
+  std::string missing(8, '\0');
+  missing[0] = 9;
+  auto bad = sc->Set(missing, "x");
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("Invalid key, only update authorized"), std::string::npos);
+  EXPECT_EQ(admin->NsSet("seq", "mode", "user").code(), Status::Code::kFailedPrecondition);
+
+  // NSDEL rules
+  EXPECT_FALSE(admin->NsDel("default").ok());
+  EXPECT_FALSE(admin->NsDel("pub").ok());  // admin is using it
+  ASSERT_TRUE(admin->Select("default").ok());
+  ASSERT_TRUE(admin->NsDel("pub").ok());
+  EXPECT_EQ(reader->Get("r").status().code(), Status::Code::kFailedPrecondition);
+}
+
+TEST(ZdbServer, PipelineOfThousandCommands) {
+  TestServer s;
+  auto c = Connect(s.port());
+  std::vector<std::vector<std::string>> cmds;
+  for (int i = 0; i < 1000; ++i) cmds.push_back({"SET", "p" + std::to_string(i), std::string(100, 'x')});
+  for (int i = 0; i < 1000; ++i) cmds.push_back({"GET", "p" + std::to_string(i)});
+  auto r = c->Pipeline(cmds);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ((*r)[i].str, "p" + std::to_string(i));
+  for (int i = 1000; i < 2000; ++i) EXPECT_EQ((*r)[i].str, std::string(100, 'x'));
+  EXPECT_EQ(*c->DbSize(), 1000u);
+}
+
+TEST(ZdbServer, MalformedInputGetsErrorOrCloseNeverCrash) {
+  TestServer s;
+  struct Case {
+    std::string in, reply_prefix;
+  } cases[] = {
+      {"*abc\r\n", "-Protocol error"},
+      {"*2\r\n$-5\r\n", "-Protocol error"},
+      {"*99999999\r\n", "-Protocol error"},
+      {"*2\r\n$3\r\nSET\r\n$999999999\r\n", "-Payload too large"},
+      {"*2\r\n$3\r\nGETx\r\n", "-Protocol error"},
+      {"*1\r\n:5\r\n", "-Protocol error"},
+  };
+  for (const auto& c : cases) {
+    int fd = RawConnect(s.port());
+    SendAll(fd, c.in);
+    bool closed = false;
+    std::string out = ReadUntilClose(fd, &closed);
+    EXPECT_TRUE(closed) << c.in;
+    EXPECT_EQ(out.rfind(c.reply_prefix, 0), 0u) << c.in << " -> " << out;
+    ::close(fd);
+  }
+  // An oversized payload announced honestly: error reply, no 8 MiB buffered.
+  {
+    int fd = RawConnect(s.port());
+    SendAll(fd, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + std::to_string((8u << 20) + 1) + "\r\n");
+    bool closed = false;
+    std::string out = ReadUntilClose(fd, &closed);
+    EXPECT_EQ(out, "-Payload too large\r\n");
+    EXPECT_TRUE(closed);
+    ::close(fd);
+  }
+  // Random garbage: the server survives and keeps serving.
+  std::mt19937 rng(1);
+  for (int i = 0; i < 100; ++i) {
+    int fd = RawConnect(s.port());
+    std::string junk(1 + rng() % 300, '\0');
+    for (auto& ch : junk) ch = static_cast<char>(rng() % 8 == 0 ? '\r' : rng() % 256);
+    if (i % 2) junk = "*3\r\n$3\r\nSET\r\n" + junk;
+    SendAll(fd, junk);
+    ::shutdown(fd, SHUT_WR);
+    bool closed = false;
+    ReadUntilClose(fd, &closed);
+    ::close(fd);
+  }
+  auto c = Connect(s.port());
+  EXPECT_TRUE(c->Ping().ok());
+}
+
+TEST(ZdbServer, SlowLorisAndIdleClientsAreCut) {
+  ServerOptions o;
+  o.idle_timeout = 300ms;
+  TestServer s(o);
+  int fd = RawConnect(s.port());
+  SendAll(fd, "*1\r\n$4\r\nPI");  // never completes
+  bool closed = false;
+  std::string out = ReadUntilClose(fd, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(out, "");
+  ::close(fd);
+  int idle = RawConnect(s.port());
+  ReadUntilClose(idle, &closed);
+  EXPECT_TRUE(closed);
+  ::close(idle);
+}
+
+TEST(ZdbServer, HalfClosedSocketStillGetsReplies) {
+  TestServer s;
+  int fd = RawConnect(s.port());
+  SendAll(fd, "PING\r\n*1\r\n$4\r\nPING\r\n*2\r\n$6\r\nEXISTS\r\n$1\r\nx\r\n");
+  ::shutdown(fd, SHUT_WR);
+  bool closed = false;
+  std::string out = ReadUntilClose(fd, &closed);
+  EXPECT_EQ(out, "+PONG\r\n+PONG\r\n:0\r\n");
+  EXPECT_TRUE(closed);
+  ::close(fd);
+}
+
+TEST(ZdbServer, ClientReconnectsAndRestoresSelect) {
+  TempDir dir;
+  uint16_t port;
+  ClientOptions co;
+  co.min_backoff = 10ms;
+  co.max_backoff = 50ms;
+  co.connect_timeout = 1000ms;
+  std::unique_ptr<Client> c;
+  {
+    TestServer s({}, dir.path());
+    port = s.port();
+    auto admin = Connect(port);
+    ASSERT_TRUE(admin->NsNew("ns").ok());
+    ASSERT_TRUE(admin->NsSet("ns", "password", "pw").ok());
+    ASSERT_TRUE(admin->NsSet("ns", "public", "0").ok());
+    c = Connect(port, co);
+    ASSERT_TRUE(c->Select("ns", "pw").ok());
+    ASSERT_TRUE(c->Set("k", "v").ok());
+  }
+  // Server gone: a clear, typed error naming the backend.
+  Status st = c->Ping();
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("/ns"), std::string::npos);
+  ServerOptions o;
+  o.port = port;
+  TestServer again(o, dir.path());
+  // Reconnect + SELECT replay: the namespace is private, so a bare
+  // reconnect would not see the key.
+  Result<std::optional<std::string>> g = Status::Unavailable("not tried");
+  for (int i = 0; i < 50 && !g.ok(); ++i) g = c->Get("k");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(**g, "v");
+}
+
+TEST(ZdbServer, RequestTimeoutIsReported) {
+  // A listener that never answers.
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  ClientOptions co;
+  co.request_timeout = 200ms;
+  auto c = Client::Connect("127.0.0.1", ntohs(a.sin_port), co);
+  ASSERT_TRUE(c.ok());
+  Status st = (*c)->Ping();
+  EXPECT_EQ(st.code(), Status::Code::kTimeout) << st.ToString();
+  ::close(lfd);
+  // Nothing listens now: connect fails with kUnavailable.
+  auto d = Client::Connect("127.0.0.1", ntohs(a.sin_port), co);
+  EXPECT_EQ(d.status().code(), Status::Code::kUnavailable);
+}
+
+TEST(ZdbServer, ClientPoolReusesConnections) {
+  TestServer s;
+  ClientPool pool("127.0.0.1", s.port(), "default", "");
+  auto a = pool.Acquire();
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE((*a)->Set("x", "1").ok());
+  Client* raw = a->get();
+  pool.Release(std::move(a.value()));
+  auto b = pool.Acquire();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->get(), raw);
+  EXPECT_EQ(**(*b)->Get("x"), "1");
+}
+
+// ---- redis-cli: a client nobody here wrote ---------------------------------
+
+std::string Sh(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return "<popen failed>";
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+bool HaveRedisCli() { return std::system("command -v redis-cli >/dev/null 2>&1") == 0; }
+
+TEST(ZdbRedisCli, RepliesAreByteExact) {
+  if (!HaveRedisCli()) GTEST_SKIP() << "redis-cli not installed (Debian package redis-tools)";
+  TestServer s;
+  std::string cli = "redis-cli -h 127.0.0.1 -p " + std::to_string(s.port()) + " ";
+  EXPECT_EQ(Sh(cli + "PING"), "PONG\n");
+  // 4th argument = timestamp (admin only; no admin password = everyone is admin)
+  EXPECT_EQ(Sh(cli + "SET mykey hello 1700000000"), "mykey\n");
+  EXPECT_EQ(Sh(cli + "--no-raw SET mykey hello 1700000000"), "(nil)\n");
+  EXPECT_EQ(Sh(cli + "--no-raw SET other world 1700000001"), "\"other\"\n");
+  EXPECT_EQ(Sh(cli + "GET mykey"), "hello\n");
+  EXPECT_EQ(Sh(cli + "--no-raw GET mykey"), "\"hello\"\n");
+  EXPECT_EQ(Sh(cli + "--no-raw GET nokey"), "(nil)\n");
+  EXPECT_EQ(Sh(cli + "--no-raw DEL nokey"), "(error) Key not found\n");
+  EXPECT_EQ(Sh(cli + "--no-raw DBSIZE"), "(integer) 2\n");
+  EXPECT_EQ(Sh(cli + "--no-raw SCAN"),
+            "1) \"\\x00\\x00\\x00\\x00,\\x00\\x00\\x00\"\n"  // cursor: file 0, offset 44
+            "2) 1) 1) \"mykey\"\n"
+            "      2) (integer) 5\n"
+            "      3) (integer) 1700000000\n"
+            "   2) 1) \"other\"\n"
+            "      2) (integer) 5\n"
+            "      3) (integer) 1700000001\n");
+  // Binary cursors go through stdin, where redis-cli understands \x escapes.
+  EXPECT_EQ(Sh("printf 'SCAN \"\\\\x00\\\\x00\\\\x00\\\\x00\\\\x0c\\\\x00\\\\x00\\\\x00\"\\n' | " + cli + "--no-raw"),
+            "1) \"\\x00\\x00\\x00\\x00,\\x00\\x00\\x00\"\n"
+            "2) 1) 1) \"other\"\n"
+            "      2) (integer) 5\n"
+            "      3) (integer) 1700000001\n");
+  EXPECT_EQ(Sh("printf 'SCAN \"\\\\x00\\\\x00\\\\x00\\\\x00,\\\\x00\\\\x00\\\\x00\"\\n' | " + cli + "--no-raw"),
+            "(error) No more data\n");
+  EXPECT_EQ(Sh(cli + "--no-raw KEYCUR mykey"), "\"\\x00\\x00\\x00\\x00\\x0c\\x00\\x00\\x00\"\n");
+  EXPECT_EQ(Sh(cli + "NSNEW space"), "OK\n");
+  EXPECT_EQ(Sh(cli + "--no-raw NSNEW space"), "(error) This namespace is not available\n");
+  EXPECT_EQ(Sh(cli + "--no-raw NSLIST"), "1) \"default\"\n2) \"space\"\n");
+  EXPECT_EQ(Sh(cli + "NSSET space password pw"), "OK\n");
+  EXPECT_EQ(Sh(cli + "NSSET space public 0"), "OK\n");
+  EXPECT_EQ(Sh(cli + "--no-raw SELECT space"), "(error) Namespace protected and private\n");
+  EXPECT_EQ(Sh(cli + "--no-raw SELECT space bad"), "(error) Access denied\n");
+  // Several commands on one connection (stdin mode).
+  EXPECT_EQ(Sh("printf 'SELECT space pw\\nSET a b 1700000002\\nGET a\\nDBSIZE\\n' | " + cli),
+            "OK\na\nb\n1\n");
+  std::string info = Sh(cli + "NSINFO space");
+  EXPECT_EQ(info.substr(0, info.find("index_size_bytes: ") + 18),
+            "# namespace\n"
+            "name: space\n"
+            "entries: 1\n"
+            "public: no\n"
+            "worm: no\n"
+            "locked: no\n"
+            "password: yes\n"
+            "data_size_bytes: 1\n"
+            "data_size_mb: 0.00\n"
+            "data_limits_bytes: 0\n"
+            "index_size_bytes: ");
+  EXPECT_NE(info.find("\nmode: userkey\n"), std::string::npos);
+  EXPECT_EQ(Sh(cli + "--no-raw NSINFO nothere"), "(error) Namespace not found\n");
+}
+
+// ---- the binary the devnet runs ---------------------------------------------
+
+TEST(ZdbServeBinary, PrintsPortServesAndStopsOnSigterm) {
+  const char* bin = std::getenv("QSTOR_BIN");
+  if (!bin || !fs::exists(bin)) GTEST_SKIP() << "QSTOR_BIN not set";
+  TempDir dir;
+  auto start = [&](pid_t* pid) -> uint16_t {
+    int pipefd[2];
+    EXPECT_EQ(::pipe(pipefd), 0);
+    *pid = ::fork();
+    if (*pid == 0) {
+      ::dup2(pipefd[1], 1);
+      ::close(pipefd[0]);
+      ::execl(bin, bin, "zdb", "serve", "--data", dir.path().c_str(), "--port", "0", "--sync",
+              "50ms", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(pipefd[1]);
+    std::string line;
+    char ch;
+    while (::read(pipefd[0], &ch, 1) == 1 && ch != '\n') line += ch;
+    ::close(pipefd[0]);
+    EXPECT_EQ(line.rfind("listening on 127.0.0.1:", 0), 0u) << line;
+    return static_cast<uint16_t>(std::atoi(line.c_str() + line.rfind(':') + 1));
+  };
+  pid_t pid;
+  uint16_t port = start(&pid);
+  ASSERT_GT(port, 0);
+  {
+    auto c = Connect(port);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->Set("persist", "me").ok());
+  }
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(fs::exists(dir.path() + "/default/index"));  // graceful: snapshot written
+  port = start(&pid);
+  {
+    auto c = Connect(port);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(**c->Get("persist"), "me");
+    // STOP (admin; no admin password configured) ends the process too.
+    auto r = c->Command({"STOP"});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->Debug(), "OK");
+  }
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
+}  // namespace qstor::zdb
