@@ -30,6 +30,7 @@ constexpr size_t kMaxMget = 1023;
 constexpr size_t kScanPage = 32;
 constexpr size_t kMaxBatchReply = 8u << 20;    // write before executing more
 constexpr size_t kMaxMgetReply = 64u << 20;
+constexpr size_t kMaxRequest = kMaxPayload + (1u << 20);
 
 std::string Upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -170,7 +171,16 @@ struct Session : std::enable_shared_from_this<Session> {
       size_t used = 0;
       std::string err;
       auto r = ParseRequest(rbuf, limits, &argv, &used, &err);
-      if (r == ParseResult::kNeedMore) break;
+      if (r == ParseResult::kNeedMore) {
+        if (rbuf.size() > kMaxRequest) {
+          // Many large arguments add up: one request may not exceed one
+          // maximal SET (8 MiB payload + key + framing).
+          AppendError(&wbuf, "Request too large");
+          rbuf.clear();
+          closing = true;
+        }
+        break;
+      }
       if (r == ParseResult::kError) {
         AppendError(&wbuf, err);
         rbuf.clear();

@@ -307,6 +307,20 @@ TEST(ZdbServer, MalformedInputGetsErrorOrCloseNeverCrash) {
     EXPECT_TRUE(closed);
     ::close(fd);
   }
+  // Many big arguments in one request: refused once it outgrows one maximal SET.
+  {
+    int fd = RawConnect(s.port());
+    std::string arg(1u << 20, 'x');
+    std::string req = "*20\r\n$4\r\nMGET\r\n";
+    for (int i = 0; i < 10; ++i) req += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
+    SendAll(fd, req);
+    bool closed = false;
+    std::string out = ReadUntilClose(fd, &closed);
+    // The reply may be lost to a TCP reset (the server closes while we still send).
+    EXPECT_TRUE(out.empty() || out == "-Request too large\r\n") << out.substr(0, 100);
+    EXPECT_TRUE(closed);
+    ::close(fd);
+  }
   // Random garbage: the server survives and keeps serving.
   std::mt19937 rng(1);
   for (int i = 0; i < 100; ++i) {
