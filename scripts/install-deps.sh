@@ -18,6 +18,7 @@ PACKAGES=(
   libzstd-dev              # compression (fs)
   libfuse3-dev fuse3       # the mount (fs)
   libqrencode-dev          # QR codes for ThreeFold Connect (reconciler)
+  zlib1g-dev               # PNG output of the QR codes (reconciler/qr.cc)
   libsqlite3-dev           # devnet ledger
   libcurl4-openssl-dev     # HTTP client for the grid API (grid)
   # tests
