@@ -1,0 +1,1843 @@
+#include "devnet/devnet.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <spdlog/spdlog.h>
+#include "devnet/http_server.h"
+#include "devnet/sqlite_db.h"
+#include "devnet/zdb_process.h"
+#include "grid/challenge.h"
+#include "grid/crypto.h"
+#include "grid/extrinsic.h"
+#include "grid/http_client.h"
+#include "grid/network.h"
+
+namespace qstor::devnet {
+
+namespace fs = std::filesystem;
+using grid::Contract;
+using grid::Deployment;
+using grid::Node;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kBridge = "GDEVNETBRIDGEQSTORLOCALGRID0000000000000000000000000000";
+constexpr size_t kMaxDeploymentData = 4096;
+constexpr int kAuthWindowSeconds = 300;
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string b(bytes, '\0');
+  randombytes_buf(b.data(), b.size());
+  return grid::HexEncode(b);
+}
+
+HttpResponse Json(int status, const json& j) {
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump();
+  return r;
+}
+
+int HttpStatusOf(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kInvalidArgument:
+      return 400;
+    case Status::Code::kPermissionDenied:
+      return 403;
+    case Status::Code::kNotFound:
+      return 404;
+    case Status::Code::kAlreadyExists:
+    case Status::Code::kFailedPrecondition:
+      return 409;
+    case Status::Code::kResourceExhausted:
+      return 402;
+    case Status::Code::kUnavailable:
+      return 503;
+    case Status::Code::kTimeout:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+HttpResponse Error(const Status& s) { return JsonError(HttpStatusOf(s), s.message()); }
+
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  while (true) {
+    auto p = s.find(sep);
+    out.emplace_back(s.substr(0, p));
+    if (p == std::string_view::npos) break;
+    s.remove_prefix(p + 1);
+  }
+  return out;
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Parses a whole unsigned decimal; refuses anything else.
+bool ParseU64(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    uint64_t nv = v * 10 + uint64_t(c - '0');
+    if (nv / 10 != v) return false;
+    v = nv;
+  }
+  *out = v;
+  return true;
+}
+
+Result<std::optional<uint64_t>> QueryU64(const HttpRequest& r, const std::string& name) {
+  const std::string* v = r.Query(name);
+  if (v == nullptr || v->empty()) return std::optional<uint64_t>();
+  uint64_t x;
+  if (!ParseU64(*v, &x)) {
+    return Status::InvalidArgument("query parameter " + name + ": expected unsigned integer, got '" +
+                                   *v + "'");
+  }
+  return std::optional<uint64_t>(x);
+}
+
+Result<std::optional<bool>> QueryBool(const HttpRequest& r, const std::string& name) {
+  const std::string* v = r.Query(name);
+  if (v == nullptr || v->empty()) return std::optional<bool>();
+  std::string l = Lower(*v);
+  if (l == "true" || l == "1") return std::optional<bool>(true);
+  if (l == "false" || l == "0") return std::optional<bool>(false);
+  return Status::InvalidArgument("query parameter " + name + ": expected true or false");
+}
+
+std::vector<std::string> QueryList(const HttpRequest& r, const std::string& name) {
+  std::vector<std::string> out;
+  auto range = r.query.equal_range(name);
+  for (auto it = range.first; it != range.second; ++it) {
+    for (auto& p : Split(it->second, ',')) {
+      if (!p.empty()) out.push_back(p);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<uint64_t>> QueryIds(const HttpRequest& r, const std::string& name) {
+  std::vector<uint64_t> out;
+  for (const auto& s : QueryList(r, name)) {
+    uint64_t x;
+    if (!ParseU64(s, &x)) {
+      return Status::InvalidArgument("query parameter " + name + ": '" + s + "' is not an id");
+    }
+    out.push_back(x);
+  }
+  return out;
+}
+
+struct Paging {
+  uint64_t page = 1, size = 50;
+  bool ret_count = false, randomize = false;
+};
+
+Result<Paging> ParsePaging(const HttpRequest& r) {
+  Paging p;
+  auto page = QueryU64(r, "page");
+  if (!page.ok()) return page.status();
+  auto size = QueryU64(r, "size");
+  if (!size.ok()) return size.status();
+  auto rc = QueryBool(r, "ret_count");
+  if (!rc.ok()) return rc.status();
+  auto rnd = QueryBool(r, "randomize");
+  if (!rnd.ok()) return rnd.status();
+  if (page.value()) p.page = **page;
+  if (size.value()) p.size = **size;
+  if (p.page == 0) return Status::InvalidArgument("query parameter page: must be >= 1");
+  if (p.size == 0 || p.size > 20000) {
+    return Status::InvalidArgument("query parameter size: must be 1..20000");
+  }
+  p.ret_count = rc->value_or(false);
+  p.randomize = rnd->value_or(false);
+  return p;
+}
+
+// Applies paging to a list; sets count headers when asked.
+template <typename T>
+HttpResponse PagedJson(std::vector<T> items, const Paging& p,
+                       const std::function<json(const T&)>& enc) {
+  if (p.randomize) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::shuffle(items.begin(), items.end(), rng);
+  }
+  json arr = json::array();
+  uint64_t start = (p.page - 1) * p.size;
+  for (uint64_t i = start; i < items.size() && i < start + p.size; ++i) arr.push_back(enc(items[i]));
+  HttpResponse r = Json(200, arr);
+  if (p.ret_count) {
+    r.headers["count"] = std::to_string(items.size());
+    r.headers["size"] = std::to_string(p.size);
+    r.headers["pages"] = std::to_string((items.size() + p.size - 1) / p.size);
+  }
+  return r;
+}
+
+bool EqualsAnyCi(const std::string& v, const std::vector<std::string>& list) {
+  std::string lv = Lower(v);
+  for (const auto& x : list) {
+    if (Lower(x) == lv) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::pair<uint32_t, uint64_t>> ParseTopupUri(const std::string& uri,
+                                                    const std::string& bridge_address) {
+  if (uri.rfind("TFT:", 0) != 0) return Status::InvalidArgument("top-up: URI must start with TFT:");
+  auto q = uri.find('?');
+  std::string addr = uri.substr(4, q == std::string::npos ? std::string::npos : q - 4);
+  if (!bridge_address.empty() && addr != bridge_address) {
+    return Status::InvalidArgument("top-up: destination " + addr + " is not this network's bridge");
+  }
+  if (q == std::string::npos) return Status::InvalidArgument("top-up: missing ?message=&amount=");
+  std::optional<uint32_t> twin;
+  std::optional<uint64_t> amount;
+  for (const auto& kv : Split(std::string_view(uri).substr(q + 1), '&')) {
+    auto eq = kv.find('=');
+    std::string k = kv.substr(0, eq);
+    std::string v = eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1), true);
+    if (k == "message") {
+      uint64_t id;
+      if (v.rfind("twin_", 0) != 0 || !ParseU64(v.substr(5), &id) || id == 0 || id > UINT32_MAX) {
+        return Status::InvalidArgument("top-up: message must be twin_<id>");
+      }
+      twin = uint32_t(id);
+    } else if (k == "amount") {
+      // Decimal TFT with at most 7 decimals.
+      auto dot = v.find('.');
+      std::string whole = v.substr(0, dot);
+      std::string frac = dot == std::string::npos ? "" : v.substr(dot + 1);
+      uint64_t w = 0, f = 0;
+      if ((whole.empty() && frac.empty()) || (!whole.empty() && !ParseU64(whole, &w)) ||
+          frac.size() > 7 || (!frac.empty() && !ParseU64(frac, &f)) || w > 1'000'000'000'000ull) {
+        return Status::InvalidArgument("top-up: amount must be a decimal TFT amount");
+      }
+      for (size_t i = frac.size(); i < 7; ++i) f *= 10;
+      amount = w * grid::kUnitsPerTft + f;
+    }
+  }
+  if (!twin) return Status::InvalidArgument("top-up: missing message=twin_<id>");
+  if (!amount || *amount == 0) return Status::InvalidArgument("top-up: missing or zero amount");
+  return std::make_pair(*twin, *amount);
+}
+
+// ---------------------------------------------------------------------------
+
+struct NodeRuntime {
+  bool down = false;
+  int64_t latency_ms = 0;
+  uint16_t zdb_port = 0;
+  std::string admin_pw;
+  std::unique_ptr<ZdbProcess> zdb;
+};
+
+struct Devnet::Impl {
+  DevnetOptions opt;
+  grid::Pricing pricing;
+  std::unique_ptr<SqliteDb> db;
+  Topology topo;
+  std::map<uint32_t, NodeRuntime> rt;         // only nodes touched
+  std::map<uint32_t, uint64_t> used_hru;      // node -> reserved HRU bytes
+  std::recursive_mutex mu;
+  std::unique_ptr<HttpServer> http;
+  std::thread biller;
+  std::mutex bill_mu;
+  std::condition_variable bill_cv;
+  bool stopping = false;
+
+  // --- setup ---
+  Status Open();
+  Status LoadNodeState();
+  Status RecomputeUsed();
+
+  // --- helpers (mu held) ---
+  const Node* FindNode(uint64_t id) const {
+    if (id == 0 || id > topo.nodes.size()) return nullptr;
+    return &topo.nodes[id - 1];
+  }
+  Node LiveNode(const Node& n) const {
+    Node out = n;
+    auto it = used_hru.find(n.node_id);
+    if (it != used_hru.end()) out.used.hru = it->second;
+    auto r = rt.find(n.node_id);
+    if (r != rt.end() && r->second.down) {
+      out.status = "down";
+      out.healthy = false;
+    }
+    return out;
+  }
+  Status SaveNodeState(uint32_t id);
+  Result<ZdbProcess*> EnsureZdb(uint32_t node_id);
+  Result<std::optional<grid::Twin>> TwinByPk(const std::string& pk);
+  Result<grid::Twin> TwinById(uint64_t id);
+  Result<Contract> ContractById(uint64_t id);
+  Contract ContractFromRow(const SqlRow& r);
+  Result<std::optional<Deployment>> LoadDeployment(uint64_t contract_id);
+  Status StoreDeployment(const Deployment& d, uint32_t node_id);
+  uint64_t Balance(const std::string& pk);
+  Status Credit(const std::string& pk, uint64_t amount);
+
+  // Namespace operations on a node's 0-db (mu held).
+  Status ApplyWorkloads(uint32_t node_id, const Deployment* old_d, Deployment& d, bool paused);
+  Status RemoveNamespaces(uint32_t node_id, const Deployment& d);
+  Status PauseNamespaces(const Contract& c, bool pause);
+  Status RemoveContractWorkloads(const Contract& c);
+
+  // --- chain ---
+  Result<grid::ExtrinsicResult> Submit(const grid::Extrinsic& e);
+  Status ApplyCall(const grid::Extrinsic& e, const grid::Call& call, bool nested,
+                   grid::ExtrinsicResult& res, std::vector<uint64_t>& cancelled);
+  Status SettleGrace(uint32_t twin_id);
+
+  // --- billing ---
+  Status BillOnce();
+  void BillLoop();
+
+  // --- HTTP ---
+  HttpResponse Handle(const HttpRequest& r);
+  HttpResponse HandleNodes(const HttpRequest& r, const std::vector<std::string>& parts);
+  HttpResponse HandleNodeDeployments(const HttpRequest& r, const Node& n,
+                                     const std::vector<std::string>& parts);
+  HttpResponse ListNodes(const HttpRequest& r);
+  HttpResponse ListFarms(const HttpRequest& r);
+  HttpResponse ListTwins(const HttpRequest& r);
+  HttpResponse ListContracts(const HttpRequest& r);
+  HttpResponse Stats();
+  HttpResponse HandleChain(const HttpRequest& r, const std::vector<std::string>& parts);
+  HttpResponse HandleAdmin(const HttpRequest& r, const std::vector<std::string>& parts);
+  HttpResponse HandlePayments(const HttpRequest& r, const std::vector<std::string>& parts);
+  Status CheckNodeAuth(const HttpRequest& r, uint32_t owner_twin);
+  Result<json> Deposit(uint32_t twin_id, uint64_t amount, const std::string& memo);
+  Result<json> AppApprove(const std::string& uuid_or_uri);
+  std::string BaseUrl() const { return "http://127.0.0.1:" + std::to_string(http->port()); }
+};
+
+// ---------------------------------------------------------------------------
+// setup
+
+Status Devnet::Impl::Open() {
+  std::error_code ec;
+  fs::create_directories(opt.data_dir, ec);
+  if (ec) return Status::IOError("devnet: cannot create " + opt.data_dir + ": " + ec.message());
+  auto d = SqliteDb::Open(opt.data_dir + "/ledger.sqlite");
+  if (!d.ok()) return d.status();
+  db = std::move(d).value();
+  QSTOR_RETURN_IF_ERROR(db->ExecScript(R"SQL(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS accounts(pk TEXT PRIMARY KEY, balance INTEGER NOT NULL DEFAULT 0,
+  nonce INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS twins(twin_id INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT UNIQUE NOT NULL,
+  relay TEXT, created_at INTEGER);
+CREATE TABLE IF NOT EXISTS contracts(contract_id INTEGER PRIMARY KEY AUTOINCREMENT, twin_id INTEGER,
+  node_id INTEGER, state TEXT, created_at INTEGER, deployment_hash TEXT, deployment_data TEXT,
+  public_ips INTEGER DEFAULT 0, hru INTEGER DEFAULT 0, grace_since INTEGER DEFAULT 0);
+CREATE INDEX IF NOT EXISTS contracts_twin ON contracts(twin_id);
+CREATE TABLE IF NOT EXISTS deployments(contract_id INTEGER PRIMARY KEY, node_id INTEGER, body TEXT);
+CREATE TABLE IF NOT EXISTS bills(id INTEGER PRIMARY KEY AUTOINCREMENT, contract_id INTEGER,
+  amount INTEGER, discount INTEGER, timestamp INTEGER);
+CREATE INDEX IF NOT EXISTS bills_contract ON bills(contract_id);
+CREATE TABLE IF NOT EXISTS extrinsics(id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT, signer TEXT,
+  nonce INTEGER, call TEXT, result TEXT, at INTEGER);
+CREATE TABLE IF NOT EXISTS node_state(node_id INTEGER PRIMARY KEY, down INTEGER DEFAULT 0,
+  latency_ms INTEGER DEFAULT 0, zdb_port INTEGER DEFAULT 0, admin_pw TEXT);
+CREATE TABLE IF NOT EXISTS deposits(id INTEGER PRIMARY KEY AUTOINCREMENT, twin_id INTEGER,
+  amount INTEGER, fee INTEGER, memo TEXT, at INTEGER);
+CREATE TABLE IF NOT EXISTS sign_requests(uuid TEXT PRIMARY KEY, body TEXT, state TEXT,
+  created_at INTEGER, response TEXT);
+CREATE TABLE IF NOT EXISTS app_keys(twin_id INTEGER PRIMARY KEY, seed TEXT);
+)SQL"));
+  auto meta = db->Query("SELECT key, value FROM meta");
+  if (!meta.ok()) return meta.status();
+  std::map<std::string, std::string> m;
+  for (auto& row : *meta) m[AsString(row[0])] = AsString(row[1]);
+  if (!m.count("seed")) {
+    QSTOR_RETURN_IF_ERROR(db->Exec("INSERT INTO meta VALUES('seed', ?), ('nodes', ?), ('created', ?)",
+                                   {std::to_string(opt.seed), std::to_string(opt.nodes),
+                                    std::to_string(Now())}));
+    m["seed"] = std::to_string(opt.seed);
+    m["nodes"] = std::to_string(opt.nodes);
+    m["created"] = std::to_string(Now());
+  }
+  uint64_t seed = std::stoull(m["seed"]);
+  uint64_t nodes = std::stoull(m["nodes"]);
+  topo = GenerateTopology(seed, uint32_t(nodes), std::stoll(m["created"]));
+  pricing.su_usd_per_hour = opt.su_usd_per_hour;
+  pricing.tft_usd = opt.tft_usd;
+  pricing.bridge_address = kBridge;
+  QSTOR_RETURN_IF_ERROR(LoadNodeState());
+  return RecomputeUsed();
+}
+
+Status Devnet::Impl::LoadNodeState() {
+  auto rows = db->Query("SELECT node_id, down, latency_ms, zdb_port, admin_pw FROM node_state");
+  if (!rows.ok()) return rows.status();
+  for (auto& r : *rows) {
+    auto& n = rt[uint32_t(AsInt(r[0]))];
+    n.down = AsInt(r[1]) != 0;
+    n.latency_ms = AsInt(r[2]);
+    n.zdb_port = uint16_t(AsInt(r[3]));
+    n.admin_pw = AsString(r[4]);
+  }
+  return Status::OK();
+}
+
+Status Devnet::Impl::RecomputeUsed() {
+  used_hru.clear();
+  auto rows = db->Query(
+      "SELECT node_id, SUM(hru) FROM contracts WHERE state != 'Deleted' GROUP BY node_id");
+  if (!rows.ok()) return rows.status();
+  for (auto& r : *rows) used_hru[uint32_t(AsInt(r[0]))] = uint64_t(AsInt(r[1]));
+  return Status::OK();
+}
+
+Status Devnet::Impl::SaveNodeState(uint32_t id) {
+  auto& n = rt[id];
+  return db->Exec(
+      "INSERT OR REPLACE INTO node_state(node_id, down, latency_ms, zdb_port, admin_pw) "
+      "VALUES(?,?,?,?,?)",
+      {int64_t(id), int64_t(n.down), n.latency_ms, int64_t(n.zdb_port), n.admin_pw});
+}
+
+Result<ZdbProcess*> Devnet::Impl::EnsureZdb(uint32_t node_id) {
+  auto& n = rt[node_id];
+  if (n.down) return Status::Unavailable(fmt::format("node {}: down", node_id));
+  if (n.admin_pw.empty()) n.admin_pw = RandomHex(16);
+  if (!n.zdb) {
+    n.zdb = std::make_unique<ZdbProcess>(opt.qstor_bin,
+                                         fmt::format("{}/nodes/{}", opt.data_dir, node_id),
+                                         n.admin_pw);
+  }
+  if (!n.zdb->Running()) {
+    Status st = n.zdb->Start(n.zdb_port);
+    if (!st.ok() && n.zdb_port != 0) {
+      // The old port is taken by someone else now: take a new one.
+      st = n.zdb->Start(0);
+    }
+    if (!st.ok()) return st.WithContext(fmt::format("node {}", node_id));
+    n.zdb_port = n.zdb->port();
+    QSTOR_RETURN_IF_ERROR(SaveNodeState(node_id));
+  }
+  return n.zdb.get();
+}
+
+Result<std::optional<grid::Twin>> Devnet::Impl::TwinByPk(const std::string& pk) {
+  auto rows = db->Query("SELECT twin_id, pk, relay FROM twins WHERE pk = ?", {Lower(pk)});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<grid::Twin>();
+  grid::Twin t;
+  t.twin_id = uint32_t(AsInt((*rows)[0][0]));
+  t.public_key = AsString((*rows)[0][1]);
+  t.relay = AsString((*rows)[0][2]);
+  auto p = grid::ParsePublicKeyHex(t.public_key);
+  if (p.ok()) t.account_id = grid::Ss58Address(*p);
+  return std::optional<grid::Twin>(t);
+}
+
+Result<grid::Twin> Devnet::Impl::TwinById(uint64_t id) {
+  auto rows = db->Query("SELECT twin_id, pk, relay FROM twins WHERE twin_id = ?", {int64_t(id)});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return Status::NotFound(fmt::format("twin {}: not found", id));
+  grid::Twin t;
+  t.twin_id = uint32_t(AsInt((*rows)[0][0]));
+  t.public_key = AsString((*rows)[0][1]);
+  t.relay = AsString((*rows)[0][2]);
+  auto p = grid::ParsePublicKeyHex(t.public_key);
+  if (p.ok()) t.account_id = grid::Ss58Address(*p);
+  return t;
+}
+
+Contract Devnet::Impl::ContractFromRow(const SqlRow& r) {
+  Contract c;
+  c.contract_id = uint64_t(AsInt(r[0]));
+  c.twin_id = uint32_t(AsInt(r[1]));
+  c.node_id = uint32_t(AsInt(r[2]));
+  c.state = AsString(r[3]);
+  c.created_at = AsInt(r[4]);
+  c.deployment_hash = AsString(r[5]);
+  c.deployment_data = AsString(r[6]);
+  c.number_of_public_ips = uint32_t(AsInt(r[7]));
+  c.type = "node";
+  if (const Node* n = FindNode(c.node_id)) {
+    c.farm_id = n->farm_id;
+    c.farm_name = n->farm_name;
+  }
+  return c;
+}
+
+constexpr const char* kContractCols =
+    "contract_id, twin_id, node_id, state, created_at, deployment_hash, deployment_data, "
+    "public_ips, hru, grace_since";
+
+Result<Contract> Devnet::Impl::ContractById(uint64_t id) {
+  auto rows = db->Query(std::string("SELECT ") + kContractCols +
+                            " FROM contracts WHERE contract_id = ?",
+                        {int64_t(id)});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return Status::NotFound(fmt::format("contract {}: not found", id));
+  return ContractFromRow((*rows)[0]);
+}
+
+Result<std::optional<Deployment>> Devnet::Impl::LoadDeployment(uint64_t contract_id) {
+  auto rows = db->Query("SELECT body FROM deployments WHERE contract_id = ?",
+                        {int64_t(contract_id)});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<Deployment>();
+  auto j = grid::ParseJson(AsString((*rows)[0][0]), "stored deployment");
+  if (!j.ok()) return j.status();
+  auto d = grid::DeploymentFromJson(*j);
+  if (!d.ok()) return d.status();
+  return std::optional<Deployment>(std::move(d).value());
+}
+
+Status Devnet::Impl::StoreDeployment(const Deployment& d, uint32_t node_id) {
+  QSTOR_RETURN_IF_ERROR(
+      db->Exec("INSERT OR REPLACE INTO deployments(contract_id, node_id, body) VALUES(?,?,?)",
+               {int64_t(d.contract_id), int64_t(node_id), grid::ToJson(d).dump()}));
+  uint64_t hru = 0;
+  for (const auto& w : d.workloads) {
+    if (w.result.state == "ok" || w.result.state == "paused") hru += w.data.size;
+  }
+  QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE contracts SET hru = ? WHERE contract_id = ?",
+                                 {int64_t(hru), int64_t(d.contract_id)}));
+  return RecomputeUsed();
+}
+
+uint64_t Devnet::Impl::Balance(const std::string& pk) {
+  auto rows = db->Query("SELECT balance FROM accounts WHERE pk = ?", {Lower(pk)});
+  if (!rows.ok() || rows->empty()) return 0;
+  return uint64_t(AsInt((*rows)[0][0]));
+}
+
+Status Devnet::Impl::Credit(const std::string& pk, uint64_t amount) {
+  return db->Exec(
+      "INSERT INTO accounts(pk, balance, nonce) VALUES(?, ?, 0) "
+      "ON CONFLICT(pk) DO UPDATE SET balance = balance + excluded.balance",
+      {Lower(pk), int64_t(amount)});
+}
+
+// ---------------------------------------------------------------------------
+// namespaces on the node's 0-db
+
+std::string NamespaceName(const Deployment& d, const grid::Workload& w) {
+  return fmt::format("{}-{}-{}", d.twin_id, d.contract_id, w.name);
+}
+
+Status Devnet::Impl::ApplyWorkloads(uint32_t node_id, const Deployment* old_d, Deployment& d,
+                                    bool paused) {
+  auto z = EnsureZdb(node_id);
+  if (!z.ok()) return z.status();
+  auto client = (*z)->AdminClient();
+  if (!client.ok()) return client.status().WithContext(fmt::format("node {}", node_id));
+  auto& c = *client.value();
+  std::map<std::string, const grid::Workload*> old;
+  if (old_d) {
+    for (const auto& w : old_d->workloads) old[w.name] = &w;
+  }
+  int64_t now = Now();
+  for (auto& w : d.workloads) {
+    std::string ns = NamespaceName(d, w);
+    auto it = old.find(w.name);
+    const grid::Workload* prev = it == old.end() ? nullptr : it->second;
+    auto fail = [&](const Status& s) {
+      w.result.state = "error";
+      w.result.message = s.message();
+      w.result.zdb.reset();
+      w.result.created = now;
+    };
+    if (prev && prev->result.state == "ok" && prev->data.mode != w.data.mode) {
+      fail(Status::InvalidArgument("zdb mode cannot change (" + prev->data.mode + " -> " +
+                                   w.data.mode + ")"));
+      continue;
+    }
+    Status st;
+    bool exists = false;
+    if (auto info = c.NsInfo(ns); info.ok()) exists = true;
+    if (!exists) {
+      st = c.NsNew(ns);
+      if (st.ok()) st = c.NsSet(ns, "mode", w.data.mode);
+    }
+    if (st.ok()) st = c.NsSet(ns, "maxsize", std::to_string(w.data.size));
+    if (st.ok()) {
+      st = c.NsSet(ns, "password",
+                   paused ? RandomHex(16) : (w.data.password.empty() ? "*" : w.data.password));
+    }
+    if (st.ok()) st = c.NsSet(ns, "public", (w.data.is_public && !paused) ? "1" : "0");
+    if (!st.ok()) {
+      fail(st);
+      continue;
+    }
+    w.result.state = paused ? "paused" : "ok";
+    w.result.message = "";
+    w.result.created = prev ? prev->result.created : now;
+    w.result.zdb = grid::ZdbResult{ns, {"127.0.0.1"}, rt[node_id].zdb_port};
+    w.version = prev ? (prev->data.size != w.data.size || prev->data.password != w.data.password ||
+                                prev->data.is_public != w.data.is_public
+                            ? d.version
+                            : prev->version)
+                     : d.version;
+  }
+  // Workloads dropped by an update: remove their namespaces.
+  if (old_d) {
+    std::set<std::string> keep;
+    for (const auto& w : d.workloads) keep.insert(w.name);
+    for (const auto& w : old_d->workloads) {
+      if (!keep.count(w.name)) (void)c.NsDel(NamespaceName(*old_d, w));
+    }
+  }
+  return Status::OK();
+}
+
+Status Devnet::Impl::RemoveNamespaces(uint32_t node_id, const Deployment& d) {
+  auto& n = rt[node_id];
+  if (n.down || !n.zdb || !n.zdb->Running()) {
+    // A down node forgets nothing now; its namespaces are removed when it is
+    // up again (RemoveContractWorkloads is re-run on "up").
+    if (n.down) return Status::OK();
+  }
+  auto z = EnsureZdb(node_id);
+  if (!z.ok()) return z.status();
+  auto client = (*z)->AdminClient();
+  if (!client.ok()) return client.status();
+  for (const auto& w : d.workloads) (void)(*client)->NsDel(NamespaceName(d, w));
+  return Status::OK();
+}
+
+Status Devnet::Impl::RemoveContractWorkloads(const Contract& c) {
+  auto d = LoadDeployment(c.contract_id);
+  if (!d.ok()) return d.status();
+  if (!d->has_value()) return Status::OK();
+  Deployment dep = std::move(**d);
+  QSTOR_RETURN_IF_ERROR(RemoveNamespaces(c.node_id, dep));
+  if (rt[c.node_id].down) return Status::OK();  // retried when the node is up
+  for (auto& w : dep.workloads) {
+    w.result.state = "deleted";
+    w.result.zdb.reset();
+  }
+  QSTOR_RETURN_IF_ERROR(StoreDeployment(dep, c.node_id));
+  return db->Exec("UPDATE contracts SET hru = 0 WHERE contract_id = ?",
+                  {int64_t(c.contract_id)});
+}
+
+Status Devnet::Impl::PauseNamespaces(const Contract& c, bool pause) {
+  auto d = LoadDeployment(c.contract_id);
+  if (!d.ok()) return d.status();
+  if (!d->has_value()) return Status::OK();
+  Deployment dep = std::move(**d);
+  bool any = false;
+  for (const auto& w : dep.workloads) {
+    if (w.result.state == "ok" || w.result.state == "paused") any = true;
+  }
+  if (!any || rt[c.node_id].down) return Status::OK();
+  Deployment before = dep;
+  QSTOR_RETURN_IF_ERROR(ApplyWorkloads(c.node_id, &before, dep, pause));
+  return StoreDeployment(dep, c.node_id);
+}
+
+// ---------------------------------------------------------------------------
+// chain
+
+Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call, bool nested,
+                               grid::ExtrinsicResult& res, std::vector<uint64_t>& cancelled) {
+  const json& a = call.args;
+  auto u64 = [&](const char* k, uint64_t* out) -> Status {
+    auto it = a.find(k);
+    if (it == a.end() || !it->is_number_unsigned()) {
+      return Status::InvalidArgument(call.name + "." + k + ": expected unsigned integer");
+    }
+    *out = it->get<uint64_t>();
+    return Status::OK();
+  };
+  auto str = [&](const char* k, std::string* out) -> Status {
+    auto it = a.find(k);
+    if (it == a.end() || !it->is_string()) {
+      return Status::InvalidArgument(call.name + "." + k + ": expected string");
+    }
+    *out = it->get<std::string>();
+    return Status::OK();
+  };
+  auto twin = TwinByPk(e.signer);
+  if (!twin.ok()) return twin.status();
+  auto need_twin = [&]() -> Status {
+    if (!twin->has_value()) {
+      return Status::FailedPrecondition(call.name + ": the signer has no twin (create_twin first)");
+    }
+    return Status::OK();
+  };
+  auto owned_contract = [&](uint64_t id) -> Result<Contract> {
+    auto c = ContractById(id);
+    if (!c.ok()) return c.status().WithContext(call.name);
+    if (c->twin_id != (*twin)->twin_id) {
+      return Status::PermissionDenied(
+          fmt::format("{}: contract {} belongs to twin {}", call.name, id, c->twin_id));
+    }
+    if (c->state == "Deleted") {
+      return Status::FailedPrecondition(fmt::format("{}: contract {} is deleted", call.name, id));
+    }
+    return c;
+  };
+  if (call.name == "create_twin") {
+    if (twin->has_value()) {
+      return Status::AlreadyExists(
+          fmt::format("create_twin: the signer already has twin {}", (*twin)->twin_id));
+    }
+    std::string relay;
+    if (a.contains("relay") && a["relay"].is_string()) relay = a["relay"].get<std::string>();
+    QSTOR_RETURN_IF_ERROR(db->Exec("INSERT INTO twins(pk, relay, created_at) VALUES(?,?,?)",
+                                   {Lower(e.signer), relay, Now()}));
+    res.twin_id = uint32_t(db->LastInsertId());
+    return Status::OK();
+  }
+  if (call.name == "transfer") {
+    std::string dest;
+    uint64_t amount;
+    QSTOR_RETURN_IF_ERROR(str("dest", &dest));
+    QSTOR_RETURN_IF_ERROR(u64("amount", &amount));
+    std::string dest_pk;
+    if (auto pk = grid::ParsePublicKeyHex(dest); pk.ok()) {
+      dest_pk = Lower(dest);
+    } else if (auto ss = grid::Ss58Decode(dest); ss.ok()) {
+      dest_pk = grid::HexEncode(std::string(ss->begin(), ss->end()));
+    } else {
+      return Status::InvalidArgument("transfer.dest: not an SS58 address or hex public key");
+    }
+    if (amount == 0) return Status::InvalidArgument("transfer.amount: must be > 0");
+    uint64_t bal = Balance(e.signer);
+    if (bal < amount) {
+      return Status::ResourceExhausted(fmt::format("transfer: balance {} < amount {}",
+                                                   grid::FormatTft(bal), grid::FormatTft(amount)));
+    }
+    QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE accounts SET balance = balance - ? WHERE pk = ?",
+                                   {int64_t(amount), Lower(e.signer)}));
+    return Credit(dest_pk, amount);
+  }
+  if (call.name == "create_node_contract") {
+    QSTOR_RETURN_IF_ERROR(need_twin());
+    uint64_t node_id, ips = 0;
+    std::string hash, data;
+    QSTOR_RETURN_IF_ERROR(u64("node_id", &node_id));
+    QSTOR_RETURN_IF_ERROR(str("deployment_hash", &hash));
+    QSTOR_RETURN_IF_ERROR(str("deployment_data", &data));
+    if (a.contains("public_ips")) QSTOR_RETURN_IF_ERROR(u64("public_ips", &ips));
+    if (ips != 0) {
+      return Status::InvalidArgument("create_node_contract: devnet nodes have no public IPs");
+    }
+    if (FindNode(node_id) == nullptr) {
+      return Status::NotFound(fmt::format("create_node_contract: node {} not found", node_id));
+    }
+    auto raw = grid::HexDecode(hash);
+    if (!raw.ok() || raw->size() != 16) {
+      return Status::InvalidArgument("create_node_contract.deployment_hash: expected 32 hex chars");
+    }
+    if (data.size() > kMaxDeploymentData) {
+      return Status::InvalidArgument("create_node_contract.deployment_data: over 4096 bytes");
+    }
+    auto dup = db->Query(
+        "SELECT contract_id FROM contracts WHERE node_id = ? AND deployment_hash = ? AND "
+        "state != 'Deleted'",
+        {int64_t(node_id), Lower(hash)});
+    if (!dup.ok()) return dup.status();
+    if (!dup->empty()) {
+      return Status::AlreadyExists(fmt::format(
+          "create_node_contract: contract {} already has this hash on node {}",
+          AsInt((*dup)[0][0]), node_id));
+    }
+    QSTOR_RETURN_IF_ERROR(db->Exec(
+        "INSERT INTO contracts(twin_id, node_id, state, created_at, deployment_hash, "
+        "deployment_data, public_ips) VALUES(?,?,'Created',?,?,?,0)",
+        {int64_t((*twin)->twin_id), int64_t(node_id), Now(), Lower(hash), data}));
+    res.created_contracts.push_back(uint64_t(db->LastInsertId()));
+    return Status::OK();
+  }
+  if (call.name == "update_node_contract") {
+    QSTOR_RETURN_IF_ERROR(need_twin());
+    uint64_t id;
+    std::string hash, data;
+    QSTOR_RETURN_IF_ERROR(u64("contract_id", &id));
+    QSTOR_RETURN_IF_ERROR(str("deployment_hash", &hash));
+    QSTOR_RETURN_IF_ERROR(str("deployment_data", &data));
+    auto raw = grid::HexDecode(hash);
+    if (!raw.ok() || raw->size() != 16) {
+      return Status::InvalidArgument("update_node_contract.deployment_hash: expected 32 hex chars");
+    }
+    if (data.size() > kMaxDeploymentData) {
+      return Status::InvalidArgument("update_node_contract.deployment_data: over 4096 bytes");
+    }
+    auto c = owned_contract(id);
+    if (!c.ok()) return c.status();
+    if (c->state != "Created") {
+      return Status::FailedPrecondition(
+          fmt::format("update_node_contract: contract {} is in {}", id, c->state));
+    }
+    return db->Exec(
+        "UPDATE contracts SET deployment_hash = ?, deployment_data = ? WHERE contract_id = ?",
+        {Lower(hash), data, int64_t(id)});
+  }
+  if (call.name == "cancel_contract") {
+    QSTOR_RETURN_IF_ERROR(need_twin());
+    uint64_t id;
+    QSTOR_RETURN_IF_ERROR(u64("contract_id", &id));
+    auto c = owned_contract(id);
+    if (!c.ok()) return c.status();
+    QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE contracts SET state = 'Deleted' WHERE contract_id = ?",
+                                   {int64_t(id)}));
+    cancelled.push_back(id);
+    return Status::OK();
+  }
+  if (call.name == "batch_all") {
+    if (nested) return Status::InvalidArgument("batch_all: batches cannot be nested");
+    auto it = a.find("calls");
+    if (it == a.end() || !it->is_array() || it->empty()) {
+      return Status::InvalidArgument("batch_all.calls: expected non-empty array");
+    }
+    if (it->size() > 1000) return Status::InvalidArgument("batch_all.calls: over 1000 calls");
+    for (size_t i = 0; i < it->size(); ++i) {
+      auto sub = grid::Call::FromJson((*it)[i]);
+      if (!sub.ok()) return sub.status().WithContext(fmt::format("batch_all.calls[{}]", i));
+      Status st = ApplyCall(e, *sub, true, res, cancelled);
+      if (!st.ok()) return st.WithContext(fmt::format("batch_all.calls[{}]", i));
+      // A twin created inside a batch is visible to the later calls.
+      if (sub->name == "create_twin") {
+        auto t = TwinByPk(e.signer);
+        if (t.ok()) twin = std::move(t);
+      }
+    }
+    return Status::OK();
+  }
+  return Status::InvalidArgument("unknown call '" + call.name + "'");
+}
+
+Result<grid::ExtrinsicResult> Devnet::Impl::Submit(const grid::Extrinsic& e) {
+  if (!grid::ParsePublicKeyHex(e.signer).ok()) {
+    return Status::InvalidArgument("extrinsic.signer: expected 64 hex chars (ed25519 public key)");
+  }
+  if (!e.VerifySignature()) {
+    return Status::PermissionDenied("extrinsic: bad signature (forged or tampered)");
+  }
+  auto acct = db->Query("SELECT nonce FROM accounts WHERE pk = ?", {Lower(e.signer)});
+  if (!acct.ok()) return acct.status();
+  uint64_t nonce = acct->empty() ? 0 : uint64_t(AsInt((*acct)[0][0]));
+  if (e.nonce != nonce) {
+    return Status::FailedPrecondition(fmt::format(
+        "extrinsic: nonce {} but the account's next nonce is {} (replay or out of order)",
+        e.nonce, nonce));
+  }
+  QSTOR_RETURN_IF_ERROR(db->ExecScript("BEGIN IMMEDIATE"));
+  grid::ExtrinsicResult res;
+  std::vector<uint64_t> cancelled;
+  Status st = ApplyCall(e, e.call, false, res, cancelled);
+  if (st.ok()) {
+    st = db->Exec(
+        "INSERT INTO accounts(pk, balance, nonce) VALUES(?, 0, 1) "
+        "ON CONFLICT(pk) DO UPDATE SET nonce = nonce + 1",
+        {Lower(e.signer)});
+  }
+  std::string payload = e.CanonicalPayload() + e.signature;
+  unsigned char h[32];
+  crypto_generichash(h, 32, reinterpret_cast<const unsigned char*>(payload.data()),
+                     payload.size(), nullptr, 0);
+  res.hash = grid::HexEncode(std::string_view(reinterpret_cast<const char*>(h), 32));
+  res.nonce = e.nonce;
+  if (st.ok()) {
+    st = db->Exec("INSERT INTO extrinsics(hash, signer, nonce, call, result, at) VALUES(?,?,?,?,?,?)",
+                  {res.hash, Lower(e.signer), int64_t(e.nonce), e.call.ToJson().dump(),
+                   res.ToJson().dump(), Now()});
+  }
+  if (!st.ok()) {
+    (void)db->ExecScript("ROLLBACK");
+    return st;
+  }
+  QSTOR_RETURN_IF_ERROR(db->ExecScript("COMMIT"));
+  // The node reacts to cancelled contracts by removing their workloads.
+  for (uint64_t id : cancelled) {
+    auto c = ContractById(id);
+    if (c.ok()) {
+      Status rs = RemoveContractWorkloads(*c);
+      if (!rs.ok()) spdlog::warn("devnet: contract {}: removing workloads: {}", id, rs.ToString());
+    }
+  }
+  QSTOR_RETURN_IF_ERROR(RecomputeUsed());
+  return res;
+}
+
+// ---------------------------------------------------------------------------
+// billing
+
+Status Devnet::Impl::BillOnce() {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  auto rows = db->Query(std::string("SELECT ") + kContractCols +
+                        " FROM contracts WHERE state IN ('Created','GracePeriod')");
+  if (!rows.ok()) return rows.status();
+  int64_t now = Now();
+  for (auto& row : *rows) {
+    Contract c = ContractFromRow(row);
+    uint64_t hru = uint64_t(AsInt(row[8]));
+    int64_t grace_since = AsInt(row[9]);
+    uint64_t amount = grid::CostUnits(pricing, hru, 0, 3600);
+    auto tw = TwinById(c.twin_id);
+    if (!tw.ok()) continue;
+    uint64_t bal = Balance(tw->public_key);
+    if (bal >= amount) {
+      if (amount > 0) {
+        QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE accounts SET balance = balance - ? WHERE pk = ?",
+                                       {int64_t(amount), tw->public_key}));
+        QSTOR_RETURN_IF_ERROR(db->Exec(
+            "INSERT INTO bills(contract_id, amount, discount, timestamp) VALUES(?,?,0,?)",
+            {int64_t(c.contract_id), int64_t(amount), now}));
+      }
+      if (c.state == "GracePeriod") {
+        QSTOR_RETURN_IF_ERROR(db->Exec(
+            "UPDATE contracts SET state = 'Created', grace_since = 0 WHERE contract_id = ?",
+            {int64_t(c.contract_id)}));
+        Status ps = PauseNamespaces(c, false);
+        if (!ps.ok()) spdlog::warn("devnet: restore contract {}: {}", c.contract_id, ps.ToString());
+      }
+      continue;
+    }
+    if (c.state == "Created") {
+      QSTOR_RETURN_IF_ERROR(db->Exec(
+          "UPDATE contracts SET state = 'GracePeriod', grace_since = ? WHERE contract_id = ?",
+          {now, int64_t(c.contract_id)}));
+      Status ps = PauseNamespaces(c, true);
+      if (!ps.ok()) spdlog::warn("devnet: pause contract {}: {}", c.contract_id, ps.ToString());
+      continue;
+    }
+    double grace_s = opt.grace_hours * opt.hour_seconds;
+    if (double(now - grace_since) >= grace_s) {
+      QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE contracts SET state = 'Deleted' WHERE contract_id = ?",
+                                     {int64_t(c.contract_id)}));
+      c.state = "Deleted";
+      Status rs = RemoveContractWorkloads(c);
+      if (!rs.ok()) spdlog::warn("devnet: delete contract {}: {}", c.contract_id, rs.ToString());
+    }
+  }
+  return RecomputeUsed();
+}
+
+// After a deposit: contracts of the twin in grace are paid for the current
+// hour at once and restored (the chain would do it at its next billing).
+Status Devnet::Impl::SettleGrace(uint32_t twin_id) {
+  auto rows = db->Query(std::string("SELECT ") + kContractCols +
+                            " FROM contracts WHERE twin_id = ? AND state = 'GracePeriod'",
+                        {int64_t(twin_id)});
+  if (!rows.ok()) return rows.status();
+  auto tw = TwinById(twin_id);
+  if (!tw.ok()) return tw.status();
+  for (auto& row : *rows) {
+    Contract c = ContractFromRow(row);
+    uint64_t amount = grid::CostUnits(pricing, uint64_t(AsInt(row[8])), 0, 3600);
+    if (Balance(tw->public_key) < amount) break;
+    if (amount > 0) {
+      QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE accounts SET balance = balance - ? WHERE pk = ?",
+                                     {int64_t(amount), tw->public_key}));
+      QSTOR_RETURN_IF_ERROR(db->Exec(
+          "INSERT INTO bills(contract_id, amount, discount, timestamp) VALUES(?,?,0,?)",
+          {int64_t(c.contract_id), int64_t(amount), Now()}));
+    }
+    QSTOR_RETURN_IF_ERROR(db->Exec(
+        "UPDATE contracts SET state = 'Created', grace_since = 0 WHERE contract_id = ?",
+        {int64_t(c.contract_id)}));
+    Status ps = PauseNamespaces(c, false);
+    if (!ps.ok()) spdlog::warn("devnet: restore contract {}: {}", c.contract_id, ps.ToString());
+  }
+  return Status::OK();
+}
+
+void Devnet::Impl::BillLoop() {
+  auto period = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double>(opt.hour_seconds));
+  if (period.count() < 10) period = std::chrono::milliseconds(10);
+  std::unique_lock<std::mutex> lock(bill_mu);
+  while (!stopping) {
+    if (bill_cv.wait_for(lock, period, [this] { return stopping; })) break;
+    lock.unlock();
+    Status st = BillOnce();
+    if (!st.ok()) spdlog::warn("devnet: billing: {}", st.ToString());
+    lock.lock();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// payments
+
+Result<json> Devnet::Impl::Deposit(uint32_t twin_id, uint64_t amount, const std::string& memo) {
+  auto tw = TwinById(twin_id);
+  if (!tw.ok()) return tw.status().WithContext("deposit");
+  if (amount <= opt.bridge_fee_units) {
+    return Status::InvalidArgument(fmt::format("deposit: amount {} does not cover the bridge fee {}",
+                                               grid::FormatTft(amount),
+                                               grid::FormatTft(opt.bridge_fee_units)));
+  }
+  uint64_t credited = amount - opt.bridge_fee_units;
+  QSTOR_RETURN_IF_ERROR(Credit(tw->public_key, credited));
+  QSTOR_RETURN_IF_ERROR(db->Exec(
+      "INSERT INTO deposits(twin_id, amount, fee, memo, at) VALUES(?,?,?,?,?)",
+      {int64_t(twin_id), int64_t(amount), int64_t(opt.bridge_fee_units), memo, Now()}));
+  QSTOR_RETURN_IF_ERROR(SettleGrace(twin_id));
+  return json{{"twin_id", twin_id},
+              {"amount", amount},
+              {"fee", opt.bridge_fee_units},
+              {"credited", credited},
+              {"balance", Balance(tw->public_key)}};
+}
+
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+HttpResponse Devnet::Impl::Handle(const HttpRequest& r) {
+  auto parts = Split(r.path, '/');
+  if (parts.empty() || !parts[0].empty()) return JsonError(404, "no route for " + r.path);
+  parts.erase(parts.begin());
+  while (!parts.empty() && parts.back().empty()) parts.pop_back();
+  if (parts.empty()) return JsonError(404, "no route for /");
+  const std::string& root = parts[0];
+  bool get = r.method == "GET" || r.method == "HEAD";
+  if (root == "ping" && get) return Json(200, {{"ping", "pong"}});
+  if (root == "version" && get) return Json(200, {{"version", "qstor-devnet-1"}});
+  if (root == "nodes") return HandleNodes(r, parts);
+  if (root == "farms" && get && parts.size() == 1) return ListFarms(r);
+  if (root == "twins" && get && parts.size() == 1) return ListTwins(r);
+  if (root == "stats" && get) return Stats();
+  if (root == "contracts" && get) {
+    if (parts.size() == 1) return ListContracts(r);
+    uint64_t id;
+    if (!ParseU64(parts[1], &id)) return JsonError(400, "contract id: expected integer");
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto c = ContractById(id);
+    if (!c.ok()) return Error(c.status());
+    if (parts.size() == 2) return Json(200, grid::ToJson(*c));
+    if (parts.size() == 3 && parts[2] == "bills") {
+      auto rows = db->Query(
+          "SELECT contract_id, amount, discount, timestamp FROM bills WHERE contract_id = ? "
+          "ORDER BY id",
+          {int64_t(id)});
+      if (!rows.ok()) return Error(rows.status());
+      json arr = json::array();
+      for (auto& b : *rows) {
+        arr.push_back(grid::ToJson(grid::Bill{uint64_t(AsInt(b[0])), uint64_t(AsInt(b[1])),
+                                              uint64_t(AsInt(b[2])), AsInt(b[3])}));
+      }
+      return Json(200, arr);
+    }
+    return JsonError(404, "no route for " + r.path);
+  }
+  if (root == "chain") return HandleChain(r, parts);
+  if (root == "admin") return HandleAdmin(r, parts);
+  if (root == "bridge" || root == "api" || root == "app") return HandlePayments(r, parts);
+  return JsonError(404, "no route for " + r.method + " " + r.path);
+}
+
+HttpResponse Devnet::Impl::ListNodes(const HttpRequest& r) {
+  auto paging = ParsePaging(r);
+  if (!paging.ok()) return Error(paging.status());
+  auto free_hru = QueryU64(r, "free_hru");
+  auto free_sru = QueryU64(r, "free_sru");
+  auto twin_id = QueryU64(r, "twin_id");
+  auto node_id = QueryU64(r, "node_id");
+  auto healthy = QueryBool(r, "healthy");
+  auto farm_ids = QueryIds(r, "farm_ids");
+  auto node_ids = QueryIds(r, "node_ids");
+  for (const Status* s : {&free_hru.status(), &free_sru.status(), &twin_id.status(),
+                          &node_id.status(), &healthy.status(), &farm_ids.status(),
+                          &node_ids.status()}) {
+    if (!s->ok()) return Error(*s);
+  }
+  auto status = QueryList(r, "status");
+  for (const auto& s : status) {
+    if (s != "up" && s != "down" && s != "standby") {
+      return JsonError(400, "query parameter status: expected up, down or standby");
+    }
+  }
+  auto countries = QueryList(r, "country");
+  auto cities = QueryList(r, "city");
+  auto regions = QueryList(r, "region");
+  std::string country_contains = r.Query("country_contains") ? Lower(*r.Query("country_contains")) : "";
+  std::string city_contains = r.Query("city_contains") ? Lower(*r.Query("city_contains")) : "";
+  std::set<uint64_t> farm_set(farm_ids->begin(), farm_ids->end());
+  std::set<uint64_t> node_set(node_ids->begin(), node_ids->end());
+  std::vector<Node> out;
+  {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    for (const auto& base : topo.nodes) {
+      if (!node_set.empty() && !node_set.count(base.node_id)) continue;
+      if (node_id.value() && **node_id != base.node_id) continue;
+      if (!farm_set.empty() && !farm_set.count(base.farm_id)) continue;
+      if (twin_id.value() && **twin_id != base.twin_id) continue;
+      if (!countries.empty() && !EqualsAnyCi(base.location.country, countries)) continue;
+      if (!cities.empty() && !EqualsAnyCi(base.location.city, cities)) continue;
+      if (!regions.empty() && !EqualsAnyCi(base.location.region, regions)) continue;
+      if (!country_contains.empty() &&
+          Lower(base.location.country).find(country_contains) == std::string::npos) {
+        continue;
+      }
+      if (!city_contains.empty() &&
+          Lower(base.location.city).find(city_contains) == std::string::npos) {
+        continue;
+      }
+      Node n = LiveNode(base);
+      if (!status.empty() && std::find(status.begin(), status.end(), n.status) == status.end()) {
+        continue;
+      }
+      if (healthy.value() && **healthy != n.healthy) continue;
+      if (free_hru.value() && n.FreeHru() < **free_hru) continue;
+      if (free_sru.value() && n.FreeSru() < **free_sru) continue;
+      out.push_back(std::move(n));
+    }
+  }
+  return PagedJson<Node>(std::move(out), *paging, [](const Node& n) { return grid::ToJson(n); });
+}
+
+HttpResponse Devnet::Impl::ListFarms(const HttpRequest& r) {
+  auto paging = ParsePaging(r);
+  if (!paging.ok()) return Error(paging.status());
+  auto ids = QueryIds(r, "farm_id");
+  if (!ids.ok()) return Error(ids.status());
+  auto ids2 = QueryIds(r, "farm_ids");
+  if (!ids2.ok()) return Error(ids2.status());
+  std::set<uint64_t> want(ids->begin(), ids->end());
+  want.insert(ids2->begin(), ids2->end());
+  const std::string* name = r.Query("name");
+  std::vector<grid::Farm> out;
+  for (const auto& f : topo.farms) {
+    if (!want.empty() && !want.count(f.farm_id)) continue;
+    if (name && Lower(*name) != Lower(f.name)) continue;
+    out.push_back(f);
+  }
+  return PagedJson<grid::Farm>(std::move(out), *paging,
+                               [](const grid::Farm& f) { return grid::ToJson(f); });
+}
+
+HttpResponse Devnet::Impl::ListTwins(const HttpRequest& r) {
+  auto paging = ParsePaging(r);
+  if (!paging.ok()) return Error(paging.status());
+  auto id = QueryU64(r, "twin_id");
+  if (!id.ok()) return Error(id.status());
+  std::string sql = "SELECT twin_id FROM twins WHERE 1=1";
+  std::vector<SqlValue> args;
+  if (id.value()) {
+    sql += " AND twin_id = ?";
+    args.push_back(int64_t(**id));
+  }
+  if (const std::string* pk = r.Query("public_key")) {
+    sql += " AND pk = ?";
+    args.push_back(Lower(*pk));
+  }
+  if (const std::string* acct = r.Query("account_id")) {
+    auto pk = grid::Ss58Decode(*acct);
+    if (!pk.ok()) return Error(pk.status());
+    sql += " AND pk = ?";
+    args.push_back(grid::HexEncode(std::string(pk->begin(), pk->end())));
+  }
+  sql += " ORDER BY twin_id";
+  std::vector<grid::Twin> out;
+  {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto rows = db->Query(sql, args);
+    if (!rows.ok()) return Error(rows.status());
+    for (auto& row : *rows) {
+      auto t = TwinById(uint64_t(AsInt(row[0])));
+      if (t.ok()) out.push_back(*t);
+    }
+  }
+  return PagedJson<grid::Twin>(std::move(out), *paging,
+                               [](const grid::Twin& t) { return grid::ToJson(t); });
+}
+
+HttpResponse Devnet::Impl::ListContracts(const HttpRequest& r) {
+  auto paging = ParsePaging(r);
+  if (!paging.ok()) return Error(paging.status());
+  auto twin = QueryU64(r, "twin_id");
+  auto node = QueryU64(r, "node_id");
+  auto cid = QueryU64(r, "contract_id");
+  for (const Status* s : {&twin.status(), &node.status(), &cid.status()}) {
+    if (!s->ok()) return Error(*s);
+  }
+  std::string sql = std::string("SELECT ") + kContractCols + " FROM contracts WHERE 1=1";
+  std::vector<SqlValue> args;
+  if (twin.value()) {
+    sql += " AND twin_id = ?";
+    args.push_back(int64_t(**twin));
+  }
+  if (node.value()) {
+    sql += " AND node_id = ?";
+    args.push_back(int64_t(**node));
+  }
+  if (cid.value()) {
+    sql += " AND contract_id = ?";
+    args.push_back(int64_t(**cid));
+  }
+  auto states = QueryList(r, "state");
+  if (!states.empty()) {
+    sql += " AND state IN (";
+    for (size_t i = 0; i < states.size(); ++i) {
+      // Accept the proxy's lower-case spellings too.
+      std::string s = Lower(states[i]);
+      std::string canon = s == "created" ? "Created" : s == "graceperiod" ? "GracePeriod"
+                          : s == "deleted" ? "Deleted" : "";
+      if (canon.empty()) return JsonError(400, "query parameter state: '" + states[i] + "' unknown");
+      sql += i ? ",?" : "?";
+      args.push_back(canon);
+    }
+    sql += ")";
+  }
+  if (const std::string* type = r.Query("type")) {
+    if (*type != "node" && *type != "name" && *type != "rent") {
+      return JsonError(400, "query parameter type: expected node, name or rent");
+    }
+    if (*type != "node") sql += " AND 0";
+  }
+  sql += " ORDER BY contract_id";
+  std::vector<Contract> out;
+  {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto rows = db->Query(sql, args);
+    if (!rows.ok()) return Error(rows.status());
+    for (auto& row : *rows) out.push_back(ContractFromRow(row));
+  }
+  return PagedJson<Contract>(std::move(out), *paging,
+                             [](const Contract& c) { return grid::ToJson(c); });
+}
+
+HttpResponse Devnet::Impl::Stats() {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  uint64_t hru = 0, sru = 0, cru = 0, mru = 0, up = 0;
+  std::map<std::string, uint64_t> dist;
+  for (const auto& b : topo.nodes) {
+    Node n = LiveNode(b);
+    hru += n.total.hru;
+    sru += n.total.sru;
+    cru += n.total.cru;
+    mru += n.total.mru;
+    if (n.status == "up") ++up;
+    ++dist[n.location.country];
+  }
+  auto twins = db->Query("SELECT COUNT(*) FROM twins");
+  auto contracts = db->Query("SELECT COUNT(*) FROM contracts WHERE state != 'Deleted'");
+  return Json(200, {{"nodes", up},
+                    {"farms", topo.farms.size()},
+                    {"countries", dist.size()},
+                    {"totalCru", cru},
+                    {"totalSru", sru},
+                    {"totalMru", mru},
+                    {"totalHru", hru},
+                    {"publicIps", 0},
+                    {"accessNodes", 0},
+                    {"gateways", 0},
+                    {"twins", twins.ok() ? AsInt((*twins)[0][0]) : 0},
+                    {"contracts", contracts.ok() ? AsInt((*contracts)[0][0]) : 0},
+                    {"nodesDistribution", dist}});
+}
+
+Status Devnet::Impl::CheckNodeAuth(const HttpRequest& r, uint32_t owner_twin) {
+  const std::string* twin = r.Header("x-qstor-twin");
+  const std::string* ts = r.Header("x-qstor-timestamp");
+  const std::string* sig = r.Header("x-qstor-signature");
+  if (!twin || !ts || !sig) {
+    return Status::PermissionDenied(
+        "node call needs X-Qstor-Twin, X-Qstor-Timestamp and X-Qstor-Signature headers");
+  }
+  uint64_t tid, t;
+  if (!ParseU64(*twin, &tid) || !ParseU64(*ts, &t)) {
+    return Status::PermissionDenied("X-Qstor-Twin / X-Qstor-Timestamp: expected integers");
+  }
+  if (std::llabs(int64_t(t) - Now()) > kAuthWindowSeconds) {
+    return Status::PermissionDenied("X-Qstor-Timestamp: outside the 5-minute window");
+  }
+  if (tid != owner_twin) {
+    return Status::PermissionDenied(fmt::format("twin {} is not the owner", tid));
+  }
+  auto tw = TwinById(tid);
+  if (!tw.ok()) return Status::PermissionDenied(fmt::format("twin {} unknown", tid));
+  std::string msg = r.method + " " + r.path + " " + *ts;
+  if (!grid::Ed25519VerifyHex(tw->public_key, msg, *sig)) {
+    return Status::PermissionDenied("X-Qstor-Signature does not verify");
+  }
+  return Status::OK();
+}
+
+HttpResponse Devnet::Impl::HandleNodes(const HttpRequest& r, const std::vector<std::string>& parts) {
+  bool get = r.method == "GET" || r.method == "HEAD";
+  if (parts.size() == 1) {
+    if (!get) return JsonError(405, "method not allowed");
+    return ListNodes(r);
+  }
+  uint64_t id;
+  if (!ParseU64(parts[1], &id)) return JsonError(400, "node id: expected integer");
+  Node n;
+  {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    const Node* base = FindNode(id);
+    if (!base) return JsonError(404, fmt::format("node {}: not found", id));
+    n = LiveNode(*base);
+  }
+  if (parts.size() == 2 && get) return Json(200, grid::ToJson(n));
+  if (parts.size() == 3 && parts[2] == "status" && get) return Json(200, {{"status", n.status}});
+  if (parts.size() >= 3 && parts[2] == "deployments") {
+    int64_t latency = 0;
+    {
+      std::lock_guard<std::recursive_mutex> lock(mu);
+      auto it = rt.find(n.node_id);
+      if (it != rt.end()) latency = it->second.latency_ms;
+    }
+    if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+    if (n.status != "up") return JsonError(503, fmt::format("node {}: down", n.node_id));
+    return HandleNodeDeployments(r, n, parts);
+  }
+  return JsonError(404, "no route for " + r.method + " " + r.path);
+}
+
+HttpResponse Devnet::Impl::HandleNodeDeployments(const HttpRequest& r, const Node& n,
+                                                 const std::vector<std::string>& parts) {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  if (parts.size() == 3 && r.method == "POST") {
+    auto j = grid::ParseJson(r.body, "deployment");
+    if (!j.ok()) return Error(j.status());
+    auto d = grid::DeploymentFromJson(*j);
+    if (!d.ok()) return Error(d.status());
+    Status v = grid::ValidateDeployment(*d);
+    if (!v.ok()) return Error(v);
+    if (d->version != 0) return JsonError(400, "deployment.version: must be 0 on create");
+    auto c = ContractById(d->contract_id);
+    if (!c.ok()) return Error(c.status().WithContext("deployment.contract_id"));
+    if (c->node_id != n.node_id) {
+      return JsonError(409, fmt::format("contract {} is for node {}, not node {}", c->contract_id,
+                                        c->node_id, n.node_id));
+    }
+    if (c->state != "Created") {
+      return JsonError(409, fmt::format("contract {} is {}", c->contract_id, c->state));
+    }
+    if (c->twin_id != d->twin_id) return JsonError(403, "deployment.twin_id: not the contract owner");
+    if (grid::ChallengeHex(*d) != c->deployment_hash) {
+      return JsonError(409, "deployment hash does not match the contract's deployment_hash");
+    }
+    Status sig = grid::VerifyDeploymentSignatures(*d, [&](uint32_t t) -> Result<std::string> {
+      auto tw = TwinById(t);
+      if (!tw.ok()) return tw.status();
+      return tw->public_key;
+    });
+    if (!sig.ok()) return Error(sig);
+    auto existing = LoadDeployment(d->contract_id);
+    if (!existing.ok()) return Error(existing.status());
+    if (existing->has_value()) {
+      return JsonError(409, fmt::format("contract {}: already deployed", d->contract_id));
+    }
+    if (n.FreeHru() < d->TotalHru()) {
+      return JsonError(409, fmt::format("node {}: not enough free HRU ({} free, {} asked)",
+                                        n.node_id, n.FreeHru(), d->TotalHru()));
+    }
+    Deployment dep = std::move(d).value();
+    for (auto& w : dep.workloads) w.result = {};
+    Status st = ApplyWorkloads(n.node_id, nullptr, dep, false);
+    if (!st.ok()) return Error(st);
+    st = StoreDeployment(dep, n.node_id);
+    if (!st.ok()) return Error(st);
+    return Json(202, {{"contract_id", dep.contract_id}});
+  }
+  if (parts.size() != 4) return JsonError(404, "no route for " + r.method + " " + r.path);
+  uint64_t cid;
+  if (!ParseU64(parts[3], &cid)) return JsonError(400, "contract id: expected integer");
+  auto c = ContractById(cid);
+  if (!c.ok()) return Error(c.status());
+  if (c->node_id != n.node_id) return JsonError(404, "no such deployment on this node");
+  if (r.method == "PUT") {
+    auto j = grid::ParseJson(r.body, "deployment");
+    if (!j.ok()) return Error(j.status());
+    auto d = grid::DeploymentFromJson(*j);
+    if (!d.ok()) return Error(d.status());
+    Status v = grid::ValidateDeployment(*d);
+    if (!v.ok()) return Error(v);
+    if (d->contract_id != cid) return JsonError(400, "deployment.contract_id: does not match URL");
+    if (c->state != "Created") return JsonError(409, fmt::format("contract {} is {}", cid, c->state));
+    if (c->twin_id != d->twin_id) return JsonError(403, "deployment.twin_id: not the contract owner");
+    auto old = LoadDeployment(cid);
+    if (!old.ok()) return Error(old.status());
+    if (!old->has_value()) return JsonError(404, fmt::format("contract {}: not deployed", cid));
+    if (d->version <= (*old)->version) {
+      return JsonError(409, fmt::format("deployment.version: must be above {}", (*old)->version));
+    }
+    if (grid::ChallengeHex(*d) != c->deployment_hash) {
+      return JsonError(409,
+                       "deployment hash does not match the contract (update_node_contract first)");
+    }
+    Status sig = grid::VerifyDeploymentSignatures(*d, [&](uint32_t t) -> Result<std::string> {
+      auto tw = TwinById(t);
+      if (!tw.ok()) return tw.status();
+      return tw->public_key;
+    });
+    if (!sig.ok()) return Error(sig);
+    uint64_t old_hru = 0;
+    for (const auto& w : (*old)->workloads) {
+      if (w.result.state == "ok") old_hru += w.data.size;
+    }
+    if (d->TotalHru() > old_hru && n.FreeHru() < d->TotalHru() - old_hru) {
+      return JsonError(409, fmt::format("node {}: not enough free HRU for the update", n.node_id));
+    }
+    Deployment dep = std::move(d).value();
+    for (auto& w : dep.workloads) {
+      w.result = {};
+      for (const auto& ow : (*old)->workloads) {
+        if (ow.name == w.name) w.result = ow.result;
+      }
+    }
+    Status st = ApplyWorkloads(n.node_id, &**old, dep, false);
+    if (!st.ok()) return Error(st);
+    st = StoreDeployment(dep, n.node_id);
+    if (!st.ok()) return Error(st);
+    return Json(202, {{"contract_id", cid}, {"version", dep.version}});
+  }
+  Status auth = CheckNodeAuth(r, c->twin_id);
+  if (!auth.ok()) return Error(auth);
+  auto dep = LoadDeployment(cid);
+  if (!dep.ok()) return Error(dep.status());
+  if (!dep->has_value()) return JsonError(404, fmt::format("contract {}: not deployed", cid));
+  if (r.method == "GET") {
+    Deployment d = std::move(**dep);
+    // Live check: a namespace that vanished (wiped disk) is reported as error.
+    auto& node_rt = rt[n.node_id];
+    if (node_rt.zdb && node_rt.zdb->Running()) {
+      auto client = node_rt.zdb->AdminClient();
+      if (client.ok()) {
+        for (auto& w : d.workloads) {
+          if ((w.result.state == "ok" || w.result.state == "paused") && w.result.zdb) {
+            auto info = (*client)->NsInfo(w.result.zdb->ns);
+            if (!info.ok()) {
+              w.result.state = "error";
+              w.result.message = "namespace missing on the node: " + info.status().message();
+            }
+          }
+        }
+      }
+    }
+    return Json(200, grid::ToJson(d));
+  }
+  if (r.method == "DELETE") {
+    Status st = RemoveContractWorkloads(*c);
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"contract_id", cid}, {"deleted", true}});
+  }
+  return JsonError(405, "method not allowed");
+}
+
+HttpResponse Devnet::Impl::HandleChain(const HttpRequest& r, const std::vector<std::string>& parts) {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  if (parts.size() == 2 && parts[1] == "pricing" && r.method == "GET") {
+    return Json(200, grid::ToJson(pricing));
+  }
+  if (parts.size() == 3 && parts[1] == "accounts" && r.method == "GET") {
+    std::string pk = parts[2];
+    if (!grid::ParsePublicKeyHex(pk).ok()) {
+      auto ss = grid::Ss58Decode(pk);
+      if (!ss.ok()) return JsonError(400, "account: expected hex public key or SS58 address");
+      pk = grid::HexEncode(std::string(ss->begin(), ss->end()));
+    }
+    auto rows = db->Query("SELECT balance, nonce FROM accounts WHERE pk = ?", {Lower(pk)});
+    if (!rows.ok()) return Error(rows.status());
+    uint64_t bal = rows->empty() ? 0 : uint64_t(AsInt((*rows)[0][0]));
+    uint64_t nonce = rows->empty() ? 0 : uint64_t(AsInt((*rows)[0][1]));
+    auto p = grid::ParsePublicKeyHex(pk);
+    return Json(200, {{"public_key", Lower(pk)},
+                      {"account_id", grid::Ss58Address(*p)},
+                      {"free", bal},
+                      {"reserved", 0},
+                      {"nonce", nonce}});
+  }
+  if (parts.size() == 2 && parts[1] == "extrinsics" && r.method == "POST") {
+    auto j = grid::ParseJson(r.body, "extrinsic");
+    if (!j.ok()) return Error(j.status());
+    auto e = grid::Extrinsic::FromJson(*j);
+    if (!e.ok()) return Error(e.status());
+    auto res = Submit(*e);
+    if (!res.ok()) return Error(res.status());
+    return Json(200, res->ToJson());
+  }
+  if (parts.size() == 2 && parts[1] == "extrinsics" && r.method == "GET") {
+    const std::string* signer = r.Query("signer");
+    auto rows = signer ? db->Query("SELECT hash, signer, nonce, call, result, at FROM extrinsics "
+                                   "WHERE signer = ? ORDER BY id",
+                                   {Lower(*signer)})
+                       : db->Query("SELECT hash, signer, nonce, call, result, at FROM extrinsics "
+                                   "ORDER BY id DESC LIMIT 1000");
+    if (!rows.ok()) return Error(rows.status());
+    json arr = json::array();
+    for (auto& row : *rows) {
+      arr.push_back({{"hash", AsString(row[0])},
+                     {"signer", AsString(row[1])},
+                     {"nonce", AsInt(row[2])},
+                     {"call", json::parse(AsString(row[3]), nullptr, false)},
+                     {"result", json::parse(AsString(row[4]), nullptr, false)},
+                     {"at", AsInt(row[5])}});
+    }
+    return Json(200, arr);
+  }
+  return JsonError(404, "no route for " + r.method + " " + r.path);
+}
+
+HttpResponse Devnet::Impl::HandleAdmin(const HttpRequest& r, const std::vector<std::string>& parts) {
+  if (r.method != "POST") return JsonError(405, "admin endpoints take POST");
+  if (parts.size() == 2 && parts[1] == "bill") {
+    Status st = BillOnce();
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"billed", true}});
+  }
+  if (parts.size() == 4 && parts[1] == "nodes") {
+    uint64_t id;
+    if (!ParseU64(parts[2], &id)) return JsonError(400, "node id: expected integer");
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    if (!FindNode(id)) return JsonError(404, fmt::format("node {}: not found", id));
+    auto& n = rt[uint32_t(id)];
+    const std::string& action = parts[3];
+    if (action == "down") {
+      n.down = true;
+      if (n.zdb) n.zdb->Stop();
+    } else if (action == "up") {
+      n.down = false;
+      bool hosts = false;
+      auto rows = db->Query(
+          "SELECT contract_id FROM contracts WHERE node_id = ? AND hru > 0", {int64_t(id)});
+      if (rows.ok()) hosts = !rows->empty();
+      if (hosts || n.zdb_port) {
+        auto z = EnsureZdb(uint32_t(id));
+        if (!z.ok()) return Error(z.status());
+      }
+      // Contracts cancelled while the node was down: remove their workloads now.
+      auto del = db->Query(std::string("SELECT ") + kContractCols +
+                               " FROM contracts WHERE node_id = ? AND state = 'Deleted' AND hru > 0",
+                           {int64_t(id)});
+      if (del.ok()) {
+        for (auto& row : *del) (void)RemoveContractWorkloads(ContractFromRow(row));
+      }
+      (void)RecomputeUsed();
+    } else if (action == "wipe") {
+      bool was_running = n.zdb && n.zdb->Running();
+      if (n.zdb) n.zdb->Stop();
+      std::error_code ec;
+      fs::remove_all(fmt::format("{}/nodes/{}/data", opt.data_dir, id), ec);
+      if (ec) return JsonError(500, "wipe: " + ec.message());
+      if (was_running && !n.down) {
+        auto z = EnsureZdb(uint32_t(id));
+        if (!z.ok()) return Error(z.status());
+      }
+    } else if (action == "slow") {
+      auto j = grid::ParseJson(r.body.empty() ? "{}" : r.body, "slow");
+      if (!j.ok()) return Error(j.status());
+      auto it = j->find("latency_ms");
+      if (it == j->end() || !it->is_number_unsigned() || it->get<uint64_t>() > 60000) {
+        return JsonError(400, "slow: body must be {\"latency_ms\": 0..60000}");
+      }
+      n.latency_ms = int64_t(it->get<uint64_t>());
+    } else {
+      return JsonError(404, "admin: unknown node action '" + action + "' (down, up, wipe, slow)");
+    }
+    Status st = SaveNodeState(uint32_t(id));
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"node_id", id},
+                      {"status", n.down ? "down" : "up"},
+                      {"latency_ms", n.latency_ms}});
+  }
+  return JsonError(404, "no route for " + r.method + " " + r.path);
+}
+
+Result<json> Devnet::Impl::AppApprove(const std::string& what) {
+  // Accepts a uuid, "threebot://signandpay/#<url>", a URL ending in
+  // /api/<uuid>, or a top-up URI "TFT:...".
+  if (what.rfind("TFT:", 0) == 0) {
+    auto t = ParseTopupUri(what, kBridge);
+    if (!t.ok()) return t.status();
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    return Deposit(t->first, t->second, "app top-up");
+  }
+  std::string uuid = what;
+  auto slash = uuid.rfind("/api/");
+  if (slash != std::string::npos) uuid = uuid.substr(slash + 5);
+  json req;
+  uint32_t twin_id;
+  std::string seed;
+  {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto rows = db->Query("SELECT body, state FROM sign_requests WHERE uuid = ?", {uuid});
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) return Status::NotFound("sign request " + uuid + ": not found");
+    if (AsString((*rows)[0][1]) != "pending") {
+      return Status::FailedPrecondition("sign request " + uuid + ": already " +
+                                        AsString((*rows)[0][1]));
+    }
+    req = json::parse(AsString((*rows)[0][0]));
+    twin_id = req.value("TwinId", 0u);
+    auto k = db->Query("SELECT seed FROM app_keys WHERE twin_id = ?", {int64_t(twin_id)});
+    if (!k.ok()) return k.status();
+    if (k->empty()) {
+      return Status::FailedPrecondition(fmt::format(
+          "app: no key for twin {} in the devnet app keystore (POST /app/keys first)", twin_id));
+    }
+    seed = AsString((*k)[0][0]);
+  }
+  auto key = grid::Ed25519Key::FromSeedHex(seed);
+  if (!key.ok()) return key.status();
+  // Sign: DataToSign is a string or an array of strings.
+  json signed_data;
+  const json& data = req["DataToSign"];
+  if (data.is_string()) {
+    signed_data = key->SignHex(data.get<std::string>());
+  } else {
+    signed_data = json::array();
+    for (const auto& d : data) signed_data.push_back(key->SignHex(d.get<std::string>()));
+  }
+  // Pay: the app's wallet sends the amount to the bridge for the twin.
+  json payment = req["Payment"];
+  json receipt = nullptr;
+  uint64_t amount = payment.is_object() ? payment.value("Amount", uint64_t{0}) : 0;
+  if (amount > 0) {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto dep = Deposit(twin_id, amount, "sign-and-pay " + uuid);
+    if (!dep.ok()) return dep.status();
+    receipt = *dep;
+  }
+  json answer{{"SignedData", signed_data},
+              {"Payment", receipt},
+              {"PublicKey", key->PublicKeyHex()},
+              {"uuid", uuid}};
+  std::string cb = req.value("CallbackUrl", "");
+  json cb_result = nullptr;
+  if (!cb.empty()) {
+    grid::HttpClient client(std::chrono::seconds(10));
+    auto res = client.Send("POST", cb, answer.dump());
+    if (!res.ok()) {
+      cb_result = {{"error", res.status().message()}};
+    } else {
+      cb_result = {{"status", res->status}};
+    }
+  }
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE sign_requests SET state = 'approved', response = ? WHERE uuid = ?",
+                                 {answer.dump(), uuid}));
+  answer["callback"] = cb_result;
+  return answer;
+}
+
+HttpResponse Devnet::Impl::HandlePayments(const HttpRequest& r,
+                                          const std::vector<std::string>& parts) {
+  const std::string& root = parts[0];
+  if (root == "bridge" && parts.size() == 2 && parts[1] == "address" && r.method == "GET") {
+    return Json(200, {{"bridge_address", kBridge}, {"fee", opt.bridge_fee_units}});
+  }
+  if (root == "bridge" && parts.size() == 2 && parts[1] == "deposit" && r.method == "POST") {
+    auto j = grid::ParseJson(r.body, "deposit");
+    if (!j.ok()) return Error(j.status());
+    if (!j->is_object()) return JsonError(400, "deposit: expected object");
+    uint32_t twin;
+    uint64_t amount;
+    if (j->contains("uri")) {
+      if (!(*j)["uri"].is_string()) return JsonError(400, "deposit.uri: expected string");
+      auto t = ParseTopupUri((*j)["uri"].get<std::string>(), kBridge);
+      if (!t.ok()) return Error(t.status());
+      twin = t->first;
+      amount = t->second;
+    } else {
+      auto tw = j->find("twin_id");
+      auto am = j->find("amount");
+      if (tw == j->end() || !tw->is_number_unsigned() || tw->get<uint64_t>() > UINT32_MAX ||
+          am == j->end() || !am->is_number_unsigned()) {
+        return JsonError(400, "deposit: expected {uri} or {twin_id, amount (units of 1e-7 TFT)}");
+      }
+      twin = tw->get<uint32_t>();
+      amount = am->get<uint64_t>();
+    }
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto res = Deposit(twin, amount, "bridge deposit");
+    if (!res.ok()) return Error(res.status());
+    return Json(200, *res);
+  }
+  if (root == "api" && parts.size() == 2 && parts[1] == "signandpay" && r.method == "POST") {
+    auto j = grid::ParseJson(r.body, "sign request");
+    if (!j.ok()) return Error(j.status());
+    if (!j->is_object()) return JsonError(400, "sign request: expected object");
+    auto tw = j->find("twin_id");
+    auto data = j->find("data_to_sign");
+    if (tw == j->end() || !tw->is_number_unsigned() || tw->get<uint64_t>() > UINT32_MAX) {
+      return JsonError(400, "sign request.twin_id: expected unsigned integer");
+    }
+    bool ok_data = data != j->end() && (data->is_string() || data->is_array());
+    if (ok_data && data->is_array()) {
+      for (const auto& d : *data) ok_data = ok_data && d.is_string();
+    }
+    if (!ok_data) return JsonError(400, "sign request.data_to_sign: expected string or array of strings");
+    uint64_t amount = 0;
+    if (auto a = j->find("amount"); a != j->end()) {
+      if (!a->is_number_unsigned()) return JsonError(400, "sign request.amount: expected units");
+      amount = a->get<uint64_t>();
+    }
+    std::string cb;
+    if (auto c = j->find("callback_url"); c != j->end()) {
+      if (!c->is_string()) return JsonError(400, "sign request.callback_url: expected string");
+      cb = c->get<std::string>();
+      if (cb.rfind("http://127.0.0.1:", 0) != 0 && cb.rfind("http://localhost:", 0) != 0) {
+        return JsonError(400, "sign request.callback_url: devnet calls back loopback URLs only");
+      }
+    }
+    std::string uuid = RandomHex(16);
+    uuid = uuid.substr(0, 8) + "-" + uuid.substr(8, 4) + "-" + uuid.substr(12, 4) + "-" +
+           uuid.substr(16, 4) + "-" + uuid.substr(20);
+    json body{{"DataToSign", *data},
+              {"Payment",
+               {{"Amount", amount},
+                {"Destination", fmt::format("TFT:{}?message=twin_{}", kBridge, tw->get<uint32_t>())}}},
+              {"CallbackUrl", cb},
+              {"TwinId", tw->get<uint32_t>()}};
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    Status st = db->Exec("INSERT INTO sign_requests(uuid, body, state, created_at) VALUES(?,?,'pending',?)",
+                         {uuid, body.dump(), Now()});
+    if (!st.ok()) return Error(st);
+    std::string url = BaseUrl() + "/api/" + uuid;
+    return Json(200, {{"uuid", uuid}, {"url", url}, {"qr", "threebot://signandpay/#" + url}});
+  }
+  if (root == "api" && parts.size() == 2 && r.method == "GET") {
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto rows = db->Query("SELECT body, state, response FROM sign_requests WHERE uuid = ?", {parts[1]});
+    if (!rows.ok()) return Error(rows.status());
+    if (rows->empty()) return JsonError(404, "sign request " + parts[1] + ": not found");
+    json body = json::parse(AsString((*rows)[0][0]), nullptr, false);
+    body["State"] = AsString((*rows)[0][1]);
+    if (AsString((*rows)[0][1]) == "approved") {
+      body["Response"] = json::parse(AsString((*rows)[0][2]), nullptr, false);
+    }
+    return Json(200, body);
+  }
+  if (root == "app" && parts.size() == 2 && parts[1] == "keys" && r.method == "POST") {
+    // Pairs the emulated phone with a twin: {"seed": hex}. The twin must exist.
+    auto j = grid::ParseJson(r.body, "app key");
+    if (!j.ok()) return Error(j.status());
+    if (!j->is_object() || !j->contains("seed") || !(*j)["seed"].is_string()) {
+      return JsonError(400, "app key: expected {\"seed\": \"<64 hex>\"}");
+    }
+    auto key = grid::Ed25519Key::FromSeedHex((*j)["seed"].get<std::string>());
+    if (!key.ok()) return Error(key.status());
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto tw = TwinByPk(key->PublicKeyHex());
+    if (!tw.ok()) return Error(tw.status());
+    if (!tw->has_value()) return JsonError(404, "app key: no twin for this key (register it first)");
+    Status st = db->Exec("INSERT OR REPLACE INTO app_keys(twin_id, seed) VALUES(?,?)",
+                         {int64_t((*tw)->twin_id), key->SeedHex()});
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"twin_id", (*tw)->twin_id}});
+  }
+  if (root == "app" && parts.size() == 2 && parts[1] == "approve" && r.method == "POST") {
+    auto j = grid::ParseJson(r.body, "approve");
+    if (!j.ok()) return Error(j.status());
+    if (!j->is_object() || !j->contains("request") || !(*j)["request"].is_string()) {
+      return JsonError(400, "approve: expected {\"request\": \"<uuid|uri>\"}");
+    }
+    auto res = AppApprove((*j)["request"].get<std::string>());
+    if (!res.ok()) return Error(res.status());
+    return Json(200, *res);
+  }
+  return JsonError(404, "no route for " + r.method + " " + r.path);
+}
+
+// ---------------------------------------------------------------------------
+
+Devnet::Devnet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Devnet::~Devnet() { Stop(); }
+
+Result<std::unique_ptr<Devnet>> Devnet::Start(DevnetOptions options) {
+  if (sodium_init() < 0) return Status::Internal("devnet: libsodium init failed");
+  if (options.data_dir.empty()) return Status::InvalidArgument("devnet: data dir is empty");
+  if (options.hour_seconds <= 0) return Status::InvalidArgument("devnet: hour_seconds must be > 0");
+  if (options.qstor_bin.empty()) {
+    if (const char* b = std::getenv("QSTOR_BIN"); b && *b) {
+      options.qstor_bin = b;
+    } else {
+      std::error_code ec;
+      options.qstor_bin = fs::read_symlink("/proc/self/exe", ec).string();
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->opt = options;
+  QSTOR_RETURN_IF_ERROR(impl->Open());
+  // Nodes hosting live namespaces get their 0-db back.
+  {
+    auto rows = impl->db->Query(
+        "SELECT DISTINCT node_id FROM contracts WHERE state != 'Deleted' AND hru > 0");
+    if (!rows.ok()) return rows.status();
+    for (auto& row : *rows) {
+      uint32_t id = uint32_t(AsInt(row[0]));
+      if (impl->rt[id].down) continue;
+      auto z = impl->EnsureZdb(id);
+      if (!z.ok()) spdlog::warn("devnet: node {}: {}", id, z.status().ToString());
+    }
+  }
+  Impl* raw = impl.get();
+  HttpServerOptions ho;
+  ho.port = options.port;
+  auto http = HttpServer::Start(ho, [raw](const HttpRequest& r) { return raw->Handle(r); });
+  if (!http.ok()) return http.status();
+  impl->http = std::move(http).value();
+  {
+    std::string pf = grid::DevnetPortFile(options.data_dir);
+    std::ofstream out(pf + ".tmp");
+    out << impl->http->port() << "\n";
+    out.close();
+    std::error_code ec;
+    fs::rename(pf + ".tmp", pf, ec);
+    if (ec) return Status::IOError("devnet: cannot write " + pf + ": " + ec.message());
+  }
+  impl->biller = std::thread([raw] { raw->BillLoop(); });
+  return std::unique_ptr<Devnet>(new Devnet(std::move(impl)));
+}
+
+uint16_t Devnet::port() const { return impl_->http->port(); }
+
+std::string Devnet::base_url() const { return impl_->BaseUrl(); }
+
+Status Devnet::BillOnce() { return impl_->BillOnce(); }
+
+void Devnet::Stop() {
+  if (!impl_) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->bill_mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->bill_cv.notify_all();
+  if (impl_->biller.joinable()) impl_->biller.join();
+  if (impl_->http) impl_->http->Stop();
+  std::lock_guard<std::recursive_mutex> lock(impl_->mu);
+  for (auto& [id, n] : impl_->rt) {
+    if (n.zdb) n.zdb->Stop();
+  }
+  std::error_code ec;
+  fs::remove(grid::DevnetPortFile(impl_->opt.data_dir), ec);
+}
+
+}  // namespace qstor::devnet

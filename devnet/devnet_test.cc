@@ -1,0 +1,654 @@
+// End-to-end tests of the devnet over real HTTP (HttpGrid and raw curl) with
+// real `qstor zdb serve` node processes (QSTOR_BIN).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "devnet/devnet.h"
+#include "devnet/http_server.h"
+#include "grid/challenge.h"
+#include "grid/http_client.h"
+#include "grid/http_grid.h"
+#include "zdb/client.h"
+
+namespace qstor::devnet {
+namespace {
+
+namespace fs = std::filesystem;
+using grid::HttpGrid;
+using nlohmann::json;
+
+std::string TempDir(const std::string& name) {
+  auto p = fs::temp_directory_path() /
+           ("qstor-devnet-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+class DevnetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    StartDevnet();
+  }
+  void TearDown() override {
+    grid_.reset();
+    if (devnet_) devnet_->Stop();
+    devnet_.reset();
+    fs::remove_all(dir_);
+  }
+  void StartDevnet() {
+    DevnetOptions o;
+    o.data_dir = dir_;
+    o.hour_seconds = hour_seconds_;
+    o.grace_hours = grace_hours_;
+    o.nodes = nodes_;
+    const char* bin = std::getenv("QSTOR_BIN");
+    ASSERT_NE(bin, nullptr) << "QSTOR_BIN must point at the qstor executable";
+    o.qstor_bin = bin;
+    auto d = Devnet::Start(o);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    devnet_ = std::move(d).value();
+    grid_ = std::make_unique<HttpGrid>(
+        grid::NetworkEndpoint{"devnet", devnet_->base_url(), false});
+  }
+  void RestartDevnet() {
+    grid_.reset();
+    devnet_->Stop();
+    devnet_.reset();
+    StartDevnet();
+  }
+
+  // Raw HTTP.
+  grid::HttpResult Raw(const std::string& method, const std::string& path,
+                       const std::string& body = "") {
+    grid::HttpClient c(std::chrono::seconds(20));
+    auto r = c.Send(method, devnet_->base_url() + path, body);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : grid::HttpResult{};
+  }
+
+  grid::Twin Register(const grid::Ed25519Key& key) {
+    auto t = grid_->RegisterTwin(key, "relay.devnet");
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    grid_->SetIdentity(t->twin_id, key);
+    return *t;
+  }
+
+  void Fund(uint32_t twin, uint64_t tft) {
+    auto r = Raw("POST", "/bridge/deposit",
+                 json{{"twin_id", twin}, {"amount", tft * grid::kUnitsPerTft}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+
+  grid::Deployment MakeDeployment(uint32_t twin, uint64_t size, const std::string& pw,
+                                  const std::string& name = "data0") {
+    grid::Deployment d;
+    d.twin_id = twin;
+    d.metadata = R"({"type":"zdb","name":"t","projectName":"qstor"})";
+    d.signature_requirement.requests.push_back({twin, true, 1});
+    d.signature_requirement.weight_required = 1;
+    grid::Workload w;
+    w.name = name;
+    w.data = {size, "user", pw, false};
+    d.workloads.push_back(w);
+    return d;
+  }
+
+  // Contract + deployment; returns the deployment with contract_id set.
+  grid::Deployment Deploy(const grid::Ed25519Key& key, uint32_t twin, uint32_t node,
+                          uint64_t size, const std::string& pw) {
+    grid::Deployment d = MakeDeployment(twin, size, pw);
+    auto nonce = grid_->GetNonce(key.PublicKeyHex());
+    EXPECT_TRUE(nonce.ok());
+    auto res = grid_->Submit(grid::MakeExtrinsic(
+        key, *nonce, grid::CreateNodeContractCall(node, grid::ChallengeHex(d), d.metadata)));
+    EXPECT_TRUE(res.ok()) << res.status().ToString();
+    if (!res.ok()) return d;
+    d.contract_id = res->created_contracts.at(0);
+    grid::SignDeployment(d, twin, key);
+    Status st = grid_->Deploy(node, d);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return d;
+  }
+
+  std::unique_ptr<zdb::Client> ConnectNs(const grid::ZdbResult& r, const std::string& pw,
+                                         Status* err = nullptr) {
+    zdb::ClientOptions o;
+    o.connect_timeout = std::chrono::milliseconds(1000);
+    o.request_timeout = std::chrono::milliseconds(2000);
+    auto c = zdb::Client::Connect(r.ips.at(0), r.port, o);
+    if (!c.ok()) {
+      if (err) *err = c.status();
+      return nullptr;
+    }
+    Status st = (*c)->Select(r.ns, pw);
+    if (!st.ok()) {
+      if (err) *err = st;
+      return nullptr;
+    }
+    return std::move(c).value();
+  }
+
+  std::string dir_;
+  double hour_seconds_ = 3600;
+  double grace_hours_ = 336;
+  uint32_t nodes_ = 12;
+  std::unique_ptr<Devnet> devnet_;
+  std::unique_ptr<HttpGrid> grid_;
+};
+
+TEST_F(DevnetTest, DiscoveryDefaultsFiltersAndPagination) {
+  grid::PageRequest all;
+  all.size = 100;
+  all.ret_count = true;
+  auto nodes = grid_->FindNodes({}, all);
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  EXPECT_EQ(nodes->items.size(), 12u);
+  ASSERT_TRUE(nodes->count.has_value());
+  EXPECT_EQ(*nodes->count, 12u);
+  std::set<std::string> countries;
+  for (const auto& n : nodes->items) {
+    countries.insert(n.location.country);
+    EXPECT_EQ(n.status, "up");
+    EXPECT_GT(n.total.hru, 0u);
+    EXPECT_NE(n.location.latitude, 0.0);
+  }
+  EXPECT_EQ(countries.size(), 6u);
+
+  grid::NodeFilter f;
+  f.countries = {"belgium"};
+  auto be = grid_->FindNodes(f, all);
+  ASSERT_TRUE(be.ok());
+  ASSERT_EQ(be->items.size(), 2u);
+  for (const auto& n : be->items) EXPECT_EQ(n.location.country, "Belgium");
+
+  f = {};
+  f.regions = {"Europe"};
+  auto eu = grid_->FindNodes(f, all);
+  ASSERT_TRUE(eu.ok());
+  EXPECT_EQ(eu->items.size(), 4u);  // Belgium + Germany
+
+  f = {};
+  f.node_ids = {3, 5, 7};
+  auto ids = grid_->FindNodes(f, all);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->items.size(), 3u);
+  EXPECT_EQ(ids->items[1].node_id, 5u);
+
+  f = {};
+  f.free_hru = 1ull << 62;  // more than any node has
+  auto none = grid_->FindNodes(f, all);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->items.empty());
+
+  f = {};
+  f.farm_ids = {nodes->items[0].farm_id};
+  auto farm = grid_->FindNodes(f, all);
+  ASSERT_TRUE(farm.ok());
+  EXPECT_GE(farm->items.size(), 1u);
+  for (const auto& n : farm->items) EXPECT_EQ(n.farm_id, nodes->items[0].farm_id);
+
+  // Pagination: 5 per page, pages cover everything once.
+  std::set<uint32_t> seen;
+  for (uint32_t page = 1; page <= 3; ++page) {
+    grid::PageRequest p;
+    p.page = page;
+    p.size = 5;
+    auto r = grid_->FindNodes({}, p);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->items.size(), page < 3 ? 5u : 2u);
+    for (const auto& n : r->items) seen.insert(n.node_id);
+  }
+  EXPECT_EQ(seen.size(), 12u);
+  auto h = Raw("GET", "/nodes?size=5&ret_count=true");
+  EXPECT_EQ(h.headers["count"], "12");
+  EXPECT_EQ(h.headers["pages"], "3");
+  // Randomized: same set.
+  grid::PageRequest rnd = all;
+  rnd.randomize = true;
+  auto r = grid_->FindNodes({}, rnd);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->items.size(), 12u);
+
+  auto n5 = grid_->GetNode(5);
+  ASSERT_TRUE(n5.ok());
+  EXPECT_EQ(n5->node_id, 5u);
+  EXPECT_EQ(grid_->GetNode(999).status().code(), Status::Code::kNotFound);
+  auto farms = grid_->ListFarms(all);
+  ASSERT_TRUE(farms.ok());
+  EXPECT_GE(farms->size(), 6u);
+  auto stats = Raw("GET", "/stats");
+  EXPECT_EQ(json::parse(stats.body)["countries"], 6);
+  EXPECT_EQ(json::parse(Raw("GET", "/ping").body)["ping"], "pong");
+  auto city = Raw("GET", "/nodes?city=Ghent");
+  EXPECT_EQ(json::parse(city.body).size(), 1u);
+  EXPECT_EQ(json::parse(city.body)[0]["location"]["city"], "Ghent");
+  EXPECT_EQ(json::parse(Raw("GET", "/nodes/2/status").body)["status"], "up");
+}
+
+TEST_F(DevnetTest, BadRequestsGetJsonErrors) {
+  struct Case {
+    const char* method;
+    const char* path;
+    std::string body;
+    int status;
+  } cases[] = {
+      {"GET", "/nodes?size=abc", "", 400},
+      {"GET", "/nodes?page=0", "", 400},
+      {"GET", "/nodes?status=sideways", "", 400},
+      {"GET", "/nodes?healthy=maybe", "", 400},
+      {"GET", "/nodes?farm_ids=1,x", "", 400},
+      {"GET", "/nodes/abc", "", 400},
+      {"GET", "/nodes/0", "", 404},
+      {"GET", "/nope", "", 404},
+      {"DELETE", "/nodes", "", 405},
+      {"POST", "/chain/extrinsics", "{not json", 400},
+      {"POST", "/chain/extrinsics", "[]", 400},
+      {"POST", "/chain/extrinsics", R"({"signer":"00","nonce":-1,"call":{},"signature":""})", 400},
+      {"POST", "/chain/extrinsics", R"({"signer":5,"nonce":0,"call":{"name":"x"},"signature":""})", 400},
+      {"POST", "/nodes/1/deployments", R"({"version":"zero"})", 400},
+      {"POST", "/nodes/1/deployments", "null", 400},
+      {"POST", "/bridge/deposit", R"({"twin_id":-3,"amount":1})", 400},
+      {"POST", "/bridge/deposit", R"({"uri":"TFT:x?message=twin_1&amount=5"})", 400},
+      {"POST", "/api/signandpay", R"({"twin_id":1,"data_to_sign":7})", 400},
+      {"POST", "/admin/nodes/1/explode", "", 404},
+      {"POST", "/admin/nodes/1/slow", R"({"latency_ms":"lots"})", 400},
+      {"GET", "/contracts?state=Weird", "", 400},
+      {"GET", "/contracts/99", "", 404},
+      {"GET", "/chain/accounts/nothex", "", 400},
+  };
+  for (const auto& c : cases) {
+    auto r = Raw(c.method, c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.path << " -> " << r.body;
+    auto j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    EXPECT_TRUE(j.contains("error")) << r.body;
+  }
+  // A body over the limit (1 MiB) gets 413.
+  auto big = Raw("POST", "/chain/extrinsics", std::string(2 << 20, 'x'));
+  EXPECT_EQ(big.status, 413);
+  // The server still answers.
+  EXPECT_EQ(Raw("GET", "/ping").status, 200);
+}
+
+TEST_F(DevnetTest, ExtrinsicsForgeryReplayAndBatchAtomicity) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  EXPECT_GT(twin.twin_id, 0u);
+  // Registering again returns the same twin.
+  auto again = grid_->RegisterTwin(key, "relay.devnet");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->twin_id, twin.twin_id);
+  auto by_pk = grid_->GetTwinByPublicKey(key.PublicKeyHex());
+  ASSERT_TRUE(by_pk.ok());
+  EXPECT_EQ(by_pk->account_id, grid::Ss58Address(key.public_key()));
+
+  auto nonce = grid_->GetNonce(key.PublicKeyHex());
+  ASSERT_TRUE(nonce.ok());
+  EXPECT_EQ(*nonce, 1u);  // create_twin consumed nonce 0
+  auto e = grid::MakeExtrinsic(key, *nonce, grid::CreateNodeContractCall(1, std::string(32, 'a'), "{}"));
+  // Forged: signed by another key but claiming this signer.
+  auto other = grid::Ed25519Key::Generate();
+  auto forged = e;
+  forged.signature = other.SignHex(e.CanonicalPayload());
+  EXPECT_EQ(grid_->Submit(forged).status().code(), Status::Code::kPermissionDenied);
+  // Tampered after signing.
+  auto tampered = e;
+  tampered.call.args["node_id"] = 2;
+  EXPECT_EQ(grid_->Submit(tampered).status().code(), Status::Code::kPermissionDenied);
+  // Genuine: accepted once, then refused as a replay.
+  auto ok = grid_->Submit(e);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->created_contracts.size(), 1u);
+  auto replay = grid_->Submit(e);
+  EXPECT_EQ(replay.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(replay.status().message().find("nonce"), std::string::npos);
+
+  // Batch: the second call is invalid (node 999) -> nothing applied, nonce unchanged.
+  uint64_t n2 = *grid_->GetNonce(key.PublicKeyHex());
+  auto bad = grid::MakeExtrinsic(
+      key, n2,
+      grid::BatchAllCall({grid::CreateNodeContractCall(2, std::string(32, 'b'), "{}"),
+                          grid::CreateNodeContractCall(999, std::string(32, 'c'), "{}")}));
+  auto br = grid_->Submit(bad);
+  EXPECT_FALSE(br.ok());
+  EXPECT_NE(br.status().message().find("calls[1]"), std::string::npos) << br.status().ToString();
+  EXPECT_EQ(*grid_->GetNonce(key.PublicKeyHex()), n2);
+  grid::ContractFilter cf;
+  cf.twin_id = twin.twin_id;
+  auto cs = grid_->ListContracts(cf, {});
+  ASSERT_TRUE(cs.ok());
+  EXPECT_EQ(cs->items.size(), 1u);
+  // A good batch creates both contracts, in order; cancel one.
+  auto good = grid::MakeExtrinsic(
+      key, n2,
+      grid::BatchAllCall({grid::CreateNodeContractCall(2, std::string(32, 'b'), "{}"),
+                          grid::CreateNodeContractCall(3, std::string(32, 'c'), "{}")}));
+  auto gr = grid_->Submit(good);
+  ASSERT_TRUE(gr.ok()) << gr.status().ToString();
+  ASSERT_EQ(gr->created_contracts.size(), 2u);
+  EXPECT_LT(gr->created_contracts[0], gr->created_contracts[1]);
+  auto cancel = grid_->Submit(grid::MakeExtrinsic(key, n2 + 1,
+                                                  grid::CancelContractCall(gr->created_contracts[0])));
+  ASSERT_TRUE(cancel.ok()) << cancel.status().ToString();
+  EXPECT_EQ(grid_->GetContract(gr->created_contracts[0])->state, "Deleted");
+  cf.states = {"Created"};
+  EXPECT_EQ(grid_->ListContracts(cf, {})->items.size(), 2u);
+  // Someone else cannot cancel my contract.
+  auto mallory = grid::Ed25519Key::Generate();
+  ASSERT_TRUE(grid_->RegisterTwin(mallory, "").ok());
+  auto steal = grid_->Submit(
+      grid::MakeExtrinsic(mallory, 1, grid::CancelContractCall(gr->created_contracts[1])));
+  EXPECT_EQ(steal.status().code(), Status::Code::kPermissionDenied);
+  // Transfer without funds fails; with funds it moves the balance.
+  auto poor = grid_->Submit(grid::MakeExtrinsic(
+      mallory, 1, grid::TransferCall(grid::Ss58Address(key.public_key()), 5)));
+  EXPECT_EQ(poor.status().code(), Status::Code::kResourceExhausted);
+  Fund(twin.twin_id, 11);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 10 * grid::kUnitsPerTft);  // 1 TFT fee
+  auto tr = grid_->Submit(grid::MakeExtrinsic(
+      key, n2 + 2, grid::TransferCall(grid::Ss58Address(mallory.public_key()), grid::kUnitsPerTft)));
+  ASSERT_TRUE(tr.ok()) << tr.status().ToString();
+  EXPECT_EQ(grid_->GetBalance(mallory.PublicKeyHex())->free, grid::kUnitsPerTft);
+}
+
+TEST_F(DevnetTest, ContractDeploymentLifecycleOnRealZdb) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 100);
+  auto before = grid_->GetNode(4);
+  ASSERT_TRUE(before.ok());
+  grid::Deployment d = Deploy(key, twin.twin_id, 4, 1 << 20, "pw1");
+  ASSERT_NE(d.contract_id, 0u);
+  auto got = grid_->GetDeployment(4, d.contract_id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->workloads.size(), 1u);
+  const auto& res = got->workloads[0].result;
+  EXPECT_EQ(res.state, "ok") << res.message;
+  ASSERT_TRUE(res.zdb.has_value());
+  EXPECT_EQ(res.zdb->ns, std::to_string(twin.twin_id) + "-" + std::to_string(d.contract_id) + "-data0");
+  // HRU accounting.
+  EXPECT_EQ(grid_->GetNode(4)->used.hru, before->used.hru + (1 << 20));
+  // The namespace is real: password-protected, maxsize enforced.
+  auto c = ConnectNs(*res.zdb, "pw1");
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->Set("k", "v").ok());
+  EXPECT_EQ(*c->Get("k").value(), "v");
+  Status bad_pw;
+  EXPECT_EQ(ConnectNs(*res.zdb, "wrong", &bad_pw), nullptr);
+  auto big = c->Set("big", std::string(2 << 20, 'x'));
+  EXPECT_FALSE(big.ok());
+
+  // Refused deployments: wrong hash, forged signature, another node.
+  grid::Deployment other = MakeDeployment(twin.twin_id, 1 << 20, "pw2", "other");
+  auto nonce = *grid_->GetNonce(key.PublicKeyHex());
+  auto cr = grid_->Submit(grid::MakeExtrinsic(
+      key, nonce, grid::CreateNodeContractCall(5, grid::ChallengeHex(other), "{}")));
+  ASSERT_TRUE(cr.ok());
+  other.contract_id = cr->created_contracts[0];
+  grid::Deployment wrong_hash = other;
+  wrong_hash.workloads[0].data.size *= 2;
+  grid::SignDeployment(wrong_hash, twin.twin_id, key);
+  EXPECT_EQ(grid_->Deploy(5, wrong_hash).code(), Status::Code::kFailedPrecondition);
+  grid::Deployment forged = other;
+  grid::SignDeployment(forged, twin.twin_id, grid::Ed25519Key::Generate());
+  EXPECT_EQ(grid_->Deploy(5, forged).code(), Status::Code::kPermissionDenied);
+  grid::Deployment good = other;
+  grid::SignDeployment(good, twin.twin_id, key);
+  EXPECT_EQ(grid_->Deploy(6, good).code(), Status::Code::kFailedPrecondition);  // wrong node
+  EXPECT_TRUE(grid_->Deploy(5, good).ok());
+  EXPECT_EQ(grid_->Deploy(5, good).code(), Status::Code::kAlreadyExists);
+  // Reading a deployment needs the owner's signed request.
+  HttpGrid anon(grid::NetworkEndpoint{"devnet", devnet_->base_url(), false});
+  EXPECT_EQ(anon.GetDeployment(4, d.contract_id).status().code(),
+            Status::Code::kFailedPrecondition);
+  auto raw = Raw("GET", "/nodes/4/deployments/" + std::to_string(d.contract_id));
+  EXPECT_EQ(raw.status, 403);
+
+  // Update (resize to 4 MiB): contract first, then the deployment.
+  grid::Deployment up = d;
+  up.version = 1;
+  up.workloads[0].data.size = 4 << 20;
+  up.signature_requirement.signatures.clear();
+  nonce = *grid_->GetNonce(key.PublicKeyHex());
+  // The deployment before the contract update is refused.
+  grid::SignDeployment(up, twin.twin_id, key);
+  EXPECT_FALSE(grid_->UpdateDeployment(4, up).ok());
+  ASSERT_TRUE(grid_->Submit(grid::MakeExtrinsic(key, nonce,
+                                                grid::UpdateNodeContractCall(
+                                                    d.contract_id, grid::ChallengeHex(up), "{}")))
+                  .ok());
+  Status us = grid_->UpdateDeployment(4, up);
+  ASSERT_TRUE(us.ok()) << us.ToString();
+  EXPECT_EQ(grid_->GetNode(4)->used.hru, before->used.hru + (4 << 20));
+  EXPECT_TRUE(c->Set("big", std::string(2 << 20, 'x')).ok());
+  auto got2 = grid_->GetDeployment(4, d.contract_id);
+  ASSERT_TRUE(got2.ok());
+  EXPECT_EQ(got2->version, 1u);
+  EXPECT_EQ(got2->workloads[0].data.size, 4u << 20);
+
+  // Cancel: the namespace disappears and HRU is released.
+  nonce = *grid_->GetNonce(key.PublicKeyHex());
+  ASSERT_TRUE(grid_->Submit(grid::MakeExtrinsic(key, nonce, grid::CancelContractCall(d.contract_id))).ok());
+  EXPECT_EQ(grid_->GetNode(4)->used.hru, before->used.hru);
+  EXPECT_EQ(ConnectNs(*res.zdb, "pw1"), nullptr);
+  auto after = grid_->GetDeployment(4, d.contract_id);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->workloads[0].result.state, "deleted");
+}
+
+TEST_F(DevnetTest, StateSurvivesRestart) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 50);
+  grid::Deployment d = Deploy(key, twin.twin_id, 2, 1 << 20, "pw");
+  auto res = grid_->GetDeployment(2, d.contract_id)->workloads[0].result.zdb;
+  ASSERT_TRUE(res.has_value());
+  {
+    auto c = ConnectNs(*res, "pw");
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->Set("k", "persist").ok());
+  }
+  RestartDevnet();
+  auto t = grid_->GetTwinByPublicKey(key.PublicKeyHex());
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->twin_id, twin.twin_id);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 49 * grid::kUnitsPerTft);
+  grid_->SetIdentity(twin.twin_id, key);
+  auto got = grid_->GetDeployment(2, d.contract_id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->workloads[0].result.zdb.has_value());
+  auto c = ConnectNs(*got->workloads[0].result.zdb, "pw");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(*c->Get("k").value(), "persist");
+}
+
+TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 2);  // 1 TFT after the bridge fee
+  // 1 TiB costs about 0.0119 USD/hour = 1.19 TFT/hour at the default prices.
+  grid::Deployment d = Deploy(key, twin.twin_id, 3, 1ull << 40, "pw");
+  auto zr = grid_->GetDeployment(3, d.contract_id)->workloads[0].result.zdb;
+  ASSERT_TRUE(zr.has_value());
+  auto pricing = grid_->GetPricing();
+  ASSERT_TRUE(pricing.ok());
+  uint64_t hourly = grid::CostUnits(*pricing, 1ull << 40, 0, 3600);
+  ASSERT_GT(hourly, grid::kUnitsPerTft);  // the balance cannot pay one hour
+  ASSERT_TRUE(devnet_->BillOnce().ok());
+  EXPECT_EQ(grid_->GetContract(d.contract_id)->state, "GracePeriod");
+  EXPECT_TRUE(grid_->GetBills(d.contract_id)->empty());
+  // Paused: the owner's password no longer opens the namespace.
+  EXPECT_EQ(ConnectNs(*zr, "pw"), nullptr);
+  auto paused = grid_->GetDeployment(3, d.contract_id);
+  ASSERT_TRUE(paused.ok());
+  EXPECT_EQ(paused->workloads[0].result.state, "paused");
+  grid::ContractFilter cf;
+  cf.states = {"graceperiod"};
+  EXPECT_EQ(grid_->ListContracts(cf, {})->items.size(), 1u);
+  // Refill through the top-up URI: restored at once and billed one hour.
+  auto topup = Raw("POST", "/bridge/deposit",
+                   json{{"uri", "TFT:" + pricing->bridge_address + "?message=twin_" +
+                                    std::to_string(twin.twin_id) + "&sender=me&amount=101"}}
+                       .dump());
+  ASSERT_EQ(topup.status, 200) << topup.body;
+  EXPECT_EQ(grid_->GetContract(d.contract_id)->state, "Created");
+  auto bills = grid_->GetBills(d.contract_id);
+  ASSERT_TRUE(bills.ok());
+  ASSERT_EQ(bills->size(), 1u);
+  EXPECT_EQ((*bills)[0].amount_billed, hourly);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 101 * grid::kUnitsPerTft - hourly);
+  EXPECT_NE(ConnectNs(*zr, "pw"), nullptr);
+  // Regular billing takes another hour.
+  ASSERT_TRUE(devnet_->BillOnce().ok());
+  EXPECT_EQ(grid_->GetBills(d.contract_id)->size(), 2u);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 101 * grid::kUnitsPerTft - 2 * hourly);
+}
+
+class ShortHourTest : public DevnetTest {
+ protected:
+  void SetUp() override {
+    hour_seconds_ = 0.2;
+    grace_hours_ = 3;
+    DevnetTest::SetUp();
+  }
+};
+
+TEST_F(ShortHourTest, UnpaidContractIsDeletedAfterGrace) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  grid::Deployment d = Deploy(key, twin.twin_id, 6, 1ull << 40, "pw");
+  ASSERT_NE(d.contract_id, 0u);
+  // Grace after the first short hour, deletion 3 short hours later.
+  std::string state;
+  for (int i = 0; i < 200; ++i) {
+    state = grid_->GetContract(d.contract_id)->state;
+    if (state == "Deleted") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(state, "Deleted");
+  EXPECT_EQ(grid_->GetNode(6)->used.hru, 0u);
+}
+
+TEST_F(DevnetTest, SignAndPayRelayAndAppApprove) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  // A callback server plays qstor waiting for the phone.
+  std::mutex mu;
+  std::string received;
+  auto cb = HttpServer::Start({}, [&](const HttpRequest& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    received = r.body;
+    return HttpResponse{200, "{}"};
+  });
+  ASSERT_TRUE(cb.ok());
+  std::string cb_url = "http://127.0.0.1:" + std::to_string((*cb)->port()) + "/signed";
+  json req{{"twin_id", twin.twin_id},
+           {"data_to_sign", json::array({"payload-1", "payload-2"})},
+           {"amount", 5 * grid::kUnitsPerTft},
+           {"callback_url", cb_url}};
+  auto created = Raw("POST", "/api/signandpay", req.dump());
+  ASSERT_EQ(created.status, 200) << created.body;
+  auto cj = json::parse(created.body);
+  std::string uuid = cj["uuid"];
+  EXPECT_EQ(cj["qr"], "threebot://signandpay/#" + cj["url"].get<std::string>());
+  auto fetched = json::parse(Raw("GET", "/api/" + uuid).body);
+  EXPECT_EQ(fetched["DataToSign"][1], "payload-2");
+  EXPECT_EQ(fetched["CallbackUrl"], cb_url);
+  EXPECT_EQ(fetched["Payment"]["Amount"], 5 * grid::kUnitsPerTft);
+  // Without the phone paired, approval fails clearly.
+  auto unpaired = Raw("POST", "/app/approve", json{{"request", uuid}}.dump());
+  EXPECT_EQ(unpaired.status, 409) << unpaired.body;
+  ASSERT_EQ(Raw("POST", "/app/keys", json{{"seed", key.SeedHex()}}.dump()).status, 200);
+  auto approved = Raw("POST", "/app/approve", json{{"request", cj["qr"]}}.dump());
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  json got;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    got = json::parse(received, nullptr, false);
+  }
+  ASSERT_TRUE(got.is_object()) << received;
+  ASSERT_EQ(got["SignedData"].size(), 2u);
+  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), "payload-1", got["SignedData"][0].get<std::string>()));
+  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), "payload-2", got["SignedData"][1].get<std::string>()));
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 4 * grid::kUnitsPerTft);
+  // Approving twice is refused (no double payment).
+  EXPECT_EQ(Raw("POST", "/app/approve", json{{"request", uuid}}.dump()).status, 409);
+  EXPECT_EQ(json::parse(Raw("GET", "/api/" + uuid).body)["State"], "approved");
+  // The app also pays top-up QR codes.
+  auto tu = Raw("POST", "/app/approve",
+                json{{"request", "TFT:" + grid_->GetPricing()->bridge_address + "?message=twin_" +
+                                     std::to_string(twin.twin_id) + "&amount=3"}}
+                    .dump());
+  ASSERT_EQ(tu.status, 200) << tu.body;
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 6 * grid::kUnitsPerTft);
+}
+
+TEST_F(DevnetTest, FaultsDownUpWipeSlow) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 100);
+  grid::Deployment d = Deploy(key, twin.twin_id, 7, 1 << 20, "pw");
+  auto zr = grid_->GetDeployment(7, d.contract_id)->workloads[0].result.zdb;
+  ASSERT_TRUE(zr.has_value());
+  ASSERT_EQ(Raw("POST", "/admin/nodes/7/down").status, 200);
+  EXPECT_EQ(grid_->GetNode(7)->status, "down");
+  grid::NodeFilter up;
+  up.status = "up";
+  grid::PageRequest all;
+  all.size = 100;
+  EXPECT_EQ(grid_->FindNodes(up, all)->items.size(), 11u);
+  Status err;
+  EXPECT_EQ(ConnectNs(*zr, "pw", &err), nullptr);
+  EXPECT_EQ(grid_->GetDeployment(7, d.contract_id).status().code(), Status::Code::kUnavailable);
+  ASSERT_EQ(Raw("POST", "/admin/nodes/7/up").status, 200);
+  EXPECT_EQ(grid_->GetNode(7)->status, "up");
+  {
+    auto c = ConnectNs(*zr, "pw", &err);
+    ASSERT_NE(c, nullptr) << err.ToString();
+    ASSERT_TRUE(c->Set("k", "v").ok());
+  }
+  // Wipe: the namespace is gone and the deployment says so.
+  ASSERT_EQ(Raw("POST", "/admin/nodes/7/wipe").status, 200);
+  auto wiped = grid_->GetDeployment(7, d.contract_id);
+  ASSERT_TRUE(wiped.ok()) << wiped.status().ToString();
+  EXPECT_EQ(wiped->workloads[0].result.state, "error");
+  EXPECT_EQ(ConnectNs(*zr, "pw"), nullptr);
+  // Slow: node calls take at least the latency.
+  ASSERT_EQ(Raw("POST", "/admin/nodes/7/slow", R"({"latency_ms":300})").status, 200);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(grid_->GetDeployment(7, d.contract_id).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+}
+
+TEST(TopupUri, Parse) {
+  auto r = ParseTopupUri("TFT:BR?message=twin_7&sender=me&amount=12.5", "BR");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first, 7u);
+  EXPECT_EQ(r->second, 125'000'000u);
+  EXPECT_FALSE(ParseTopupUri("TFT:OTHER?message=twin_7&amount=1", "BR").ok());
+  EXPECT_FALSE(ParseTopupUri("TFT:BR?message=twin_x&amount=1", "BR").ok());
+  EXPECT_FALSE(ParseTopupUri("TFT:BR?message=twin_7&amount=1.123456789", "BR").ok());
+  EXPECT_FALSE(ParseTopupUri("BTC:BR?message=twin_7&amount=1", "BR").ok());
+}
+
+TEST(Topology, DeterministicAndLarge) {
+  auto a = GenerateTopology(5, 10000, 1700000000);
+  auto b = GenerateTopology(5, 10000, 1700000000);
+  ASSERT_EQ(a.nodes.size(), 10000u);
+  EXPECT_EQ(grid::ToJson(a.nodes[1234]), grid::ToJson(b.nodes[1234]));
+  std::set<std::string> countries;
+  for (const auto& n : a.nodes) countries.insert(n.location.country);
+  EXPECT_GE(countries.size(), 15u);
+}
+
+}  // namespace
+}  // namespace qstor::devnet

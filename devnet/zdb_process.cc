@@ -1,0 +1,120 @@
+#include "devnet/zdb_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace qstor::devnet {
+
+namespace fs = std::filesystem;
+
+ZdbProcess::ZdbProcess(std::string qstor_bin, std::string data_dir, std::string admin_password)
+    : bin_(std::move(qstor_bin)), dir_(std::move(data_dir)), admin_(std::move(admin_password)) {}
+
+ZdbProcess::~ZdbProcess() { Stop(); }
+
+bool ZdbProcess::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+Status ZdbProcess::Start(uint16_t port) {
+  if (Running()) return Status::OK();
+  std::error_code ec;
+  fs::create_directories(dir_ + "/data", ec);
+  if (ec) return Status::IOError("zdb node " + dir_ + ": " + ec.message());
+  std::string log = dir_ + "/zdb.log";
+  // Remember where this start's output begins, to find its "listening" line.
+  std::error_code sec;
+  auto offset = fs::exists(log, sec) ? fs::file_size(log, sec) : 0;
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("zdb node: cannot open " + log);
+  std::string port_s = std::to_string(port);
+  std::string data = dir_ + "/data";
+  std::string env_admin = "QSTOR_ZDB_ADMIN=" + admin_;
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fd);
+    return Status::Internal("zdb node: fork failed");
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) _exit(1);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::setenv("QSTOR_ZDB_ADMIN", admin_.c_str(), 1);
+    ::execl(bin_.c_str(), bin_.c_str(), "zdb", "serve", "--data", data.c_str(), "--listen",
+            "127.0.0.1", "--port", port_s.c_str(), "--sync", "100ms", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ::close(fd);
+  pid_ = pid;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(log);
+    in.seekg(std::streamoff(offset));
+    std::string line;
+    while (std::getline(in, line)) {
+      auto p = line.find("listening on ");
+      if (p != std::string::npos) {
+        auto colon = line.rfind(':');
+        if (colon != std::string::npos) {
+          port_ = uint16_t(std::atoi(line.c_str() + colon + 1));
+          if (port_ != 0) return Status::OK();
+        }
+      }
+    }
+    if (!Running()) {
+      return Status::Unavailable("zdb node " + dir_ + ": `qstor zdb serve` exited at start (see " +
+                                 log + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop();
+  return Status::Timeout("zdb node " + dir_ + ": no 'listening on' line within 10 s");
+}
+
+void ZdbProcess::Stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+Result<std::unique_ptr<zdb::Client>> ZdbProcess::AdminClient() {
+  zdb::ClientOptions o;
+  o.admin_password = admin_;
+  o.connect_timeout = std::chrono::milliseconds(2000);
+  o.request_timeout = std::chrono::milliseconds(5000);
+  return zdb::Client::Connect("127.0.0.1", port_, o);
+}
+
+}  // namespace qstor::devnet
