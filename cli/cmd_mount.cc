@@ -1,12 +1,426 @@
+// qstor mount / umount / sync / fs stats / recover.
+//
+// The mount itself lives in fs/mount (RunMount). The running mount is
+// controlled through two reserved extended attributes on its root directory
+// (see fs/mount/mount.h), so `sync`, `umount` and `fs stats` only need the
+// mount point.
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "common/units.h"
+
+#if defined(QSTOR_HAVE_FS_MOUNT)
+#include "fs/mount/mount.h"
+#include "fs/mount/segment_sink.h"
+#endif
+#if defined(QSTOR_HAVE_RECONCILER)
+#include "reconciler/manifest.h"
+#endif
 
 namespace qstor::cli {
+
+#if defined(QSTOR_HAVE_FS_MOUNT)
+namespace {
+
+constexpr const char* kStatsXattr = "trusted.qstor.stats";
+constexpr const char* kSyncXattr = "trusted.qstor.sync";
+
+struct MountCli {
+  std::string manifest;
+  std::string local_backend;
+  std::string mountpoint;
+  std::string cache_dir;
+  std::string cache_size = "1GiB";
+  std::string capacity = "1TiB";
+  std::string durability = "local";
+  std::string upload_within = "30s";
+  std::string read_timeout = "30s";
+  std::string grid_timeout = "60s";
+  std::string block_size = "256KiB";
+  std::string segment_size = "4MiB";
+  bool foreground = false;
+  int threads = 8;
+};
+
+std::string DefaultCacheDir() {
+  if (getuid() == 0) return "/var/lib/qstor/mount-cache";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/tmp") + "/.local/state/qstor/mount-cache";
+}
+
+Status MkdirP(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); i++) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      cur = path.substr(0, i);
+      if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
+        return Status::IOError("mkdir " + cur + ": " + std::strerror(errno));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+int Fail(const Status& st, const char* what) {
+  std::cerr << "qstor " << what << ": " << st.ToString() << "\n";
+  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
+}
+
+int RunMountCmd(const Context&, const MountCli& c) {
+  using qstor::fs::mount::MountOptions;
+  MountOptions o;
+  std::string durability = c.durability;
+  std::string upload_within = c.upload_within;
+  uint64_t cache_size = 0, capacity = 0;
+  std::string mountpoint = c.mountpoint, cache_dir = c.cache_dir;
+  {
+    auto v = ParseSize(c.cache_size);
+    if (!v.ok()) return Fail(v.status().WithContext("--cache-size"), "mount");
+    cache_size = *v;
+    auto cap = ParseSize(c.capacity);
+    if (!cap.ok()) return Fail(cap.status().WithContext("--capacity"), "mount");
+    capacity = *cap;
+  }
+  if (!c.manifest.empty()) {
+#if defined(QSTOR_HAVE_RECONCILER)
+    auto r = reconciler::LoadManifestFile(c.manifest);
+    if (!r.ok() || r.manifests.empty()) {
+      for (const auto& d : r.diagnostics) {
+        std::cerr << d.file << ":" << d.line << ":" << d.column << ": " << d.message << "\n";
+      }
+      std::cerr << "qstor mount: " << c.manifest << " is not a valid manifest\n";
+      return kExitError;
+    }
+    const auto& m = r.manifests.front();
+    if (!m.mount.enabled) {
+      std::cerr << "qstor mount: " << c.manifest << " has no spec.mount section\n";
+      return kExitError;
+    }
+    if (mountpoint.empty()) mountpoint = m.mount.path;
+    if (cache_dir.empty()) cache_dir = m.mount.cache_dir;
+    cache_size = m.mount.cache_bytes;
+    capacity = m.capacity_bytes;
+    durability = m.mount.durability == reconciler::Manifest::Mount::Durability::kGrid ? "grid"
+                                                                                     : "local";
+    o.upload_within = m.mount.upload_within;
+    upload_within.clear();
+#else
+    std::cerr << "qstor mount: reading a manifest needs the reconciler, which is not built\n";
+    return kExitNotBuilt;
+#endif
+    if (c.local_backend.empty()) {
+      std::cerr << "qstor mount: mounting the grid backends of a deployment is not built yet: the"
+                   " reconciler does not hand the mount its 0-db backends and the storage"
+                   " engine adapter is missing (issue 7). Nothing was done. For development,"
+                   " add --local-backend DIR to keep segments in a local directory.\n";
+      return kExitNotBuilt;
+    }
+  }
+  if (c.local_backend.empty()) {
+    std::cerr << "qstor mount: give a MANIFEST or --local-backend DIR (see --help)\n";
+    return kExitUsage;
+  }
+  if (mountpoint.empty()) {
+    std::cerr << "qstor mount: --mountpoint PATH is required (or spec.mount.path)\n";
+    return kExitUsage;
+  }
+  if (cache_dir.empty()) cache_dir = DefaultCacheDir();
+  auto dur = qstor::fs::mount::ParseDurability(durability);
+  if (!dur.ok()) return Fail(dur.status(), "mount");
+  o.durability = *dur;
+  if (!upload_within.empty()) {
+    auto d = ParseDuration(upload_within);
+    if (!d.ok()) return Fail(d.status().WithContext("--upload-within"), "mount");
+    o.upload_within = *d;
+  }
+  auto rt = ParseDuration(c.read_timeout);
+  if (!rt.ok()) return Fail(rt.status().WithContext("--read-timeout"), "mount");
+  auto gt = ParseDuration(c.grid_timeout);
+  if (!gt.ok()) return Fail(gt.status().WithContext("--grid-timeout"), "mount");
+  auto bs = ParseSize(c.block_size);
+  if (!bs.ok()) return Fail(bs.status().WithContext("--block-size"), "mount");
+  auto ss = ParseSize(c.segment_size);
+  if (!ss.ok()) return Fail(ss.status().WithContext("--segment-size"), "mount");
+  if (*ss > (256u << 20)) {
+    return Fail(Status::InvalidArgument("--segment-size: at most 256 MiB"), "mount");
+  }
+  o.read_timeout = *rt;
+  o.grid_timeout = *gt;
+  o.block_size = static_cast<uint32_t>(std::min<uint64_t>(*bs, 1u << 30));
+  o.segment_size = static_cast<uint32_t>(*ss);
+  o.cache_size = cache_size;
+  o.capacity = capacity;
+  o.foreground = c.foreground;
+  o.threads = c.threads;
+  Status st = MkdirP(mountpoint);
+  if (st.ok()) st = MkdirP(cache_dir);
+  if (!st.ok()) return Fail(st, "mount");
+  char buf[PATH_MAX];
+  if (::realpath(mountpoint.c_str(), buf) != nullptr) mountpoint = buf;
+  if (::realpath(cache_dir.c_str(), buf) != nullptr) cache_dir = buf;
+  o.mountpoint = mountpoint;
+  o.cache_dir = cache_dir;
+  std::string backend = c.local_backend;
+  if (::realpath(backend.c_str(), buf) != nullptr) backend = buf;
+  auto sink = qstor::fs::mount::NewLocalDirSink(backend);
+  if (!sink.ok()) return Fail(sink.status(), "mount");
+  std::shared_ptr<qstor::fs::mount::SegmentSink> shared(std::move(sink.value()));
+  st = qstor::fs::mount::RunMount(o, shared);
+  if (!st.ok()) return Fail(st, "mount");
+  return kExitOk;
+}
+
+Result<std::string> ReadStats(const std::string& path) {
+  std::string buf(64 * 1024, '\0');
+  ssize_t n = ::getxattr(path.c_str(), kStatsXattr, buf.data(), buf.size());
+  if (n < 0) {
+    int e = errno;
+    if (e == ENODATA || e == ENOTSUP) {
+      return Status::NotFound(path + " is not the root of a qstor mount");
+    }
+    return Status::IOError(path + ": " + std::strerror(e));
+  }
+  buf.resize(static_cast<size_t>(n));
+  return buf;
+}
+
+Status SyncMount(const std::string& path, std::chrono::milliseconds timeout) {
+  std::string secs = std::to_string(std::max<int64_t>(1, timeout.count() / 1000));
+  if (::setxattr(path.c_str(), kSyncXattr, secs.data(), secs.size(), 0) != 0) {
+    int e = errno;
+    if (e == EIO) {
+      return Status::Unavailable("sync of " + path + " did not finish within " + secs +
+                                 " s (backends slow or down; see `qstor fs stats " + path +
+                                 "` last_error)");
+    }
+    return Status::IOError("sync " + path + ": " + std::strerror(e));
+  }
+  return Status::OK();
+}
+
+void PrintStats(const Context& ctx, const std::string& text) {
+  if (ctx.global.json) {
+    std::cout << text << "\n";
+    return;
+  }
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) {
+    std::cout << text << "\n";
+    return;
+  }
+  auto u = [&](const nlohmann::json& v) { return FormatSize(v.get<uint64_t>()); };
+  std::cout << fmt::format("mount        {} (pid {}, durability {})\n",
+                           j["mountpoint"].get<std::string>(), j["pid"].get<int64_t>(),
+                           j["durability"].get<std::string>());
+  std::cout << fmt::format("backend      {}\n", j["backend"].get<std::string>());
+  std::cout << fmt::format("used         {} of {}, {} inodes\n", u(j["used_bytes"]),
+                           u(j["capacity_bytes"]), j["inodes"].get<uint64_t>());
+  std::cout << fmt::format("cache        {} of {} ({} evicted so far)\n", u(j["cache"]["bytes"]),
+                           u(j["cache"]["limit_bytes"]), u(j["cache"]["evicted_bytes"]));
+  if (j.contains("pending_upload")) {
+    std::cout << fmt::format("pending      {} in {} blocks, oldest {:.1f} s\n",
+                             FormatSize(j["pending_upload"]["bytes"].get<uint64_t>()),
+                             j["pending_upload"]["blocks"].get<int64_t>(),
+                             j["pending_upload"]["oldest_age_seconds"].get<double>());
+  }
+  if (j.contains("segments")) {
+    std::cout << fmt::format("segments     {} ({}), {} garbage\n",
+                             j["segments"]["count"].get<int64_t>(),
+                             FormatSize(j["segments"]["bytes"].get<uint64_t>()),
+                             j["segments"]["garbage"].get<int64_t>());
+  }
+  std::cout << fmt::format("uploaded     {} in {} segments, {} errors, mean {:.1f} MB/s\n",
+                           u(j["uploaded"]["bytes"]), j["uploaded"]["segments"].get<uint64_t>(),
+                           j["uploaded"]["errors"].get<uint64_t>(),
+                           j["uploaded"]["mean_bytes_per_second"].get<double>() / 1e6);
+  std::cout << fmt::format("fetched      {}, {} errors\n", u(j["fetched"]["bytes"]),
+                           j["fetched"]["errors"].get<uint64_t>());
+  std::cout << "redundancy   not reported: the local development backend keeps one copy\n";
+  std::string err = j["last_error"].get<std::string>();
+  if (!err.empty()) std::cout << "last error   " << err << "\n";
+}
+
+bool IsMounted(const std::string& path) {
+  FILE* f = std::fopen("/proc/self/mountinfo", "r");
+  if (!f) return false;
+  char line[8192];
+  bool found = false;
+  while (std::fgets(line, sizeof line, f)) {
+    // Field 5 is the mount point.
+    std::string s(line);
+    size_t pos = 0;
+    for (int i = 0; i < 4 && pos != std::string::npos; i++) pos = s.find(' ', pos + 1);
+    if (pos == std::string::npos) continue;
+    size_t end = s.find(' ', pos + 1);
+    if (s.substr(pos + 1, end - pos - 1) == path) found = true;
+  }
+  std::fclose(f);
+  return found;
+}
+
+int RunUmount(const Context&, const std::string& in_path, const std::string& timeout_text,
+              bool no_sync) {
+  auto timeout = ParseDuration(timeout_text);
+  if (!timeout.ok()) return Fail(timeout.status().WithContext("--timeout"), "umount");
+  std::string path = in_path;
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) != nullptr) path = buf;
+  int64_t pid = 0;
+  auto stats = ReadStats(path);
+  if (stats.ok()) {
+    auto j = nlohmann::json::parse(*stats, nullptr, false);
+    if (!j.is_discarded() && j.contains("pid")) pid = j["pid"].get<int64_t>();
+    if (!no_sync) {
+      Status st = SyncMount(path, *timeout);
+      if (!st.ok()) {
+        std::cerr << "qstor umount: warning: " << st.ToString()
+                  << "; unmounting anyway, the next mount resumes the uploads\n";
+      }
+    }
+  } else if (!IsMounted(path)) {
+    std::cerr << "qstor umount: " << path << " is not mounted\n";
+    return kExitError;
+  }
+  if (::umount2(path.c_str(), 0) != 0) {
+    int e = errno;
+    std::string cmd = "fusermount3 -u '" + path + "'";
+    if (std::system(cmd.c_str()) != 0) {
+      std::cerr << "qstor umount: " << path << ": " << std::strerror(e)
+                << " (files still open? `fusermount3 -u -z` detaches lazily)\n";
+      return kExitError;
+    }
+  }
+  // Wait for the mount process to finish its final flush.
+  auto deadline = std::chrono::steady_clock::now() + *timeout + std::chrono::seconds(10);
+  while (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::cout << "unmounted " << path << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterMount(CLI::App& app, Context& ctx) {
+  auto c = std::make_shared<MountCli>();
+  CLI::App* m = app.add_subcommand(
+      "mount",
+      "Mount the storage as a FUSE filesystem.\n"
+      "Built: the filesystem (POSIX semantics, write-back cache, crash-safe metadata, upload\n"
+      "queue) over a LOCAL development backend (--local-backend DIR: segments as files).\n"
+      "NOT built yet: mounting the 0-db grid backends of a deployment (the reconciler does not\n"
+      "hand backends to the mount yet); with a MANIFEST and no --local-backend this exits 3.");
+  m->add_option("manifest", c->manifest,
+                "Manifest whose spec.mount gives path, cache size, durability (optional)");
+  m->add_option("--local-backend", c->local_backend,
+                "Development backend: store segments and metadata snapshots in this directory");
+  m->add_option("--mountpoint", c->mountpoint, "Where to mount (created if missing)");
+  m->add_option("--cache-dir", c->cache_dir, "Write-back cache and metadata directory")
+      ->default_str(DefaultCacheDir());
+  m->add_option("--cache-size", c->cache_size, "Cache size limit")->capture_default_str();
+  m->add_option("--capacity", c->capacity, "Size reported by statfs/df")->capture_default_str();
+  m->add_option("--durability", c->durability, "local or grid (see docs/mount.md)")
+      ->check(CLI::IsMember({"local", "grid"}))
+      ->capture_default_str();
+  m->add_option("--upload-within", c->upload_within, "Upload bound for durability local")
+      ->capture_default_str();
+  m->add_option("--read-timeout", c->read_timeout, "Reads needing the backend fail EIO after this")
+      ->capture_default_str();
+  m->add_option("--grid-timeout", c->grid_timeout,
+                "durability grid: fsync/close fail EIO after this")
+      ->capture_default_str();
+  m->add_option("--block-size", c->block_size, "File block size (new filesystems only)")
+      ->capture_default_str();
+  m->add_option("--segment-size", c->segment_size, "Target size of uploaded segments")
+      ->capture_default_str();
+  m->add_option("--threads", c->threads, "FUSE worker threads")->capture_default_str();
+  m->add_flag("--foreground,-f", c->foreground, "Stay in the foreground (systemd, tests)");
+  m->callback([&ctx, c]() { ctx.exit_code = RunMountCmd(ctx, *c); });
+
+  auto upath = std::make_shared<std::string>();
+  auto utimeout = std::make_shared<std::string>("60s");
+  auto unosync = std::make_shared<bool>(false);
+  CLI::App* u = app.add_subcommand("umount", "Flush to the backends (bounded), then unmount");
+  u->add_option("path", *upath, "Mount point")->required();
+  u->add_option("--timeout", *utimeout, "How long to wait for the final upload")
+      ->capture_default_str();
+  u->add_flag("--no-sync", *unosync, "Unmount without waiting for uploads");
+  u->callback([&ctx, upath, utimeout, unosync]() {
+    ctx.exit_code = RunUmount(ctx, *upath, *utimeout, *unosync);
+  });
+
+  auto spath = std::make_shared<std::string>();
+  auto stimeout = std::make_shared<std::string>("5m");
+  CLI::App* s = app.add_subcommand(
+      "sync", "Flush everything of a mount to its backends (data and metadata) and report");
+  s->add_option("path", *spath, "Mount point")->required();
+  s->add_option("--timeout", *stimeout, "Give up after this long (exit 1)")->capture_default_str();
+  s->callback([&ctx, spath, stimeout]() {
+    auto t = ParseDuration(*stimeout);
+    if (!t.ok()) {
+      ctx.exit_code = Fail(t.status().WithContext("--timeout"), "sync");
+      return;
+    }
+    auto start = std::chrono::steady_clock::now();
+    Status st = SyncMount(*spath, *t);
+    if (!st.ok()) {
+      ctx.exit_code = Fail(st, "sync");
+      return;
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!ctx.global.json) std::cout << fmt::format("synced {} in {:.2f} s\n", *spath, secs);
+    auto stats = ReadStats(*spath);
+    if (stats.ok()) PrintStats(ctx, *stats);
+  });
+
+  CLI::App* fsg = app.add_subcommand("fs", "Filesystem tools: stats, check, repair");
+  fsg->require_subcommand(1);
+  auto fpath = std::make_shared<std::string>();
+  CLI::App* fst = fsg->add_subcommand(
+      "stats", "Cache, pending uploads (bytes, age), segments, throughput of a mount");
+  fst->add_option("path", *fpath, "Mount point")->required();
+  fst->callback([&ctx, fpath]() {
+    auto stats = ReadStats(*fpath);
+    if (!stats.ok()) {
+      ctx.exit_code = Fail(stats.status(), "fs stats");
+      return;
+    }
+    PrintStats(ctx, *stats);
+  });
+  AddNotBuilt(*fsg, ctx, "check", "Verify every shard of every segment",
+              "issue 6, fs storage engine");
+  AddNotBuilt(*fsg, ctx, "repair", "Rebuild missing or corrupt shards",
+              "issue 6, fs storage engine");
+  AddNotBuilt(app, ctx, "recover", "Find everything again from the mnemonic alone and mount it",
+              "issue 7, fs mount: needs the reconciler to find the backends");
+}
+
+#else  // !QSTOR_HAVE_FS_MOUNT
 
 void RegisterMount(CLI::App& app, Context& ctx) {
   AddNotBuilt(app, ctx, "mount", "Mount the storage as a FUSE filesystem", "issue 7, fs mount");
   AddNotBuilt(app, ctx, "umount", "Unmount the storage (flushes first)", "issue 7, fs mount");
+  AddNotBuilt(app, ctx, "sync", "Flush a mount to the grid", "issue 7, fs mount");
+  AddNotBuilt(app, ctx, "fs", "Filesystem tools: stats, check, repair", "issue 7, fs mount");
   AddNotBuilt(app, ctx, "recover", "Find everything again from the mnemonic alone and mount it",
               "issue 7, fs mount");
 }
+
+#endif
 
 }  // namespace qstor::cli

@@ -1,0 +1,758 @@
+// Tests of the qstor FUSE mount on a real FUSE mount: `qstor mount
+// --local-backend ... --foreground` runs as a child process (QSTOR_BIN), so
+// kill -9 is real, and every check uses real syscalls on the mount point.
+// Teardown always detaches the mount (fusermount3 -u -z).
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace sfs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr long kFuseSuperMagic = 0x65735546;
+
+std::string QstorBin() {
+  const char* b = std::getenv("QSTOR_BIN");
+  return b ? b : "";
+}
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::string s(n, '\0');
+  std::mt19937_64 rng(seed);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  for (; i < n; i++) s[i] = static_cast<char>(rng());
+  return s;
+}
+
+bool WriteFile(const std::string& path, const std::string& data, bool fsync_it, uint64_t seed) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return false;
+  std::mt19937_64 rng(seed);
+  size_t off = 0;
+  while (off < data.size()) {
+    size_t chunk = std::min<size_t>(data.size() - off, 1 + rng() % (1 << 20));
+    ssize_t n = ::pwrite(fd, data.data() + off, chunk, static_cast<off_t>(off));
+    if (n <= 0) {
+      ::close(fd);
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  bool ok = true;
+  if (fsync_it) ok = ::fsync(fd) == 0;
+  return ::close(fd) == 0 && ok;
+}
+
+// Returns the content, or "<errno N>" on failure.
+std::string ReadFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return "<errno " + std::to_string(errno) + ">";
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return "<errno " + std::to_string(e) + ">";
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+int RunCmd(const std::string& cmd, std::string* out = nullptr) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  std::string s;
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) s.append(buf, n);
+  int rc = ::pclose(p);
+  if (out) *out = s;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// One `qstor mount --foreground` child process over a scratch directory.
+class MountProc {
+ public:
+  MountProc(std::string root, std::vector<std::string> extra)
+      : root_(std::move(root)), extra_(std::move(extra)) {
+    mnt = root_ + "/mnt";
+    cache = root_ + "/cache";
+    backend = root_ + "/backend";
+  }
+  ~MountProc() { Kill9(); }
+
+  bool Start() {
+    sfs::create_directories(mnt);
+    std::vector<std::string> args = {QstorBin(), "--log-level", "warn", "mount",
+                                     "--local-backend", backend, "--cache-dir", cache,
+                                     "--mountpoint", mnt, "--foreground"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < deadline) {
+      struct statfs sf {};
+      if (::statfs(mnt.c_str(), &sf) == 0 && sf.f_type == kFuseSuperMagic) return true;
+      int status;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // Clean unmount: the process flushes and exits by itself.
+  bool Unmount() {
+    if (pid_ <= 0) return true;
+    RunCmd("fusermount3 -u '" + mnt + "' 2>&1");
+    auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (Clock::now() < deadline) {
+      int status;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    Kill9();
+    return false;
+  }
+
+  void Kill9() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status;
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    RunCmd("fusermount3 -u -z '" + mnt + "' >/dev/null 2>&1");
+  }
+
+  nlohmann::json Stats() {
+    std::string buf(65536, '\0');
+    ssize_t n = ::getxattr(mnt.c_str(), "trusted.qstor.stats", buf.data(), buf.size());
+    if (n < 0) return nlohmann::json();
+    buf.resize(static_cast<size_t>(n));
+    return nlohmann::json::parse(buf, nullptr, false);
+  }
+
+  // Asks the mount to upload everything; true when it finished in time.
+  bool Sync(int seconds) {
+    std::string v = std::to_string(seconds);
+    return ::setxattr(mnt.c_str(), "trusted.qstor.sync", v.data(), v.size(), 0) == 0;
+  }
+
+  std::string P(const std::string& rel) const { return mnt + "/" + rel; }
+
+  std::string mnt, cache, backend;
+
+ private:
+  std::string root_;
+  std::vector<std::string> extra_;
+  pid_t pid_ = -1;
+};
+
+class MountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(QstorBin().empty()) << "QSTOR_BIN must point at the qstor binary";
+    ASSERT_EQ(::access("/dev/fuse", R_OK | W_OK), 0) << "/dev/fuse is not usable here";
+    char tmpl[] = "/tmp/qstor-mount-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override {
+    mounts_.clear();  // kill + detach
+    std::error_code ec;
+    sfs::remove_all(root_, ec);
+  }
+  MountProc& NewMount(std::vector<std::string> extra = {}, const std::string& sub = "") {
+    std::string r = sub.empty() ? root_ : root_ + "/" + sub;
+    sfs::create_directories(r);
+    mounts_.push_back(std::make_unique<MountProc>(r, std::move(extra)));
+    return *mounts_.back();
+  }
+  std::string root_;
+  std::vector<std::unique_ptr<MountProc>> mounts_;
+};
+
+TEST_F(MountTest, RandomSizesRoundTripThroughCacheRemountAndBackend) {
+  // A tiny cache forces eviction, so the last reads come from the backend.
+  auto& m = NewMount({"--cache-size", "2MiB", "--block-size", "64KiB", "--segment-size", "1MiB"});
+  ASSERT_TRUE(m.Start());
+  std::mt19937_64 rng(7);
+  std::vector<size_t> sizes = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537, 1000000, 3 << 20};
+  for (int i = 0; i < 12; i++) sizes.push_back(rng() % (6 << 20));
+  std::map<std::string, std::string> files;
+  for (size_t i = 0; i < sizes.size(); i++) {
+    std::string name = "f" + std::to_string(i);
+    files[name] = RandomBytes(sizes[i], 100 + i);
+    ASSERT_TRUE(WriteFile(m.P(name), files[name], i % 2 == 0, i)) << name;
+  }
+  for (auto& [name, data] : files) {
+    std::string got = ReadFile(m.P(name));
+    ASSERT_EQ(got.size(), data.size()) << name;
+    ASSERT_TRUE(got == data) << name << " differs right after writing";
+  }
+  ASSERT_TRUE(m.Sync(60)) << m.Stats().dump();
+  auto st = m.Stats();
+  EXPECT_EQ(st["pending_upload"]["blocks"].get<int64_t>(), 0);
+  EXPECT_GT(st["segments"]["count"].get<int64_t>(), 0);
+  // Small files share segments: far fewer segments than files with data.
+  EXPECT_LT(st["segments"]["count"].get<int64_t>(), 200);
+  ASSERT_TRUE(m.Unmount());
+
+  ASSERT_TRUE(m.Start());
+  // Drop the kernel's page cache of the mount so reads reach the filesystem.
+  RunCmd("sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null");
+  for (auto& [name, data] : files) {
+    std::string got = ReadFile(m.P(name));
+    ASSERT_EQ(got.size(), data.size()) << name;
+    ASSERT_TRUE(got == data) << name << " differs after remount";
+  }
+  st = m.Stats();
+  EXPECT_GT(st["fetched"]["bytes"].get<uint64_t>(), 0u) << "expected reads from the backend: "
+                                                         << st.dump();
+  EXPECT_LE(st["cache"]["bytes"].get<uint64_t>(), 16u << 20) << st.dump();
+  ASSERT_TRUE(m.Unmount());
+
+  // A fresh cache directory: metadata comes back from the backend snapshot,
+  // data from the segments.
+  MountProc fresh(root_ + "/fresh", {});
+  sfs::create_directories(root_ + "/fresh");
+  fresh.backend = m.backend;
+  fresh.cache = root_ + "/fresh/cache";
+  fresh.mnt = root_ + "/fresh/mnt";
+  ASSERT_TRUE(fresh.Start());
+  for (auto& [name, data] : files) {
+    std::string got = ReadFile(fresh.P(name));
+    ASSERT_EQ(got.size(), data.size()) << name;
+    ASSERT_TRUE(got == data) << name << " differs after restore from the backend";
+  }
+  ASSERT_TRUE(fresh.Unmount());
+}
+
+TEST_F(MountTest, CreateExclTruncAppend) {
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  std::string p = m.P("a");
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0640);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "hello", 5), 5);
+  ASSERT_EQ(::close(fd), 0);
+  errno = 0;
+  EXPECT_LT(::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0640), 0);
+  EXPECT_EQ(errno, EEXIST);
+  struct stat st {};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_size, 5);
+
+  fd = ::open(p.c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, " world", 6), 6);
+  ASSERT_EQ(::pwrite(fd, "!", 1, 0), 1);  // O_APPEND: pwrite appends on Linux
+  ::close(fd);
+  EXPECT_EQ(ReadFile(p), "hello world!");
+
+  fd = ::open(p.c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  ASSERT_EQ(::write(fd, "xy", 2), 2);
+  ::close(fd);
+  EXPECT_EQ(ReadFile(p), "xy");
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, SetattrChmodChownUtimensTruncate) {
+  auto& m = NewMount({"--block-size", "16KiB"});
+  ASSERT_TRUE(m.Start());
+  std::string p = m.P("t");
+  std::string data = RandomBytes(100000, 3);
+  ASSERT_TRUE(WriteFile(p, data, false, 1));
+  ASSERT_EQ(::chmod(p.c_str(), 0600), 0);
+  ASSERT_EQ(::chown(p.c_str(), 1234, 5678), 0);
+  struct timespec ts[2] = {{1000000000, 123}, {1200000000, 456}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), ts, 0), 0);
+  struct stat st {};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+  EXPECT_EQ(st.st_atim.tv_sec, 1000000000);
+  EXPECT_EQ(st.st_atim.tv_nsec, 123);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1200000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 456);
+
+  // Shrink into the middle of a block, then extend: the tail reads as zeros.
+  ASSERT_EQ(::truncate(p.c_str(), 20000), 0);
+  ASSERT_EQ(::truncate(p.c_str(), 70000), 0);
+  std::string want = data.substr(0, 20000) + std::string(50000, '\0');
+  EXPECT_TRUE(ReadFile(p) == want);
+  int fd = ::open(p.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 5), 0);
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 5);
+  ::close(fd);
+  EXPECT_EQ(ReadFile(p), data.substr(0, 5));
+  // The same after the blocks went through the backend and a remount.
+  ASSERT_TRUE(m.Sync(60));
+  ASSERT_TRUE(m.Unmount());
+  ASSERT_TRUE(m.Start());
+  EXPECT_EQ(ReadFile(p), data.substr(0, 5));
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, SparseFiles) {
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  std::string p = m.P("sparse");
+  int fd = ::open(p.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  const off_t far = 3LL << 30;  // 3 GiB
+  ASSERT_EQ(::pwrite(fd, "end", 3, far), 3);
+  ASSERT_EQ(::pwrite(fd, "mid", 3, 1 << 20), 3);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, far + 3);
+  EXPECT_LT(st.st_blocks * 512, 4 << 20) << "holes must not take space";
+  char buf[16];
+  ASSERT_EQ(::pread(fd, buf, 8, 1 << 30), 8);
+  EXPECT_EQ(std::string(buf, 8), std::string(8, '\0'));
+  ASSERT_EQ(::pread(fd, buf, 3, far), 3);
+  EXPECT_EQ(std::string(buf, 3), "end");
+  ASSERT_EQ(::pread(fd, buf, 3, 1 << 20), 3);
+  EXPECT_EQ(std::string(buf, 3), "mid");
+  ::close(fd);
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, DirectoriesLinksSymlinksAndUnlinkWhileOpen) {
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  ASSERT_EQ(::mkdir(m.P("d").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(m.P("d/e").c_str(), 0700), 0);
+  struct stat st {};
+  ASSERT_EQ(::stat(m.P("d").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_nlink, 3u);
+  errno = 0;
+  EXPECT_NE(::mkdir(m.P("d").c_str(), 0755), 0);
+  EXPECT_EQ(errno, EEXIST);
+  ASSERT_TRUE(WriteFile(m.P("d/e/f"), "data", false, 0));
+  errno = 0;
+  EXPECT_NE(::rmdir(m.P("d/e").c_str()), 0);
+  EXPECT_EQ(errno, ENOTEMPTY);
+
+  // Hard link: same inode, nlink 2, survives unlink of the first name.
+  ASSERT_EQ(::link(m.P("d/e/f").c_str(), m.P("g").c_str()), 0);
+  struct stat a {}, b {};
+  ASSERT_EQ(::stat(m.P("d/e/f").c_str(), &a), 0);
+  ASSERT_EQ(::stat(m.P("g").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(b.st_nlink, 2u);
+  ASSERT_EQ(::unlink(m.P("d/e/f").c_str()), 0);
+  ASSERT_EQ(::stat(m.P("g").c_str(), &b), 0);
+  EXPECT_EQ(b.st_nlink, 1u);
+  EXPECT_EQ(ReadFile(m.P("g")), "data");
+  ASSERT_EQ(::rmdir(m.P("d/e").c_str()), 0);
+  ASSERT_EQ(::stat(m.P("d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+
+  // Symlinks.
+  ASSERT_EQ(::symlink("g", m.P("s").c_str()), 0);
+  char buf[256];
+  ssize_t n = ::readlink(m.P("s").c_str(), buf, sizeof buf);
+  ASSERT_EQ(n, 1);
+  EXPECT_EQ(std::string(buf, 1), "g");
+  ASSERT_EQ(::lstat(m.P("s").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(ReadFile(m.P("s")), "data");
+
+  // Unlink of an open file: data stays readable and writable until close.
+  std::string big = RandomBytes(3 << 20, 9);
+  ASSERT_TRUE(WriteFile(m.P("open"), big, false, 2));
+  int fd = ::open(m.P("open").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::unlink(m.P("open").c_str()), 0);
+  EXPECT_NE(::access(m.P("open").c_str(), F_OK), 0);
+  std::string got(big.size(), '\0');
+  ASSERT_EQ(::pread(fd, got.data(), got.size(), 0), static_cast<ssize_t>(got.size()));
+  EXPECT_TRUE(got == big);
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);
+  ASSERT_EQ(::pwrite(fd, "zz", 2, 0), 2);
+  ASSERT_EQ(::pread(fd, buf, 2, 0), 2);
+  EXPECT_EQ(std::string(buf, 2), "zz");
+  ::close(fd);
+  uint64_t used_before = m.Stats()["used_bytes"].get<uint64_t>();
+  // After the last close (and the kernel's forget) the space is released.
+  for (int i = 0; i < 100 && m.Stats()["used_bytes"].get<uint64_t>() >= used_before; i++) {
+    RunCmd("echo 2 > /proc/sys/vm/drop_caches 2>/dev/null");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_LT(m.Stats()["used_bytes"].get<uint64_t>(), used_before);
+
+  // Names: 255 bytes are fine, 256 are not.
+  std::string n255(255, 'x'), n256(256, 'y');
+  ASSERT_TRUE(WriteFile(m.P(n255), "long", false, 0));
+  EXPECT_EQ(ReadFile(m.P(n255)), "long");
+  errno = 0;
+  EXPECT_LT(::open(m.P(n256).c_str(), O_WRONLY | O_CREAT, 0644), 0);
+  EXPECT_EQ(errno, ENAMETOOLONG);
+
+  // mknod of a FIFO.
+  ASSERT_EQ(::mkfifo(m.P("fifo").c_str(), 0600), 0);
+  ASSERT_EQ(::stat(m.P("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+
+  // Everything is still there after a remount.
+  ASSERT_TRUE(m.Unmount());
+  ASSERT_TRUE(m.Start());
+  EXPECT_EQ(ReadFile(m.P("s")), "data");
+  EXPECT_EQ(ReadFile(m.P(n255)), "long");
+  ASSERT_EQ(::stat(m.P("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_NE(::access(m.P("open").c_str(), F_OK), 0);
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, RenameReplaceNoreplaceExchange) {
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  ASSERT_TRUE(WriteFile(m.P("a"), "A", false, 0));
+  ASSERT_TRUE(WriteFile(m.P("b"), "B", false, 0));
+  ASSERT_EQ(::mkdir(m.P("d1").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(m.P("d2").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFile(m.P("d2/x"), "X", false, 0));
+
+  errno = 0;
+  EXPECT_NE(::renameat2(AT_FDCWD, m.P("a").c_str(), AT_FDCWD, m.P("b").c_str(), RENAME_NOREPLACE),
+            0);
+  EXPECT_EQ(errno, EEXIST);
+  ASSERT_EQ(::renameat2(AT_FDCWD, m.P("a").c_str(), AT_FDCWD, m.P("b").c_str(), RENAME_EXCHANGE),
+            0);
+  EXPECT_EQ(ReadFile(m.P("a")), "B");
+  EXPECT_EQ(ReadFile(m.P("b")), "A");
+  errno = 0;
+  EXPECT_NE(::renameat2(AT_FDCWD, m.P("a").c_str(), AT_FDCWD, m.P("nope").c_str(),
+                        RENAME_EXCHANGE),
+            0);
+  EXPECT_EQ(errno, ENOENT);
+  // Plain rename replaces.
+  ASSERT_EQ(::rename(m.P("a").c_str(), m.P("b").c_str()), 0);
+  EXPECT_EQ(ReadFile(m.P("b")), "B");
+  EXPECT_NE(::access(m.P("a").c_str(), F_OK), 0);
+  // Directory over a non-empty directory fails; over an empty one works.
+  errno = 0;
+  EXPECT_NE(::rename(m.P("d1").c_str(), m.P("d2").c_str()), 0);
+  EXPECT_EQ(errno, ENOTEMPTY);
+  errno = 0;
+  EXPECT_NE(::rename(m.P("b").c_str(), m.P("d1").c_str()), 0);
+  EXPECT_EQ(errno, EISDIR);
+  ASSERT_EQ(::rename(m.P("d2").c_str(), m.P("d1").c_str()), 0);
+  EXPECT_EQ(ReadFile(m.P("d1/x")), "X");
+  // Across directories, with nlink bookkeeping.
+  ASSERT_EQ(::mkdir(m.P("d3").c_str(), 0755), 0);
+  ASSERT_EQ(::rename(m.P("d3").c_str(), m.P("d1/d3").c_str()), 0);
+  struct stat st {};
+  ASSERT_EQ(::stat(m.P("d1").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 3u);
+  ASSERT_EQ(::rename(m.P("b").c_str(), m.P("d1/d3/b").c_str()), 0);
+  EXPECT_EQ(ReadFile(m.P("d1/d3/b")), "B");
+  // Exchange a file and a directory across parents.
+  ASSERT_TRUE(WriteFile(m.P("f"), "F", false, 0));
+  ASSERT_EQ(::renameat2(AT_FDCWD, m.P("f").c_str(), AT_FDCWD, m.P("d1/d3").c_str(),
+                        RENAME_EXCHANGE),
+            0);
+  EXPECT_EQ(ReadFile(m.P("d1/d3")), "F");
+  EXPECT_EQ(ReadFile(m.P("f/b")), "B");
+  ASSERT_EQ(::stat(m.P("d1").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+  ASSERT_TRUE(m.Unmount());
+  ASSERT_TRUE(m.Start());
+  EXPECT_EQ(ReadFile(m.P("f/b")), "B");
+  EXPECT_EQ(ReadFile(m.P("d1/x")), "X");
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, ExtendedAttributesAndStatfs) {
+  auto& m = NewMount({"--capacity", "10GiB"});
+  ASSERT_TRUE(m.Start());
+  std::string p = m.P("x");
+  ASSERT_TRUE(WriteFile(p, "x", false, 0));
+  ASSERT_EQ(::setxattr(p.c_str(), "user.one", "1", 1, 0), 0);
+  std::string big = RandomBytes(4000, 1);
+  ASSERT_EQ(::setxattr(p.c_str(), "user.two", big.data(), big.size(), XATTR_CREATE), 0);
+  errno = 0;
+  EXPECT_NE(::setxattr(p.c_str(), "user.two", "z", 1, XATTR_CREATE), 0);
+  EXPECT_EQ(errno, EEXIST);
+  errno = 0;
+  EXPECT_NE(::setxattr(p.c_str(), "user.three", "z", 1, XATTR_REPLACE), 0);
+  EXPECT_EQ(errno, ENODATA);
+  char buf[8192];
+  ssize_t n = ::getxattr(p.c_str(), "user.two", buf, sizeof buf);
+  ASSERT_EQ(n, 4000);
+  EXPECT_TRUE(std::string(buf, 4000) == big);
+  EXPECT_EQ(::getxattr(p.c_str(), "user.two", nullptr, 0), 4000);
+  errno = 0;
+  EXPECT_LT(::getxattr(p.c_str(), "user.two", buf, 10), 0);
+  EXPECT_EQ(errno, ERANGE);
+  n = ::listxattr(p.c_str(), buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), std::string("user.one\0user.two\0", 18));
+  ASSERT_EQ(::removexattr(p.c_str(), "user.one"), 0);
+  errno = 0;
+  EXPECT_LT(::getxattr(p.c_str(), "user.one", buf, sizeof buf), 0);
+  EXPECT_EQ(errno, ENODATA);
+  errno = 0;
+  EXPECT_NE(::removexattr(p.c_str(), "user.one"), 0);
+  EXPECT_EQ(errno, ENODATA);
+  // The control attributes are not listed.
+  n = ::listxattr(m.mnt.c_str(), buf, sizeof buf);
+  EXPECT_EQ(n, 0);
+
+  struct statvfs sv {};
+  ASSERT_EQ(::statvfs(m.mnt.c_str(), &sv), 0);
+  EXPECT_EQ(sv.f_blocks * sv.f_frsize, 10ull << 30);
+  EXPECT_EQ(sv.f_namemax, 255u);
+  uint64_t free_before = sv.f_bfree * sv.f_frsize;
+  ASSERT_TRUE(WriteFile(m.P("eight"), RandomBytes(8 << 20, 2), false, 0));
+  ASSERT_EQ(::statvfs(m.mnt.c_str(), &sv), 0);
+  EXPECT_EQ(free_before - sv.f_bfree * sv.f_frsize, 8u << 20);
+  ASSERT_TRUE(m.Unmount());
+  ASSERT_TRUE(m.Start());
+  n = ::getxattr(p.c_str(), "user.two", buf, sizeof buf);
+  ASSERT_EQ(n, 4000);
+  EXPECT_TRUE(std::string(buf, 4000) == big);
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, HundredThousandEntryDirectory) {
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  ASSERT_EQ(::mkdir(m.P("big").c_str(), 0755), 0);
+  const int kN = 100000;
+  for (int i = 0; i < kN; i++) {
+    std::string p = m.P("big/entry-" + std::to_string(i));
+    ASSERT_EQ(::mknod(p.c_str(), S_IFREG | 0644, 0), 0) << p << ": " << std::strerror(errno);
+  }
+  std::set<std::string> seen;
+  DIR* d = ::opendir(m.P("big").c_str());
+  ASSERT_NE(d, nullptr);
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    EXPECT_TRUE(seen.insert(name).second) << "duplicate " << name;
+  }
+  ::closedir(d);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kN));
+  struct stat st {};
+  EXPECT_EQ(::stat(m.P("big/entry-99999").c_str(), &st), 0);
+  EXPECT_EQ(::unlink(m.P("big/entry-5").c_str()), 0);
+  EXPECT_NE(::stat(m.P("big/entry-5").c_str(), &st), 0);
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, Kill9DuringWritesLosesNothingFsynced) {
+  // The backend is down while writing, so everything acknowledged sits in
+  // the local cache and the upload queue when the process dies.
+  auto& m = NewMount({"--block-size", "64KiB"});
+  sfs::create_directories(m.backend);
+  ASSERT_TRUE(m.Start());
+  { std::FILE* f = std::fopen((m.backend + "/down").c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  std::map<std::string, std::string> acked;
+  std::mutex mu;
+  std::atomic<bool> stop{false};
+  std::atomic<int> count{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop; i++) {
+      std::string name = "w" + std::to_string(i);
+      std::string data = RandomBytes(1000 + (i * 7919) % (700 << 10), 500 + i);
+      if (!WriteFile(m.P(name), data, true, i)) break;
+      std::lock_guard l(mu);
+      acked[name] = data;
+      count++;
+    }
+  });
+  while (count < 30) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  m.Kill9();  // mid-write: the writer is inside some write/fsync
+  stop = true;
+  writer.join();
+  ASSERT_GE(acked.size(), 30u);
+  sfs::remove(m.backend + "/down");
+
+  ASSERT_TRUE(m.Start());
+  for (auto& [name, data] : acked) {
+    std::string got = ReadFile(m.P(name));
+    ASSERT_EQ(got.size(), data.size()) << name;
+    ASSERT_TRUE(got == data) << name << " lost or corrupt after kill -9";
+  }
+  // The upload queue resumes by itself (no sync asked): wait for it.
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  int64_t pending = -1;
+  while (Clock::now() < deadline) {
+    auto st = m.Stats();
+    pending = st["pending_upload"]["blocks"].get<int64_t>();
+    if (pending == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(pending, 0);
+  ASSERT_TRUE(m.Sync(60));
+  ASSERT_TRUE(m.Unmount());
+  // Everything is in the backend: a fresh cache restores it.
+  MountProc fresh(root_ + "/fresh", {});
+  sfs::create_directories(root_ + "/fresh");
+  fresh.backend = m.backend;
+  fresh.cache = root_ + "/fresh/cache";
+  fresh.mnt = root_ + "/fresh/mnt";
+  ASSERT_TRUE(fresh.Start());
+  for (auto& [name, data] : acked) {
+    ASSERT_TRUE(ReadFile(fresh.P(name)) == data) << name << " not in the backend";
+  }
+  ASSERT_TRUE(fresh.Unmount());
+}
+
+TEST_F(MountTest, DownBackendNeverHangsDfLsOrUnmountAndReadsFailEio) {
+  auto& m = NewMount({"--cache-size", "1MiB", "--read-timeout", "2s", "--block-size", "64KiB"});
+  ASSERT_TRUE(m.Start());
+  std::string data = RandomBytes(4 << 20, 11);
+  ASSERT_TRUE(WriteFile(m.P("f"), data, true, 0));
+  ASSERT_TRUE(m.Sync(60));
+  // Eviction runs in the background; wait until most of f left the cache.
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline && m.Stats()["cache"]["bytes"].get<uint64_t>() > (2u << 20)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(m.Unmount());
+  { std::FILE* f = std::fopen((m.backend + "/down").c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  ASSERT_TRUE(m.Start());
+  auto t0 = Clock::now();
+  struct statvfs sv {};
+  EXPECT_EQ(::statvfs(m.mnt.c_str(), &sv), 0);
+  DIR* d = ::opendir(m.mnt.c_str());
+  ASSERT_NE(d, nullptr);
+  int entries = 0;
+  while (::readdir(d)) entries++;
+  ::closedir(d);
+  EXPECT_EQ(entries, 3);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2)) << "df/ls must not wait for backends";
+  // Reading evicted data: EIO after the read timeout, not a hang.
+  t0 = Clock::now();
+  std::string got = ReadFile(m.P("f"));
+  EXPECT_EQ(got, "<errno " + std::to_string(EIO) + ">");
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(30));
+  // New writes still work locally.
+  ASSERT_TRUE(WriteFile(m.P("g"), "still writable", true, 0));
+  EXPECT_EQ(ReadFile(m.P("g")), "still writable");
+  t0 = Clock::now();
+  m.Unmount();
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(50)) << "unmount must not hang";
+  sfs::remove(m.backend + "/down");
+  ASSERT_TRUE(m.Start());
+  EXPECT_TRUE(ReadFile(m.P("f")) == data);
+  EXPECT_EQ(ReadFile(m.P("g")), "still writable");
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, GridDurabilityFsyncWaitsForBackend) {
+  auto& m = NewMount({"--durability", "grid", "--grid-timeout", "3s"});
+  ASSERT_TRUE(m.Start());
+  std::string data = RandomBytes(300000, 5);
+  int fd = ::open(m.P("g").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  ASSERT_EQ(::fsync(fd), 0);
+  // fsync returned: nothing of the file is pending and metadata is stored.
+  auto st = m.Stats();
+  EXPECT_EQ(st["pending_upload"]["blocks"].get<int64_t>(), 0) << st.dump();
+  EXPECT_GE(st["metadata_snapshots"].get<uint64_t>(), 1u);
+  EXPECT_TRUE(sfs::exists(m.backend + "/meta/fsmeta.sqlite"));
+  ASSERT_EQ(::close(fd), 0);
+  // With the backend down, fsync fails with EIO after the grid timeout.
+  { std::FILE* f = std::fopen((m.backend + "/down").c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  fd = ::open(m.P("h").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "abc", 3), 3);
+  auto t0 = Clock::now();
+  errno = 0;
+  EXPECT_NE(::fsync(fd), 0);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(20));
+  ::close(fd);
+  sfs::remove(m.backend + "/down");
+  ASSERT_TRUE(m.Sync(60));
+  ASSERT_TRUE(m.Unmount());
+}
+
+TEST_F(MountTest, CliSyncStatsUmount) {
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  ASSERT_TRUE(WriteFile(m.P("c"), RandomBytes(123456, 1), false, 0));
+  std::string out;
+  ASSERT_EQ(RunCmd(QstorBin() + " sync " + m.mnt + " 2>&1", &out), 0) << out;
+  EXPECT_NE(out.find("synced"), std::string::npos) << out;
+  ASSERT_EQ(RunCmd(QstorBin() + " --json fs stats " + m.mnt, &out), 0) << out;
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  EXPECT_EQ(j["format"], "qstor.fs.stats/v1");
+  EXPECT_EQ(j["pending_upload"]["blocks"].get<int64_t>(), 0);
+  EXPECT_EQ(j["used_bytes"].get<uint64_t>(), 123456u);
+  ASSERT_EQ(RunCmd(QstorBin() + " umount " + m.mnt + " 2>&1", &out), 0) << out;
+  struct statfs sf {};
+  ASSERT_EQ(::statfs(m.mnt.c_str(), &sf), 0);
+  EXPECT_NE(sf.f_type, kFuseSuperMagic);
+  EXPECT_NE(RunCmd(QstorBin() + " fs stats " + m.mnt + " 2>&1", &out), 0);
+  // recover is not built: exit 3.
+  EXPECT_EQ(RunCmd(QstorBin() + " recover --mount /nowhere 2>&1", &out), 3);
+}
+
+}  // namespace

@@ -1,0 +1,2322 @@
+#include "fs/mount/qfs.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace qstor::fs::mount {
+namespace {
+
+constexpr size_t kNameMax = 255;
+constexpr size_t kXattrMax = 64 * 1024;
+constexpr const char* kStatsXattr = "trusted.qstor.stats";
+constexpr const char* kSyncXattr = "trusted.qstor.sync";
+constexpr const char* kMetaBlob = "fsmeta.sqlite";
+constexpr double kAttrTimeout = 1.0;
+
+int64_t NowNs() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+struct timespec ToTs(int64_t ns) {
+  struct timespec ts {};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000LL);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000LL);
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000L;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+int64_t FromTs(const struct timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+std::string RandomId() {
+  unsigned char b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    ssize_t n = getrandom(b + got, sizeof b - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string s = "seg-";
+  for (unsigned char c : b) {
+    s.push_back(hex[c >> 4]);
+    s.push_back(hex[c & 15]);
+  }
+  return s;
+}
+
+Status PreadFull(int fd, char* buf, size_t n, uint64_t off, size_t* got) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd, buf + done, n - done, static_cast<off_t>(off + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("cache read: ") + std::strerror(errno));
+    }
+    if (r == 0) break;
+    done += static_cast<size_t>(r);
+  }
+  *got = done;
+  return Status::OK();
+}
+
+Status PwriteFull(int fd, const char* buf, size_t n, uint64_t off) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pwrite(fd, buf + done, n - done, static_cast<off_t>(off + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("cache write: ") + std::strerror(errno));
+    }
+    done += static_cast<size_t>(r);
+  }
+  return Status::OK();
+}
+
+int ErrnoOf(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kOk: return 0;
+    case Status::Code::kNotFound: return ENOENT;
+    case Status::Code::kResourceExhausted: return ENOSPC;
+    default: return EIO;
+  }
+}
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v);
+CREATE TABLE IF NOT EXISTS inodes(
+  ino INTEGER PRIMARY KEY AUTOINCREMENT, mode INTEGER NOT NULL, uid INTEGER NOT NULL,
+  gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL, rdev INTEGER NOT NULL,
+  atime INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
+  alloc INTEGER NOT NULL DEFAULT 0, target BLOB);
+CREATE TABLE IF NOT EXISTS dentries(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER NOT NULL, name BLOB NOT NULL,
+  ino INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS dentries_name ON dentries(parent, name);
+CREATE INDEX IF NOT EXISTS dentries_ino ON dentries(ino);
+CREATE TABLE IF NOT EXISTS xattrs(ino INTEGER NOT NULL, name BLOB NOT NULL, value BLOB,
+  PRIMARY KEY(ino, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks(
+  ino INTEGER NOT NULL, blk INTEGER NOT NULL, gen INTEGER NOT NULL, len INTEGER NOT NULL,
+  cached INTEGER NOT NULL, cached_ns INTEGER NOT NULL, seg TEXT, seg_off INTEGER NOT NULL,
+  seg_len INTEGER NOT NULL, PRIMARY KEY(ino, blk)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocks_seg ON blocks(seg) WHERE seg IS NOT NULL;
+CREATE INDEX IF NOT EXISTS blocks_evict ON blocks(cached_ns) WHERE cached=1 AND seg IS NOT NULL;
+CREATE TABLE IF NOT EXISTS upload_queue(ino INTEGER NOT NULL, blk INTEGER NOT NULL,
+  gen INTEGER NOT NULL, queued_ns INTEGER NOT NULL, PRIMARY KEY(ino, blk)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS upload_queue_age ON upload_queue(queued_ns);
+CREATE TABLE IF NOT EXISTS segments(id TEXT PRIMARY KEY, len INTEGER NOT NULL,
+  live INTEGER NOT NULL, state INTEGER NOT NULL, created_ns INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+
+// Segment states.
+constexpr int kSegUploading = 0;
+constexpr int kSegStored = 1;
+constexpr int kSegDead = 2;
+
+}  // namespace
+
+struct Qfs::Shared {
+  using SegResult = Result<std::shared_ptr<const std::string>>;
+  std::shared_ptr<SegmentSink> sink;
+  std::mutex mu;
+  std::list<std::pair<std::string, std::shared_ptr<const std::string>>> lru;  // newest first
+  std::map<std::string, std::shared_future<SegResult>> inflight;
+  size_t lru_max = 8;
+};
+
+Qfs::Qfs(MountOptions options, std::shared_ptr<SegmentSink> sink)
+    : opt_(std::move(options)), shared_(std::make_shared<Shared>()) {
+  shared_->sink = std::move(sink);
+  started_ = std::chrono::steady_clock::now();
+  last_ship_ = started_;
+}
+
+Qfs::~Qfs() {
+  for (auto& [ino, in] : table_) {
+    if (in->fd >= 0) ::close(in->fd);
+  }
+  db_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+std::string Qfs::CachePath(uint64_t ino) const {
+  char sub[8];
+  std::snprintf(sub, sizeof sub, "%02x", static_cast<unsigned>(ino & 0xff));
+  return opt_.cache_dir + "/data/" + sub + "/" + std::to_string(ino);
+}
+
+void Qfs::NoteError(const std::string& what) {
+  spdlog::warn("mount: {}", what);
+  std::lock_guard l(err_mu_);
+  last_error_ = what;
+}
+
+// ---------------------------------------------------------------------------
+// Open / recovery
+// ---------------------------------------------------------------------------
+
+Status Qfs::Open() {
+  const std::string& dir = opt_.cache_dir;
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IOError("cache dir " + dir + ": " + std::strerror(errno));
+  }
+  std::string lock = dir + "/lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return Status::IOError("open " + lock + ": " + std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status::FailedPrecondition("cache dir " + dir +
+                                      " is in use by another qstor mount (lock held)");
+  }
+  std::string data = dir + "/data";
+  ::mkdir(data.c_str(), 0700);
+  for (int i = 0; i < 256; i++) {
+    char sub[8];
+    std::snprintf(sub, sizeof sub, "%02x", i);
+    ::mkdir((data + "/" + sub).c_str(), 0700);
+  }
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  std::string dbpath = dir + "/meta.db";
+  bool restored = false;
+  if (::access(dbpath.c_str(), F_OK) != 0) {
+    // A fresh cache directory: if the sink holds a metadata snapshot, this is
+    // a recovery (new machine, wiped disk); starting empty would later
+    // overwrite the snapshot, so an unreachable sink is an error here.
+    auto sink = shared_->sink;
+    auto prom = std::make_shared<std::promise<Result<std::string>>>();
+    auto fut = prom->get_future();
+    std::thread([sink, prom]() { prom->set_value(sink->GetMeta(kMetaBlob)); }).detach();
+    if (fut.wait_for(opt_.read_timeout) != std::future_status::ready) {
+      return Status::Timeout("cache dir " + dir + " is new and backend " +
+                             shared_->sink->Describe() +
+                             " did not answer for the metadata snapshot; refusing to start empty");
+    }
+    auto snap = fut.get();
+    if (snap.ok()) {
+      std::string tmp = dbpath + ".restore";
+      int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd < 0) return Status::IOError("open " + tmp + ": " + std::strerror(errno));
+      Status st = PwriteFull(fd, snap->data(), snap->size(), 0);
+      if (st.ok() && ::fsync(fd) != 0) st = Status::IOError("fsync " + tmp);
+      ::close(fd);
+      QSTOR_RETURN_IF_ERROR(st);
+      if (::rename(tmp.c_str(), dbpath.c_str()) != 0) {
+        return Status::IOError("rename " + tmp + ": " + std::strerror(errno));
+      }
+      restored = true;
+      spdlog::info("mount: restored metadata ({} bytes) from {}", snap->size(),
+                   shared_->sink->Describe());
+    } else if (snap.status().code() != Status::Code::kNotFound) {
+      return snap.status().WithContext("reading the metadata snapshot of a new cache dir");
+    }
+  }
+
+  auto db = SqliteDb::Open(dbpath);
+  if (!db.ok()) return db.status();
+  db_ = std::move(db.value());
+  std::lock_guard dl(db_->mu());
+  QSTOR_RETURN_IF_ERROR(db_->Exec(kSchema));
+
+  // Block size is fixed at creation.
+  {
+    auto q = db_->Prepare("SELECT v FROM meta WHERE k='block_size'");
+    if (q.Step()) {
+      bs_ = static_cast<uint32_t>(q.Int(0));
+    } else {
+      QSTOR_RETURN_IF_ERROR(q.status());
+      bs_ = opt_.block_size;
+      auto ins = db_->Prepare("INSERT INTO meta(k, v) VALUES('block_size', ?)");
+      QSTOR_RETURN_IF_ERROR(ins.Bind(1, bs_).Run());
+    }
+  }
+  if (bs_ != opt_.block_size) {
+    spdlog::info("mount: block size is {} (fixed when the filesystem was created)", bs_);
+  }
+  {
+    auto q = db_->Prepare("SELECT 1 FROM inodes WHERE ino=1");
+    if (!q.Step()) {
+      QSTOR_RETURN_IF_ERROR(q.status());
+      int64_t now = NowNs();
+      auto ins = db_->Prepare(
+          "INSERT INTO inodes(ino, mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, alloc)"
+          " VALUES(1, ?, ?, ?, 2, 4096, 0, ?, ?, ?, 0)");
+      QSTOR_RETURN_IF_ERROR(ins.Bind(1, S_IFDIR | 0755)
+                                .Bind(2, static_cast<int64_t>(getuid()))
+                                .Bind(3, static_cast<int64_t>(getgid()))
+                                .Bind(4, now).Bind(5, now).Bind(6, now)
+                                .Run());
+    }
+  }
+  QSTOR_RETURN_IF_ERROR(db_->Begin(true));
+  if (restored) {
+    // The snapshot is of another cache: nothing is cached here, blocks that
+    // never reached a segment were not durable and are gone.
+    QSTOR_RETURN_IF_ERROR(db_->Exec(
+        "UPDATE blocks SET cached=0;"
+        "DELETE FROM blocks WHERE seg IS NULL;"
+        "DELETE FROM upload_queue;"
+        "UPDATE segments SET state=2 WHERE state=0;"
+        "UPDATE inodes SET alloc=(SELECT COALESCE(SUM(len),0) FROM blocks b WHERE b.ino=inodes.ino);"));
+  }
+  // Crash recovery: half-uploaded segments are garbage; unlinked inodes whose
+  // last user died with the process are reaped.
+  QSTOR_RETURN_IF_ERROR(db_->Exec("UPDATE segments SET state=2 WHERE state=0"));
+  {
+    std::vector<uint64_t> orphans;
+    auto q = db_->Prepare("SELECT ino FROM inodes WHERE nlink=0 AND ino<>1");
+    while (q.Step()) orphans.push_back(static_cast<uint64_t>(q.Int(0)));
+    QSTOR_RETURN_IF_ERROR(q.status());
+    for (uint64_t ino : orphans) {
+      Inode tmp(ino);
+      ReapLocked(tmp);
+    }
+  }
+  QSTOR_RETURN_IF_ERROR(db_->Commit());
+  {
+    auto q = db_->Prepare("SELECT COALESCE(SUM(len),0) FROM blocks WHERE cached=1");
+    if (q.Step()) cache_bytes_ = static_cast<uint64_t>(q.Int(0));
+  }
+  {
+    auto q = db_->Prepare("SELECT COALESCE(SUM(alloc),0), COUNT(*) FROM inodes");
+    if (q.Step()) {
+      used_bytes_ = static_cast<uint64_t>(q.Int(0));
+      inode_count_ = static_cast<uint64_t>(q.Int(1));
+    }
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// Inode table
+// ---------------------------------------------------------------------------
+
+std::shared_ptr<Inode> Qfs::LoadInodeLocked(uint64_t ino, const Attr* pre,
+                                            const std::string* target) {
+  auto it = table_.find(ino);
+  if (it != table_.end()) return it->second;
+  auto in = std::make_shared<Inode>(ino);
+  if (pre != nullptr) {
+    in->attr = *pre;
+    if (target) in->target = *target;
+  } else {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare(
+        "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, alloc, target"
+        " FROM inodes WHERE ino=?");
+    q.Bind(1, ino);
+    if (!q.Step()) return nullptr;
+    Attr& a = in->attr;
+    a.mode = static_cast<uint32_t>(q.Int(0));
+    a.uid = static_cast<uint32_t>(q.Int(1));
+    a.gid = static_cast<uint32_t>(q.Int(2));
+    a.nlink = static_cast<uint64_t>(q.Int(3));
+    a.size = static_cast<uint64_t>(q.Int(4));
+    a.rdev = static_cast<uint64_t>(q.Int(5));
+    a.atime = q.Int(6);
+    a.mtime = q.Int(7);
+    a.ctime = q.Int(8);
+    a.alloc = static_cast<uint64_t>(q.Int(9));
+    in->target = q.Blob(10);
+  }
+  table_[ino] = in;
+  return in;
+}
+
+std::shared_ptr<Inode> Qfs::GetInode(uint64_t ino) {
+  std::lock_guard l(table_mu_);
+  auto in = LoadInodeLocked(ino, nullptr, nullptr);
+  if (in && in->deleted) return nullptr;
+  return in;
+}
+
+std::shared_ptr<Inode> Qfs::Ref(uint64_t ino, const Attr* pre, const std::string* target) {
+  std::lock_guard l(table_mu_);
+  auto in = LoadInodeLocked(ino, pre, target);
+  if (!in || in->deleted) return nullptr;
+  in->nlookup++;
+  return in;
+}
+
+void Qfs::MaybeDrop(uint64_t ino) {
+  std::lock_guard l(table_mu_);
+  auto it = table_.find(ino);
+  if (it == table_.end()) return;
+  Inode& in = *it->second;
+  if (in.nlookup > 0 || ino == FUSE_ROOT_ID) return;
+  std::lock_guard dl(db_->mu());
+  bool erase = false;
+  {
+    std::unique_lock il(in.mu);
+    if (in.open_count > 0) return;
+    if (in.attr.nlink == 0 && !in.deleted) {
+      il.unlock();
+      Status st = db_->Begin();
+      if (st.ok()) {
+        ReapLocked(in);
+        st = db_->Commit();
+      }
+      if (!st.ok()) {
+        db_->Rollback();
+        NoteError("reaping inode " + std::to_string(ino) + ": " + st.ToString());
+        return;
+      }
+      il.lock();
+    }
+    erase = in.deleted || (!in.attr_dirty && in.dirty.empty());
+  }
+  // Only drop the table entry when nobody else (the uploader) holds it.
+  if (erase && it->second.use_count() == 1) {
+    std::lock_guard il(in.mu);
+    if (in.fd >= 0) {
+      ::close(in.fd);
+      in.fd = -1;
+    }
+    table_.erase(it);
+  }
+}
+
+// Removes an inode and everything it owns. Caller holds db mu inside a
+// transaction; takes in.mu.
+void Qfs::ReapLocked(Inode& in) {
+  uint64_t ino = in.ino;
+  uint64_t cached = 0;
+  {
+    auto q = db_->Prepare("SELECT COALESCE(SUM(len),0) FROM blocks WHERE ino=? AND cached=1");
+    q.Bind(1, ino);
+    if (q.Step()) cached = static_cast<uint64_t>(q.Int(0));
+  }
+  (void)db_->Prepare(
+          "UPDATE segments SET live = live - (SELECT COUNT(*) FROM blocks b WHERE b.ino=?1 AND"
+          " b.seg=segments.id) WHERE id IN (SELECT seg FROM blocks WHERE ino=?1 AND seg IS NOT NULL)")
+      .Bind(1, ino)
+      .Run();
+  uint64_t alloc = 0;
+  {
+    auto q = db_->Prepare("SELECT alloc FROM inodes WHERE ino=?");
+    q.Bind(1, ino);
+    if (q.Step()) alloc = static_cast<uint64_t>(q.Int(0));
+  }
+  (void)db_->Prepare("DELETE FROM blocks WHERE ino=?").Bind(1, ino).Run();
+  (void)db_->Prepare("DELETE FROM upload_queue WHERE ino=?").Bind(1, ino).Run();
+  (void)db_->Prepare("DELETE FROM xattrs WHERE ino=?").Bind(1, ino).Run();
+  (void)db_->Prepare("DELETE FROM inodes WHERE ino=?").Bind(1, ino).Run();
+  std::lock_guard il(in.mu);
+  if (in.blocks_loaded) {
+    cached = 0;
+    for (auto& [b, blk] : in.blocks) {
+      if (blk.cached) cached += blk.len;
+    }
+    alloc = in.attr.alloc;
+  }
+  in.deleted = true;
+  in.blocks.clear();
+  in.dirty.clear();
+  in.attr_dirty = false;
+  if (in.fd >= 0) {
+    ::close(in.fd);
+    in.fd = -1;
+  }
+  ::unlink(CachePath(ino).c_str());
+  cache_bytes_ -= std::min<uint64_t>(cached, cache_bytes_);
+  used_bytes_ -= std::min<uint64_t>(alloc, used_bytes_);
+  if (inode_count_ > 0) inode_count_--;
+  {
+    std::lock_guard l(dirty_mu_);
+    dirty_inodes_.erase(ino);
+  }
+}
+
+void Qfs::FillStat(const Inode& in, struct stat* st) {
+  std::memset(st, 0, sizeof *st);
+  const Attr& a = in.attr;
+  st->st_ino = in.ino;
+  st->st_mode = a.mode;
+  st->st_nlink = a.nlink;
+  st->st_uid = a.uid;
+  st->st_gid = a.gid;
+  st->st_rdev = a.rdev;
+  st->st_size = static_cast<off_t>(a.size);
+  st->st_blksize = 4096;
+  st->st_blocks = S_ISDIR(a.mode) ? 8 : static_cast<blkcnt_t>((a.alloc + 511) / 512);
+  st->st_atim = ToTs(a.atime);
+  st->st_mtim = ToTs(a.mtime);
+  st->st_ctim = ToTs(a.ctime);
+}
+
+void Qfs::FillEntry(Inode& in, struct fuse_entry_param* e) {
+  std::memset(e, 0, sizeof *e);
+  e->ino = in.ino;
+  e->generation = 1;
+  e->attr_timeout = kAttrTimeout;
+  e->entry_timeout = kAttrTimeout;
+  std::lock_guard l(in.mu);
+  FillStat(in, &e->attr);
+}
+
+Status Qfs::PersistAttr(Inode& in) {
+  const Attr& a = in.attr;
+  return db_->Prepare(
+                "UPDATE inodes SET mode=?, uid=?, gid=?, nlink=?, size=?, rdev=?, atime=?, mtime=?,"
+                " ctime=?, alloc=? WHERE ino=?")
+      .Bind(1, a.mode).Bind(2, a.uid).Bind(3, a.gid).Bind(4, a.nlink).Bind(5, a.size)
+      .Bind(6, a.rdev).Bind(7, a.atime).Bind(8, a.mtime).Bind(9, a.ctime).Bind(10, a.alloc)
+      .Bind(11, in.ino)
+      .Run();
+}
+
+int Qfs::LookupDentry(uint64_t parent, const std::string& name, uint64_t* ino) {
+  auto q = db_->Prepare("SELECT ino FROM dentries WHERE parent=? AND name=?");
+  q.Bind(1, parent).BindBlob(2, name);
+  if (q.Step()) {
+    *ino = static_cast<uint64_t>(q.Int(0));
+    return 0;
+  }
+  return q.status().ok() ? ENOENT : EIO;
+}
+
+void Qfs::TouchDirLocked(Inode& dir, int nlink_delta) {
+  std::lock_guard l(dir.mu);
+  int64_t now = NowNs();
+  dir.attr.mtime = dir.attr.ctime = now;
+  dir.attr.nlink = static_cast<uint64_t>(static_cast<int64_t>(dir.attr.nlink) + nlink_delta);
+  (void)PersistAttr(dir);
+}
+
+void Qfs::MarkDirtyInode(uint64_t ino) {
+  std::lock_guard l(dirty_mu_);
+  dirty_inodes_.insert(ino);
+}
+
+// ---------------------------------------------------------------------------
+// Block map and cache file
+// ---------------------------------------------------------------------------
+
+Status Qfs::EnsureBlocks(Inode& in) {
+  {
+    std::lock_guard l(in.mu);
+    if (in.blocks_loaded) return Status::OK();
+  }
+  std::map<uint64_t, Blk> blocks;
+  {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare(
+        "SELECT blk, gen, len, cached, seg, seg_off, seg_len FROM blocks WHERE ino=?");
+    q.Bind(1, in.ino);
+    while (q.Step()) {
+      Blk b;
+      b.gen = static_cast<uint64_t>(q.Int(1));
+      b.len = static_cast<uint32_t>(q.Int(2));
+      b.cached = q.Int(3) != 0;
+      if (!q.IsNull(4)) b.seg = q.Blob(4);
+      b.seg_off = static_cast<uint32_t>(q.Int(5));
+      b.seg_len = static_cast<uint32_t>(q.Int(6));
+      blocks.emplace(static_cast<uint64_t>(q.Int(0)), std::move(b));
+    }
+    QSTOR_RETURN_IF_ERROR(q.status());
+  }
+  std::lock_guard l(in.mu);
+  if (!in.blocks_loaded) {
+    in.blocks = std::move(blocks);
+    in.blocks_loaded = true;
+  }
+  return Status::OK();
+}
+
+Status Qfs::EnsureFd(Inode& in) {
+  std::lock_guard l(in.mu);
+  if (in.fd >= 0) return Status::OK();
+  std::string path = CachePath(in.ino);
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      in.fd_new = true;
+      // A missing cache file with blocks marked cached means the cache was
+      // lost: fall back to the segments; blocks only in the cache are gone.
+      for (auto& [blk, b] : in.blocks) {
+        if (b.cached) {
+          b.cached = false;
+          if (b.seg.empty()) {
+            NoteError("inode " + std::to_string(in.ino) + " block " + std::to_string(blk) +
+                      ": cache file lost before upload");
+          }
+        }
+      }
+    }
+  }
+  if (fd < 0) return Status::IOError("cache file " + path + ": " + std::strerror(errno));
+  in.fd = fd;
+  return Status::OK();
+}
+
+Result<std::shared_ptr<const std::string>> Qfs::GetSegment(const std::string& id) {
+  std::shared_future<Shared::SegResult> fut;
+  {
+    std::lock_guard l(shared_->mu);
+    for (auto it = shared_->lru.begin(); it != shared_->lru.end(); ++it) {
+      if (it->first == id) {
+        auto v = it->second;
+        shared_->lru.splice(shared_->lru.begin(), shared_->lru, it);
+        return v;
+      }
+    }
+    auto f = shared_->inflight.find(id);
+    if (f != shared_->inflight.end()) {
+      fut = f->second;
+    } else {
+      auto p = std::make_shared<std::promise<Shared::SegResult>>();
+      fut = p->get_future().share();
+      shared_->inflight[id] = fut;
+      std::thread([sh = shared_, id, p]() {
+        auto r = sh->sink->Get(id);
+        Shared::SegResult out = r.ok() ? Shared::SegResult(std::make_shared<const std::string>(
+                                             std::move(r.value())))
+                                       : Shared::SegResult(r.status());
+        {
+          std::lock_guard l2(sh->mu);
+          if (out.ok()) {
+            sh->lru.emplace_front(id, out.value());
+            while (sh->lru.size() > sh->lru_max) sh->lru.pop_back();
+          }
+          sh->inflight.erase(id);
+        }
+        p->set_value(std::move(out));
+      }).detach();
+    }
+  }
+  if (fut.wait_for(opt_.read_timeout) != std::future_status::ready) {
+    fetch_errors_++;
+    return Status::Timeout("segment " + id + ": no answer from " + shared_->sink->Describe() +
+                           " within " + std::to_string(opt_.read_timeout.count()) + " ms");
+  }
+  const auto& r = fut.get();
+  if (!r.ok()) {
+    fetch_errors_++;
+    return r.status();
+  }
+  fetched_bytes_ += r.value()->size();
+  return r.value();
+}
+
+Result<std::string> Qfs::FetchBlock(const Blk& b, uint64_t ino, uint64_t blk) {
+  auto seg = GetSegment(b.seg);
+  if (!seg.ok()) {
+    return seg.status().WithContext("inode " + std::to_string(ino) + " block " + std::to_string(blk));
+  }
+  const std::string& s = *seg.value();
+  if (static_cast<uint64_t>(b.seg_off) + b.seg_len > s.size()) {
+    return Status::Corruption("segment " + b.seg + " is " + std::to_string(s.size()) +
+                              " bytes, block " + std::to_string(blk) + " of inode " +
+                              std::to_string(ino) + " needs " +
+                              std::to_string(b.seg_off + b.seg_len));
+  }
+  return s.substr(b.seg_off, std::min(b.len, b.seg_len));
+}
+
+// Brings an evicted block back into the cache file.
+Status Qfs::FillBlock(Inode& in, uint64_t blk) {
+  Blk b;
+  {
+    std::lock_guard l(in.mu);
+    auto it = in.blocks.find(blk);
+    if (it == in.blocks.end() || it->second.cached || it->second.len == 0) return Status::OK();
+    b = it->second;
+  }
+  if (b.seg.empty()) {
+    return Status::Corruption("inode " + std::to_string(in.ino) + " block " + std::to_string(blk) +
+                              " is neither cached nor in a segment");
+  }
+  auto data = FetchBlock(b, in.ino, blk);
+  if (!data.ok()) return data.status();
+  QSTOR_RETURN_IF_ERROR(PwriteFull(in.fd, data->data(), data->size(), blk * bs_));
+  std::lock_guard dl(db_->mu());
+  std::lock_guard l(in.mu);
+  auto it = in.blocks.find(blk);
+  if (it != in.blocks.end() && !it->second.cached && it->second.gen == b.gen) {
+    it->second.cached = true;
+    cache_bytes_ += it->second.len;
+    if (!it->second.dirty) {
+      (void)db_->Prepare("UPDATE blocks SET cached=1, cached_ns=? WHERE ino=? AND blk=? AND gen=?")
+          .Bind(1, NowNs()).Bind(2, in.ino).Bind(3, blk).Bind(4, b.gen)
+          .Run();
+    }
+  }
+  return Status::OK();
+}
+
+void Qfs::DecSegLocked(uint64_t ino, uint64_t blk) {
+  (void)db_->Prepare(
+          "UPDATE segments SET live=live-1 WHERE id=(SELECT seg FROM blocks WHERE ino=? AND blk=?)")
+      .Bind(1, ino).Bind(2, blk)
+      .Run();
+}
+
+// Writes the inode's in-memory size/times and dirty block list to the
+// database and queues the dirty blocks for upload. durable: the cache file
+// is fdatasync'ed first and the commit is synchronous=FULL.
+Status Qfs::FlushInode(Inode& in, bool durable) {
+  std::unique_lock dlk(in.data_mu);
+  {
+    std::lock_guard l(in.mu);
+    if (in.deleted) return Status::OK();
+    if (durable && in.fd >= 0) {
+      if (::fdatasync(in.fd) != 0) {
+        return Status::IOError("fdatasync cache file of inode " + std::to_string(in.ino) + ": " +
+                               std::strerror(errno));
+      }
+      if (in.fd_new) {
+        std::string dir = CachePath(in.ino);
+        dir.resize(dir.rfind('/'));
+        int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+          ::fsync(dfd);
+          ::close(dfd);
+        }
+        in.fd_new = false;
+      }
+    }
+  }
+  std::lock_guard dl(db_->mu());
+  QSTOR_RETURN_IF_ERROR(db_->Begin(durable));
+  Status st;
+  std::vector<uint64_t> flushed;
+  {
+    std::lock_guard l(in.mu);
+    if (in.attr_dirty || !in.dirty.empty()) {
+      st = PersistAttr(in);
+      int64_t now = NowNs();
+      for (uint64_t blk : in.dirty) {
+        if (!st.ok()) break;
+        auto it = in.blocks.find(blk);
+        if (it == in.blocks.end()) continue;
+        Blk& b = it->second;
+        DecSegLocked(in.ino, blk);
+        b.gen++;
+        b.seg.clear();
+        b.seg_off = b.seg_len = 0;
+        st = db_->Prepare("INSERT OR REPLACE INTO blocks(ino, blk, gen, len, cached, cached_ns, seg,"
+                          " seg_off, seg_len) VALUES(?, ?, ?, ?, 1, ?, NULL, 0, 0)")
+                 .Bind(1, in.ino).Bind(2, blk).Bind(3, b.gen).Bind(4, b.len).Bind(5, now)
+                 .Run();
+        if (!st.ok()) break;
+        st = db_->Prepare("INSERT OR REPLACE INTO upload_queue(ino, blk, gen, queued_ns)"
+                          " VALUES(?, ?, ?, ?)")
+                 .Bind(1, in.ino).Bind(2, blk).Bind(3, b.gen).Bind(4, now)
+                 .Run();
+        flushed.push_back(blk);
+      }
+    }
+    if (st.ok() && durable) {
+      st = db_->Exec("INSERT OR REPLACE INTO meta(k, v) VALUES('syncs',"
+                     " COALESCE((SELECT v FROM meta WHERE k='syncs'), 0) + 1)");
+    }
+    if (st.ok()) st = db_->Commit();
+    if (!st.ok()) {
+      db_->Rollback();
+      return st.WithContext("flushing inode " + std::to_string(in.ino));
+    }
+    for (uint64_t blk : flushed) {
+      auto it = in.blocks.find(blk);
+      if (it != in.blocks.end()) it->second.dirty = false;
+      in.dirty.erase(blk);
+    }
+    in.attr_dirty = false;
+    in.first_dirty_ns = 0;
+    if (in.dirty.empty()) {
+      std::lock_guard l2(dirty_mu_);
+      dirty_inodes_.erase(in.ino);
+    }
+  }
+  if (!flushed.empty()) up_cv_.notify_all();
+  return Status::OK();
+}
+
+Status Qfs::FlushAll(bool durable) {
+  std::vector<uint64_t> inos;
+  {
+    std::lock_guard l(dirty_mu_);
+    inos.assign(dirty_inodes_.begin(), dirty_inodes_.end());
+  }
+  Status first;
+  for (uint64_t ino : inos) {
+    auto in = GetInode(ino);
+    if (!in) continue;
+    Status st = FlushInode(*in, durable);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  if (durable && inos.empty()) {
+    std::lock_guard dl(db_->mu());
+    QSTOR_RETURN_IF_ERROR(db_->Begin(true));
+    Status st = db_->Exec("INSERT OR REPLACE INTO meta(k, v) VALUES('syncs',"
+                          " COALESCE((SELECT v FROM meta WHERE k='syncs'), 0) + 1)");
+    if (st.ok()) st = db_->Commit();
+    if (!st.ok()) {
+      db_->Rollback();
+      return st;
+    }
+  }
+  return first;
+}
+
+Status Qfs::WaitUploaded(uint64_t ino, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    bool pending;
+    {
+      std::lock_guard dl(db_->mu());
+      auto q = ino == 0 ? db_->Prepare("SELECT 1 FROM upload_queue LIMIT 1")
+                        : db_->Prepare("SELECT 1 FROM upload_queue WHERE ino=? LIMIT 1");
+      if (ino != 0) q.Bind(1, ino);
+      pending = q.Step();
+      QSTOR_RETURN_IF_ERROR(q.status());
+    }
+    if (!pending) break;
+    std::unique_lock l(up_mu_);
+    up_cv_.notify_all();
+    if (done_cv_.wait_until(l, deadline) == std::cv_status::timeout &&
+        std::chrono::steady_clock::now() >= deadline) {
+      return Status::Timeout("upload to " + shared_->sink->Describe() + " not finished in time");
+    }
+  }
+  std::unique_lock l(up_mu_);
+  uint64_t target = ++meta_wanted_;
+  up_cv_.notify_all();
+  if (!done_cv_.wait_until(l, deadline, [&] { return meta_shipped_ >= target; })) {
+    return Status::Timeout("metadata snapshot to " + shared_->sink->Describe() +
+                           " not stored in time");
+  }
+  return Status::OK();
+}
+
+Status Qfs::SyncAll(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  QSTOR_RETURN_IF_ERROR(FlushAll(true));
+  return WaitUploaded(0, deadline);
+}
+
+Status Qfs::Truncate(Inode& in, uint64_t size) {
+  QSTOR_RETURN_IF_ERROR(EnsureBlocks(in));
+  QSTOR_RETURN_IF_ERROR(EnsureFd(in));
+  std::lock_guard dl(db_->mu());
+  QSTOR_RETURN_IF_ERROR(db_->Begin());
+  std::lock_guard l(in.mu);
+  Status st;
+  uint64_t old = in.attr.size;
+  if (size < old) {
+    uint64_t first_gone = (size + bs_ - 1) / bs_;
+    for (auto it = in.blocks.lower_bound(first_gone); it != in.blocks.end();) {
+      if (it->second.cached) cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
+      in.attr.alloc -= std::min<uint64_t>(it->second.len, in.attr.alloc);
+      used_bytes_ -= std::min<uint64_t>(it->second.len, used_bytes_);
+      in.dirty.erase(it->first);
+      it = in.blocks.erase(it);
+    }
+    st = db_->Prepare("UPDATE segments SET live = live - (SELECT COUNT(*) FROM blocks b WHERE"
+                      " b.ino=?1 AND b.blk>=?2 AND b.seg=segments.id) WHERE id IN (SELECT seg FROM"
+                      " blocks WHERE ino=?1 AND blk>=?2 AND seg IS NOT NULL)")
+             .Bind(1, in.ino).Bind(2, first_gone)
+             .Run();
+    if (st.ok()) {
+      st = db_->Prepare("DELETE FROM blocks WHERE ino=? AND blk>=?")
+               .Bind(1, in.ino).Bind(2, first_gone).Run();
+    }
+    if (st.ok()) {
+      st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk>=?")
+               .Bind(1, in.ino).Bind(2, first_gone).Run();
+    }
+    uint32_t rem = static_cast<uint32_t>(size % bs_);
+    if (st.ok() && rem != 0) {
+      auto it = in.blocks.find(size / bs_);
+      if (it != in.blocks.end() && it->second.len > rem) {
+        uint32_t delta = it->second.len - rem;
+        if (it->second.cached) cache_bytes_ -= std::min<uint64_t>(delta, cache_bytes_);
+        in.attr.alloc -= std::min<uint64_t>(delta, in.attr.alloc);
+        used_bytes_ -= std::min<uint64_t>(delta, used_bytes_);
+        it->second.len = rem;
+        if (!it->second.dirty) {
+          // The block's segment copy stays valid: its first `rem` bytes.
+          st = db_->Prepare("UPDATE blocks SET len=? WHERE ino=? AND blk=?")
+                   .Bind(1, rem).Bind(2, in.ino).Bind(3, size / bs_).Run();
+        }
+      }
+    }
+  }
+  if (st.ok() && ::ftruncate(in.fd, static_cast<off_t>(size)) != 0) {
+    st = Status::IOError(std::string("truncate cache file: ") + std::strerror(errno));
+  }
+  if (st.ok()) {
+    in.attr.size = size;
+    in.attr.mtime = in.attr.ctime = NowNs();
+    st = PersistAttr(in);
+  }
+  if (st.ok()) st = db_->Commit();
+  if (!st.ok()) db_->Rollback();
+  return st;
+}
+
+// ---------------------------------------------------------------------------
+// FUSE operations
+// ---------------------------------------------------------------------------
+
+void Qfs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  std::string n(name);
+  if (n.size() > kNameMax) {
+    fuse_reply_err(req, ENAMETOOLONG);
+    return;
+  }
+  uint64_t ino = 0;
+  int rc;
+  {
+    std::lock_guard dl(db_->mu());
+    rc = LookupDentry(parent, n, &ino);
+  }
+  if (rc != 0) {
+    fuse_reply_err(req, rc);
+    return;
+  }
+  auto in = Ref(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct fuse_entry_param e;
+  FillEntry(*in, &e);
+  fuse_reply_entry(req, &e);
+}
+
+void Qfs::Forget(fuse_ino_t ino, uint64_t n) {
+  {
+    std::lock_guard l(table_mu_);
+    auto it = table_.find(ino);
+    if (it == table_.end()) return;
+    it->second->nlookup -= std::min(n, it->second->nlookup);
+  }
+  MaybeDrop(ino);
+}
+
+void Qfs::GetAttr(fuse_req_t req, fuse_ino_t ino) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct stat st;
+  {
+    std::lock_guard l(in->mu);
+    FillStat(*in, &st);
+  }
+  fuse_reply_attr(req, &st, kAttrTimeout);
+}
+
+void Qfs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    uint32_t mode;
+    {
+      std::lock_guard l(in->mu);
+      mode = in->attr.mode;
+    }
+    if (S_ISDIR(mode)) {
+      fuse_reply_err(req, EISDIR);
+      return;
+    }
+    if (!S_ISREG(mode)) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    if (attr->st_size < 0) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    std::unique_lock dlk(in->data_mu);
+    Status st = Truncate(*in, static_cast<uint64_t>(attr->st_size));
+    if (!st.ok()) {
+      NoteError(st.ToString());
+      fuse_reply_err(req, ErrnoOf(st));
+      return;
+    }
+  }
+  struct stat out;
+  {
+    std::lock_guard dl(db_->mu());
+    std::lock_guard l(in->mu);
+    Attr& a = in->attr;
+    int64_t now = NowNs();
+    if (to_set & FUSE_SET_ATTR_MODE) a.mode = (a.mode & S_IFMT) | (attr->st_mode & 07777);
+    if (to_set & FUSE_SET_ATTR_UID) a.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) a.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+      a.atime = now;
+    } else if (to_set & FUSE_SET_ATTR_ATIME) {
+      a.atime = FromTs(attr->st_atim);
+    }
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      a.mtime = now;
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+      a.mtime = FromTs(attr->st_mtim);
+    }
+    if (to_set & FUSE_SET_ATTR_CTIME) {
+      a.ctime = FromTs(attr->st_ctim);
+    } else {
+      a.ctime = now;
+    }
+    Status st = PersistAttr(*in);
+    if (!st.ok()) {
+      NoteError(st.ToString());
+      fuse_reply_err(req, EIO);
+      return;
+    }
+    FillStat(*in, &out);
+  }
+  fuse_reply_attr(req, &out, kAttrTimeout);
+}
+
+void Qfs::ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  std::string t;
+  {
+    std::lock_guard l(in->mu);
+    if (!S_ISLNK(in->attr.mode)) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    t = in->target;
+  }
+  fuse_reply_readlink(req, t.c_str());
+}
+
+void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+                   const char* link_target, struct fuse_file_info* create_fi) {
+  std::string n(name);
+  if (n.size() > kNameMax) {
+    fuse_reply_err(req, ENAMETOOLONG);
+    return;
+  }
+  if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  const struct fuse_ctx* ctx = fuse_req_ctx(req);
+  std::lock_guard ns(ns_mu_);
+  auto p = GetInode(parent);
+  if (!p) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  Attr a;
+  {
+    std::lock_guard l(p->mu);
+    if (!S_ISDIR(p->attr.mode)) {
+      fuse_reply_err(req, ENOTDIR);
+      return;
+    }
+    if (p->attr.nlink == 0) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    a.gid = ctx->gid;
+    if (p->attr.mode & S_ISGID) {
+      a.gid = p->attr.gid;
+      if (S_ISDIR(mode)) mode |= S_ISGID;
+    }
+  }
+  std::string target = link_target ? std::string(link_target) : std::string();
+  a.mode = mode;
+  a.uid = ctx->uid;
+  a.nlink = S_ISDIR(mode) ? 2 : 1;
+  a.size = S_ISDIR(mode) ? 4096 : (S_ISLNK(mode) ? target.size() : 0);
+  a.rdev = rdev;
+  a.atime = a.mtime = a.ctime = NowNs();
+  uint64_t ino = 0;
+  {
+    std::lock_guard dl(db_->mu());
+    uint64_t existing;
+    int rc = LookupDentry(parent, n, &existing);
+    if (rc != ENOENT) {
+      fuse_reply_err(req, rc == 0 ? EEXIST : rc);
+      return;
+    }
+    Status st = db_->Begin();
+    if (st.ok()) {
+      auto q = db_->Prepare(
+          "INSERT INTO inodes(mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, alloc, target)"
+          " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)");
+      q.Bind(1, a.mode).Bind(2, a.uid).Bind(3, a.gid).Bind(4, a.nlink).Bind(5, a.size)
+          .Bind(6, a.rdev).Bind(7, a.atime).Bind(8, a.mtime).Bind(9, a.ctime);
+      if (link_target) {
+        q.BindBlob(10, target);
+      } else {
+        q.BindNull(10);
+      }
+      st = q.Run();
+    }
+    if (st.ok()) {
+      ino = static_cast<uint64_t>(db_->LastInsertRowid());
+      st = db_->Prepare("INSERT INTO dentries(parent, name, ino) VALUES(?, ?, ?)")
+               .Bind(1, parent).BindBlob(2, n).Bind(3, ino)
+               .Run();
+    }
+    if (st.ok()) {
+      TouchDirLocked(*p, S_ISDIR(mode) ? 1 : 0);
+      st = db_->Commit();
+    }
+    if (!st.ok()) {
+      db_->Rollback();
+      NoteError(st.ToString());
+      fuse_reply_err(req, EIO);
+      return;
+    }
+  }
+  inode_count_++;
+  auto in = Ref(ino, &a, &target);
+  if (!in) {
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  struct fuse_entry_param e;
+  FillEntry(*in, &e);
+  if (create_fi) {
+    {
+      std::lock_guard l(in->mu);
+      in->open_count++;
+    }
+    create_fi->keep_cache = 1;
+    if (fuse_reply_create(req, &e, create_fi) != 0) {
+      // The kernel did not take the reference (interrupted): undo.
+      {
+        std::lock_guard l(in->mu);
+        in->open_count--;
+      }
+      Forget(ino, 1);
+    }
+  } else {
+    if (fuse_reply_entry(req, &e) != 0) Forget(ino, 1);
+  }
+}
+
+void Qfs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
+  std::string n(name);
+  if (n.size() > kNameMax) {
+    fuse_reply_err(req, ENAMETOOLONG);
+    return;
+  }
+  uint64_t ino = 0;
+  {
+    std::lock_guard ns(ns_mu_);
+    int rc;
+    {
+      std::lock_guard dl(db_->mu());
+      rc = LookupDentry(parent, n, &ino);
+    }
+    if (rc != 0) {
+      fuse_reply_err(req, rc);
+      return;
+    }
+    auto in = GetInode(ino);
+    auto p = GetInode(parent);
+    if (!in || !p) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    bool is_dir;
+    {
+      std::lock_guard l(in->mu);
+      is_dir = S_ISDIR(in->attr.mode);
+    }
+    if (dir && !is_dir) {
+      fuse_reply_err(req, ENOTDIR);
+      return;
+    }
+    if (!dir && is_dir) {
+      fuse_reply_err(req, EISDIR);
+      return;
+    }
+    std::lock_guard dl(db_->mu());
+    if (dir) {
+      auto q = db_->Prepare("SELECT 1 FROM dentries WHERE parent=? LIMIT 1");
+      q.Bind(1, ino);
+      if (q.Step()) {
+        fuse_reply_err(req, ENOTEMPTY);
+        return;
+      }
+    }
+    Status st = db_->Begin();
+    if (st.ok()) {
+      st = db_->Prepare("DELETE FROM dentries WHERE parent=? AND name=?")
+               .Bind(1, parent).BindBlob(2, n).Run();
+    }
+    if (st.ok()) {
+      std::lock_guard l(in->mu);
+      in->attr.nlink = dir ? 0 : (in->attr.nlink > 0 ? in->attr.nlink - 1 : 0);
+      in->attr.ctime = NowNs();
+      st = PersistAttr(*in);
+    }
+    if (st.ok()) {
+      TouchDirLocked(*p, dir ? -1 : 0);
+      st = db_->Commit();
+    }
+    if (!st.ok()) {
+      db_->Rollback();
+      NoteError(st.ToString());
+      fuse_reply_err(req, EIO);
+      return;
+    }
+  }
+  MaybeDrop(ino);
+  fuse_reply_err(req, 0);
+}
+
+void Qfs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+                 const char* newname, unsigned int flags) {
+  std::string n(name), nn(newname);
+  if (n.size() > kNameMax || nn.size() > kNameMax) {
+    fuse_reply_err(req, ENAMETOOLONG);
+    return;
+  }
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  bool noreplace = flags & RENAME_NOREPLACE;
+  bool exchange = flags & RENAME_EXCHANGE;
+  uint64_t replaced = 0;
+  {
+    std::lock_guard ns(ns_mu_);
+    uint64_t src = 0, dst = 0;
+    int rc, rc2;
+    {
+      std::lock_guard dl(db_->mu());
+      rc = LookupDentry(parent, n, &src);
+      rc2 = LookupDentry(newparent, nn, &dst);
+    }
+    if (rc != 0) {
+      fuse_reply_err(req, rc);
+      return;
+    }
+    if (rc2 != 0 && rc2 != ENOENT) {
+      fuse_reply_err(req, rc2);
+      return;
+    }
+    bool dst_exists = rc2 == 0;
+    if (noreplace && dst_exists) {
+      fuse_reply_err(req, EEXIST);
+      return;
+    }
+    if (exchange && !dst_exists) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    if (dst_exists && src == dst) {
+      fuse_reply_err(req, 0);
+      return;
+    }
+    auto sin = GetInode(src);
+    auto din = dst_exists ? GetInode(dst) : nullptr;
+    auto p = GetInode(parent);
+    auto np = GetInode(newparent);
+    if (!sin || !p || !np || (dst_exists && !din)) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    bool sdir, ddir = false;
+    {
+      std::lock_guard l(sin->mu);
+      sdir = S_ISDIR(sin->attr.mode);
+    }
+    if (din) {
+      std::lock_guard l(din->mu);
+      ddir = S_ISDIR(din->attr.mode);
+    }
+    std::lock_guard dl(db_->mu());
+    if (dst_exists && !exchange) {
+      if (sdir && !ddir) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+      }
+      if (!sdir && ddir) {
+        fuse_reply_err(req, EISDIR);
+        return;
+      }
+      if (ddir) {
+        auto q = db_->Prepare("SELECT 1 FROM dentries WHERE parent=? LIMIT 1");
+        q.Bind(1, dst);
+        if (q.Step()) {
+          fuse_reply_err(req, ENOTEMPTY);
+          return;
+        }
+      }
+    }
+    Status st = db_->Begin();
+    int pdelta = 0, npdelta = 0;
+    if (st.ok() && exchange) {
+      st = db_->Prepare("UPDATE dentries SET ino=? WHERE parent=? AND name=?")
+               .Bind(1, dst).Bind(2, parent).BindBlob(3, n).Run();
+      if (st.ok()) {
+        st = db_->Prepare("UPDATE dentries SET ino=? WHERE parent=? AND name=?")
+                 .Bind(1, src).Bind(2, newparent).BindBlob(3, nn).Run();
+      }
+      if (parent != newparent) {
+        pdelta = (ddir ? 1 : 0) - (sdir ? 1 : 0);
+        npdelta = (sdir ? 1 : 0) - (ddir ? 1 : 0);
+      }
+      if (st.ok()) {
+        std::lock_guard l(din->mu);
+        din->attr.ctime = NowNs();
+        st = PersistAttr(*din);
+      }
+    } else if (st.ok()) {
+      if (dst_exists) {
+        st = db_->Prepare("DELETE FROM dentries WHERE parent=? AND name=?")
+                 .Bind(1, newparent).BindBlob(2, nn).Run();
+        if (st.ok()) {
+          std::lock_guard l(din->mu);
+          din->attr.nlink = ddir ? 0 : (din->attr.nlink > 0 ? din->attr.nlink - 1 : 0);
+          din->attr.ctime = NowNs();
+          st = PersistAttr(*din);
+        }
+        if (ddir) npdelta -= 1;
+        replaced = dst;
+      }
+      if (st.ok()) {
+        st = db_->Prepare("UPDATE dentries SET parent=?, name=? WHERE parent=? AND name=?")
+                 .Bind(1, newparent).BindBlob(2, nn).Bind(3, parent).BindBlob(4, n).Run();
+      }
+      if (sdir && parent != newparent) {
+        pdelta -= 1;
+        npdelta += 1;
+      }
+    }
+    if (st.ok()) {
+      std::lock_guard l(sin->mu);
+      sin->attr.ctime = NowNs();
+      st = PersistAttr(*sin);
+    }
+    if (st.ok()) {
+      if (parent == newparent) {
+        TouchDirLocked(*p, pdelta + npdelta);
+      } else {
+        TouchDirLocked(*p, pdelta);
+        TouchDirLocked(*np, npdelta);
+      }
+      st = db_->Commit();
+    }
+    if (!st.ok()) {
+      db_->Rollback();
+      NoteError(st.ToString());
+      fuse_reply_err(req, EIO);
+      return;
+    }
+  }
+  if (replaced != 0) MaybeDrop(replaced);
+  fuse_reply_err(req, 0);
+}
+
+void Qfs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  std::string nn(newname);
+  if (nn.size() > kNameMax) {
+    fuse_reply_err(req, ENAMETOOLONG);
+    return;
+  }
+  {
+    std::lock_guard ns(ns_mu_);
+    auto in = GetInode(ino);
+    auto np = GetInode(newparent);
+    if (!in || !np) {
+      fuse_reply_err(req, ENOENT);
+      return;
+    }
+    {
+      std::lock_guard l(in->mu);
+      if (S_ISDIR(in->attr.mode)) {
+        fuse_reply_err(req, EPERM);
+        return;
+      }
+    }
+    std::lock_guard dl(db_->mu());
+    uint64_t existing;
+    int rc = LookupDentry(newparent, nn, &existing);
+    if (rc != ENOENT) {
+      fuse_reply_err(req, rc == 0 ? EEXIST : rc);
+      return;
+    }
+    Status st = db_->Begin();
+    if (st.ok()) {
+      st = db_->Prepare("INSERT INTO dentries(parent, name, ino) VALUES(?, ?, ?)")
+               .Bind(1, newparent).BindBlob(2, nn).Bind(3, ino).Run();
+    }
+    if (st.ok()) {
+      std::lock_guard l(in->mu);
+      in->attr.nlink++;
+      in->attr.ctime = NowNs();
+      st = PersistAttr(*in);
+    }
+    if (st.ok()) {
+      TouchDirLocked(*np, 0);
+      st = db_->Commit();
+    }
+    if (!st.ok()) {
+      db_->Rollback();
+      NoteError(st.ToString());
+      fuse_reply_err(req, EIO);
+      return;
+    }
+  }
+  auto in = Ref(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct fuse_entry_param e;
+  FillEntry(*in, &e);
+  if (fuse_reply_entry(req, &e) != 0) Forget(ino, 1);
+}
+
+void Qfs::Open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  {
+    std::lock_guard l(in->mu);
+    if (S_ISDIR(in->attr.mode)) {
+      fuse_reply_err(req, EISDIR);
+      return;
+    }
+    in->open_count++;
+  }
+  if (fi->flags & O_TRUNC) {
+    std::unique_lock dlk(in->data_mu);
+    Status st = Truncate(*in, 0);
+    if (!st.ok()) {
+      {
+        std::lock_guard l(in->mu);
+        in->open_count--;
+      }
+      NoteError(st.ToString());
+      fuse_reply_err(req, ErrnoOf(st));
+      return;
+    }
+  }
+  fi->keep_cache = 1;
+  if (fuse_reply_open(req, fi) != 0) {
+    std::lock_guard l(in->mu);
+    in->open_count--;
+  }
+}
+
+void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  std::shared_lock dlk(in->data_mu);
+  Status st = EnsureBlocks(*in);
+  if (st.ok()) st = EnsureFd(*in);
+  if (!st.ok()) {
+    NoteError(st.ToString());
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  uint64_t fsize;
+  int fd;
+  {
+    std::lock_guard l(in->mu);
+    fsize = in->attr.size;
+    fd = in->fd;
+  }
+  uint64_t uoff = static_cast<uint64_t>(off);
+  if (off < 0 || uoff >= fsize) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  size_t n = static_cast<size_t>(std::min<uint64_t>(size, fsize - uoff));
+  std::string buf(n, '\0');
+  size_t got = 0;
+  st = PreadFull(fd, buf.data(), n, uoff, &got);
+  if (!st.ok()) {
+    NoteError(st.ToString());
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  std::memset(buf.data() + got, 0, n - got);
+  // Patch in blocks that are not in the cache file.
+  for (uint64_t blk = uoff / bs_; blk * bs_ < uoff + n; blk++) {
+    Blk b;
+    {
+      std::lock_guard l(in->mu);
+      auto it = in->blocks.find(blk);
+      if (it == in->blocks.end() || it->second.cached || it->second.len == 0) continue;
+      b = it->second;
+    }
+    st = FillBlock(*in, blk);
+    if (!st.ok()) {
+      NoteError(st.ToString());
+      fuse_reply_err(req, EIO);
+      return;
+    }
+    uint64_t bstart = blk * bs_;
+    uint64_t lo = std::max(bstart, uoff);
+    uint64_t hi = std::min(bstart + bs_, uoff + n);
+    st = PreadFull(fd, buf.data() + (lo - uoff), hi - lo, lo, &got);
+    if (!st.ok()) {
+      fuse_reply_err(req, EIO);
+      return;
+    }
+    std::memset(buf.data() + (lo - uoff) + got, 0, (hi - lo) - got);
+  }
+  fuse_reply_buf(req, buf.data(), n);
+}
+
+void Qfs::Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off) {
+  auto in = GetInode(ino);
+  if (!in || off < 0) {
+    fuse_reply_err(req, in ? EINVAL : ENOENT);
+    return;
+  }
+  uint64_t uoff = static_cast<uint64_t>(off);
+  if (size == 0) {
+    fuse_reply_write(req, 0);
+    return;
+  }
+  std::unique_lock dlk(in->data_mu);
+  Status st = EnsureBlocks(*in);
+  if (st.ok()) st = EnsureFd(*in);
+  uint64_t end = uoff + size;
+  // Partially overwritten blocks that are only in a segment come back first.
+  for (uint64_t blk = uoff / bs_; st.ok() && blk * bs_ < end; blk++) {
+    uint64_t bstart = blk * bs_;
+    bool need = false;
+    {
+      std::lock_guard l(in->mu);
+      auto it = in->blocks.find(blk);
+      if (it != in->blocks.end() && !it->second.cached && it->second.len > 0) {
+        need = !(uoff <= bstart && end >= bstart + it->second.len);
+      }
+    }
+    if (need) st = FillBlock(*in, blk);
+  }
+  if (st.ok()) st = PwriteFull(in->fd, data, size, uoff);
+  if (!st.ok()) {
+    NoteError(st.ToString());
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  {
+    std::lock_guard l(in->mu);
+    for (uint64_t blk = uoff / bs_; blk * bs_ < end; blk++) {
+      uint64_t bstart = blk * bs_;
+      uint32_t upto = static_cast<uint32_t>(std::min<uint64_t>(end - bstart, bs_));
+      Blk& b = in->blocks[blk];
+      uint32_t newlen = std::max(b.len, upto);
+      if (!b.cached) {
+        cache_bytes_ += newlen;
+        b.cached = true;
+      } else {
+        cache_bytes_ += newlen - b.len;
+      }
+      in->attr.alloc += newlen - b.len;
+      used_bytes_ += newlen - b.len;
+      b.len = newlen;
+      b.dirty = true;
+      in->dirty.insert(blk);
+    }
+    int64_t now = NowNs();
+    in->attr.size = std::max(in->attr.size, end);
+    in->attr.mtime = in->attr.ctime = now;
+    in->attr_dirty = true;
+    in->last_write_ns = now;
+    if (in->first_dirty_ns == 0) in->first_dirty_ns = now;
+  }
+  MarkDirtyInode(ino);
+  fuse_reply_write(req, size);
+}
+
+void Qfs::Flush(fuse_req_t req, fuse_ino_t ino) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, 0);
+    return;
+  }
+  bool grid = opt_.durability == Durability::kGrid;
+  Status st = FlushInode(*in, grid);
+  if (st.ok() && grid) {
+    st = WaitUploaded(ino, std::chrono::steady_clock::now() + opt_.grid_timeout);
+  }
+  if (!st.ok()) NoteError(st.ToString());
+  fuse_reply_err(req, st.ok() ? 0 : EIO);
+}
+
+void Qfs::Release(fuse_req_t req, fuse_ino_t ino) {
+  auto in = GetInode(ino);
+  if (in) {
+    Status st = FlushInode(*in, false);
+    if (!st.ok()) NoteError(st.ToString());
+    {
+      std::unique_lock dlk(in->data_mu);
+      std::lock_guard l(in->mu);
+      if (in->open_count > 0) in->open_count--;
+      if (in->open_count == 0 && in->fd >= 0 && in->dirty.empty()) {
+        ::close(in->fd);
+        in->fd = -1;
+      }
+    }
+    MaybeDrop(ino);
+  }
+  fuse_reply_err(req, 0);
+}
+
+void Qfs::Fsync(fuse_req_t req, fuse_ino_t ino) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  Status st = FlushInode(*in, true);
+  if (st.ok() && opt_.durability == Durability::kGrid) {
+    st = WaitUploaded(ino, std::chrono::steady_clock::now() + opt_.grid_timeout);
+  }
+  if (!st.ok()) NoteError(st.ToString());
+  fuse_reply_err(req, st.ok() ? 0 : EIO);
+}
+
+void Qfs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  auto dir = GetInode(ino);
+  if (!dir) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  {
+    std::lock_guard l(dir->mu);
+    if (!S_ISDIR(dir->attr.mode)) {
+      fuse_reply_err(req, ENOTDIR);
+      return;
+    }
+  }
+  std::string buf(size, '\0');
+  size_t used = 0;
+  auto add_dot = [&](const char* name, uint64_t dino, off_t next) -> bool {
+    struct stat st {};
+    st.st_ino = dino;
+    st.st_mode = S_IFDIR;
+    size_t need;
+    if (plus) {
+      struct fuse_entry_param e {};
+      e.attr = st;
+      need = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
+    } else {
+      need = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, next);
+    }
+    if (need > size - used) return false;
+    used += need;
+    return true;
+  };
+  if (off == 0) {
+    if (!add_dot(".", ino, 1)) {
+      fuse_reply_buf(req, buf.data(), used);
+      return;
+    }
+    off = 1;
+  }
+  if (off == 1) {
+    uint64_t pino = FUSE_ROOT_ID;
+    {
+      std::lock_guard dl(db_->mu());
+      auto q = db_->Prepare("SELECT parent FROM dentries WHERE ino=? LIMIT 1");
+      q.Bind(1, ino);
+      if (q.Step()) pino = static_cast<uint64_t>(q.Int(0));
+    }
+    if (!add_dot("..", pino, 2)) {
+      fuse_reply_buf(req, buf.data(), used);
+      return;
+    }
+    off = 2;
+  }
+  struct Row {
+    int64_t id;
+    std::string name;
+    uint64_t ino;
+    Attr a;
+    std::string target;
+  };
+  int64_t after = off - 2;
+  bool full = false;
+  while (!full) {
+    std::vector<Row> rows;
+    {
+      std::lock_guard dl(db_->mu());
+      auto q = db_->Prepare(
+          "SELECT d.id, d.name, d.ino, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, i.atime,"
+          " i.mtime, i.ctime, i.alloc, i.target FROM dentries d JOIN inodes i ON i.ino=d.ino"
+          " WHERE d.parent=? AND d.id>? ORDER BY d.id LIMIT 128");
+      q.Bind(1, ino).Bind(2, after);
+      while (q.Step()) {
+        Row r;
+        r.id = q.Int(0);
+        r.name = q.Blob(1);
+        r.ino = static_cast<uint64_t>(q.Int(2));
+        r.a.mode = static_cast<uint32_t>(q.Int(3));
+        r.a.uid = static_cast<uint32_t>(q.Int(4));
+        r.a.gid = static_cast<uint32_t>(q.Int(5));
+        r.a.nlink = static_cast<uint64_t>(q.Int(6));
+        r.a.size = static_cast<uint64_t>(q.Int(7));
+        r.a.rdev = static_cast<uint64_t>(q.Int(8));
+        r.a.atime = q.Int(9);
+        r.a.mtime = q.Int(10);
+        r.a.ctime = q.Int(11);
+        r.a.alloc = static_cast<uint64_t>(q.Int(12));
+        r.target = q.Blob(13);
+        rows.push_back(std::move(r));
+      }
+      if (!q.status().ok()) {
+        NoteError(q.status().ToString());
+        fuse_reply_err(req, EIO);
+        return;
+      }
+    }
+    if (rows.empty()) break;
+    for (auto& r : rows) {
+      off_t next = static_cast<off_t>(r.id + 2);
+      if (plus) {
+        struct fuse_entry_param e {};
+        e.attr.st_mode = r.a.mode;
+        size_t need = fuse_add_direntry_plus(req, nullptr, 0, r.name.c_str(), &e, next);
+        if (need > size - used) {
+          full = true;
+          break;
+        }
+        auto in = Ref(r.ino, &r.a, &r.target);
+        if (!in) continue;
+        FillEntry(*in, &e);
+        used += fuse_add_direntry_plus(req, buf.data() + used, size - used, r.name.c_str(), &e,
+                                       next);
+      } else {
+        struct stat st {};
+        st.st_ino = r.ino;
+        st.st_mode = r.a.mode;
+        size_t need = fuse_add_direntry(req, buf.data() + used, size - used, r.name.c_str(), &st,
+                                        next);
+        if (need > size - used) {
+          full = true;
+          break;
+        }
+        used += need;
+      }
+      after = r.id;
+    }
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void Qfs::StatFs(fuse_req_t req) {
+  struct statvfs s {};
+  const uint64_t frsize = 4096;
+  uint64_t used = used_bytes_.load();
+  uint64_t cap = std::max<uint64_t>(opt_.capacity, frsize);
+  s.f_bsize = frsize;
+  s.f_frsize = frsize;
+  s.f_blocks = cap / frsize;
+  uint64_t ublocks = std::min<uint64_t>((used + frsize - 1) / frsize, s.f_blocks);
+  s.f_bfree = s.f_blocks - ublocks;
+  s.f_bavail = s.f_bfree;
+  s.f_files = 1ull << 32;
+  s.f_ffree = s.f_files - std::min<uint64_t>(inode_count_.load(), s.f_files);
+  s.f_favail = s.f_ffree;
+  s.f_namemax = kNameMax;
+  fuse_reply_statfs(req, &s);
+}
+
+void Qfs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                   size_t size, int flags) {
+  std::string n(name);
+  if (ino == FUSE_ROOT_ID && n == kSyncXattr) {
+    if (fuse_req_ctx(req)->uid != 0) {
+      fuse_reply_err(req, EPERM);
+      return;
+    }
+    long secs = 60;
+    std::string v(value, size);
+    if (!v.empty()) {
+      char* endp = nullptr;
+      secs = std::strtol(v.c_str(), &endp, 10);
+      if (secs <= 0) secs = 60;
+    }
+    Status st = SyncAll(std::chrono::seconds(secs));
+    if (!st.ok()) NoteError("sync: " + st.ToString());
+    fuse_reply_err(req, st.ok() ? 0 : EIO);
+    return;
+  }
+  if (n.empty() || n.size() > 255) {
+    fuse_reply_err(req, n.empty() ? EINVAL : ERANGE);
+    return;
+  }
+  if (size > kXattrMax) {
+    fuse_reply_err(req, E2BIG);
+    return;
+  }
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  std::lock_guard dl(db_->mu());
+  auto q = db_->Prepare("SELECT 1 FROM xattrs WHERE ino=? AND name=?");
+  q.Bind(1, ino).BindBlob(2, n);
+  bool exists = q.Step();
+  if ((flags & XATTR_CREATE) && exists) {
+    fuse_reply_err(req, EEXIST);
+    return;
+  }
+  if ((flags & XATTR_REPLACE) && !exists) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  Status st = db_->Begin();
+  if (st.ok()) {
+    st = db_->Prepare("INSERT OR REPLACE INTO xattrs(ino, name, value) VALUES(?, ?, ?)")
+             .Bind(1, ino).BindBlob(2, n).BindBlob(3, std::string_view(value, size)).Run();
+  }
+  if (st.ok()) {
+    std::lock_guard l(in->mu);
+    in->attr.ctime = NowNs();
+    st = PersistAttr(*in);
+  }
+  if (st.ok()) st = db_->Commit();
+  if (!st.ok()) {
+    db_->Rollback();
+    NoteError(st.ToString());
+  }
+  fuse_reply_err(req, st.ok() ? 0 : EIO);
+}
+
+void Qfs::GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  std::string n(name);
+  std::string value;
+  if (ino == FUSE_ROOT_ID && n == kStatsXattr) {
+    value = StatsJson();
+  } else {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare("SELECT value FROM xattrs WHERE ino=? AND name=?");
+    q.Bind(1, ino).BindBlob(2, n);
+    if (!q.Step()) {
+      fuse_reply_err(req, q.status().ok() ? ENODATA : EIO);
+      return;
+    }
+    value = q.Blob(0);
+  }
+  if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (size < value.size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+
+void Qfs::ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  std::string list;
+  {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare("SELECT name FROM xattrs WHERE ino=? ORDER BY name");
+    q.Bind(1, ino);
+    while (q.Step()) {
+      list += q.Blob(0);
+      list.push_back('\0');
+    }
+    if (!q.status().ok()) {
+      fuse_reply_err(req, EIO);
+      return;
+    }
+  }
+  if (size == 0) {
+    fuse_reply_xattr(req, list.size());
+  } else if (size < list.size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, list.data(), list.size());
+  }
+}
+
+void Qfs::RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  std::lock_guard dl(db_->mu());
+  Status st = db_->Prepare("DELETE FROM xattrs WHERE ino=? AND name=?")
+                  .Bind(1, ino).BindBlob(2, std::string(name)).Run();
+  if (!st.ok()) {
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  if (db_->Changes() == 0) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  {
+    std::lock_guard l(in->mu);
+    in->attr.ctime = NowNs();
+    (void)PersistAttr(*in);
+  }
+  fuse_reply_err(req, 0);
+}
+
+void Qfs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len) {
+  if (mode & ~FALLOC_FL_KEEP_SIZE) {
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
+  auto in = GetInode(ino);
+  if (!in) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (off < 0 || len <= 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  if (mode & FALLOC_FL_KEEP_SIZE) {
+    fuse_reply_err(req, 0);
+    return;
+  }
+  uint64_t end = static_cast<uint64_t>(off) + static_cast<uint64_t>(len);
+  std::unique_lock dlk(in->data_mu);
+  uint64_t size;
+  {
+    std::lock_guard l(in->mu);
+    size = in->attr.size;
+  }
+  Status st;
+  if (end > size) st = Truncate(*in, end);
+  fuse_reply_err(req, st.ok() ? 0 : EIO);
+}
+
+// ---------------------------------------------------------------------------
+// Background: idle flush, upload, delete, evict, ship metadata
+// ---------------------------------------------------------------------------
+
+void Qfs::StartBackground() {
+  uploader_ = std::thread([this] { UploaderLoop(); });
+}
+
+void Qfs::FlushIdle() {
+  std::vector<uint64_t> inos;
+  {
+    std::lock_guard l(dirty_mu_);
+    inos.assign(dirty_inodes_.begin(), dirty_inodes_.end());
+  }
+  int64_t now = NowNs();
+  for (uint64_t ino : inos) {
+    auto in = GetInode(ino);
+    if (!in) continue;
+    bool due;
+    {
+      std::lock_guard l(in->mu);
+      due = (in->attr_dirty || !in->dirty.empty()) &&
+            (now - in->last_write_ns > 1000000000LL || now - in->first_dirty_ns > 5000000000LL);
+    }
+    if (due) {
+      Status st = FlushInode(*in, false);
+      if (!st.ok()) NoteError(st.ToString());
+    }
+  }
+}
+
+// Packs queued blocks into one segment and stores it. Returns true if it
+// stored something (more may be queued).
+bool Qfs::UploadOnce() {
+  struct Row {
+    uint64_t ino, blk, gen;
+  };
+  std::vector<Row> rows;
+  {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare("SELECT ino, blk, gen FROM upload_queue ORDER BY queued_ns LIMIT 512");
+    while (q.Step()) {
+      rows.push_back({static_cast<uint64_t>(q.Int(0)), static_cast<uint64_t>(q.Int(1)),
+                      static_cast<uint64_t>(q.Int(2))});
+    }
+  }
+  if (rows.empty()) return false;
+  struct Entry {
+    uint64_t ino, blk, gen;
+    uint32_t off, len;
+  };
+  std::vector<Entry> entries;
+  std::string seg;
+  seg.reserve(opt_.segment_size + bs_);
+  std::vector<Row> stale;
+  for (const Row& r : rows) {
+    if (seg.size() >= opt_.segment_size) break;
+    auto in = GetInode(r.ino);
+    if (!in) {
+      stale.push_back(r);
+      continue;
+    }
+    std::unique_lock dlk(in->data_mu);
+    if (!EnsureBlocks(*in).ok() || !EnsureFd(*in).ok()) continue;
+    uint32_t len = 0;
+    {
+      std::lock_guard l(in->mu);
+      auto it = in->blocks.find(r.blk);
+      if (it == in->blocks.end()) {
+        stale.push_back(r);
+        continue;
+      }
+      const Blk& b = it->second;
+      if (b.gen != r.gen || b.dirty || !b.cached) continue;
+      len = b.len;
+    }
+    size_t at = seg.size();
+    seg.resize(at + len);
+    size_t got = 0;
+    Status st = PreadFull(in->fd, seg.data() + at, len, r.blk * bs_, &got);
+    if (!st.ok()) {
+      seg.resize(at);
+      NoteError(st.ToString());
+      continue;
+    }
+    std::memset(seg.data() + at + got, 0, len - got);
+    entries.push_back({r.ino, r.blk, r.gen, static_cast<uint32_t>(at), len});
+    {
+      std::lock_guard l(in->mu);
+      if (in->open_count == 0 && in->dirty.empty() && in->fd >= 0) {
+        ::close(in->fd);
+        in->fd = -1;
+      }
+    }
+  }
+  if (!stale.empty()) {
+    std::lock_guard dl(db_->mu());
+    for (const Row& r : stale) {
+      (void)db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk=? AND gen=?")
+          .Bind(1, r.ino).Bind(2, r.blk).Bind(3, r.gen).Run();
+    }
+  }
+  if (entries.empty()) return !stale.empty();
+  std::string id = RandomId();
+  {
+    std::lock_guard dl(db_->mu());
+    Status st = db_->Prepare("INSERT INTO segments(id, len, live, state, created_ns)"
+                             " VALUES(?, ?, 0, 0, ?)")
+                    .BindText(1, id).Bind(2, static_cast<uint64_t>(seg.size())).Bind(3, NowNs())
+                    .Run();
+    if (!st.ok()) {
+      NoteError(st.ToString());
+      return false;
+    }
+  }
+  Status put = shared_->sink->Put(id, seg);
+  std::lock_guard dl(db_->mu());
+  if (!put.ok()) {
+    upload_errors_++;
+    upload_failures_++;
+    NoteError("upload of segment " + id + " to " + shared_->sink->Describe() + ": " +
+              put.ToString());
+    (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
+    return false;
+  }
+  upload_failures_ = 0;
+  Status st = db_->Begin();
+  int64_t live = 0;
+  std::vector<const Entry*> done;
+  for (const Entry& e : entries) {
+    if (!st.ok()) break;
+    st = db_->Prepare("UPDATE blocks SET seg=?, seg_off=?, seg_len=? WHERE ino=? AND blk=? AND gen=?")
+             .BindText(1, id).Bind(2, e.off).Bind(3, e.len).Bind(4, e.ino).Bind(5, e.blk)
+             .Bind(6, e.gen).Run();
+    if (st.ok() && db_->Changes() > 0) {
+      live++;
+      done.push_back(&e);
+      st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk=? AND gen=?")
+               .Bind(1, e.ino).Bind(2, e.blk).Bind(3, e.gen).Run();
+    }
+  }
+  if (st.ok()) {
+    st = db_->Prepare("UPDATE segments SET live=?, state=? WHERE id=?")
+             .Bind(1, live).Bind(2, live > 0 ? kSegStored : kSegDead).BindText(3, id).Run();
+  }
+  if (st.ok()) st = db_->Commit();
+  if (!st.ok()) {
+    db_->Rollback();
+    NoteError(st.ToString());
+    (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
+    return false;
+  }
+  uploaded_bytes_ += seg.size();
+  uploaded_segments_++;
+  // Memory follows the database (inode table lookups without db mu held
+  // would invert the lock order, so look them up under table_mu_ only).
+  std::vector<std::pair<const Entry*, std::shared_ptr<Inode>>> upd;
+  {
+    std::lock_guard tl(table_mu_);
+    for (const Entry* e : done) {
+      auto it = table_.find(e->ino);
+      if (it != table_.end()) upd.emplace_back(e, it->second);
+    }
+  }
+  for (auto& [e, in] : upd) {
+    std::lock_guard l(in->mu);
+    auto it = in->blocks.find(e->blk);
+    if (it != in->blocks.end() && it->second.gen == e->gen) {
+      it->second.seg = id;
+      it->second.seg_off = e->off;
+      it->second.seg_len = e->len;
+    }
+  }
+  return true;
+}
+
+void Qfs::DeleteDeadSegments() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare(
+        "SELECT id FROM segments WHERE state=2 OR (state=1 AND live<=0) LIMIT 64");
+    while (q.Step()) ids.push_back(q.Blob(0));
+  }
+  for (const std::string& id : ids) {
+    Status st = shared_->sink->Delete(id);
+    if (!st.ok()) {
+      NoteError("delete segment " + id + ": " + st.ToString());
+      return;
+    }
+    std::lock_guard dl(db_->mu());
+    (void)db_->Prepare("DELETE FROM segments WHERE id=? AND (state=2 OR live<=0)")
+        .BindText(1, id).Run();
+    deleted_segments_++;
+  }
+}
+
+void Qfs::Evict() {
+  if (cache_bytes_.load() <= opt_.cache_size) return;
+  uint64_t target = opt_.cache_size - opt_.cache_size / 10;
+  struct Row {
+    uint64_t ino, blk, gen;
+  };
+  std::vector<Row> rows;
+  {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare(
+        "SELECT ino, blk, gen FROM blocks WHERE cached=1 AND seg IS NOT NULL"
+        " ORDER BY cached_ns LIMIT 256");
+    while (q.Step()) {
+      rows.push_back({static_cast<uint64_t>(q.Int(0)), static_cast<uint64_t>(q.Int(1)),
+                      static_cast<uint64_t>(q.Int(2))});
+    }
+  }
+  for (const Row& r : rows) {
+    if (cache_bytes_.load() <= target) break;
+    auto in = GetInode(r.ino);
+    if (!in) continue;
+    std::unique_lock dlk(in->data_mu);
+    if (!EnsureBlocks(*in).ok() || !EnsureFd(*in).ok()) continue;
+    std::lock_guard dl(db_->mu());
+    std::lock_guard l(in->mu);
+    auto it = in->blocks.find(r.blk);
+    if (it == in->blocks.end()) continue;
+    Blk& b = it->second;
+    if (!b.cached || b.dirty || b.seg.empty() || b.gen != r.gen) continue;
+    Status st = db_->Prepare("UPDATE blocks SET cached=0 WHERE ino=? AND blk=? AND gen=?")
+                    .Bind(1, r.ino).Bind(2, r.blk).Bind(3, r.gen).Run();
+    if (!st.ok()) continue;
+    if (::fallocate(in->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    static_cast<off_t>(r.blk * bs_), bs_) != 0) {
+      NoteError(std::string("punch hole in cache file: ") + std::strerror(errno));
+    }
+    b.cached = false;
+    cache_bytes_ -= std::min<uint64_t>(b.len, cache_bytes_);
+    evicted_bytes_ += b.len;
+    if (in->open_count == 0 && in->dirty.empty() && in->fd >= 0) {
+      ::close(in->fd);
+      in->fd = -1;
+    }
+  }
+}
+
+void Qfs::ShipMeta() {
+  std::string snap;
+  int64_t changes;
+  {
+    std::lock_guard dl(db_->mu());
+    sqlite3_int64 sz = 0;
+    unsigned char* p = sqlite3_serialize(db_->raw(), "main", &sz, 0);
+    if (p == nullptr) {
+      NoteError("metadata snapshot: sqlite3_serialize failed");
+      return;
+    }
+    snap.assign(reinterpret_cast<const char*>(p), static_cast<size_t>(sz));
+    sqlite3_free(p);
+    changes = sqlite3_total_changes64(db_->raw());
+  }
+  Status st = shared_->sink->PutMeta(kMetaBlob, snap);
+  if (!st.ok()) {
+    upload_errors_++;
+    NoteError("metadata snapshot to " + shared_->sink->Describe() + ": " + st.ToString());
+    return;
+  }
+  meta_snapshots_++;
+  last_ship_changes_ = changes;
+}
+
+void Qfs::UploaderLoop() {
+  for (;;) {
+    uint64_t want;
+    {
+      std::unique_lock l(up_mu_);
+      auto wait = std::chrono::milliseconds(200);
+      if (upload_failures_ > 0) {
+        wait = std::chrono::milliseconds(std::min(5000, 100 << std::min(upload_failures_, 6)));
+      }
+      up_cv_.wait_for(l, wait);
+      if (stop_) break;
+      want = meta_wanted_;
+    }
+    FlushIdle();
+    bool failed = false;
+    while (UploadOnce()) {
+      done_cv_.notify_all();
+      std::lock_guard l(up_mu_);
+      if (stop_) break;
+    }
+    failed = upload_failures_ > 0;
+    DeleteDeadSegments();
+    Evict();
+    auto now = std::chrono::steady_clock::now();
+    int64_t changes;
+    {
+      std::lock_guard dl(db_->mu());
+      changes = sqlite3_total_changes64(db_->raw());
+    }
+    bool due = changes != last_ship_changes_ && now - last_ship_ > opt_.upload_within / 3;
+    bool pending = false;
+    {
+      std::lock_guard dl(db_->mu());
+      auto q = db_->Prepare("SELECT 1 FROM upload_queue LIMIT 1");
+      pending = q.Step();
+    }
+    if ((want > meta_shipped_ || due) && !failed && !pending) {
+      uint64_t before = meta_snapshots_.load();
+      ShipMeta();
+      last_ship_ = now;
+      if (meta_snapshots_.load() > before) {
+        std::lock_guard l(up_mu_);
+        meta_shipped_ = std::max(meta_shipped_, want);
+      }
+    }
+    done_cv_.notify_all();
+  }
+  std::lock_guard l(up_mu_);
+  uploader_exited_ = true;
+  done_cv_.notify_all();
+}
+
+bool Qfs::Shutdown(std::chrono::milliseconds upload_wait) {
+  Status st = FlushAll(true);
+  if (!st.ok()) NoteError("final flush: " + st.ToString());
+  if (uploader_.joinable()) {
+    st = WaitUploaded(0, std::chrono::steady_clock::now() + upload_wait);
+    if (!st.ok()) {
+      spdlog::warn("mount: unmounting with uploads pending ({}); the next mount resumes them",
+                   st.ToString());
+    }
+    std::unique_lock l(up_mu_);
+    stop_ = true;
+    up_cv_.notify_all();
+    if (!done_cv_.wait_for(l, std::chrono::seconds(5), [&] { return uploader_exited_; })) {
+      l.unlock();
+      spdlog::warn("mount: the uploader is stuck in a backend call; exiting without it");
+      uploader_.detach();
+      return false;
+    }
+    l.unlock();
+    uploader_.join();
+  }
+  return true;
+}
+
+std::string Qfs::StatsJson() {
+  nlohmann::json j;
+  j["format"] = "qstor.fs.stats/v1";
+  j["pid"] = static_cast<int64_t>(getpid());
+  j["mountpoint"] = opt_.mountpoint;
+  j["cache_dir"] = opt_.cache_dir;
+  j["backend"] = shared_->sink->Describe();
+  j["durability"] = opt_.durability == Durability::kGrid ? "grid" : "local";
+  j["block_size"] = bs_;
+  j["segment_size"] = opt_.segment_size;
+  j["capacity_bytes"] = opt_.capacity;
+  j["used_bytes"] = used_bytes_.load();
+  j["inodes"] = inode_count_.load();
+  j["cache"] = {{"bytes", cache_bytes_.load()}, {"limit_bytes", opt_.cache_size},
+                {"evicted_bytes", evicted_bytes_.load()}};
+  {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare(
+        "SELECT COUNT(*), COALESCE(SUM(b.len),0), COALESCE(MIN(q.queued_ns),0) FROM upload_queue q"
+        " LEFT JOIN blocks b ON b.ino=q.ino AND b.blk=q.blk");
+    if (q.Step()) {
+      int64_t oldest = q.Int(2);
+      j["pending_upload"] = {
+          {"blocks", q.Int(0)},
+          {"bytes", q.Int(1)},
+          {"oldest_age_seconds", oldest == 0 ? 0.0 : (NowNs() - oldest) / 1e9}};
+    }
+    auto s = db_->Prepare(
+        "SELECT COUNT(*), COALESCE(SUM(len),0), COALESCE(SUM(state=2 OR live<=0),0) FROM segments");
+    if (s.Step()) {
+      j["segments"] = {{"count", s.Int(0)}, {"bytes", s.Int(1)}, {"garbage", s.Int(2)}};
+    }
+  }
+  {
+    std::lock_guard dl(dirty_mu_);
+    j["dirty_inodes"] = dirty_inodes_.size();
+  }
+  double up_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  j["uptime_seconds"] = up_s;
+  j["uploaded"] = {{"bytes", uploaded_bytes_.load()},
+                   {"segments", uploaded_segments_.load()},
+                   {"errors", upload_errors_.load()},
+                   {"mean_bytes_per_second", up_s > 0 ? uploaded_bytes_.load() / up_s : 0.0}};
+  j["fetched"] = {{"bytes", fetched_bytes_.load()}, {"errors", fetch_errors_.load()}};
+  j["deleted_segments"] = deleted_segments_.load();
+  j["metadata_snapshots"] = meta_snapshots_.load();
+  {
+    std::lock_guard l(err_mu_);
+    j["last_error"] = last_error_;
+  }
+  return j.dump();
+}
+
+}  // namespace qstor::fs::mount

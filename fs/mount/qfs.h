@@ -1,0 +1,212 @@
+// Internal: the filesystem core behind RunMount (fs/mount/mount.h). Exposed
+// as a header only so that mount.cc (FUSE glue) and qfs.cc (logic) stay
+// separate; nothing outside fs/mount uses it.
+//
+// Lock order (outermost first); never take an earlier lock while holding a
+// later one:
+//   ns_mu_ (namespace ops) / Inode::data_mu (data ops)
+//   -> table_mu_ -> db_->mu() -> Inode::mu -> leaf mutexes (dirty_mu_,
+//      seg_mu_, stats)
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse3/fuse_lowlevel.h>
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <future>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "fs/mount/mount.h"
+#include "fs/mount/segment_sink.h"
+#include "fs/mount/sqlite_db.h"
+
+namespace qstor::fs::mount {
+
+struct Attr {
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t nlink = 0;
+  uint64_t size = 0;
+  uint64_t rdev = 0;
+  int64_t atime = 0;  // ns since the epoch
+  int64_t mtime = 0;
+  int64_t ctime = 0;
+  uint64_t alloc = 0;  // bytes held in blocks (for st_blocks and statfs)
+};
+
+// One block of a file (see mount.h for the states).
+struct Blk {
+  uint64_t gen = 0;      // bumped each time the block is queued for upload
+  uint32_t len = 0;      // valid bytes; the rest of the block reads as zeros
+  bool cached = false;   // bytes are in the cache file
+  bool dirty = false;    // written since the last metadata flush
+  std::string seg;       // segment holding generation `gen`, "" if none
+  uint32_t seg_off = 0;
+  uint32_t seg_len = 0;
+};
+
+struct Inode {
+  explicit Inode(uint64_t i) : ino(i) {}
+  const uint64_t ino;
+  std::shared_mutex data_mu;  // write/truncate/evict/upload-snapshot: unique; read: shared
+
+  std::mutex mu;  // guards everything below
+  Attr attr;
+  std::string target;  // symlink target
+  uint64_t nlookup = 0;  // guarded by table_mu_, not mu
+  int open_count = 0;
+  bool deleted = false;
+  bool blocks_loaded = false;
+  std::map<uint64_t, Blk> blocks;
+  std::set<uint64_t> dirty;  // blocks with dirty == true
+  bool attr_dirty = false;   // size/times/alloc changed by writes, not yet in the DB
+  int fd = -1;               // cache file, opened lazily
+  bool fd_new = false;       // cache file created, its directory not yet fsynced
+  int64_t first_dirty_ns = 0;
+  int64_t last_write_ns = 0;
+};
+
+class Qfs {
+ public:
+  Qfs(MountOptions options, std::shared_ptr<SegmentSink> sink);
+  ~Qfs();
+
+  // Takes the cache directory lock, opens meta.db (restoring it from the
+  // sink's metadata blob if the cache directory is new and the sink has
+  // one), creates the schema, and recovers from a crash: reaps unlinked
+  // inodes, marks half-uploaded segments for deletion.
+  Status Open();
+  void StartBackground();
+  // Flushes everything, gives the uploader up to `upload_wait` to empty the
+  // queue and ship metadata, stops it. Returns false if the uploader could
+  // not be stopped (stuck in a sink call): the caller must then not destroy
+  // this object.
+  bool Shutdown(std::chrono::milliseconds upload_wait);
+
+  static const struct fuse_lowlevel_ops* Ops();
+
+  // FUSE operations (req already decoded); each replies exactly once.
+  void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void Forget(fuse_ino_t ino, uint64_t n);
+  void GetAttr(fuse_req_t req, fuse_ino_t ino);
+  void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set);
+  void ReadLink(fuse_req_t req, fuse_ino_t ino);
+  void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+                const char* link_target, struct fuse_file_info* create_fi);
+  void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir);
+  void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags);
+  void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
+  void Open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi);
+  void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off);
+  void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off);
+  void Flush(fuse_req_t req, fuse_ino_t ino);
+  void Release(fuse_req_t req, fuse_ino_t ino);
+  void Fsync(fuse_req_t req, fuse_ino_t ino);
+  void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus);
+  void StatFs(fuse_req_t req);
+  void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags);
+  void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+  void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+  void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len);
+
+  std::string StatsJson();
+  // Flushes all dirty inodes durably, waits (bounded) for the upload queue
+  // to empty and a metadata snapshot to be stored. Unavailable/Timeout if
+  // it could not finish in time.
+  Status SyncAll(std::chrono::milliseconds timeout);
+
+ private:
+  struct Shared;  // state shared with detached fetch threads
+
+  std::shared_ptr<Inode> GetInode(uint64_t ino);                  // nullptr if missing
+  std::shared_ptr<Inode> LoadInodeLocked(uint64_t ino, const Attr* preloaded, const std::string* target);
+  std::shared_ptr<Inode> Ref(uint64_t ino, const Attr* preloaded = nullptr,
+                             const std::string* target = nullptr);  // nlookup++
+  void MaybeDrop(uint64_t ino);
+  void ReapLocked(Inode& in);  // caller holds db mu and a txn
+  void FillEntry(Inode& in, struct fuse_entry_param* e);
+  void FillStat(const Inode& in, struct stat* st);  // caller holds in.mu
+  Status PersistAttr(Inode& in);  // caller holds db mu, in.mu
+  Status EnsureBlocks(Inode& in);  // caller holds data_mu
+  Status EnsureFd(Inode& in);      // caller holds data_mu
+  std::string CachePath(uint64_t ino) const;
+  Status FlushInode(Inode& in, bool durable);
+  Status FlushAll(bool durable);
+  Status WaitUploaded(uint64_t ino, std::chrono::steady_clock::time_point deadline);
+  Result<std::string> FetchBlock(const Blk& b, uint64_t ino, uint64_t blk);
+  Result<std::shared_ptr<const std::string>> GetSegment(const std::string& id);
+  Status FillBlock(Inode& in, uint64_t blk);  // data_mu held (unique or shared)
+  Status Truncate(Inode& in, uint64_t size);  // data_mu unique held
+  void DecSegLocked(uint64_t ino, uint64_t blk);  // db mu held
+  void MarkDirtyInode(uint64_t ino);
+  int LookupDentry(uint64_t parent, const std::string& name, uint64_t* ino);  // db mu held
+  void TouchDirLocked(Inode& dir, int nlink_delta);  // db mu held
+
+  void UploaderLoop();
+  bool UploadOnce();
+  void DeleteDeadSegments();
+  void Evict();
+  void ShipMeta();
+  void FlushIdle();
+  void NoteError(const std::string& what);
+
+  MountOptions opt_;
+  std::shared_ptr<Shared> shared_;
+  std::unique_ptr<SqliteDb> db_;
+  int lock_fd_ = -1;
+  uint32_t bs_ = 0;
+
+  std::mutex ns_mu_;
+  std::mutex table_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Inode>> table_;
+
+  std::mutex dirty_mu_;
+  std::set<uint64_t> dirty_inodes_;
+
+  std::thread uploader_;
+  std::mutex up_mu_;
+  std::condition_variable up_cv_;    // wakes the uploader
+  std::condition_variable done_cv_;  // uploader made progress
+  bool stop_ = false;
+  bool uploader_exited_ = false;
+  uint64_t meta_wanted_ = 0;
+  uint64_t meta_shipped_ = 0;
+  int64_t last_ship_changes_ = -1;
+  std::chrono::steady_clock::time_point last_ship_;
+  int upload_failures_ = 0;
+
+  std::atomic<uint64_t> cache_bytes_{0};
+  std::atomic<uint64_t> used_bytes_{0};
+  std::atomic<uint64_t> inode_count_{0};
+  std::atomic<uint64_t> uploaded_bytes_{0};
+  std::atomic<uint64_t> uploaded_segments_{0};
+  std::atomic<uint64_t> upload_errors_{0};
+  std::atomic<uint64_t> fetched_bytes_{0};
+  std::atomic<uint64_t> fetch_errors_{0};
+  std::atomic<uint64_t> evicted_bytes_{0};
+  std::atomic<uint64_t> deleted_segments_{0};
+  std::atomic<uint64_t> meta_snapshots_{0};
+  std::chrono::steady_clock::time_point started_;
+  std::mutex err_mu_;
+  std::string last_error_;
+};
+
+}  // namespace qstor::fs::mount
