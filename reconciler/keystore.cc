@@ -1,0 +1,337 @@
+#include "reconciler/keystore.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "grid/bip39.h"
+#include "grid/crypto.h"
+#include "grid/identity.h"
+
+namespace qstor::reconciler {
+namespace {
+
+constexpr char kFormat[] = "qstor-keystore";
+constexpr int kVersion = 1;
+constexpr char kKdfAlg[] = "argon2id13";
+constexpr char kCipherAlg[] = "xchacha20poly1305-ietf";
+
+std::string AdditionalData(const KeystorePublic& pub, uint64_t ops, uint64_t mem) {
+  return std::string(kFormat) + "/v1|" + pub.public_key_hex + "|" + pub.address + "|" + kKdfAlg +
+         "|" + std::to_string(ops) + "|" + std::to_string(mem) + "|" + kCipherAlg;
+}
+
+Status CheckKdf(uint64_t ops, uint64_t mem) {
+  if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > 64 || mem < crypto_pwhash_MEMLIMIT_MIN ||
+      mem > (4ull << 30)) {
+    return Status::InvalidArgument("keystore: Argon2id limits out of range (opslimit " +
+                                   std::to_string(ops) + ", memlimit " + std::to_string(mem) +
+                                   ")");
+  }
+  return Status::OK();
+}
+
+Status DeriveKey(std::string_view passphrase, const uint8_t* salt, uint64_t ops, uint64_t mem,
+                 uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES]) {
+  if (crypto_pwhash(key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, passphrase.data(),
+                    passphrase.size(), salt, ops, static_cast<size_t>(mem),
+                    crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    return Status::ResourceExhausted("keystore: Argon2id ran out of memory (" +
+                                     std::to_string(mem >> 20) + " MiB)");
+  }
+  return Status::OK();
+}
+
+Status MkdirPrivate(const std::string& dir) {
+  if (dir.empty()) return Status::OK();
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Status::IOError("keystore: " + dir + " is not a directory");
+    return Status::OK();
+  }
+  size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    QSTOR_RETURN_IF_ERROR(MkdirPrivate(dir.substr(0, slash)));
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IOError("keystore: mkdir " + dir + ": " + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+std::string DirOf(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Atomic private write: temp file (0600, O_EXCL), fsync, rename, fsync dir.
+Status WritePrivateAtomic(const std::string& path, const std::string& bytes) {
+  std::string dir = DirOf(path);
+  QSTOR_RETURN_IF_ERROR(MkdirPrivate(dir));
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("keystore: create " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);  // regardless of umask
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Status::IOError("keystore: write " + tmp + ": " + std::strerror(e));
+    }
+    off += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Status::IOError("keystore: fsync " + tmp + ": " + std::strerror(e));
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return Status::IOError("keystore: rename to " + path + ": " + std::strerror(e));
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::OK();
+}
+
+Result<nlohmann::json> LoadJson(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    if (errno == ENOENT) {
+      return Status::NotFound("no keystore at " + path + " (run `qstor init` first)");
+    }
+    return Status::IOError("keystore: cannot read " + path + ": " + std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat) {
+    return Status::Corruption("keystore: " + path + " is not a qstor keystore");
+  }
+  if (j.value("version", 0) != kVersion) {
+    return Status::Corruption("keystore: " + path + " has version " +
+                              std::to_string(j.value("version", 0)) + "; this qstor reads " +
+                              std::to_string(kVersion));
+  }
+  return j;
+}
+
+Result<std::string> HexField(const nlohmann::json& j, const char* obj, const char* key,
+                             size_t want) {
+  if (!j.contains(obj) || !j[obj].is_object() || !j[obj].contains(key) ||
+      !j[obj][key].is_string()) {
+    return Status::Corruption(std::string("keystore: missing ") + obj + "." + key);
+  }
+  auto raw = grid::HexDecode(j[obj][key].get<std::string>());
+  if (!raw.ok() || (want != 0 && raw->size() != want)) {
+    return Status::Corruption(std::string("keystore: bad ") + obj + "." + key);
+  }
+  return raw;
+}
+
+}  // namespace
+
+Result<std::string> DefaultQstorHome() {
+  const char* home = std::getenv("QSTOR_HOME");
+  if (home != nullptr && *home != '\0') return std::string(home);
+  const char* user = std::getenv("HOME");
+  if (user != nullptr && *user != '\0') return std::string(user) + "/.config/qstor";
+  return Status::FailedPrecondition("neither QSTOR_HOME nor HOME is set; set QSTOR_HOME");
+}
+
+std::string KeystorePath(const std::string& home) { return home + "/keystore.json"; }
+
+Result<KeystorePublic> WriteKeystore(const std::string& path, std::string_view mnemonic,
+                                     std::string_view passphrase, bool overwrite,
+                                     const KeystoreKdf& kdf) {
+  if (sodium_init() < 0) return Status::Internal("keystore: libsodium failed to initialise");
+  QSTOR_RETURN_IF_ERROR(CheckKdf(kdf.opslimit, kdf.memlimit));
+  if (passphrase.size() < 8) {
+    return Status::InvalidArgument("keystore: the passphrase must be at least 8 characters");
+  }
+  if (!overwrite && ::access(path.c_str(), F_OK) == 0) {
+    std::string who;
+    auto pub = ReadKeystorePublic(path);
+    if (pub.ok()) who = " (twin address " + pub->address + ")";
+    return Status::AlreadyExists("a keystore already exists at " + path + who +
+                                 "; pass --force to replace it (its words are lost unless "
+                                 "written down)");
+  }
+  auto words = grid::bip39::NormalizeMnemonic(mnemonic);
+  if (!words.ok()) return words.status();
+  auto id = grid::Identity::FromMnemonic(*words);
+  if (!id.ok()) {
+    sodium_memzero(words->data(), words->size());
+    return id.status();
+  }
+  KeystorePublic pub{id->PublicKeyHex(), id->Address()};
+
+  uint8_t salt[crypto_pwhash_SALTBYTES];
+  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+  uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  randombytes_buf(salt, sizeof salt);
+  randombytes_buf(nonce, sizeof nonce);
+  Status st = DeriveKey(passphrase, salt, kdf.opslimit, kdf.memlimit, key);
+  if (!st.ok()) {
+    sodium_memzero(words->data(), words->size());
+    return st;
+  }
+  std::string ad = AdditionalData(pub, kdf.opslimit, kdf.memlimit);
+  std::string cipher(words->size() + crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      reinterpret_cast<unsigned char*>(cipher.data()), &clen,
+      reinterpret_cast<const unsigned char*>(words->data()), words->size(),
+      reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, nonce, key);
+  sodium_memzero(key, sizeof key);
+  sodium_memzero(words->data(), words->size());
+  cipher.resize(clen);
+
+  nlohmann::json j;
+  j["format"] = kFormat;
+  j["version"] = kVersion;
+  j["public_key"] = pub.public_key_hex;
+  j["address"] = pub.address;
+  j["kdf"] = {{"alg", kKdfAlg},
+              {"opslimit", kdf.opslimit},
+              {"memlimit", kdf.memlimit},
+              {"salt", grid::HexEncode(std::string_view(reinterpret_cast<char*>(salt), sizeof salt))}};
+  j["cipher"] = {
+      {"alg", kCipherAlg},
+      {"nonce", grid::HexEncode(std::string_view(reinterpret_cast<char*>(nonce), sizeof nonce))},
+      {"ciphertext", grid::HexEncode(cipher)}};
+  QSTOR_RETURN_IF_ERROR(WritePrivateAtomic(path, j.dump(2) + "\n"));
+  return pub;
+}
+
+Result<KeystorePublic> ReadKeystorePublic(const std::string& path) {
+  auto j = LoadJson(path);
+  if (!j.ok()) return j.status();
+  if (!(*j)["public_key"].is_string() || !(*j)["address"].is_string()) {
+    return Status::Corruption("keystore: " + path + " lacks public_key/address");
+  }
+  return KeystorePublic{(*j)["public_key"].get<std::string>(), (*j)["address"].get<std::string>()};
+}
+
+Result<std::string> ReadMnemonic(const std::string& path, std::string_view passphrase) {
+  if (sodium_init() < 0) return Status::Internal("keystore: libsodium failed to initialise");
+  auto j = LoadJson(path);
+  if (!j.ok()) return j.status();
+  auto pub = ReadKeystorePublic(path);
+  if (!pub.ok()) return pub.status();
+  const auto& kdf = (*j)["kdf"];
+  const auto& cip = (*j)["cipher"];
+  if (!kdf.is_object() || kdf.value("alg", "") != kKdfAlg || !kdf["opslimit"].is_number_unsigned() ||
+      !kdf["memlimit"].is_number_unsigned() || !cip.is_object() ||
+      cip.value("alg", "") != kCipherAlg) {
+    return Status::Corruption("keystore: " + path + " has unknown kdf/cipher parameters");
+  }
+  uint64_t ops = kdf["opslimit"].get<uint64_t>();
+  uint64_t mem = kdf["memlimit"].get<uint64_t>();
+  QSTOR_RETURN_IF_ERROR(CheckKdf(ops, mem));
+  auto salt = HexField(*j, "kdf", "salt", crypto_pwhash_SALTBYTES);
+  if (!salt.ok()) return salt.status();
+  auto nonce = HexField(*j, "cipher", "nonce", crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  if (!nonce.ok()) return nonce.status();
+  auto cipher = HexField(*j, "cipher", "ciphertext", 0);
+  if (!cipher.ok()) return cipher.status();
+  if (cipher->size() < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    return Status::Corruption("keystore: ciphertext too short");
+  }
+  uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  QSTOR_RETURN_IF_ERROR(
+      DeriveKey(passphrase, reinterpret_cast<const uint8_t*>(salt->data()), ops, mem, key));
+  std::string ad = AdditionalData(*pub, ops, mem);
+  std::string plain(cipher->size() - crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long plen = 0;
+  int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
+      reinterpret_cast<unsigned char*>(plain.data()), &plen, nullptr,
+      reinterpret_cast<const unsigned char*>(cipher->data()), cipher->size(),
+      reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
+      reinterpret_cast<const unsigned char*>(nonce->data()), key);
+  sodium_memzero(key, sizeof key);
+  if (rc != 0) {
+    return Status::PermissionDenied("keystore: wrong passphrase for " + path +
+                                    " (or the file was modified)");
+  }
+  plain.resize(plen);
+  auto id = grid::Identity::FromMnemonic(plain);
+  if (!id.ok() || id->PublicKeyHex() != pub->public_key_hex) {
+    sodium_memzero(plain.data(), plain.size());
+    return Status::Corruption("keystore: " + path +
+                              " decrypts to words that do not give its recorded public key");
+  }
+  return plain;
+}
+
+Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm) {
+  const char* env = std::getenv("QSTOR_PASSPHRASE");
+  if (env != nullptr) return std::string(env);
+  int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    return Status::FailedPrecondition(
+        "no terminal to ask for the keystore passphrase; set QSTOR_PASSPHRASE");
+  }
+  auto ask = [fd](const std::string& p) -> Result<std::string> {
+    if (::write(fd, p.data(), p.size()) < 0) return Status::IOError("tty write failed");
+    termios old {};
+    bool have = ::tcgetattr(fd, &old) == 0;
+    if (have) {
+      termios quiet = old;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      quiet.c_lflag |= ECHONL;
+      ::tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    std::string line;
+    char c;
+    while (true) {
+      ssize_t r = ::read(fd, &c, 1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0 || c == '\n') break;
+      line.push_back(c);
+    }
+    if (have) ::tcsetattr(fd, TCSAFLUSH, &old);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  };
+  auto first = ask(prompt);
+  if (!first.ok() || !confirm) {
+    ::close(fd);
+    return first;
+  }
+  auto second = ask("Repeat the passphrase: ");
+  ::close(fd);
+  if (!second.ok()) return second;
+  bool same = *first == *second;
+  sodium_memzero(second->data(), second->size());
+  if (!same) {
+    sodium_memzero(first->data(), first->size());
+    return Status::InvalidArgument("the two passphrases differ");
+  }
+  return first;
+}
+
+}  // namespace qstor::reconciler

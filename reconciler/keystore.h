@@ -1,0 +1,66 @@
+// The keystore: the user's BIP39 mnemonic on disk, encrypted with a
+// passphrase. It is the only place a secret is ever stored.
+//
+// Location: $QSTOR_HOME/keystore.json, or ~/.config/qstor/keystore.json
+// when QSTOR_HOME is unset. The directory is created with mode 0700, the file
+// is written atomically (temp file, fsync, rename, fsync dir) with mode 0600.
+//
+// Format (JSON, docs/identity.md): the twin's public key and SS58 address in
+// clear (so `qstor wallet address` needs no passphrase), Argon2id parameters
+// and salt, and the mnemonic sealed with XChaCha20-Poly1305-IETF under the
+// Argon2id key; the public fields and parameters are the AEAD's additional
+// data, so tampering with them makes decryption fail. After decryption the
+// mnemonic must give the recorded public key.
+//
+// Nothing here logs; error messages never contain the mnemonic or the
+// passphrase.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace qstor::reconciler {
+
+// $QSTOR_HOME, else $HOME/.config/qstor. Fails when neither is set.
+Result<std::string> DefaultQstorHome();
+// <home>/keystore.json
+std::string KeystorePath(const std::string& home);
+
+// Argon2id cost. Defaults: libsodium's INTERACTIVE limits (2 passes,
+// 64 MiB), which take well under a second here; stored in the file so they
+// can be raised later without breaking old keystores.
+struct KeystoreKdf {
+  uint64_t opslimit = 2;
+  uint64_t memlimit = 64ull << 20;
+};
+
+struct KeystorePublic {
+  std::string public_key_hex;  // the twin's ed25519 public key
+  std::string address;         // its SS58 address (prefix 42)
+};
+
+// Validates and normalizes `mnemonic`, derives the twin's public key, and
+// writes the encrypted keystore at `path`. Refuses (kAlreadyExists) when the
+// file exists and !overwrite. The passphrase must be at least 8 bytes.
+Result<KeystorePublic> WriteKeystore(const std::string& path, std::string_view mnemonic,
+                                     std::string_view passphrase, bool overwrite,
+                                     const KeystoreKdf& kdf = {});
+
+// The public part, without the passphrase (not authenticated until a
+// ReadMnemonic succeeds). kNotFound when there is no keystore.
+Result<KeystorePublic> ReadKeystorePublic(const std::string& path);
+
+// Decrypts the mnemonic. kPermissionDenied for a wrong passphrase (or a
+// tampered file), kCorruption for a malformed one.
+Result<std::string> ReadMnemonic(const std::string& path, std::string_view passphrase);
+
+// The passphrase for the keystore: QSTOR_PASSPHRASE when set (for
+// pipelines), otherwise a prompt on the controlling terminal with echo off;
+// `confirm` asks twice and fails when the two differ. Fails with
+// kFailedPrecondition when there is neither the variable nor a terminal.
+Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm);
+
+}  // namespace qstor::reconciler
