@@ -170,31 +170,44 @@ struct ObjectStore::Impl {
   }
 
   // ---- backend access ---------------------------------------------------
+  // Runs fn on a pooled connection to one backend, recording latency and
+  // failures. A request that fails on an already-open connection (the
+  // server restarted, an idle connection was cut) is retried once on a
+  // fresh connection; a failed connect is not retried here.
   template <typename Fn>
   auto WithClient(zdb::ClientPool& pool_, const std::string& name, Fn fn)
       -> decltype(fn(std::declval<zdb::Client&>())) {
-    auto start = Clock::now();
-    auto c = pool_.Acquire();
-    if (!c.ok()) {
-      health.RecordFailure(name, c.status());
-      return c.status();
+    for (int attempt = 0;; ++attempt) {
+      auto start = Clock::now();
+      auto c = pool_.Acquire();
+      if (!c.ok()) {
+        health.RecordFailure(name, c.status());
+        return c.status();
+      }
+      auto r = fn(**c);
+      Status st;
+      if constexpr (std::is_same_v<decltype(r), Status>) {
+        st = r;
+      } else {
+        st = r.status();
+      }
+      if (st.ok() || st.code() == Status::Code::kNotFound) {
+        health.RecordSuccess(name, std::chrono::duration_cast<std::chrono::microseconds>(
+                                       Clock::now() - start));
+        pool_.Release(std::move(*c));
+        return r;
+      }
+      if (!Transient(st)) {
+        health.RecordFailure(name, st);
+        pool_.Release(std::move(*c));
+        return r;
+      }
+      // Transient: drop the connection; retry once on a new one.
+      if (attempt >= 1) {
+        health.RecordFailure(name, st);
+        return r;
+      }
     }
-    auto r = fn(**c);
-    Status st;
-    if constexpr (std::is_same_v<decltype(r), Status>) {
-      st = r;
-    } else {
-      st = r.status();
-    }
-    if (st.ok() || st.code() == Status::Code::kNotFound) {
-      health.RecordSuccess(name, std::chrono::duration_cast<std::chrono::microseconds>(
-                                     Clock::now() - start));
-      pool_.Release(std::move(*c));
-    } else {
-      health.RecordFailure(name, st);
-      if (!Transient(st)) pool_.Release(std::move(*c));  // else drop the connection
-    }
-    return r;
   }
 
   Result<size_t> DataIndex(const std::string& name) const {
@@ -744,7 +757,7 @@ Result<SegmentRef> ObjectStore::Put(std::string_view segment_id, std::string_vie
   ParallelFor(*s.pool, n, [&](size_t i) {
     const std::string key = s.ShardKey(id, version, static_cast<int>(i));
     size_t b = chosen[i];
-    for (int relocation = 0; relocation < 2; ++relocation) {
+    for (size_t relocation = 0; relocation <= s.data.size(); ++relocation) {
       Status st;
       for (int attempt = 0; attempt <= s.options.retries; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt));
@@ -983,6 +996,30 @@ Status ObjectStore::DeleteShard(const std::string& backend, const std::string& k
   if (!b.ok()) return b.status();
   return impl_->WithClient(*impl_->data_pools[*b], backend,
                            [&](zdb::Client& c) { return c.Del(key); });
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> ObjectStore::ListShardKeys(
+    const std::string& backend) {
+  auto b = impl_->DataIndex(backend);
+  if (!b.ok()) return b.status();
+  const std::string prefix = impl_->options.prefix + "/s/";
+  std::vector<std::pair<std::string, uint64_t>> out;
+  Status st = impl_->WithClient(*impl_->data_pools[*b], backend, [&](zdb::Client& c) -> Status {
+    std::optional<std::string> cursor;
+    for (;;) {
+      auto page = c.Scan(cursor);
+      if (!page.ok()) {
+        return page.status().code() == Status::Code::kNotFound ? Status::OK() : page.status();
+      }
+      if (page->done || page->entries.empty()) return Status::OK();
+      for (auto& e : page->entries) {
+        if (e.key.compare(0, prefix.size(), prefix) == 0) out.emplace_back(e.key, e.timestamp);
+      }
+      cursor = page->next_cursor;
+    }
+  });
+  if (!st.ok()) return st;
+  return out;
 }
 
 Status ObjectStore::UpdateRef(const SegmentRef& ref) {

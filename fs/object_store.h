@@ -164,6 +164,9 @@ class ObjectStore {
   Result<std::optional<std::string>> ReadShard(const std::string& backend, const std::string& key);
   Status WriteShard(const std::string& backend, const std::string& key, const std::string& value);
   Status DeleteShard(const std::string& backend, const std::string& key);
+  // Every shard key (of this store's prefix) on a data backend, with the
+  // unix time it was written.
+  Result<std::vector<std::pair<std::string, uint64_t>>> ListShardKeys(const std::string& backend);
   // Writes a new metadata record for `ref` (version unchanged) after repair
   // moved shards; refuses if a newer version exists (kFailedPrecondition).
   Status UpdateRef(const SegmentRef& ref);
