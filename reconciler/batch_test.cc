@@ -4,6 +4,7 @@
 #include "reconciler/batch.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>
@@ -208,6 +209,46 @@ TEST(Batch, SmallerLimitIsHonoured) {
   ASSERT_TRUE(p.ok());
   CheckPlan(in, *p, 1000);
   EXPECT_TRUE(p->proven_minimal || p->batches.size() <= p->lower_bound + 1);
+}
+
+}  // namespace
+}  // namespace qstor::reconciler
+
+namespace qstor::reconciler {
+namespace {
+
+// The batching efficiency table of docs/benchmarks.md: prints markdown rows
+// (reservations -> batches vs the bounds) and checks what each row claims.
+TEST(Batch, EfficiencyTable) {
+  struct Dist {
+    const char* name;
+    size_t lo, hi;
+    double large;
+  };
+  const Dist dists[] = {{"typical 150-900 B", 150, 900, 0.0},
+                        {"small 60-300 B", 60, 300, 0.0},
+                        {"10% large 900-2800 B", 100, 600, 0.1},
+                        {"adversarial 600-2800 B", 600, 2800, 0.0}};
+  std::printf("| sizes | reservations | batches | ceil(total/2953) | proven lower bound | "
+              "proven minimal | fill |\n|---|---:|---:|---:|---:|---|---:|\n");
+  for (const Dist& d : dists) {
+    std::mt19937_64 rng(99);
+    for (size_t n : {1u, 5u, 10u, 25u, 50u, 100u, 200u, 300u, 400u, 500u}) {
+      auto in = MixedPlan(rng, n, d.lo, d.hi, d.large, 900, 2800);
+      auto p = PackBatches(in);
+      ASSERT_TRUE(p.ok());
+      size_t count = p->batches.size();
+      size_t naive = (p->total_encoded + kQrMaxPayloadBytes - 1) / kQrMaxPayloadBytes;
+      ASSERT_GE(count, p->lower_bound);
+      if (d.lo < 600) {  // the adversarial row is reported, not promised
+        EXPECT_TRUE(p->proven_minimal || count <= naive + 1);
+      }
+      std::printf("| %s | %zu | %zu | %zu | %zu | %s | %.1f%% |\n", d.name, n, count, naive,
+                  p->lower_bound, p->proven_minimal ? "yes" : "no",
+                  100.0 * static_cast<double>(p->total_encoded) /
+                      static_cast<double>(count * kQrMaxPayloadBytes));
+    }
+  }
 }
 
 }  // namespace
