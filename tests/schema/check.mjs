@@ -10,6 +10,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv2020 from "ajv/dist/2020.js";
 import YAML from "yaml";
+import { fieldTable, currentGenerated } from "./manifest-doc.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const schema = JSON.parse(readFileSync(join(root, "schema", "storage.v1.schema.json"), "utf8"));
@@ -104,6 +105,10 @@ for (const f of readdirSync(join(root, "examples")).filter((f) => f.endsWith(".y
   const [ok, why] = ajvVerdict(join(root, "examples", f));
   check(ok, `examples/${f}: ${why}`);
 }
+
+// 4. docs/manifest.md's field reference is generated from this schema.
+check(currentGenerated() === fieldTable(),
+      "docs/manifest.md field reference is stale: run `node tests/schema/manifest-doc.mjs`");
 
 console.log(`corpus: ${counts.valid} valid, ${counts.schema} schema-invalid, ${counts.semantic} semantic-only`);
 console.log(`${passed} passed, ${failed} failed`);
