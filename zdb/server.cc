@@ -83,7 +83,11 @@ struct Server::Impl {
   uint64_t commands = 0, connections = 0;
   Status final_status;
 
+  std::vector<std::shared_ptr<Session>> sync_waiters;
+  bool sync_posted = false;
+
   void Accept();
+  void GroupSync();
   void ScheduleSync();
   void ScheduleCompact();
   void Shutdown();
@@ -192,16 +196,23 @@ struct Session : std::enable_shared_from_this<Session> {
       if (!argv.empty()) Execute(argv);
     }
     if (dirty && srv->opt.sync_interval.count() == 0) {
-      Status st = srv->store->SyncAll();
-      if (!st.ok()) {
-        spdlog::error("zdb: sync failed: {}", st.ToString());
-        // Replies already claim success; do not let the client believe it.
-        wbuf.clear();
-        AppendError(&wbuf, "Cannot write data right now");
-        closing = true;
+      // Group commit: every session that wrote in this round of the event
+      // loop waits for one shared fdatasync, then gets its replies.
+      dirty = false;
+      srv->sync_waiters.push_back(shared_from_this());
+      if (!srv->sync_posted) {
+        srv->sync_posted = true;
+        asio::post(srv->io, [s = srv] { s->GroupSync(); });
       }
+      return;
     }
     dirty = false;
+    Finish();
+  }
+
+  // After execution (and sync): send replies, or read more, or close.
+  void Finish() {
+    if (closing && !sock.is_open()) return;
     if (!wbuf.empty()) {
       Write();
     } else if (closing || eof) {
@@ -637,6 +648,23 @@ void Server::Impl::Accept() {
     }
     Accept();
   });
+}
+
+void Server::Impl::GroupSync() {
+  sync_posted = false;
+  auto waiters = std::move(sync_waiters);
+  sync_waiters.clear();
+  Status st = store->SyncAll();
+  if (!st.ok()) spdlog::error("zdb: sync failed: {}", st.ToString());
+  for (auto& w : waiters) {
+    if (!st.ok()) {
+      // The replies would claim durability we do not have.
+      w->wbuf.clear();
+      AppendError(&w->wbuf, "Cannot write data right now");
+      w->closing = true;
+    }
+    w->Finish();
+  }
 }
 
 void Server::Impl::ScheduleSync() {

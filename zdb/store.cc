@@ -777,6 +777,23 @@ Status Namespace::Load() {
     bool good = f.size >= kFileHeaderSize && PreadFull(fd, h, kFileHeaderSize, 0) &&
                 std::memcmp(h, kFileMagic, 4) == 0 && Get32(h + 8) == f.id;
     if (!good) {
+      if (i + 1 == ids.size() && f.size >= kFileHeaderSize) {
+        // Damaged header on the newest file: rewrite it; the entries are
+        // checked one by one by Replay as usual.
+        char nh[kFileHeaderSize];
+        std::memcpy(nh, kFileMagic, 4);
+        Put32(nh + 4, kFileVersion);
+        Put32(nh + 8, f.id);
+        if (::pwrite(fd, nh, sizeof(nh), 0) != static_cast<ssize_t>(sizeof(nh)) || ::fsync(fd) != 0) {
+          ::close(fd);
+          return Fail(Status::Code::kIOError, Errno("rewrite header of " + path));
+        }
+        ++stats_.corrupt_entries;
+        spdlog::warn("zdb: namespace '{}': data file {} had a damaged header; rewritten", name_,
+                     DataName(f.id));
+        files_.push_back(f);
+        continue;
+      }
       if (i + 1 == ids.size()) {
         // Torn creation of the newest file: start it over.
         stats_.truncated_bytes += f.size;
