@@ -304,10 +304,21 @@ int RunUmount(const Context&, const std::string& in_path, const std::string& tim
       return kExitError;
     }
   }
-  // Wait for the mount process to finish its final flush.
+  // Wait for the mount process to finish its final flush (a zombie, whose
+  // parent has not reaped it yet, has finished).
+  auto alive = [](int64_t p) {
+    if (::kill(static_cast<pid_t>(p), 0) != 0) return false;
+    FILE* f = std::fopen(("/proc/" + std::to_string(p) + "/stat").c_str(), "r");
+    if (!f) return false;
+    char sbuf[512];
+    size_t n = std::fread(sbuf, 1, sizeof sbuf - 1, f);
+    std::fclose(f);
+    sbuf[n] = 0;
+    const char* rp = std::strrchr(sbuf, ')');
+    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+  };
   auto deadline = std::chrono::steady_clock::now() + *timeout + std::chrono::seconds(10);
-  while (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0 &&
-         std::chrono::steady_clock::now() < deadline) {
+  while (pid > 0 && alive(pid) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::cout << "unmounted " << path << "\n";

@@ -2037,17 +2037,25 @@ bool Qfs::UploadOnce() {
       return false;
     }
   }
+  in_sink_since_ns_ = NowNs();
   Status put = shared_->sink->Put(id, seg);
+  in_sink_since_ns_ = 0;
   std::lock_guard dl(db_->mu());
   if (!put.ok()) {
     upload_errors_++;
-    upload_failures_++;
+    {
+      std::lock_guard l(up_mu_);
+      upload_failures_++;
+    }
     NoteError("upload of segment " + id + " to " + shared_->sink->Describe() + ": " +
               put.ToString());
     (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
     return false;
   }
-  upload_failures_ = 0;
+  {
+    std::lock_guard l(up_mu_);
+    upload_failures_ = 0;
+  }
   Status st = db_->Begin();
   int64_t live = 0;
   std::vector<const Entry*> done;
@@ -2107,7 +2115,9 @@ void Qfs::DeleteDeadSegments() {
     while (q.Step()) ids.push_back(q.Blob(0));
   }
   for (const std::string& id : ids) {
+    in_sink_since_ns_ = NowNs();
     Status st = shared_->sink->Delete(id);
+    in_sink_since_ns_ = 0;
     if (!st.ok()) {
       NoteError("delete segment " + id + ": " + st.ToString());
       return;
@@ -2180,7 +2190,9 @@ void Qfs::ShipMeta() {
     sqlite3_free(p);
     changes = sqlite3_total_changes64(db_->raw());
   }
+  in_sink_since_ns_ = NowNs();
   Status st = shared_->sink->PutMeta(kMetaBlob, snap);
+  in_sink_since_ns_ = 0;
   if (!st.ok()) {
     upload_errors_++;
     NoteError("metadata snapshot to " + shared_->sink->Describe() + ": " + st.ToString());
@@ -2210,7 +2222,10 @@ void Qfs::UploaderLoop() {
       std::lock_guard l(up_mu_);
       if (stop_) break;
     }
-    failed = upload_failures_ > 0;
+    {
+      std::lock_guard l(up_mu_);
+      failed = upload_failures_ > 0;
+    }
     DeleteDeadSegments();
     Evict();
     auto now = std::chrono::steady_clock::now();
@@ -2246,15 +2261,32 @@ bool Qfs::Shutdown(std::chrono::milliseconds upload_wait) {
   Status st = FlushAll(true);
   if (!st.ok()) NoteError("final flush: " + st.ToString());
   if (uploader_.joinable()) {
-    st = WaitUploaded(0, std::chrono::steady_clock::now() + upload_wait);
-    if (!st.ok()) {
-      spdlog::warn("mount: unmounting with uploads pending ({}); the next mount resumes them",
-                   st.ToString());
+    // Give the uploader a bounded time to empty the queue, but stop at once
+    // when the backend is failing or a call to it hangs: what is left stays
+    // queued on local disk for the next mount.
+    auto deadline = std::chrono::steady_clock::now() + upload_wait;
+    for (;;) {
+      auto step = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+      st = WaitUploaded(0, step);
+      if (st.ok()) break;
+      auto now = std::chrono::steady_clock::now();
+      int64_t since = in_sink_since_ns_.load();
+      bool hung = since != 0 && NowNs() - since > 3000000000LL;
+      bool failing;
+      {
+        std::lock_guard l(up_mu_);
+        failing = upload_failures_ > 0;
+      }
+      if (now >= deadline || hung || failing) {
+        spdlog::warn("mount: unmounting with uploads pending ({}); the next mount resumes them",
+                     hung ? "backend call hanging" : failing ? "backend failing" : st.ToString());
+        break;
+      }
     }
     std::unique_lock l(up_mu_);
     stop_ = true;
     up_cv_.notify_all();
-    if (!done_cv_.wait_for(l, std::chrono::seconds(5), [&] { return uploader_exited_; })) {
+    if (!done_cv_.wait_for(l, std::chrono::seconds(2), [&] { return uploader_exited_; })) {
       l.unlock();
       spdlog::warn("mount: the uploader is stuck in a backend call; exiting without it");
       uploader_.detach();

@@ -191,7 +191,8 @@ class Qfs {
   uint64_t meta_shipped_ = 0;
   int64_t last_ship_changes_ = -1;
   std::chrono::steady_clock::time_point last_ship_;
-  int upload_failures_ = 0;
+  int upload_failures_ = 0;                    // guarded by up_mu_
+  std::atomic<int64_t> in_sink_since_ns_{0};  // uploader inside a sink call since
 
   std::atomic<uint64_t> cache_bytes_{0};
   std::atomic<uint64_t> used_bytes_{0};
