@@ -287,6 +287,14 @@ Result<std::string> ReadMnemonic(const std::string& path, std::string_view passp
   return plain;
 }
 
+Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view passphrase) {
+  auto words = ReadMnemonic(path, passphrase);
+  if (!words.ok()) return words.status();
+  auto id = grid::Identity::FromMnemonic(*words);
+  sodium_memzero(words->data(), words->size());
+  return id;
+}
+
 Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm) {
   const char* env = std::getenv("QSTOR_PASSPHRASE");
   if (env != nullptr) return std::string(env);

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "grid/identity.h"
 
 namespace qstor::reconciler {
 
@@ -56,6 +57,10 @@ Result<KeystorePublic> ReadKeystorePublic(const std::string& path);
 // Decrypts the mnemonic. kPermissionDenied for a wrong passphrase (or a
 // tampered file), kCorruption for a malformed one.
 Result<std::string> ReadMnemonic(const std::string& path, std::string_view passphrase);
+
+// ReadMnemonic, then grid::Identity::FromMnemonic; the words are wiped.
+// This is how apply/mount/recover get the twin key and the derived keys.
+Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view passphrase);
 
 // The passphrase for the keystore: QSTOR_PASSPHRASE when set (for
 // pipelines), otherwise a prompt on the controlling terminal with echo off;

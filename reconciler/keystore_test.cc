@@ -66,6 +66,10 @@ TEST_F(KeystoreTest, RoundTripWithPrivatePermissions) {
   auto p = ReadKeystorePublic(path);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->address, kAddress);
+  auto id = OpenIdentity(path, "correct horse");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(id->Address(), kAddress);
+  EXPECT_FALSE(OpenIdentity(path, "wrong horse").ok());
 }
 
 TEST_F(KeystoreTest, WrongPassphraseIsRefused) {
