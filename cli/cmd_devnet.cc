@@ -1,10 +1,376 @@
+// qstor devnet: run and operate the embedded local grid (docs/devnet.md).
+//
+//   devnet serve   foreground server (used by `start` and tests)
+//   devnet start   daemon: pid file, log file, waits until it answers
+//   devnet stop | status | reset
+//   devnet approve <uuid|threebot://...|TFT:...>   play the phone app
+//   devnet node down|up|wipe|slow ID [--latency-ms N]
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
 
+#if QSTOR_HAVE_DEVNET
+#include "devnet/devnet.h"
+#include "grid/http_client.h"
+#include "grid/network.h"
+#endif
+
 namespace qstor::cli {
+
+#if QSTOR_HAVE_DEVNET
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct DevnetArgs {
+  std::string data;
+  int port = 0;
+  uint32_t nodes = devnet::kDefaultNodes;
+  uint64_t seed = 1;
+  double hour_seconds = 3600;
+  double grace_hours = 14 * 24;
+  bool yes = false;
+  std::string request;
+  std::string action;
+  uint32_t node_id = 0;
+  uint32_t latency_ms = 0;
+};
+
+std::string DataDir(const DevnetArgs& a) {
+  return a.data.empty() ? grid::DefaultDevnetDir() : a.data;
+}
+std::string PidFile(const std::string& dir) { return dir + "/devnet.pid"; }
+std::string LogFile(const std::string& dir) { return dir + "/devnet.log"; }
+
+// The pid of a running devnet serving `dir`, or 0.
+pid_t RunningPid(const std::string& dir) {
+  std::ifstream in(PidFile(dir));
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return 0;
+  if (::kill(pid_t(pid), 0) != 0) return 0;
+  return pid_t(pid);
+}
+
+// Base URL of the running devnet (port file) if it answers /ping.
+std::optional<std::string> LiveUrl(const std::string& dir) {
+  auto ep = grid::ResolveNetwork("devnet", dir);
+  if (!ep.ok()) return std::nullopt;
+  grid::HttpClient c(std::chrono::seconds(2));
+  auto r = c.Send("GET", ep->base_url + "/ping");
+  if (!r.ok() || r->status != 200) return std::nullopt;
+  return ep->base_url;
+}
+
+std::string SelfExe() {
+  if (const char* b = std::getenv("QSTOR_BIN"); b && *b) return b;
+  std::error_code ec;
+  return fs::read_symlink("/proc/self/exe", ec).string();
+}
+
+void AddServeOptions(CLI::App* c, DevnetArgs* a) {
+  c->add_option("--data", a->data, "Data directory (default: $QSTOR_HOME/devnet or "
+                                   "~/.local/share/qstor/devnet)");
+  c->add_option("--port", a->port, "HTTP port on 127.0.0.1 (0 = a free port)")
+      ->check(CLI::Range(0, 65535));
+  c->add_option("--nodes", a->nodes, "Number of nodes (fresh ledger only)")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
+  c->add_option("--seed", a->seed, "Topology seed (fresh ledger only)")->capture_default_str();
+  c->add_option("--hour-seconds", a->hour_seconds, "Length of a devnet hour in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--grace-hours", a->grace_hours, "Grace period in devnet hours")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+int Serve(const DevnetArgs& a) {
+  // Block the stop signals in every thread; this thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  devnet::DevnetOptions o;
+  o.data_dir = DataDir(a);
+  o.port = uint16_t(a.port);
+  o.nodes = a.nodes;
+  o.seed = a.seed;
+  o.hour_seconds = a.hour_seconds;
+  o.grace_hours = a.grace_hours;
+  o.qstor_bin = SelfExe();
+  auto d = devnet::Devnet::Start(o);
+  if (!d.ok()) {
+    std::cerr << "qstor devnet serve: " << d.status().ToString() << "\n";
+    return kExitError;
+  }
+  std::printf("devnet listening on %s (data %s)\n", (*d)->base_url().c_str(), o.data_dir.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  (*d)->Stop();
+  std::printf("devnet stopped (signal %d)\n", sig);
+  return kExitOk;
+}
+
+int Start(const DevnetArgs& a) {
+  std::string dir = DataDir(a);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    std::cerr << "qstor devnet start: cannot create " << dir << ": " << ec.message() << "\n";
+    return kExitError;
+  }
+  if (pid_t pid = RunningPid(dir)) {
+    auto url = LiveUrl(dir);
+    std::cout << "devnet already running (pid " << pid << ") at "
+              << (url ? *url : std::string("<not answering>")) << "\n";
+    return url ? kExitOk : kExitError;
+  }
+  fs::remove(grid::DevnetPortFile(dir), ec);
+  std::string exe = SelfExe();
+  std::vector<std::string> args = {exe,
+                                   "devnet",
+                                   "serve",
+                                   "--data",
+                                   dir,
+                                   "--port",
+                                   std::to_string(a.port),
+                                   "--nodes",
+                                   std::to_string(a.nodes),
+                                   "--seed",
+                                   std::to_string(a.seed),
+                                   "--hour-seconds",
+                                   std::to_string(a.hour_seconds),
+                                   "--grace-hours",
+                                   std::to_string(a.grace_hours)};
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::cerr << "qstor devnet start: fork failed\n";
+    return kExitError;
+  }
+  if (pid == 0) {
+    ::setsid();
+    int log = ::open(LogFile(dir).c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    if (devnull >= 0) ::dup2(devnull, 0);
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  {
+    std::ofstream out(PidFile(dir));
+    out << pid << "\n";
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto url = LiveUrl(dir)) {
+      std::cout << "devnet started (pid " << pid << ") at " << *url << "\n"
+                << "  data: " << dir << "\n  log:  " << LogFile(dir) << "\n";
+      return kExitOk;
+    }
+    if (::kill(pid, 0) != 0 || ::waitpid(pid, nullptr, WNOHANG) == pid) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::cerr << "qstor devnet start: the devnet did not become ready; see " << LogFile(dir)
+            << "\n";
+  ::kill(pid, SIGTERM);
+  return kExitError;
+}
+
+int Stop(const DevnetArgs& a) {
+  std::string dir = DataDir(a);
+  pid_t pid = RunningPid(dir);
+  if (pid == 0) {
+    std::cout << "devnet not running (" << dir << ")\n";
+    return kExitOk;
+  }
+  ::kill(pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::kill(pid, 0) != 0) break;
+    ::waitpid(pid, nullptr, WNOHANG);  // reaps it if we are its parent
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (::kill(pid, 0) == 0) {
+    std::cerr << "qstor devnet stop: pid " << pid << " did not stop within 15 s\n";
+    return kExitError;
+  }
+  std::error_code ec;
+  fs::remove(PidFile(dir), ec);
+  std::cout << "devnet stopped (pid " << pid << ")\n";
+  return kExitOk;
+}
+
+int StatusCmd(const DevnetArgs& a, bool as_json) {
+  std::string dir = DataDir(a);
+  pid_t pid = RunningPid(dir);
+  auto url = LiveUrl(dir);
+  json out{{"data_dir", dir}, {"running", url.has_value()}, {"pid", pid}};
+  if (url) {
+    out["url"] = *url;
+    grid::HttpClient c(std::chrono::seconds(5));
+    auto s = c.Send("GET", *url + "/stats");
+    if (s.ok() && s->status == 200) out["stats"] = json::parse(s->body, nullptr, false);
+  }
+  if (as_json) {
+    std::cout << out.dump() << "\n";
+  } else if (url) {
+    std::cout << "devnet running (pid " << pid << ") at " << *url << "\n  data: " << dir << "\n";
+    if (out.contains("stats") && out["stats"].is_object()) {
+      const auto& st = out["stats"];
+      std::cout << "  nodes up: " << st.value("nodes", 0) << " in " << st.value("countries", 0)
+                << " countries, farms: " << st.value("farms", 0)
+                << ", twins: " << st.value("twins", 0)
+                << ", live contracts: " << st.value("contracts", 0) << "\n";
+    }
+  } else {
+    std::cout << "devnet not running (" << dir << ")\n";
+  }
+  return url ? kExitOk : kExitError;
+}
+
+int Reset(const DevnetArgs& a) {
+  std::string dir = DataDir(a);
+  if (RunningPid(dir)) {
+    int rc = Stop(a);
+    if (rc != kExitOk) return rc;
+  }
+  if (!a.yes) {
+    std::cerr << "qstor devnet reset: this deletes the devnet ledger and every namespace in "
+              << dir << "; run again with --yes\n";
+    return kExitError;
+  }
+  std::error_code ec;
+  for (const char* f : {"ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "devnet.port",
+                        "devnet.pid", "devnet.log"}) {
+    fs::remove(dir + "/" + f, ec);
+  }
+  fs::remove_all(dir + "/nodes", ec);
+  if (ec) {
+    std::cerr << "qstor devnet reset: " << ec.message() << "\n";
+    return kExitError;
+  }
+  std::cout << "devnet reset: " << dir << " is empty; `qstor devnet start` makes a fresh one\n";
+  return kExitOk;
+}
+
+int Post(const DevnetArgs& a, const std::string& path, const json& body, bool as_json,
+         const char* what) {
+  std::string dir = DataDir(a);
+  auto url = LiveUrl(dir);
+  if (!url) {
+    std::cerr << "qstor devnet " << what << ": devnet not running (" << dir
+              << "); start it with `qstor devnet start`\n";
+    return kExitError;
+  }
+  grid::HttpClient c(std::chrono::seconds(60));
+  auto r = c.Send("POST", *url + path, body.dump());
+  if (!r.ok()) {
+    std::cerr << "qstor devnet " << what << ": " << r->body << r.status().ToString() << "\n";
+    return kExitError;
+  }
+  json j = json::parse(r->body, nullptr, false);
+  if (r->status != 200) {
+    std::cerr << "qstor devnet " << what << ": "
+              << (j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r->body)
+              << "\n";
+    return kExitError;
+  }
+  if (as_json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << what << ": " << j.dump() << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterDevnet(CLI::App& app, Context& ctx) {
+  CLI::App* dn = app.add_subcommand(
+      "devnet", "Run the embedded local grid: a grid-proxy compatible API, a chain-like ledger "
+                "and real 0-db nodes on 127.0.0.1 (docs/devnet.md)");
+  dn->require_subcommand(1);
+  auto a = std::make_shared<DevnetArgs>();
+
+  CLI::App* serve = dn->add_subcommand("serve", "Run the devnet in the foreground until SIGTERM/SIGINT");
+  AddServeOptions(serve, a.get());
+  serve->callback([&ctx, a] { ctx.exit_code = Serve(*a); });
+
+  CLI::App* start = dn->add_subcommand("start", "Start the devnet daemon (pid file, log file) and "
+                                                "wait until it answers");
+  AddServeOptions(start, a.get());
+  start->callback([&ctx, a] { ctx.exit_code = Start(*a); });
+
+  CLI::App* stop = dn->add_subcommand("stop", "Stop the devnet daemon");
+  stop->add_option("--data", a->data, "Data directory");
+  stop->callback([&ctx, a] { ctx.exit_code = Stop(*a); });
+
+  CLI::App* status = dn->add_subcommand("status", "Is the devnet running; where; what it holds "
+                                                  "(exit 0 running, 1 not)");
+  status->add_option("--data", a->data, "Data directory");
+  status->callback([&ctx, a] { ctx.exit_code = StatusCmd(*a, ctx.global.json); });
+
+  CLI::App* reset = dn->add_subcommand("reset", "Stop the devnet and delete its ledger and nodes");
+  reset->add_option("--data", a->data, "Data directory");
+  reset->add_flag("--yes", a->yes, "Really delete");
+  reset->callback([&ctx, a] { ctx.exit_code = Reset(*a); });
+
+  CLI::App* approve = dn->add_subcommand(
+      "approve", "Play the phone app: sign and pay a sign-and-pay request (uuid or "
+                 "threebot://signandpay/#URL) or pay a top-up URI (TFT:...)");
+  approve->add_option("request", a->request, "uuid, threebot:// URI or TFT: URI")->required();
+  approve->add_option("--data", a->data, "Data directory");
+  approve->callback([&ctx, a] {
+    ctx.exit_code = Post(*a, "/app/approve", json{{"request", a->request}}, ctx.global.json,
+                         "approve");
+  });
+
+  CLI::App* node = dn->add_subcommand("node", "Faults: take a node down, bring it up, wipe its "
+                                              "disk, or add latency to its calls");
+  node->add_option("action", a->action, "down | up | wipe | slow")
+      ->required()
+      ->check(CLI::IsMember({"down", "up", "wipe", "slow"}));
+  node->add_option("id", a->node_id, "Node id")->required();
+  node->add_option("--latency-ms", a->latency_ms, "Latency for `slow` (0 clears)")
+      ->check(CLI::Range(0u, 60000u));
+  node->add_option("--data", a->data, "Data directory");
+  node->callback([&ctx, a] {
+    json body = a->action == "slow" ? json{{"latency_ms", a->latency_ms}} : json::object();
+    ctx.exit_code = Post(*a, "/admin/nodes/" + std::to_string(a->node_id) + "/" + a->action, body,
+                         ctx.global.json, "node");
+  });
+}
+
+#else
 
 void RegisterDevnet(CLI::App& app, Context& ctx) {
   AddNotBuilt(app, ctx, "devnet", "Run the embedded local grid (start, stop, status, reset, ...)",
               "issue 4, devnet");
 }
+
+#endif
 
 }  // namespace qstor::cli

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/wait.h>
+
 #include <nlohmann/json.hpp>
 
 #include "devnet/devnet.h"
@@ -15,6 +17,7 @@
 #include "grid/challenge.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
+#include "grid/network.h"
 #include "zdb/client.h"
 
 namespace qstor::devnet {
@@ -627,6 +630,38 @@ TEST_F(DevnetTest, FaultsDownUpWipeSlow) {
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(grid_->GetDeployment(7, d.contract_id).ok());
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+}
+
+TEST(DevnetCli, StartStatusStopReset) {
+  const char* bin = std::getenv("QSTOR_BIN");
+  ASSERT_NE(bin, nullptr);
+  std::string dir = TempDir("cli");
+  std::string q = std::string(bin) + " ";
+  auto run = [&](const std::string& args) {
+    int rc = std::system((q + args + " --data " + dir + " > " + dir + ".out 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  ASSERT_EQ(run("devnet start --nodes 20 --hour-seconds 3600"), 0);
+  EXPECT_EQ(run("devnet start"), 0);  // already running: says so
+  EXPECT_EQ(run("devnet status"), 0);
+  auto ep = grid::ResolveNetwork("devnet", dir);
+  ASSERT_TRUE(ep.ok()) << ep.status().ToString();
+  HttpGrid g(*ep);
+  grid::PageRequest p;
+  p.size = 100;
+  auto nodes = g.FindNodes({}, p);
+  ASSERT_TRUE(nodes.ok()) << nodes.status().ToString();
+  EXPECT_EQ(nodes->items.size(), 20u);
+  EXPECT_EQ(run("devnet node down 4"), 0);
+  EXPECT_EQ(g.GetNode(4)->status, "down");
+  EXPECT_NE(run("devnet node explode 4"), 0);
+  EXPECT_EQ(run("devnet stop"), 0);
+  EXPECT_EQ(run("devnet status"), 1);
+  EXPECT_EQ(grid::ResolveNetwork("devnet", dir).status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(run("devnet reset --yes"), 0);
+  EXPECT_FALSE(fs::exists(dir + "/ledger.sqlite"));
+  fs::remove_all(dir);
+  fs::remove(dir + ".out");
 }
 
 TEST(TopupUri, Parse) {

@@ -53,6 +53,10 @@ Status ZdbProcess::Start(uint16_t port) {
     return Status::Internal("zdb node: fork failed");
   }
   if (pid == 0) {
+    // The devnet may block signals for sigwait(); the mask survives exec.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) _exit(1);
     ::dup2(fd, 1);
