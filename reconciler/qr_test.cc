@@ -126,23 +126,34 @@ TEST(Qr, TerminalRenderingHasEveryModuleAndTheQuietZone) {
   }
 }
 
-TEST(Qr, SvgHasTheRightSizeAndOneRectPerRun) {
-  auto code = EncodeQr("svg");
+TEST(Qr, SvgPathDrawsExactlyTheDarkModules) {
+  auto code = EncodeQr("svg {\"node\":12}");
   ASSERT_TRUE(code.ok());
   std::string svg = RenderSvg(*code, 4, 4);
   EXPECT_NE(svg.find("viewBox=\"0 0 29 29\""), std::string::npos) << svg.substr(0, 300);
   EXPECT_NE(svg.find("width=\"116\""), std::string::npos);
-  // Count dark modules covered by the path's runs: h<run> per rectangle.
-  size_t covered = 0, pos = 0;
-  while ((pos = svg.find('h', pos)) != std::string::npos) {
-    if (svg[pos + 1] != '-' && std::isdigit(static_cast<unsigned char>(svg[pos + 1]))) {
-      covered += std::stoul(svg.substr(pos + 1));
-    }
-    ++pos;
+  // Rasterize the path back: every "M<x> <y>h<run>v1h-<run>z" is one run.
+  std::vector<int> grid(29 * 29, 0);
+  size_t d = svg.find(" d=\"");
+  ASSERT_NE(d, std::string::npos);
+  std::string path = svg.substr(d + 4, svg.find('"', d + 4) - d - 4);
+  int x = 0, y = 0, run = 0, back = 0, runs = 0;
+  for (const char* p = path.c_str(); *p != '\0';) {
+    int used = 0;
+    ASSERT_EQ(std::sscanf(p, "M%d %dh%dv1h-%dz%n", &x, &y, &run, &back, &used), 4) << p;
+    ASSERT_EQ(run, back);
+    for (int i = 0; i < run; ++i) grid[static_cast<size_t>(y * 29 + x + i)] = 1;
+    p += used;
+    ++runs;
   }
-  size_t dark = 0;
-  for (uint8_t m : code->modules) dark += m;
-  EXPECT_EQ(covered, dark);
+  EXPECT_GT(runs, 0);
+  for (int yy = 0; yy < 29; ++yy) {
+    for (int xx = 0; xx < 29; ++xx) {
+      int mx = xx - 4, my = yy - 4;
+      bool dark = mx >= 0 && my >= 0 && mx < code->width && my < code->width && code->dark(mx, my);
+      EXPECT_EQ(grid[static_cast<size_t>(yy * 29 + xx)], dark ? 1 : 0) << xx << "," << yy;
+    }
+  }
 }
 
 TEST(Qr, PngsDecodeToTheExactBytesWithZbarimg) {
