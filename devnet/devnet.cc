@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -202,14 +203,6 @@ HttpResponse PagedJson(std::vector<T> items, const Paging& p,
   return r;
 }
 
-bool EqualsAnyCi(const std::string& v, const std::vector<std::string>& list) {
-  std::string lv = Lower(v);
-  for (const auto& x : list) {
-    if (Lower(x) == lv) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Result<std::pair<uint32_t, uint64_t>> ParseTopupUri(const std::string& uri,
@@ -267,6 +260,8 @@ struct Devnet::Impl {
   grid::Pricing pricing;
   std::unique_ptr<SqliteDb> db;
   Topology topo;
+  std::vector<std::array<std::string, 3>> lower_loc;  // lower-case country, city, region
+  const std::string kDown = "down";
   std::map<uint32_t, NodeRuntime> rt;         // only nodes touched
   std::map<uint32_t, uint64_t> used_hru;      // node -> reserved HRU bytes
   std::recursive_mutex mu;
@@ -392,6 +387,10 @@ CREATE TABLE IF NOT EXISTS app_keys(twin_id INTEGER PRIMARY KEY, seed TEXT);
   uint64_t seed = std::stoull(m["seed"]);
   uint64_t nodes = std::stoull(m["nodes"]);
   topo = GenerateTopology(seed, uint32_t(nodes), std::stoll(m["created"]));
+  lower_loc.clear();
+  for (const auto& n : topo.nodes) {
+    lower_loc.push_back({Lower(n.location.country), Lower(n.location.city), Lower(n.location.region)});
+  }
   pricing.su_usd_per_hour = opt.su_usd_per_hour;
   pricing.tft_usd = opt.tft_usd;
   pricing.bridge_address = kBridge;
@@ -1086,36 +1085,49 @@ HttpResponse Devnet::Impl::ListNodes(const HttpRequest& r) {
   std::string city_contains = r.Query("city_contains") ? Lower(*r.Query("city_contains")) : "";
   std::set<uint64_t> farm_set(farm_ids->begin(), farm_ids->end());
   std::set<uint64_t> node_set(node_ids->begin(), node_ids->end());
-  std::vector<Node> out;
-  {
-    std::lock_guard<std::recursive_mutex> lock(mu);
-    for (const auto& base : topo.nodes) {
-      if (!node_set.empty() && !node_set.count(base.node_id)) continue;
-      if (node_id.value() && **node_id != base.node_id) continue;
-      if (!farm_set.empty() && !farm_set.count(base.farm_id)) continue;
-      if (twin_id.value() && **twin_id != base.twin_id) continue;
-      if (!countries.empty() && !EqualsAnyCi(base.location.country, countries)) continue;
-      if (!cities.empty() && !EqualsAnyCi(base.location.city, cities)) continue;
-      if (!regions.empty() && !EqualsAnyCi(base.location.region, regions)) continue;
-      if (!country_contains.empty() &&
-          Lower(base.location.country).find(country_contains) == std::string::npos) {
-        continue;
-      }
-      if (!city_contains.empty() &&
-          Lower(base.location.city).find(city_contains) == std::string::npos) {
-        continue;
-      }
-      Node n = LiveNode(base);
-      if (!status.empty() && std::find(status.begin(), status.end(), n.status) == status.end()) {
-        continue;
-      }
-      if (healthy.value() && **healthy != n.healthy) continue;
-      if (free_hru.value() && n.FreeHru() < **free_hru) continue;
-      if (free_sru.value() && n.FreeSru() < **free_sru) continue;
-      out.push_back(std::move(n));
+  auto lower_set = [](const std::vector<std::string>& v) {
+    std::set<std::string> out;
+    for (const auto& x : v) out.insert(Lower(x));
+    return out;
+  };
+  std::set<std::string> country_set = lower_set(countries), city_set = lower_set(cities),
+                        region_set = lower_set(regions);
+  // Scan indices (no copies); only the page is materialised.
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  std::vector<uint32_t> match;
+  for (size_t i = 0; i < topo.nodes.size(); ++i) {
+    const Node& base = topo.nodes[i];
+    const auto& low = lower_loc[i];
+    if (!node_set.empty() && !node_set.count(base.node_id)) continue;
+    if (node_id.value() && **node_id != base.node_id) continue;
+    if (!farm_set.empty() && !farm_set.count(base.farm_id)) continue;
+    if (twin_id.value() && **twin_id != base.twin_id) continue;
+    if (!country_set.empty() && !country_set.count(low[0])) continue;
+    if (!city_set.empty() && !city_set.count(low[1])) continue;
+    if (!region_set.empty() && !region_set.count(low[2])) continue;
+    if (!country_contains.empty() && low[0].find(country_contains) == std::string::npos) continue;
+    if (!city_contains.empty() && low[1].find(city_contains) == std::string::npos) continue;
+    bool down = false;
+    if (!rt.empty()) {
+      auto it = rt.find(base.node_id);
+      down = it != rt.end() && it->second.down;
     }
+    const std::string& st = down ? kDown : base.status;
+    if (!status.empty() && std::find(status.begin(), status.end(), st) == status.end()) continue;
+    if (healthy.value() && **healthy != (!down && base.healthy)) continue;
+    uint64_t used = 0;
+    if (!used_hru.empty()) {
+      auto it = used_hru.find(base.node_id);
+      if (it != used_hru.end()) used = it->second;
+    }
+    if (free_hru.value() && (base.total.hru > used ? base.total.hru - used : 0) < **free_hru) {
+      continue;
+    }
+    if (free_sru.value() && base.FreeSru() < **free_sru) continue;
+    match.push_back(uint32_t(i));
   }
-  return PagedJson<Node>(std::move(out), *paging, [](const Node& n) { return grid::ToJson(n); });
+  return PagedJson<uint32_t>(std::move(match), *paging,
+                             [this](const uint32_t& i) { return grid::ToJson(LiveNode(topo.nodes[i])); });
 }
 
 HttpResponse Devnet::Impl::ListFarms(const HttpRequest& r) {
