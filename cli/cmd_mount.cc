@@ -16,6 +16,7 @@
 #include <cstring>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -26,6 +27,12 @@
 #if defined(QSTOR_HAVE_FS_MOUNT)
 #include "fs/mount/mount.h"
 #include "fs/mount/segment_sink.h"
+#endif
+#if defined(QSTOR_MOUNT_HAVE_OBJECT_STORE)
+#include <fstream>
+
+#include "fs/mount/object_store_sink.h"
+#include "fs/object_store.h"
 #endif
 #if defined(QSTOR_HAVE_RECONCILER)
 #include "reconciler/manifest.h"
@@ -54,7 +61,56 @@ struct MountCli {
   std::string segment_size = "4MiB";
   bool foreground = false;
   int threads = 8;
+  std::vector<std::string> zdb;  // host:port/ns, development access to 0-db backends
+  int k = 2;
+  int m = 1;
+  std::string key_file;
 };
+
+#if defined(QSTOR_MOUNT_HAVE_OBJECT_STORE)
+// Development path to the storage engine until the reconciler hands the
+// mount its backends and keys: explicit 0-db addresses and a key file with
+// two lines of 64 hex digits (data key, metadata key).
+Result<std::shared_ptr<qstor::fs::mount::SegmentSink>> ZdbSink(const MountCli& c) {
+  std::vector<qstor::fs::Backend> backends;
+  const char* pw = std::getenv("QSTOR_ZDB_PASSWORD");
+  for (const std::string& spec : c.zdb) {
+    size_t colon = spec.rfind(':'), slash = spec.find('/', colon == std::string::npos ? 0 : colon);
+    if (colon == std::string::npos || slash == std::string::npos || slash + 1 >= spec.size()) {
+      return Status::InvalidArgument("--zdb \"" + spec + "\": use HOST:PORT/NAMESPACE");
+    }
+    qstor::fs::Backend b;
+    b.host = spec.substr(0, colon);
+    int port = std::atoi(spec.substr(colon + 1, slash - colon - 1).c_str());
+    if (port <= 0 || port > 65535) return Status::InvalidArgument("--zdb \"" + spec + "\": bad port");
+    b.port = static_cast<uint16_t>(port);
+    b.ns = spec.substr(slash + 1);
+    if (pw) b.password = pw;
+    backends.push_back(std::move(b));
+  }
+  if (c.key_file.empty()) return Status::InvalidArgument("--zdb needs --key-file");
+  std::ifstream in(c.key_file);
+  std::string dk, mk;
+  if (!std::getline(in, dk) || !std::getline(in, mk)) {
+    return Status::InvalidArgument("--key-file " + c.key_file +
+                                   ": need two lines of 64 hex digits (data key, metadata key)");
+  }
+  qstor::fs::FsKeys keys;
+  auto d = qstor::fs::SecretKey::FromHex(dk);
+  auto mm = qstor::fs::SecretKey::FromHex(mk);
+  if (!d.ok() || !mm.ok()) return Status::InvalidArgument("--key-file " + c.key_file + ": bad hex key");
+  keys.data_key = *d;
+  keys.metadata_key = *mm;
+  qstor::fs::ObjectStoreOptions o;
+  o.k = c.k;
+  o.m = c.m;
+  auto store = qstor::fs::ObjectStore::Open(keys, backends, backends, o);
+  if (!store.ok()) return store.status();
+  std::shared_ptr<qstor::fs::ObjectStore> shared(std::move(store.value()));
+  return std::shared_ptr<qstor::fs::mount::SegmentSink>(
+      qstor::fs::mount::NewObjectStoreSink(std::move(shared)));
+}
+#endif
 
 std::string DefaultCacheDir() {
   if (getuid() == 0) return "/var/lib/qstor/mount-cache";
@@ -122,7 +178,7 @@ int RunMountCmd(const Context&, const MountCli& c) {
     std::cerr << "qstor mount: reading a manifest needs the reconciler, which is not built\n";
     return kExitNotBuilt;
 #endif
-    if (c.local_backend.empty()) {
+    if (c.local_backend.empty() && c.zdb.empty()) {
       std::cerr << "qstor mount: mounting the grid backends of a deployment is not built yet: the"
                    " reconciler does not hand the mount its 0-db backends and the storage"
                    " engine adapter is missing (issue 7). Nothing was done. For development,"
@@ -130,8 +186,8 @@ int RunMountCmd(const Context&, const MountCli& c) {
       return kExitNotBuilt;
     }
   }
-  if (c.local_backend.empty()) {
-    std::cerr << "qstor mount: give a MANIFEST or --local-backend DIR (see --help)\n";
+  if (c.local_backend.empty() == c.zdb.empty()) {
+    std::cerr << "qstor mount: give exactly one of --local-backend DIR or --zdb ... (see --help)\n";
     return kExitUsage;
   }
   if (mountpoint.empty()) {
@@ -174,11 +230,23 @@ int RunMountCmd(const Context&, const MountCli& c) {
   if (::realpath(cache_dir.c_str(), buf) != nullptr) cache_dir = buf;
   o.mountpoint = mountpoint;
   o.cache_dir = cache_dir;
-  std::string backend = c.local_backend;
-  if (::realpath(backend.c_str(), buf) != nullptr) backend = buf;
-  auto sink = qstor::fs::mount::NewLocalDirSink(backend);
-  if (!sink.ok()) return Fail(sink.status(), "mount");
-  std::shared_ptr<qstor::fs::mount::SegmentSink> shared(std::move(sink.value()));
+  std::shared_ptr<qstor::fs::mount::SegmentSink> shared;
+  if (!c.zdb.empty()) {
+#if defined(QSTOR_MOUNT_HAVE_OBJECT_STORE)
+    auto zs = ZdbSink(c);
+    if (!zs.ok()) return Fail(zs.status(), "mount");
+    shared = *zs;
+#else
+    std::cerr << "qstor mount: --zdb needs the storage engine (fs/object_store.h), not built\n";
+    return kExitNotBuilt;
+#endif
+  } else {
+    std::string backend = c.local_backend;
+    if (::realpath(backend.c_str(), buf) != nullptr) backend = buf;
+    auto sink = qstor::fs::mount::NewLocalDirSink(backend);
+    if (!sink.ok()) return Fail(sink.status(), "mount");
+    shared = std::shared_ptr<qstor::fs::mount::SegmentSink>(std::move(sink.value()));
+  }
   st = qstor::fs::mount::RunMount(o, shared);
   if (!st.ok()) return Fail(st, "mount");
   return kExitOk;
@@ -333,13 +401,22 @@ void RegisterMount(CLI::App& app, Context& ctx) {
       "mount",
       "Mount the storage as a FUSE filesystem.\n"
       "Built: the filesystem (POSIX semantics, write-back cache, crash-safe metadata, upload\n"
-      "queue) over a LOCAL development backend (--local-backend DIR: segments as files).\n"
-      "NOT built yet: mounting the 0-db grid backends of a deployment (the reconciler does not\n"
-      "hand backends to the mount yet); with a MANIFEST and no --local-backend this exits 3.");
+      "queue) over a LOCAL development backend (--local-backend DIR: segments as files), or\n"
+      "over explicit 0-db backends through the storage engine (--zdb HOST:PORT/NS ... with\n"
+      "--key-file; password from env QSTOR_ZDB_PASSWORD).\n"
+      "NOT built yet: mounting the backends of a deployment from the manifest and mnemonic (the\n"
+      "reconciler does not hand backends and keys to the mount yet); with a MANIFEST and\n"
+      "neither --local-backend nor --zdb this exits 3.");
   m->add_option("manifest", c->manifest,
                 "Manifest whose spec.mount gives path, cache size, durability (optional)");
   m->add_option("--local-backend", c->local_backend,
                 "Development backend: store segments and metadata snapshots in this directory");
+  m->add_option("--zdb", c->zdb,
+                "Development: a 0-db backend HOST:PORT/NAMESPACE (repeat; also used for metadata)");
+  m->add_option("--k", c->k, "With --zdb: data shards per segment")->capture_default_str();
+  m->add_option("--m", c->m, "With --zdb: parity shards per segment")->capture_default_str();
+  m->add_option("--key-file", c->key_file,
+                "With --zdb: file with two lines of 64 hex digits: data key, metadata key");
   m->add_option("--mountpoint", c->mountpoint, "Where to mount (created if missing)");
   m->add_option("--cache-dir", c->cache_dir, "Write-back cache and metadata directory")
       ->default_str(DefaultCacheDir());

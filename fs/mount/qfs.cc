@@ -2195,8 +2195,16 @@ void Qfs::ShipMeta() {
   in_sink_since_ns_ = 0;
   if (!st.ok()) {
     upload_errors_++;
+    {
+      std::lock_guard l(up_mu_);
+      upload_failures_++;
+    }
     NoteError("metadata snapshot to " + shared_->sink->Describe() + ": " + st.ToString());
     return;
+  }
+  {
+    std::lock_guard l(up_mu_);
+    upload_failures_ = 0;
   }
   meta_snapshots_++;
   last_ship_changes_ = changes;
@@ -2241,7 +2249,7 @@ void Qfs::UploaderLoop() {
       auto q = db_->Prepare("SELECT 1 FROM upload_queue LIMIT 1");
       pending = q.Step();
     }
-    if ((want > meta_shipped_ || due) && !failed && !pending) {
+    if ((want > meta_shipped_ || (due && !failed)) && !pending) {
       uint64_t before = meta_snapshots_.load();
       ShipMeta();
       last_ship_ = now;
