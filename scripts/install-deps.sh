@@ -25,6 +25,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-tools              # redis-cli: a client nobody here wrote (zdb tests)
   zbar-tools               # zbarimg decodes the QR PNGs in tests
+  fio gocryptfs            # mount benchmarks: qstor vs gocryptfs (docs/benchmarks.md)
   wrk                      # HTTP load generator for the devnet /nodes benchmark (docs/benchmarks.md)
   libclang-rt-14-dev       # libFuzzer runtime for the fuzz targets
   procps psmisc curl ca-certificates
