@@ -1,5 +1,6 @@
 #include "zdb/resp.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace qstor::zdb {
@@ -182,6 +183,8 @@ ParseResult ParseRequest(std::string_view d, const ParseLimits& lim,
     *error = "Protocol error: invalid multibulk length";
     return ParseResult::kError;
   }
+  std::vector<std::string_view> views;
+  views.reserve(static_cast<size_t>(std::min<int64_t>(n, 64)));
   for (int64_t i = 0; i < n; ++i) {
     if (p >= d.size()) return ParseResult::kNeedMore;
     if (d[p] != '$') {
@@ -199,11 +202,19 @@ ParseResult ParseRequest(std::string_view d, const ParseLimits& lim,
       *error = "Payload too large";
       return ParseResult::kError;
     }
-    std::string s;
-    r = ReadBulkBody(d, p, len, &s, &p, error);
-    if (r != ParseResult::kOk) return r;
-    argv->push_back(std::move(s));
+    // Locate the argument without copying: a request is copied only once it
+    // is complete, so a slowly arriving request costs O(size), not O(size^2).
+    size_t need = static_cast<size_t>(len) + 2;
+    if (d.size() - p < need) return ParseResult::kNeedMore;
+    if (d[p + len] != '\r' || d[p + len + 1] != '\n') {
+      *error = "Protocol error: bulk string not terminated by CRLF";
+      return ParseResult::kError;
+    }
+    views.push_back(d.substr(p, static_cast<size_t>(len)));
+    p += need;
   }
+  argv->reserve(views.size());
+  for (auto v : views) argv->emplace_back(v);
   *consumed = p;
   return ParseResult::kOk;
 }

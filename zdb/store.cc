@@ -1030,6 +1030,9 @@ bool Namespace::LoadSnapshot(std::vector<uint64_t>* replay_from) {
   next_id_ = Get64(p + 9);
   uint32_t nfiles = Get32(p + 17);
   if (nfiles > 1000000) return fail("file count");
+  // One allocation for the seq slots when the snapshot is plausibly that big
+  // (every live id takes 24 bytes in it), instead of growth copies.
+  if (props_.mode == KeyMode::kSeq && next_id_ <= fsize / 24 + 1024) seq_index_.reserve(next_id_);
   std::vector<File> snap(nfiles);
   for (uint32_t i = 0; i < nfiles; ++i) {
     p = need(24);
@@ -1053,14 +1056,15 @@ bool Namespace::LoadSnapshot(std::vector<uint64_t>* replay_from) {
   uint64_t count = Get64(p);
   for (uint64_t i = 0; i < count; ++i) {
     Loc l;
-    std::string_view key;
-    std::string seqk;
     if (props_.mode == KeyMode::kSeq) {
       p = need(8 + 16);
       if (!p) return fail("truncated");
       uint64_t id = Get64(p);
       if (id >= kMaxSeqId || id >= next_id_) return fail("bad id");
-      if (id >= seq_index_.size()) seq_index_.resize(std::max<uint64_t>(id + 1, seq_index_.size() * 3 / 2));
+      if (id >= seq_index_.size()) {
+        seq_index_.resize(seq_index_.capacity() > id ? seq_index_.capacity()
+                                                     : std::max<uint64_t>(id + 1, seq_index_.size() * 3 / 2));
+      }
       p += 8;
       l = Loc{Get32(p), Get32(p + 4), Get32(p + 8), Get32(p + 12)};
       if (seq_index_[id].valid()) return fail("duplicate id");
@@ -1082,7 +1086,6 @@ bool Namespace::LoadSnapshot(std::vector<uint64_t>* replay_from) {
     ++entries_;
     live_bytes_ += l.size;
   }
-  if (props_.mode == KeyMode::kSeq) seq_index_.resize(std::max<uint64_t>(seq_index_.size(), 0));
   // Everything read must be exactly the body; then the crc.
   crc = Crc(crc, buf.data(), bpos);
   uint64_t consumed = pos + bpos;
