@@ -28,7 +28,11 @@ size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 class ExactSearch {
  public:
   ExactSearch(const std::vector<size_t>& weights, size_t capacity, uint64_t budget)
-      : w_(weights), cap_(capacity), budget_(budget), suffix_(weights.size() + 1, 0) {
+      : w_(weights),
+        cap_(capacity),
+        budget_(budget),
+        suffix_(weights.size() + 1, 0),
+        tried_(weights.size()) {
     for (size_t i = w_.size(); i-- > 0;) suffix_[i] = suffix_[i + 1] + w_[i];
   }
 
@@ -53,7 +57,9 @@ class ExactSearch {
     if (suffix_[i] > free_in_used + (target_ - used) * cap_) return false;
     size_t wi = w_[i];
     // Bins with the same residual are interchangeable: try one of them.
-    std::vector<size_t> tried;
+    // One scratch list per depth, reused (no allocation per node).
+    std::vector<size_t>& tried = tried_[i];
+    tried.clear();
     for (size_t b = 0; b < used; ++b) {
       size_t r = residual_[b];
       if (r < wi || std::find(tried.begin(), tried.end(), r) != tried.end()) continue;
@@ -76,6 +82,7 @@ class ExactSearch {
   size_t cap_;
   uint64_t budget_;
   std::vector<size_t> suffix_;
+  std::vector<std::vector<size_t>> tried_;
   size_t target_ = 0;
   std::vector<size_t> residual_;
   std::vector<size_t> assign_;
