@@ -751,13 +751,14 @@ Result<SegmentRef> ObjectStore::Put(std::string_view segment_id, std::string_vie
   std::set<size_t> none;
   for (int i = 0; i < n; ++i) chosen.push_back(*s.PickBackend(chosen, none, rng));
 
-  std::mutex place_mu;
+  const std::vector<size_t> initial = chosen;  // read without the lock below
+  std::mutex place_mu;                          // guards chosen, failed_backends, rng
   std::set<size_t> failed_backends;
   std::vector<std::optional<size_t>> where(n);
   std::vector<Status> errors(n);
   ParallelFor(*s.pool, n, [&](size_t i) {
     const std::string key = s.ShardKey(id, version, static_cast<int>(i));
-    size_t b = chosen[i];
+    size_t b = initial[i];
     for (size_t relocation = 0; relocation <= s.data.size(); ++relocation) {
       Status st;
       for (int attempt = 0; attempt <= s.options.retries; ++attempt) {
