@@ -388,12 +388,13 @@ void Qfs::MaybeDrop(uint64_t ino) {
   }
   // Only drop the table entry when nobody else (the uploader) holds it.
   if (erase && it->second.use_count() == 1) {
-    std::lock_guard il(in.mu);
-    if (in.fd >= 0) {
-      ::close(in.fd);
-      in.fd = -1;
-    }
+    std::shared_ptr<Inode> keep = std::move(it->second);  // destroyed after the lock below
     table_.erase(it);
+    std::lock_guard il(keep->mu);
+    if (keep->fd >= 0) {
+      ::close(keep->fd);
+      keep->fd = -1;
+    }
   }
 }
 
