@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "common/units.h"
@@ -88,6 +89,55 @@ size_t FirstInvalidUtf8(const std::string& text) {
     i += len;
   }
   return std::string::npos;
+}
+
+// yaml-cpp 0.7's LoadAll never returns on some inputs with text after a
+// top-level flow collection ("{a: 1},"): the parser keeps starting an empty
+// document at the same place. A pass with a no-op event handler finds that
+// place first; LoadAll runs only when the stream makes progress.
+class ProgressCheck final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& m) override {
+    stuck_ = seen_ && m.pos == last_.pos;
+    seen_ = true;
+    last_ = m;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  bool stuck() const { return stuck_; }
+  const YAML::Mark& where() const { return last_; }
+
+ private:
+  bool seen_ = false;
+  bool stuck_ = false;
+  YAML::Mark last_;
+};
+
+// Returns false (and the place) when LoadAll would not terminate. Parse
+// errors are left for LoadAll to report.
+bool StreamMakesProgress(const std::string& text, YAML::Mark* where) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  ProgressCheck check;
+  try {
+    while (parser.HandleNextDocument(check)) {
+      if (check.stuck()) {
+        *where = check.where();
+        return false;
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  return true;
 }
 
 struct DocContext {
@@ -472,6 +522,12 @@ LoadResult LoadManifestText(const std::string& text, const std::string& file) {
   }
 
   std::vector<YAML::Node> docs;
+  if (YAML::Mark stuck; !StreamMakesProgress(text, &stuck)) {
+    AddFileError(out, file, stuck.line + 1, stuck.column + 1,
+                 "YAML syntax: unexpected text after the end of a document "
+                 "(a ',' or more text after a closing '}' or ']'?)");
+    return r;
+  }
   try {
     docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {

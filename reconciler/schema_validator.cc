@@ -541,8 +541,9 @@ void SchemaValidator::Impl::CheckObject(const YAML::Node& n, const json& s,
   for (auto it = n.begin(); it != n.end(); ++it) {
     if (w.aborted) return;
     ++count;
-    const YAML::Node& key_node = it->first;
-    const YAML::Node& value = it->second;
+    // Copies: the iterator's pair is a temporary; Nodes are cheap handles.
+    const YAML::Node key_node = it->first;
+    const YAML::Node value = it->second;
     YAML::Mark key_mark = key_node.Mark().line >= 0 ? key_node.Mark() : mark;
     if (!key_node.IsScalar()) {
       Add(w, key_mark, path, "keys must be plain words, not " +
