@@ -239,6 +239,7 @@ Status RunMount(const MountOptions& in_opt, std::shared_ptr<SegmentSink> sink) {
   const char* argv[] = {"qstor", "-o", o.c_str()};
   struct fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
   struct fuse_session* se = fuse_session_new(&args, Qfs::Ops(), sizeof(struct fuse_lowlevel_ops), fs);
+  fuse_opt_free_args(&args);  // the session keeps its own copies
   if (se == nullptr) {
     delete fs;
     return Status::Internal("fuse_session_new failed (see the messages above)");
