@@ -9,7 +9,7 @@ BUILD=build-fuzz
 cmake -S . -B "$BUILD" -G Ninja -DQSTOR_FUZZ=ON -DQSTOR_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DQSTOR_ROOMS="common;zdb;grid;devnet;reconciler" >/dev/null
-targets=$(ninja -C "$BUILD" -t targets all | sed -n 's/^\(fuzz_[a-z0-9_]*\): .*/\1/p' | sort -u)
+targets=$(grep -v "^$" "$BUILD/fuzzers.txt" | sort -u)
 if [ -z "$targets" ]; then
   echo "fuzz: no fuzz targets found" >&2
   exit 1
