@@ -1,5 +1,7 @@
 #include "reconciler/keystore.h"
 
+#include "common/file_util.h"
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -76,45 +78,10 @@ std::string DirOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
-// Atomic private write: temp file (0600, O_EXCL), fsync, rename, fsync dir.
+// Atomic private write into a private directory.
 Status WritePrivateAtomic(const std::string& path, const std::string& bytes) {
-  std::string dir = DirOf(path);
-  QSTOR_RETURN_IF_ERROR(MkdirPrivate(dir));
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("keystore: create " + tmp + ": " + std::strerror(errno));
-  ::fchmod(fd, 0600);  // regardless of umask
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::IOError("keystore: write " + tmp + ": " + std::strerror(e));
-    }
-    off += static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return Status::IOError("keystore: fsync " + tmp + ": " + std::strerror(e));
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return Status::IOError("keystore: rename to " + path + ": " + std::strerror(e));
-  }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::OK();
+  QSTOR_RETURN_IF_ERROR(MkdirPrivate(DirOf(path)));
+  return WriteFileAtomic(path, bytes, 0600).WithContext("keystore");
 }
 
 Result<nlohmann::json> LoadJson(const std::string& path) {

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/file_util.h"
 #include "common/status.h"
 
 namespace qstor::reconciler {
@@ -47,8 +48,6 @@ Result<std::string> RenderPng(const QrCode& code, int scale = 4, int quiet_zone 
 // `scale` user units per module.
 std::string RenderSvg(const QrCode& code, int scale = 4, int quiet_zone = 4);
 
-// Writes bytes to `path` atomically (temp file in the same directory, then
-// rename), mode 0644.
-Status WriteFileAtomic(const std::string& path, std::string_view bytes);
+// Files are written with qstor::WriteFileAtomic (common/file_util.h).
 
 }  // namespace qstor::reconciler

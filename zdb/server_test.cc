@@ -26,9 +26,17 @@ namespace fs = std::filesystem;
 using testing::TempDir;
 using namespace std::chrono_literals;
 
+// Options for a test server: a free port picked by the kernel, so tests can
+// run in parallel (ctest -j).
+ServerOptions FreePort() {
+  ServerOptions o;
+  o.port = 0;
+  return o;
+}
+
 class TestServer {
  public:
-  explicit TestServer(ServerOptions o = {}, std::string dir = "") {
+  explicit TestServer(ServerOptions o = FreePort(), std::string dir = "") {
     if (dir.empty()) {
       tmp_ = std::make_unique<TempDir>();
       dir = tmp_->path();
@@ -173,7 +181,7 @@ TEST(ZdbServer, ClientDataCommands) {
 }
 
 TEST(ZdbServer, NamespacesAdminAndAccessRules) {
-  ServerOptions o;
+  ServerOptions o = FreePort();
   o.admin_password = "adminpw";
   TestServer s(o);
   auto admin = Connect(s.port());
@@ -339,7 +347,7 @@ TEST(ZdbServer, MalformedInputGetsErrorOrCloseNeverCrash) {
 }
 
 TEST(ZdbServer, SlowLorisAndIdleClientsAreCut) {
-  ServerOptions o;
+  ServerOptions o = FreePort();
   o.idle_timeout = 300ms;
   TestServer s(o);
   int fd = RawConnect(s.port());
@@ -376,7 +384,7 @@ TEST(ZdbServer, ClientReconnectsAndRestoresSelect) {
   co.connect_timeout = 1000ms;
   std::unique_ptr<Client> c;
   {
-    TestServer s({}, dir.path());
+    TestServer s(FreePort(), dir.path());
     port = s.port();
     auto admin = Connect(port);
     ASSERT_TRUE(admin->NsNew("ns").ok());
@@ -390,7 +398,7 @@ TEST(ZdbServer, ClientReconnectsAndRestoresSelect) {
   Status st = c->Ping();
   EXPECT_EQ(st.code(), Status::Code::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("/ns"), std::string::npos);
-  ServerOptions o;
+  ServerOptions o = FreePort();
   o.port = port;
   TestServer again(o, dir.path());
   // Reconnect + SELECT replay: the namespace is private, so a bare

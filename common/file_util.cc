@@ -1,0 +1,49 @@
+#include "common/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace qstor {
+
+Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t mode) {
+  size_t slash = path.find_last_of('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return Status::IOError("create " + tmp + ": " + std::strerror(errno));
+  auto fail = [&](const char* what) {
+    int e = errno;
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    return Status::IOError(std::string(what) + " " + tmp + ": " + std::strerror(e));
+  };
+  if (::fchmod(fd, mode) != 0) return fail("chmod");
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return fail("write");
+    }
+    off += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0) return fail("fsync");
+  int rc = ::close(fd);
+  fd = -1;
+  if (rc != 0) return fail("close");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(("rename to " + path + ":").c_str());
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::OK();
+}
+
+}  // namespace qstor

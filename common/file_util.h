@@ -1,0 +1,19 @@
+// Small file helpers shared by the rooms.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace qstor {
+
+// Replaces `path` with `bytes` atomically and durably: writes a temporary
+// file beside it with `mode` (whatever the umask), fsyncs it, renames it over
+// `path`, then fsyncs the directory. After a crash `path` holds either the
+// old or the new content, never a mix. The directory must exist.
+Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
+
+}  // namespace qstor

@@ -1,0 +1,54 @@
+#include "common/file_util.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace qstor {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(FileUtilTest, WritesReplacesAndSetsMode) {
+  fs::path dir = fs::temp_directory_path() / ("qstor-file-util-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::path p = dir / "f";
+  ASSERT_TRUE(WriteFileAtomic(p.string(), "first", 0600).ok());
+  EXPECT_EQ(Read(p), "first");
+  struct stat st{};
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_TRUE(WriteFileAtomic(p.string(), std::string(100000, 'x')).ok());
+  EXPECT_EQ(Read(p).size(), 100000u);
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  // No temporary file is left behind.
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+  fs::remove_all(dir);
+}
+
+TEST(FileUtilTest, MissingDirectoryIsAnError) {
+  Status s = WriteFileAtomic("/nonexistent-dir-qstor/f", "x");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_NE(s.message().find("/nonexistent-dir-qstor/f.tmp."), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace qstor
