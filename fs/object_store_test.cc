@@ -14,19 +14,8 @@ namespace {
 using testing::FastOptions;
 using testing::ZdbCluster;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-FsKeys Keys() {
-  FsKeys k;
-  k.data_key = SecretKey::Random();
-  k.metadata_key = SecretKey::Random();
-  return k;
-}
+using testing::Keys;
+using testing::RandomBytes;
 
 std::unique_ptr<ObjectStore> OpenStore(const ZdbCluster& c, int data_from, int data_to,
                                        int meta_from, int meta_to, const FsKeys& keys,

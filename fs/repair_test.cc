@@ -14,19 +14,8 @@ namespace {
 using testing::FastOptions;
 using testing::ZdbCluster;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-FsKeys Keys() {
-  FsKeys k;
-  k.data_key = SecretKey::Random();
-  k.metadata_key = SecretKey::Random();
-  return k;
-}
+using testing::Keys;
+using testing::RandomBytes;
 
 const SegmentCheck* Find(const CheckReport& r, const std::string& id) {
   for (const auto& s : r.segments) {

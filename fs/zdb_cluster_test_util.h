@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,22 @@
 #include "zdb/server.h"
 
 namespace qstor::fs::testing {
+
+// Deterministic pseudo-random bytes (incompressible test payloads).
+inline std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Fresh random data and metadata keys.
+inline FsKeys Keys() {
+  FsKeys k;
+  k.data_key = SecretKey::Random();
+  k.metadata_key = SecretKey::Random();
+  return k;
+}
 
 class ZdbCluster {
  public:
