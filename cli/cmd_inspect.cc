@@ -1,6 +1,276 @@
+// qstor list / status: what a manifest has on the grid, and how healthy it is.
+#include <sys/xattr.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "common/units.h"
+
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include "cli/session.h"
+#include "reconciler/apply.h"
+#include "reconciler/plan.h"
+#include "reconciler/state.h"
+#endif
 
 namespace qstor::cli {
+
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+namespace {
+
+struct InspectCli {
+  std::vector<std::string> files;
+  std::string name;
+};
+
+int Fail(const std::string& cmd, const Status& st) {
+  std::cerr << "qstor " << cmd << ": " << st.message() << "\n";
+  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
+}
+
+struct Seen {
+  reconciler::Observation obs;
+  std::string state_path;
+  bool deployments_checked = false;
+};
+
+Result<Seen> See(const reconciler::Manifest& m) {
+  auto home = QstorHome();
+  if (!home.ok()) return home.status();
+  auto pub = KeystorePublicOrHint(*home);
+  if (!pub.ok()) return pub.status();
+  Seen seen;
+  seen.state_path = reconciler::StatePath(*home, m.network, m.name);
+  std::optional<reconciler::State> state;
+  auto st = reconciler::LoadState(seen.state_path);
+  if (st.ok()) {
+    state = *st;
+  } else if (st.status().code() != Status::Code::kNotFound) {
+    return st.status();
+  }
+  auto ep = ConnectNetwork(m.network, true);
+  if (!ep.ok()) return ep.status();
+  grid::HttpGrid g(*ep);
+  reconciler::ObserveOptions oo;
+  oo.check_deployments = false;
+  if (PassphraseAvailable()) {
+    auto id = UnlockIdentity(*home);
+    if (!id.ok()) return id.status();
+    auto twin = g.GetTwinByPublicKey(pub->public_key_hex);
+    if (twin.ok()) {
+      g.SetIdentity(twin->twin_id, id->TwinKey());
+      oo.check_deployments = true;
+    }
+  }
+  auto obs = reconciler::Observe(g, m, pub->public_key_hex, state, oo);
+  if (!obs.ok()) return obs.status();
+  seen.obs = std::move(obs).value();
+  seen.deployments_checked = oo.check_deployments;
+  return seen;
+}
+
+// One slot's health as status reports it.
+std::string SlotHealth(const Seen& s, const reconciler::NamespaceState& ns) {
+  const auto& o = s.obs;
+  if (ns.contract_id == 0 || !o.contracts.count(ns.contract_id)) return "contract gone";
+  auto n = o.nodes.find(ns.node_id);
+  if (n == o.nodes.end()) return "node unknown";
+  if (n->second.status != "up") return "node " + n->second.status;
+  if (o.contracts.at(ns.contract_id).state == "GracePeriod") return "grace period (unpaid)";
+  auto ws = o.workload_status.find(ns.contract_id);
+  if (ws != o.workload_status.end() && ws->second != "ok") return ws->second;
+  return "ok";
+}
+
+uint64_t MonthlyUnits(const Seen& s, const reconciler::NamespaceState& ns) {
+  return grid::CostUnits(s.obs.pricing, ns.size_bytes, 0, reconciler::kMonthSeconds);
+}
+
+int RunList(const Context& ctx, const InspectCli& c) {
+  auto ms = LoadManifestsFor(c.files, c.name, "list");
+  if (!ms.ok()) return Fail("list", ms.status());
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& m : *ms) {
+    auto seen = See(m);
+    if (!seen.ok()) return Fail("list", seen.status().WithContext(m.name));
+    const auto& st = seen->obs.state;
+    if (ctx.global.json) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (const auto& ns : st.namespaces) {
+        nlohmann::json r = ns.ToJson();
+        r["health"] = SlotHealth(*seen, ns);
+        r["monthly_cost_units"] = MonthlyUnits(*seen, ns);
+        rows.push_back(r);
+      }
+      all.push_back({{"name", m.name}, {"network", m.network}, {"namespaces", rows}});
+      continue;
+    }
+    std::cout << fmt::format("{} on {} ({}+{}, {} usable)\n", m.name, m.network, m.data_shards,
+                             m.parity_shards, FormatSize(m.capacity_bytes));
+    if (st.namespaces.empty()) {
+      std::cout << "  nothing deployed: `qstor apply` creates it\n";
+      continue;
+    }
+    std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>12} {:>14}  {}\n", "SLOT", "NODE",
+                             "FARM", "LOCATION", "CONTRACT", "SIZE", "TFT/MONTH", "HEALTH");
+    for (const auto& ns : st.namespaces) {
+      std::string loc = ns.city.empty() ? ns.country : ns.city + ", " + ns.country;
+      std::string size = FormatSize(ns.size_bytes);
+      size = size.substr(0, size.find(' ', size.find(' ') + 1));
+      std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>12} {:>14}  {}\n", ns.Slot(),
+                               ns.node_id, ns.farm_id, loc.substr(0, 24), ns.contract_id, size,
+                               grid::FormatTft(MonthlyUnits(*seen, ns)), SlotHealth(*seen, ns));
+    }
+    if (!seen->deployments_checked) {
+      std::cout << "  (namespaces not probed: set QSTOR_PASSPHRASE or run on a terminal)\n";
+    }
+  }
+  if (ctx.global.json) std::cout << nlohmann::json{{"version", 1}, {"storages", all}}.dump() << "\n";
+  return kExitOk;
+}
+
+bool IsMountPoint(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mnt;
+    ls >> id >> parent >> devno >> root >> mnt;
+    if (mnt == path) return true;
+  }
+  return false;
+}
+
+int RunStatus(const Context& ctx, const InspectCli& c) {
+  auto ms = LoadManifestsFor(c.files, c.name, "status");
+  if (!ms.ok()) return Fail("status", ms.status());
+  bool attention = false;
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& m : *ms) {
+    auto seen = See(m);
+    if (!seen.ok()) return Fail("status", seen.status().WithContext(m.name));
+    const auto& st = seen->obs.state;
+    int data_ok = 0, meta_ok = 0, grace = 0;
+    uint64_t monthly = 0;
+    std::vector<std::string> problems;
+    for (const auto& ns : st.namespaces) {
+      std::string h = SlotHealth(*seen, ns);
+      if (h == "ok") {
+        (ns.role == reconciler::Role::kData ? data_ok : meta_ok)++;
+      } else {
+        problems.push_back(ns.Slot() + " on node " + std::to_string(ns.node_id) + ": " + h);
+      }
+      if (h.rfind("grace", 0) == 0) grace++;
+      if (ns.contract_id != 0 && seen->obs.contracts.count(ns.contract_id)) {
+        monthly += MonthlyUnits(*seen, ns);
+      }
+    }
+    const int want_data = m.data_shards + m.parity_shards;
+    const int margin = data_ok - m.data_shards;
+    std::string health;
+    if (st.namespaces.empty()) {
+      health = "not deployed";
+    } else if (data_ok < m.data_shards || meta_ok == 0) {
+      health = "unavailable";
+    } else if (data_ok < want_data || meta_ok < m.metadata_backends) {
+      health = "degraded";
+    } else {
+      health = "healthy";
+    }
+    uint64_t hourly = (monthly + 719) / 720;
+    std::optional<double> runway_days;
+    if (seen->obs.balance_units && hourly > 0) {
+      runway_days = static_cast<double>(*seen->obs.balance_units) / static_cast<double>(hourly) / 24.0;
+    }
+    bool mounted = m.mount.enabled && IsMountPoint(m.mount.path);
+    nlohmann::json mount_stats;
+    if (mounted) {
+      std::string buf(65536, '\0');
+      ssize_t n = ::getxattr(m.mount.path.c_str(), "trusted.qstor.stats", buf.data(), buf.size());
+      if (n > 0) {
+        buf.resize(static_cast<size_t>(n));
+        mount_stats = nlohmann::json::parse(buf, nullptr, false);
+        if (mount_stats.is_discarded()) mount_stats = nullptr;
+      }
+    }
+    bool low_runway = runway_days && *runway_days < 7.0;
+    attention = attention || health != "healthy" || grace > 0 || low_runway ||
+                (m.mount.enabled && !mounted);
+    if (ctx.global.json) {
+      nlohmann::json j = {{"name", m.name},
+                          {"network", m.network},
+                          {"health", health},
+                          {"data_namespaces_ok", data_ok},
+                          {"data_namespaces_wanted", want_data},
+                          {"can_lose_nodes", std::max(0, margin)},
+                          {"meta_namespaces_ok", meta_ok},
+                          {"meta_namespaces_wanted", m.metadata_backends},
+                          {"problems", problems},
+                          {"contracts_in_grace", grace},
+                          {"monthly_cost_units", monthly},
+                          {"hourly_cost_units", hourly},
+                          {"deployments_checked", seen->deployments_checked},
+                          {"mounted", mounted}};
+      if (seen->obs.balance_units) j["balance_units"] = *seen->obs.balance_units;
+      if (runway_days) j["runway_days"] = *runway_days;
+      if (!mount_stats.is_null()) j["mount"] = mount_stats;
+      all.push_back(j);
+      continue;
+    }
+    std::cout << fmt::format("{} on {}: {}\n", m.name, m.network, health);
+    std::cout << fmt::format("  data       {}/{} namespaces serving ({}+{}): {}\n", data_ok,
+                             want_data, m.data_shards, m.parity_shards,
+                             margin >= 0 ? fmt::format("can lose {} more node(s)", margin)
+                                         : "data cannot be read until nodes come back");
+    std::cout << fmt::format("  metadata   {}/{} replicas serving\n", meta_ok, m.metadata_backends);
+    for (const auto& p : problems) std::cout << "  problem    " << p << "\n";
+    std::cout << fmt::format("  cost       {}/month ({}/hour)\n", grid::FormatTft(monthly),
+                             grid::FormatTft(hourly));
+    if (seen->obs.balance_units) {
+      std::cout << fmt::format("  balance    {}", grid::FormatTft(*seen->obs.balance_units));
+      if (runway_days) std::cout << fmt::format(", runway {:.1f} days", *runway_days);
+      if (low_runway) std::cout << "  <- top up soon: `qstor wallet topup --amount N`";
+      std::cout << "\n";
+    }
+    if (m.mount.enabled) {
+      std::cout << "  mount      " << m.mount.path << (mounted ? ": mounted" : ": not mounted");
+      if (!mount_stats.is_null() && mount_stats.contains("pending_upload")) {
+        std::cout << fmt::format(", {} pending upload",
+                                 FormatSize(mount_stats["pending_upload"].value("bytes", uint64_t{0})));
+      }
+      std::cout << "\n";
+    }
+    if (!seen->deployments_checked) {
+      std::cout << "  (namespaces not probed: set QSTOR_PASSPHRASE or run on a terminal)\n";
+    }
+  }
+  if (ctx.global.json) std::cout << nlohmann::json{{"version", 1}, {"storages", all}}.dump() << "\n";
+  return attention ? kExitChanges : kExitOk;
+}
+
+}  // namespace
+
+void RegisterInspect(CLI::App& app, Context& ctx) {
+  auto c = std::make_shared<InspectCli>();
+  CLI::App* list = app.add_subcommand(
+      "list", "List the namespaces a manifest uses: role, node, location, contract, size, cost");
+  list->add_option("files", c->files, "Manifest file(s)")->required();
+  list->add_option("--name", c->name, "Only the Storage document with this name");
+  list->callback([&ctx, c] { ctx.exit_code = RunList(ctx, *c); });
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Health, balance, burn rate and runway of a manifest; exit 0 healthy, 2 needs attention");
+  status->add_option("files", c->files, "Manifest file(s)")->required();
+  status->add_option("--name", c->name, "Only the Storage document with this name");
+  status->callback([&ctx, c] { ctx.exit_code = RunStatus(ctx, *c); });
+}
+
+#else
 
 void RegisterInspect(CLI::App& app, Context& ctx) {
   AddNotBuilt(app, ctx, "list", "List the nodes a manifest uses, with role, location, size and cost",
@@ -8,5 +278,7 @@ void RegisterInspect(CLI::App& app, Context& ctx) {
   AddNotBuilt(app, ctx, "status", "Health, balance, burn rate and runway of a manifest",
               "issue 5, reconciler");
 }
+
+#endif
 
 }  // namespace qstor::cli

@@ -1,6 +1,531 @@
+// qstor diff (alias plan) / apply / destroy / force-unlock: the reconciler's
+// commands (docs/reconciler.md, docs/cli.md).
+#include <dirent.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "common/units.h"
+
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include "cli/session.h"
+#include "common/file_util.h"
+#include "reconciler/apply.h"
+#include "reconciler/plan.h"
+#include "reconciler/state.h"
+#endif
 
 namespace qstor::cli {
+
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+namespace {
+
+using reconciler::Manifest;
+using reconciler::Plan;
+using reconciler::State;
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSigint(int) { g_interrupted.store(true); }
+
+struct PlanCli {
+  std::vector<std::string> files;
+  std::string name;
+  bool detailed_exitcode = false;
+  std::string out;
+  std::optional<uint64_t> seed;
+  bool auto_approve = false;
+  std::string lock_timeout = "0s";
+  bool no_mount = false;
+  std::string id;  // force-unlock
+};
+
+int Fail(const std::string& cmd, const Status& st) {
+  std::cerr << "qstor " << cmd << ": " << st.message() << "\n";
+  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
+}
+
+uint64_t RandomSeed() {
+  uint64_t s = 0;
+  randombytes_buf(&s, sizeof s);
+  return s % 1000000000ull;  // short enough to retype
+}
+
+bool IsMountPoint(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mnt;
+    ls >> id >> parent >> devno >> root >> mnt;
+    if (mnt == path) return true;
+  }
+  return false;
+}
+
+// Everything a command needs about one manifest on its network.
+struct Session {
+  Manifest manifest;
+  std::string home;
+  std::string state_path;
+  std::optional<State> state;
+  std::unique_ptr<grid::HttpGrid> grid;
+  reconciler::KeystorePublic pub;
+  std::optional<grid::Identity> identity;
+  std::string passphrase;  // kept only to hand to the mount child; wiped
+  ~Session() { sodium_memzero(passphrase.data(), passphrase.size()); }
+};
+
+Status OpenSession(Session& s, bool autostart, bool need_identity) {
+  auto home = QstorHome();
+  if (!home.ok()) return home.status();
+  s.home = *home;
+  s.state_path = reconciler::StatePath(s.home, s.manifest.network, s.manifest.name);
+  auto pub = KeystorePublicOrHint(s.home);
+  if (!pub.ok()) return pub.status();
+  s.pub = *pub;
+  auto st = reconciler::LoadState(s.state_path);
+  if (st.ok()) {
+    s.state = *st;
+  } else if (st.status().code() != Status::Code::kNotFound) {
+    return st.status();
+  }
+  auto ep = ConnectNetwork(s.manifest.network, autostart);
+  if (!ep.ok()) return ep.status();
+  if (ep->discovery_only) {
+    return Status::NotImplemented(fmt::format(
+        "network \"{}\": only discovery is built for the public grids (contracts and "
+        "deployments need TFChain and RMB clients, not built); use network: devnet",
+        s.manifest.network));
+  }
+  s.grid = std::make_unique<grid::HttpGrid>(*ep);
+  if (need_identity) {
+    auto id = UnlockIdentity(s.home, &s.passphrase);
+    if (!id.ok()) return id.status();
+    s.identity.emplace(std::move(id).value());
+    auto twin = s.grid->GetTwinByPublicKey(s.pub.public_key_hex);
+    if (twin.ok()) s.grid->SetIdentity(twin->twin_id, s.identity->TwinKey());
+  }
+  return Status::OK();
+}
+
+void PrintPlan(const Context& ctx, const Plan& plan) {
+  if (ctx.global.json) {
+    std::cout << reconciler::RenderPlanEvents(plan) << std::flush;
+  } else {
+    std::cout << reconciler::RenderPlan(plan, !ctx.global.no_color && StdoutIsTerminal())
+              << std::flush;
+  }
+}
+
+Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
+  reconciler::ObserveOptions oo;
+  oo.check_deployments = s.identity.has_value();
+  auto obs = reconciler::Observe(*s.grid, s.manifest, s.pub.public_key_hex, s.state, oo);
+  if (!obs.ok()) return obs.status();
+  reconciler::PlanOptions po;
+  po.seed = seed.value_or(RandomSeed());
+  Plan p = reconciler::MakePlan(s.manifest, *obs, po);
+  if (!oo.check_deployments) {
+    p.diagnostics.push_back({reconciler::Diagnostic::Severity::kWarning,
+                             "deployments were not checked",
+                             "without the keystore passphrase (QSTOR_PASSPHRASE) the plan judges "
+                             "contracts and node status only, not each namespace"});
+  }
+  return p;
+}
+
+int RunDiff(const Context& ctx, const PlanCli& c) {
+  auto ms = LoadManifestsFor(c.files, c.name, "diff");
+  if (!ms.ok()) return Fail("diff", ms.status());
+  if (!c.out.empty() && ms->size() != 1) {
+    return Fail("diff", Status::InvalidArgument(
+                            "-out writes one plan: pick one document with --name"));
+  }
+  bool changes = false, errors = false;
+  for (auto& m : *ms) {
+    Session s;
+    s.manifest = m;
+    Status st = OpenSession(s, true, PassphraseAvailable());
+    if (!st.ok()) return Fail("diff", st.WithContext(m.name));
+    auto plan = MakePlanFor(s, c.seed);
+    if (!plan.ok()) return Fail("diff", plan.status().WithContext(m.name));
+    PrintPlan(ctx, *plan);
+    changes = changes || !plan->empty();
+    errors = errors || plan->has_errors();
+    if (!c.out.empty() && !plan->has_errors()) {
+      Status w = WriteFileAtomic(c.out, plan->ToJson().dump(2) + "\n", 0600);
+      if (!w.ok()) return Fail("diff", w);
+      if (!ctx.global.json) {
+        std::cout << "\nSaved the plan to " << c.out << ". Apply exactly it with `qstor apply "
+                  << c.out << "`.\n";
+      }
+    }
+  }
+  if (errors) return kExitError;
+  if (c.detailed_exitcode && changes) return kExitChanges;
+  return kExitOk;
+}
+
+// Mounts (or remounts) to match spec.mount after an apply.
+int MountStep(const Context& ctx, Session& s, bool layout_changed) {
+  const auto& mnt = s.manifest.mount;
+  if (!mnt.enabled) return kExitOk;
+  bool mounted = IsMountPoint(mnt.path);
+  if (mounted && !layout_changed) {
+    if (!ctx.global.json) std::cout << "Mount: " << mnt.path << " is mounted and up to date.\n";
+    return kExitOk;
+  }
+  if (mounted) {
+    std::cerr << "Remounting " << mnt.path << " on the new backends.\n";
+    int rc = RunSelf({"umount", mnt.path});
+    if (rc != 0) {
+      std::cerr << "qstor apply: `qstor umount " << mnt.path << "` failed (exit " << rc
+                << "); the grid is reconciled, the mount is not\n";
+      return kExitError;
+    }
+  }
+  std::string file = s.manifest.file;
+  int rc = RunSelf({"mount", file, "--name", s.manifest.name, "--passphrase-fd", "3"},
+                   s.passphrase);
+  if (rc != 0) {
+    std::cerr << "qstor apply: `qstor mount " << file << "` exited " << rc
+              << "; the grid is reconciled, the mount is not"
+              << (rc == kExitNotBuilt ? " (mounting the grid backends is not built)" : "") << "\n";
+    return rc == kExitNotBuilt ? kExitNotBuilt : kExitError;
+  }
+  if (!ctx.global.json) std::cout << "Mount: " << mnt.path << " is mounted.\n";
+  return kExitOk;
+}
+
+Result<std::chrono::milliseconds> LockTimeout(const PlanCli& c) {
+  auto d = ParseDuration(c.lock_timeout);
+  if (!d.ok()) return d.status().WithContext("--lock-timeout");
+  return *d;
+}
+
+int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::optional<Plan>& saved) {
+  auto lt = LockTimeout(c);
+  if (!lt.ok()) return Fail("apply", lt.status());
+  if (s.manifest.payment.method == Manifest::Payment::Method::kConnect) {
+    return Fail("apply", Status::NotImplemented(
+                             "spec.payment.method: connect (signing by QR with the ThreeFold "
+                             "Connect app) is not built yet; nothing was done. Use method: wallet"));
+  }
+  auto home = QstorHome();
+  if (!home.ok()) return Fail("apply", home.status());
+  auto lock = reconciler::StateLock::Acquire(
+      reconciler::StatePath(*home, s.manifest.network, s.manifest.name), "apply", *lt);
+  if (!lock.ok()) return Fail("apply", lock.status());
+  if (!lock->info().took_over.empty()) {
+    std::cerr << "Note: took over a stale " << lock->info().took_over << ".\n";
+  }
+  Status st = OpenSession(s, true, true);
+  if (!st.ok()) return Fail("apply", st);
+
+  reconciler::ObserveOptions oo;
+  auto obs = reconciler::Observe(*s.grid, s.manifest, s.pub.public_key_hex, s.state, oo);
+  if (!obs.ok()) return Fail("apply", obs.status());
+  Plan plan;
+  if (saved) {
+    std::string lineage = s.state ? s.state->lineage : "";
+    uint64_t serial = s.state ? s.state->serial : 0;
+    if (saved->state_lineage != lineage || saved->state_serial != serial) {
+      return Fail("apply", Status::FailedPrecondition(fmt::format(
+                               "the saved plan is stale: it was made against state {} serial "
+                               "{}, the state is now {} serial {}. Nothing was done; run `qstor "
+                               "diff -out FILE` again",
+                               saved->state_lineage.empty() ? "(none)" : saved->state_lineage,
+                               saved->state_serial, lineage.empty() ? "(none)" : lineage, serial)));
+    }
+    plan = *saved;
+  } else {
+    reconciler::PlanOptions po;
+    po.seed = c.seed.value_or(RandomSeed());
+    plan = reconciler::MakePlan(s.manifest, *obs, po);
+  }
+  PrintPlan(ctx, plan);
+  if (plan.has_errors()) {
+    std::cerr << "qstor apply: the plan has errors; nothing was done\n";
+    return kExitError;
+  }
+  State state = obs->state;
+  if (!plan.empty()) {
+    if (!c.auto_approve && !saved) {
+      if (!StdinIsTerminal()) {
+        std::cerr << "qstor apply: not run from a terminal: pass --auto-approve to apply without "
+                     "confirmation (or apply a saved plan: `qstor diff -out plan.json` then "
+                     "`qstor apply plan.json`)\n";
+        return kExitUsage;
+      }
+      if (!ConfirmOnTerminal("\nDo you want to perform these actions?")) {
+        std::cout << "Apply cancelled; nothing was done.\n";
+        return kExitError;
+      }
+    }
+    g_interrupted = false;
+    struct sigaction sa {}, old_int {}, old_term {};
+    sa.sa_handler = OnSigint;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int);
+    ::sigaction(SIGTERM, &sa, &old_term);
+    reconciler::ApplyOptions ao;
+    ao.state_path = s.state_path;
+    ao.interrupted = [] { return g_interrupted.load(); };
+    ao.progress = [&ctx](const std::string& line) {
+      if (ctx.global.json) {
+        std::cout << nlohmann::json{{"type", "apply_progress"}, {"message", line}}.dump() << "\n"
+                  << std::flush;
+      } else {
+        std::cout << "  " << line << "\n" << std::flush;
+      }
+    };
+    if (const char* f = std::getenv("QSTOR_TEST_FAULT")) ao.fault = f;
+    if (!ctx.global.json) std::cout << "\nApplying:\n";
+    auto r = reconciler::ApplyPlan(*s.grid, s.manifest, plan, *obs, state, *s.identity, ao);
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+    if (!r.ok()) {
+      std::cerr << "qstor apply: " << r.status().message() << "\nThe state (" << s.state_path
+                << ") records every step that was done; `qstor apply` again continues.\n";
+      return kExitError;
+    }
+    if (r->interrupted) {
+      std::cerr << "qstor apply: interrupted; the state records every step that was done. "
+                   "`qstor apply` again continues.\n";
+      return kExitInterrupted;
+    }
+    if (ctx.global.json) {
+      std::cout << nlohmann::json{{"type", "apply_complete"},
+                                  {"added", r->created},
+                                  {"changed", r->updated},
+                                  {"replaced", r->replaced},
+                                  {"destroyed", r->deleted},
+                                  {"node_retries", r->retried_nodes},
+                                  {"signing_chunks", r->signing_chunks},
+                                  {"serial", state.serial}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << fmt::format(
+          "\nApply complete! {} added, {} changed, {} replaced, {} destroyed ({} signing "
+          "chunk(s), {} node retries). State: {} (serial {}).\n",
+          r->created, r->updated, r->replaced, r->deleted, r->signing_chunks, r->retried_nodes,
+          s.state_path, state.serial);
+    }
+  } else if (!s.state || s.state->serial != state.serial ||
+             s.state->namespaces.size() != state.namespaces.size()) {
+    // Nothing to change on the grid, but the refresh learned something.
+    Status w = reconciler::SaveState(s.state_path, state);
+    if (!w.ok()) return Fail("apply", w);
+  }
+  lock->Release();
+  if (c.no_mount) return kExitOk;
+  bool layout_changed = plan.count(reconciler::ActionKind::kReplace) > 0 ||
+                        plan.count(reconciler::ActionKind::kDelete) > 0;
+  return MountStep(ctx, s, layout_changed);
+}
+
+int RunApply(const Context& ctx, const PlanCli& c) {
+  if (c.files.size() == 1) {
+    // A saved plan?
+    std::ifstream in(c.files.front());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.value("kind", "") == "qstor-plan") {
+      auto plan = Plan::FromJson(j, c.files.front());
+      if (!plan.ok()) return Fail("apply", plan.status());
+      auto ms = LoadManifestsFor({plan->manifest_file}, plan->name, "apply");
+      if (!ms.ok()) return Fail("apply", ms.status());
+      Session s;
+      s.manifest = ms->front();
+      if (reconciler::Sha256Hex(s.manifest.ToJson().dump()) != plan->manifest_digest) {
+        return Fail("apply", Status::FailedPrecondition(
+                                 plan->manifest_file +
+                                 " changed since the plan was made; nothing was done. Run `qstor "
+                                 "diff -out FILE` again"));
+      }
+      return ApplyOne(ctx, c, s, *plan);
+    }
+  }
+  auto ms = LoadManifestsFor(c.files, c.name, "apply");
+  if (!ms.ok()) return Fail("apply", ms.status());
+  int rc = kExitOk;
+  for (auto& m : *ms) {
+    Session s;
+    s.manifest = m;
+    rc = ApplyOne(ctx, c, s, std::nullopt);
+    if (rc != kExitOk) return rc;
+  }
+  return rc;
+}
+
+int RunDestroy(const Context& ctx, const PlanCli& c) {
+  auto lt = LockTimeout(c);
+  if (!lt.ok()) return Fail("destroy", lt.status());
+  auto ms = LoadManifestsFor(c.files, c.name, "destroy");
+  if (!ms.ok()) return Fail("destroy", ms.status());
+  for (auto& m : *ms) {
+    Session s;
+    s.manifest = m;
+    auto home = QstorHome();
+    if (!home.ok()) return Fail("destroy", home.status());
+    auto lock = reconciler::StateLock::Acquire(
+        reconciler::StatePath(*home, m.network, m.name), "destroy", *lt);
+    if (!lock.ok()) return Fail("destroy", lock.status());
+    if (!lock->info().took_over.empty()) {
+      std::cerr << "Note: took over a stale " << lock->info().took_over << ".\n";
+    }
+    Status st = OpenSession(s, true, true);
+    if (!st.ok()) return Fail("destroy", st);
+    auto obs = reconciler::Observe(*s.grid, m, s.pub.public_key_hex, s.state, {});
+    if (!obs.ok()) return Fail("destroy", obs.status());
+    State state = obs->state;
+    std::vector<const reconciler::NamespaceState*> live;
+    for (const auto& ns : state.namespaces) {
+      if (ns.contract_id != 0 && obs->contracts.count(ns.contract_id)) live.push_back(&ns);
+    }
+    if (live.empty() && obs->orphans.empty()) {
+      std::cout << "Nothing to destroy for \"" << m.name << "\" on " << m.network << ".\n";
+      (void)reconciler::RemoveState(s.state_path);
+      continue;
+    }
+    std::cout << fmt::format("qstor destroy \"{}\" on {}: these contracts will be cancelled and "
+                             "their data deleted:\n",
+                             m.name, m.network);
+    for (const auto* ns : live) {
+      std::cout << fmt::format("  - {} contract {} on node {} ({})\n", ns->Slot(), ns->contract_id,
+                               ns->node_id, FormatSize(ns->size_bytes));
+    }
+    for (const auto& o : obs->orphans) {
+      std::cout << fmt::format("  - leftover contract {} on node {}\n", o.contract_id, o.node_id);
+      reconciler::NamespaceState extra;
+      extra.contract_id = o.contract_id;
+      extra.node_id = o.node_id;
+      extra.index = 100000 + static_cast<uint32_t>(o.contract_id % 100000);
+      state.namespaces.push_back(extra);
+    }
+    if (!c.auto_approve) {
+      if (!StdinIsTerminal()) {
+        std::cerr << "qstor destroy: not run from a terminal: pass --auto-approve\n";
+        return kExitUsage;
+      }
+      if (!ConfirmOnTerminal("\nDestroy all of it? The data cannot be recovered.")) {
+        std::cout << "Destroy cancelled; nothing was done.\n";
+        return kExitError;
+      }
+    }
+    if (m.mount.enabled && IsMountPoint(m.mount.path)) {
+      std::cout << "Unmounting " << m.mount.path << " first.\n";
+      int rc = RunSelf({"umount", m.mount.path});
+      if (rc != 0) {
+        return Fail("destroy", Status::FailedPrecondition(
+                                   "`qstor umount " + m.mount.path + "` failed; nothing was "
+                                   "cancelled (close the files open on it and retry)"));
+      }
+    }
+    reconciler::ApplyOptions ao;
+    ao.state_path = s.state_path;
+    ao.progress = [](const std::string& l) { std::cout << "  " << l << "\n"; };
+    auto n = reconciler::DestroyAll(*s.grid, state, *s.identity, ao);
+    if (!n.ok()) {
+      (void)reconciler::SaveState(s.state_path, state);
+      return Fail("destroy", n.status());
+    }
+    Status rm = reconciler::RemoveState(s.state_path);
+    if (!rm.ok()) return Fail("destroy", rm);
+    std::cout << fmt::format("Destroy complete! {} contract(s) cancelled.\n", *n);
+  }
+  (void)ctx;
+  return kExitOk;
+}
+
+int RunForceUnlock(const PlanCli& c) {
+  auto home = QstorHome();
+  if (!home.ok()) return Fail("force-unlock", home.status());
+  // Find the lock with this id under <home>/state/<network>/*.lock.
+  std::string root = *home + "/state";
+  DIR* nets = ::opendir(root.c_str());
+  if (nets != nullptr) {
+    while (dirent* n = ::readdir(nets)) {
+      std::string net = n->d_name;
+      if (net == "." || net == "..") continue;
+      DIR* d = ::opendir((root + "/" + net).c_str());
+      if (d == nullptr) continue;
+      while (dirent* e = ::readdir(d)) {
+        std::string f = e->d_name;
+        if (f.size() < 6 || f.compare(f.size() - 5, 5, ".lock") != 0) continue;
+        std::string state_path = root + "/" + net + "/" + f.substr(0, f.size() - 5) + ".json";
+        auto li = reconciler::ReadLock(state_path);
+        if (li.ok() && li->has_value() && (*li)->id == c.id) {
+          ::closedir(d);
+          ::closedir(nets);
+          Status st = reconciler::ForceUnlock(state_path, c.id);
+          if (!st.ok()) return Fail("force-unlock", st);
+          std::cout << "Removed " << (*li)->Describe() << "\n";
+          return kExitOk;
+        }
+      }
+      ::closedir(d);
+    }
+    ::closedir(nets);
+  }
+  return Fail("force-unlock", Status::NotFound("no state lock with id " + c.id + " under " + root));
+}
+
+void AddPlanOptions(CLI::App* cmd, PlanCli* c) {
+  cmd->add_option("files", c->files, "Manifest file(s) (storage.yaml)");
+  cmd->add_option("--name", c->name, "Only the Storage document with this metadata.name");
+  cmd->add_option("--seed", c->seed,
+                  "Seed of the random node choice (recorded in the plan; default: random)");
+}
+
+}  // namespace
+
+void RegisterPlanApply(CLI::App& app, Context& ctx) {
+  auto c = std::make_shared<PlanCli>();
+  CLI::App* diff = app.add_subcommand(
+      "diff", "Plan: show what apply would change on the grid and what it costs");
+  diff->alias("plan");
+  AddPlanOptions(diff, c.get());
+  diff->add_flag("--detailed-exitcode", c->detailed_exitcode,
+                 "Exit 0 when there are no changes, 2 when there are, 1 on error");
+  diff->add_option("-o,--out", c->out, "Write the plan to FILE for `qstor apply FILE`");
+  diff->callback([&ctx, c] { ctx.exit_code = RunDiff(ctx, *c); });
+
+  CLI::App* apply = app.add_subcommand(
+      "apply", "Reconcile the grid and the mount with the manifest (or apply a saved plan)");
+  AddPlanOptions(apply, c.get());
+  apply->add_flag("--auto-approve,-y", c->auto_approve, "Apply without asking for confirmation");
+  apply->add_option("--lock-timeout", c->lock_timeout,
+                    "Wait this long for the state lock (e.g. 30s; default 0s)");
+  apply->add_flag("--no-mount", c->no_mount, "Reconcile the grid only; leave the mount alone");
+  apply->callback([&ctx, c] { ctx.exit_code = RunApply(ctx, *c); });
+
+  CLI::App* destroy = app.add_subcommand(
+      "destroy", "Cancel every contract of a manifest (unmounts first); the data is deleted");
+  AddPlanOptions(destroy, c.get());
+  destroy->add_flag("--auto-approve,-y", c->auto_approve, "Destroy without asking");
+  destroy->add_option("--lock-timeout", c->lock_timeout, "Wait this long for the state lock");
+  destroy->callback([&ctx, c] { ctx.exit_code = RunDestroy(ctx, *c); });
+
+  CLI::App* unlock = app.add_subcommand("force-unlock", "Remove a stale state lock by its id");
+  unlock->add_option("id", c->id, "The lock id (printed by the command that found it)")
+      ->required();
+  unlock->callback([&ctx, c] { ctx.exit_code = RunForceUnlock(*c); });
+}
+
+#else
 
 void RegisterPlanApply(CLI::App& app, Context& ctx) {
   CLI::App* diff = AddNotBuilt(app, ctx, "diff",
@@ -14,5 +539,7 @@ void RegisterPlanApply(CLI::App& app, Context& ctx) {
   AddNotBuilt(app, ctx, "force-unlock", "Remove a stale state lock by its id",
               "issue 5, reconciler");
 }
+
+#endif
 
 }  // namespace qstor::cli

@@ -1,6 +1,6 @@
 // qstor wallet address|balance|topup. `address` reads the keystore's public
-// part (no passphrase); balance and top-up need the grid client and are not
-// built yet.
+// part (no passphrase); balance asks the network; topup prints the bridge
+// QR (TFT:<bridge>?message=twin_<id>&amount=N) and waits for the deposit.
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -8,7 +8,136 @@
 #include "cli/commands.h"
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cli/session.h"
+#include "common/units.h"
 #include "reconciler/keystore.h"
+#include "reconciler/qr.h"
+
+namespace qstor::cli {
+namespace {
+
+struct WalletCli {
+  std::string network = "devnet";
+  double amount = 0;
+  bool no_wait = false;
+  std::string timeout = "10m";
+};
+
+int WalletFail(const std::string& what, const Status& st) {
+  std::cerr << "qstor wallet " << what << ": " << st.message() << "\n";
+  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
+}
+
+Result<std::unique_ptr<grid::HttpGrid>> WalletGrid(const std::string& network) {
+  auto ep = ConnectNetwork(network, true);
+  if (!ep.ok()) return ep.status();
+  if (ep->discovery_only) {
+    return Status::NotImplemented("network \"" + network +
+                                  "\": balances need TFChain, which is not built; use devnet");
+  }
+  return std::make_unique<grid::HttpGrid>(*ep);
+}
+
+int RunBalance(const Context& ctx, const WalletCli& c) {
+  auto home = QstorHome();
+  if (!home.ok()) return WalletFail("balance", home.status());
+  auto pub = KeystorePublicOrHint(*home);
+  if (!pub.ok()) return WalletFail("balance", pub.status());
+  auto g = WalletGrid(c.network);
+  if (!g.ok()) return WalletFail("balance", g.status());
+  auto bal = (*g)->GetBalance(pub->public_key_hex);
+  if (!bal.ok()) return WalletFail("balance", bal.status());
+  auto twin = (*g)->GetTwinByPublicKey(pub->public_key_hex);
+  if (ctx.global.json) {
+    nlohmann::json j = {{"version", 1},          {"network", c.network},
+                        {"address", pub->address}, {"free_units", bal->free},
+                        {"reserved_units", bal->reserved}};
+    if (twin.ok()) j["twin_id"] = twin->twin_id;
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << fmt::format("{} on {}: {} free, {} reserved{}\n", pub->address, c.network,
+                             grid::FormatTft(bal->free), grid::FormatTft(bal->reserved),
+                             twin.ok() ? fmt::format(" (twin {})", twin->twin_id)
+                                       : " (no twin yet: `qstor apply` or `wallet topup` registers it)");
+  }
+  return kExitOk;
+}
+
+int RunTopup(const Context& ctx, const WalletCli& c) {
+  if (!(c.amount >= 2) || c.amount > 1e9) {
+    return WalletFail("topup", Status::InvalidArgument(
+                                   "--amount: give a number of TFT of at least 2 (the bridge keeps "
+                                   "a 1 TFT fee)"));
+  }
+  auto timeout = ParseDuration(c.timeout);
+  if (!timeout.ok()) return WalletFail("topup", timeout.status().WithContext("--timeout"));
+  auto home = QstorHome();
+  if (!home.ok()) return WalletFail("topup", home.status());
+  auto pub = KeystorePublicOrHint(*home);
+  if (!pub.ok()) return WalletFail("topup", pub.status());
+  auto g = WalletGrid(c.network);
+  if (!g.ok()) return WalletFail("topup", g.status());
+  auto twin = (*g)->GetTwinByPublicKey(pub->public_key_hex);
+  if (!twin.ok() && twin.status().code() == Status::Code::kNotFound) {
+    // A deposit is addressed to a twin: register it first.
+    auto id = UnlockIdentity(*home);
+    if (!id.ok()) return WalletFail("topup", id.status());
+    twin = (*g)->RegisterTwin(id->TwinKey(), "");
+    if (twin.ok()) std::cerr << "Registered twin " << twin->twin_id << " on " << c.network << ".\n";
+  }
+  if (!twin.ok()) return WalletFail("topup", twin.status());
+  auto pricing = (*g)->GetPricing();
+  if (!pricing.ok()) return WalletFail("topup", pricing.status());
+  auto before = (*g)->GetBalance(pub->public_key_hex);
+  if (!before.ok()) return WalletFail("topup", before.status());
+  std::string amount = fmt::format("{}", c.amount);
+  std::string uri = fmt::format("TFT:{}?message=twin_{}&sender=me&amount={}",
+                                pricing->bridge_address, twin->twin_id, amount);
+  if (ctx.global.json) {
+    std::cout << nlohmann::json{{"type", "topup_request"}, {"uri", uri}, {"twin_id", twin->twin_id}}
+                     .dump()
+              << "\n"
+              << std::flush;
+  } else {
+    std::cout << fmt::format("Send {} TFT to the bridge for twin {}: scan this with the ThreeFold "
+                             "Connect app (on the devnet: `qstor devnet approve '{}'`).\n\n",
+                             amount, twin->twin_id, uri);
+    auto qr = reconciler::EncodeQr(uri);
+    if (qr.ok()) std::cout << reconciler::RenderTerminal(*qr) << "\n";
+    std::cout << uri << "\n" << std::flush;
+  }
+  if (c.no_wait) return kExitOk;
+  auto deadline = std::chrono::steady_clock::now() + *timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto now = (*g)->GetBalance(pub->public_key_hex);
+    if (now.ok() && now->free > before->free) {
+      std::string got = grid::FormatTft(now->free - before->free);
+      if (ctx.global.json) {
+        std::cout << nlohmann::json{{"type", "topup_received"},
+                                    {"received_units", now->free - before->free},
+                                    {"free_units", now->free}}
+                         .dump()
+                  << "\n";
+      } else {
+        std::cout << "Received " << got << "; balance " << grid::FormatTft(now->free) << ".\n";
+      }
+      return kExitOk;
+    }
+  }
+  return WalletFail("topup", Status::Timeout("no deposit arrived within " + c.timeout +
+                                             "; the QR stays valid: pay it and check with `qstor "
+                                             "wallet balance`"));
+}
+
+}  // namespace
+}  // namespace qstor::cli
 #endif
 
 namespace qstor::cli {
@@ -42,10 +171,17 @@ void RegisterWallet(CLI::App& app, Context& ctx) {
       std::cout << pub->address << "\n";
     }
   });
-  AddNotBuilt(*wallet, ctx, "balance", "The twin's balance on the network", "issue 5, reconciler");
-  AddNotBuilt(*wallet, ctx, "topup",
-              "Top up the wallet: print the top-up QR and wait for the deposit",
-              "issue 5, reconciler");
+  auto c = std::make_shared<WalletCli>();
+  CLI::App* balance = wallet->add_subcommand("balance", "The twin's balance on the network");
+  balance->add_option("--network", c->network, "Network (default devnet)");
+  balance->callback([&ctx, c] { ctx.exit_code = RunBalance(ctx, *c); });
+  CLI::App* topup = wallet->add_subcommand(
+      "topup", "Top up the wallet: print the top-up QR and wait for the deposit");
+  topup->add_option("--network", c->network, "Network (default devnet)");
+  topup->add_option("--amount", c->amount, "TFT to deposit (the bridge keeps 1 TFT)")->required();
+  topup->add_flag("--no-wait", c->no_wait, "Print the QR and URI and exit");
+  topup->add_option("--timeout", c->timeout, "How long to wait for the deposit (default 10m)");
+  topup->callback([&ctx, c] { ctx.exit_code = RunTopup(ctx, *c); });
 #else
   AddNotBuilt(app, ctx, "wallet", "Wallet balance, address and top-up by QR",
               "issue 5, reconciler");

@@ -1,0 +1,59 @@
+// What the reconciler commands (diff, apply, destroy, list, status, wallet)
+// share: the qstor home, the keystore, the network connection (starting the
+// devnet when it is the network and is not running), the identity, and
+// running this same binary as a child (devnet start, mount, umount).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/app.h"
+#include "common/status.h"
+#include "grid/http_grid.h"
+#include "grid/identity.h"
+#include "reconciler/keystore.h"
+#include "reconciler/manifest.h"
+
+namespace qstor::cli {
+
+// $QSTOR_HOME or ~/.config/qstor.
+Result<std::string> QstorHome();
+
+// The keystore's public part; kNotFound says to run `qstor init`.
+Result<reconciler::KeystorePublic> KeystorePublicOrHint(const std::string& home);
+
+// The endpoint of `network`. For devnet, when it is not running and
+// `autostart`, runs `qstor devnet start` (saying so on stderr) first.
+Result<grid::NetworkEndpoint> ConnectNetwork(const std::string& network, bool autostart);
+
+// The passphrase (QSTOR_PASSPHRASE, else a prompt on the terminal) and the
+// identity it unlocks.
+Result<grid::Identity> UnlockIdentity(const std::string& home, std::string* passphrase_out = nullptr);
+
+// True when a passphrase can be had without failing: QSTOR_PASSPHRASE is set
+// or stdin is a terminal.
+bool PassphraseAvailable();
+
+bool StdinIsTerminal();
+bool StdoutIsTerminal();
+
+// Loads the manifests of `files` (each may hold several documents); when
+// `name` is set only that one. Prints located diagnostics to stderr.
+Result<std::vector<reconciler::Manifest>> LoadManifestsFor(const std::vector<std::string>& files,
+                                                          const std::string& name,
+                                                          const std::string& command);
+
+// The path of this executable (QSTOR_BIN if set, else /proc/self/exe).
+std::string SelfExe();
+
+// Runs `qstor args...` and waits. When `secret_stdin_fd_payload` is set, it
+// is written to a pipe the child reads as fd 3 (for --passphrase-fd 3).
+// Returns the exit code (128+signal when killed).
+int RunSelf(const std::vector<std::string>& args,
+            const std::optional<std::string>& secret_fd3_payload = std::nullopt);
+
+// Asks "Enter a value:" style confirmation on the terminal; true for "yes".
+bool ConfirmOnTerminal(const std::string& question);
+
+}  // namespace qstor::cli

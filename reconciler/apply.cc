@@ -1,0 +1,572 @@
+#include "reconciler/apply.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/units.h"
+#include "grid/challenge.h"
+#include "grid/extrinsic.h"
+#include "reconciler/batch.h"
+
+namespace qstor::reconciler {
+
+namespace {
+
+Result<std::vector<grid::Contract>> TwinLiveContracts(grid::Grid& grid, uint32_t twin_id) {
+  std::vector<grid::Contract> out;
+  grid::ContractFilter f;
+  f.twin_id = twin_id;
+  f.states = {"Created", "GracePeriod"};
+  for (uint32_t page = 1; page < 100000; page++) {
+    grid::PageRequest pr;
+    pr.page = page;
+    pr.size = 100;
+    auto r = grid.ListContracts(f, pr);
+    if (!r.ok()) return r.status().WithContext("listing the twin's contracts");
+    for (auto& c : r->items) out.push_back(std::move(c));
+    if (r->items.size() < pr.size) break;
+  }
+  return out;
+}
+
+// Fills a slot's observed fields from its deployment; returns the workload
+// status ("ok", "error: ...", "missing", "unreachable: ...").
+std::string ReadDeployment(grid::Grid& grid, NamespaceState& ns) {
+  auto dep = grid.GetDeployment(ns.node_id, ns.contract_id);
+  if (!dep.ok()) {
+    if (dep.status().code() == Status::Code::kNotFound) return "missing";
+    return "unreachable: " + dep.status().message();
+  }
+  ns.deployment_version = dep->version;
+  for (const auto& w : dep->workloads) {
+    if (w.type != "zdb") continue;
+    ns.workload = w.name;
+    ns.size_bytes = w.data.size;
+    ns.mode = w.data.mode;
+    if (w.result.state == "ok" && w.result.zdb) {
+      ns.ns = w.result.zdb->ns;
+      ns.host = w.result.zdb->ips.empty() ? "" : w.result.zdb->ips.front();
+      ns.port = w.result.zdb->port;
+      ns.status = "ok";
+      return "ok";
+    }
+    std::string s = w.result.state.empty() ? "pending" : w.result.state;
+    if (!w.result.message.empty()) s += ": " + w.result.message;
+    ns.status = s;
+    return s;
+  }
+  return "missing";
+}
+
+std::string WorkloadName(Role role, uint32_t index) {
+  return fmt::format("qstor_{}{}", RoleName(role), index);
+}
+
+void FillNode(NamespaceState& ns, const std::map<uint32_t, grid::Node>& nodes) {
+  auto it = nodes.find(ns.node_id);
+  if (it == nodes.end()) return;
+  ns.farm_id = it->second.farm_id;
+  ns.country = it->second.location.country;
+  ns.city = it->second.location.city;
+}
+
+// Submits `calls` packed into QR-sized signing chunks, one batch_all
+// extrinsic per chunk. `on_chunk` gets the indices of the calls of each
+// accepted chunk and the chain's result.
+Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::string& pk,
+                     const std::vector<grid::Call>& calls, size_t* chunks,
+                     const std::function<Status(const std::vector<size_t>&,
+                                                const grid::ExtrinsicResult&)>& on_chunk) {
+  if (calls.empty()) return Status::OK();
+  std::vector<std::string> items;
+  items.reserve(calls.size());
+  for (const auto& c : calls) items.push_back(c.ToJson().dump());
+  auto packed = PackBatches(items);
+  if (!packed.ok()) return packed.status();
+  for (const auto& b : packed->batches) {
+    std::vector<grid::Call> chunk;
+    for (size_t i : b.items) chunk.push_back(calls[i]);
+    auto nonce = grid.GetNonce(pk);
+    if (!nonce.ok()) return nonce.status().WithContext("reading the account nonce");
+    grid::Call call = chunk.size() == 1 ? chunk.front() : grid::BatchAllCall(chunk);
+    auto res = grid.Submit(grid::MakeExtrinsic(key, *nonce, call));
+    if (!res.ok()) return res.status().WithContext("submitting a signing chunk");
+    if (chunks) (*chunks)++;
+    QSTOR_RETURN_IF_ERROR(on_chunk(b.items, *res));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<Observation> Observe(grid::Grid& grid, const Manifest& manifest,
+                            const std::string& public_key_hex, const std::optional<State>& state,
+                            const ObserveOptions& options) {
+  Observation o;
+  o.network = manifest.network;
+  auto pricing = grid.GetPricing();
+  if (!pricing.ok()) return pricing.status().WithContext("reading the network's pricing");
+  o.pricing = *pricing;
+  o.have_state = state.has_value();
+  o.state = state ? *state : NewState(manifest.name, manifest.network);
+  auto twin = grid.GetTwinByPublicKey(public_key_hex);
+  if (twin.ok()) {
+    o.twin_registered = true;
+    o.twin_id = twin->twin_id;
+    if (o.state.twin_id != 0 && o.state.twin_id != twin->twin_id) {
+      return Status::FailedPrecondition(fmt::format(
+          "the state of \"{}\" belongs to twin {}, but this keystore's key is twin {}: wrong "
+          "keystore (QSTOR_HOME) or wrong network",
+          manifest.name, o.state.twin_id, twin->twin_id));
+    }
+    o.state.twin_id = twin->twin_id;
+  } else if (twin.status().code() != Status::Code::kNotFound) {
+    return twin.status().WithContext("looking up the twin");
+  }
+  auto bal = grid.GetBalance(public_key_hex);
+  if (bal.ok()) o.balance_units = bal->free;
+
+  if (o.twin_registered) {
+    auto all = TwinLiveContracts(grid, o.twin_id);
+    if (!all.ok()) return all.status();
+    std::vector<grid::Contract> mine;
+    for (auto& c : *all) {
+      auto d = DeploymentData::Decode(c.deployment_data);
+      if (d.ok() && d->name == manifest.name && d->network == manifest.network) {
+        o.contracts[c.contract_id] = c;
+        mine.push_back(c);
+      }
+    }
+    // Refresh: adopt contracts the state does not know.
+    std::set<uint64_t> known;
+    for (const auto& ns : o.state.namespaces) known.insert(ns.contract_id);
+    std::sort(mine.begin(), mine.end(),
+              [](const auto& a, const auto& b) { return a.contract_id < b.contract_id; });
+    for (const auto& c : mine) {
+      if (known.count(c.contract_id)) continue;
+      auto d = DeploymentData::Decode(c.deployment_data);
+      NamespaceState* slot = o.state.Find(d->role, d->index);
+      if (slot != nullptr && slot->contract_id != 0 && o.contracts.count(slot->contract_id)) {
+        o.orphans.push_back(c);
+        continue;
+      }
+      NamespaceState ns;
+      ns.role = d->role;
+      ns.index = d->index;
+      ns.node_id = c.node_id;
+      ns.contract_id = c.contract_id;
+      ns.workload = WorkloadName(d->role, d->index);
+      ns.status = "adopted from the grid";
+      o.adopted.push_back(fmt::format("contract {} ({}[{}]) on node {}", c.contract_id,
+                                      RoleName(d->role), d->index, c.node_id));
+      if (slot != nullptr) {
+        *slot = ns;
+      } else {
+        o.state.namespaces.push_back(ns);
+      }
+      if (o.state.data_shards == 0) {
+        o.state.data_shards = d->k;
+        o.state.parity_shards = d->m;
+        o.state.capacity_bytes = d->capacity_bytes;
+      }
+    }
+    if (options.check_deployments) {
+      for (auto& ns : o.state.namespaces) {
+        if (ns.contract_id == 0 || !o.contracts.count(ns.contract_id)) continue;
+        o.workload_status[ns.contract_id] = ReadDeployment(grid, ns);
+      }
+    }
+  }
+
+  // Candidate nodes: up, with room for the smaller namespace kind.
+  uint64_t min_size = std::min(DataNamespaceSize(manifest.capacity_bytes, manifest.data_shards),
+                               MetaNamespaceSize(manifest.capacity_bytes));
+  grid::NodeFilter nf;
+  nf.status = "up";
+  nf.free_hru = min_size;
+  for (uint32_t page = 1; page < 100000; page++) {
+    grid::PageRequest pr;
+    pr.page = page;
+    pr.size = 500;
+    auto r = grid.FindNodes(nf, pr);
+    if (!r.ok()) return r.status().WithContext("listing candidate nodes");
+    for (auto& n : r->items) o.nodes[n.node_id] = std::move(n);
+    if (r->items.size() < pr.size) break;
+  }
+  for (auto& ns : o.state.namespaces) {
+    if (!o.nodes.count(ns.node_id)) {
+      auto n = grid.GetNode(ns.node_id);
+      if (n.ok()) {
+        o.nodes[ns.node_id] = *n;
+      } else if (n.status().code() != Status::Code::kNotFound) {
+        return n.status().WithContext(fmt::format("reading node {}", ns.node_id));
+      }
+    }
+    FillNode(ns, o.nodes);
+  }
+  return o;
+}
+
+Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const Plan& plan,
+                              const Observation& obs, State& state,
+                              const grid::Identity& identity, const ApplyOptions& options) {
+  ApplyResult result;
+  const grid::Ed25519Key key = identity.TwinKey();
+  const std::string pk = identity.PublicKeyHex();
+  auto say = [&](const std::string& s) {
+    if (options.progress) options.progress(s);
+  };
+  auto stop = [&]() { return options.interrupted && options.interrupted(); };
+  auto save = [&]() -> Status {
+    return SaveState(options.state_path, state).WithContext("writing the state");
+  };
+
+  state.name = manifest.name;
+  state.network = manifest.network;
+  if (plan.register_twin) {
+    auto twin = grid.RegisterTwin(key, "");
+    if (!twin.ok()) return twin.status().WithContext("registering the twin");
+    state.twin_id = twin->twin_id;
+    say(fmt::format("twin {} registered for {}", twin->twin_id, identity.Address()));
+  } else {
+    state.twin_id = obs.twin_id;
+  }
+  state.data_shards = manifest.data_shards;
+  state.parity_shards = manifest.parity_shards;
+  state.capacity_bytes = manifest.capacity_bytes;
+  QSTOR_RETURN_IF_ERROR(save());
+  if (state.twin_id == 0) return Status::Internal("no twin after registration");
+
+  bool spends = std::any_of(plan.actions.begin(), plan.actions.end(), [](const Action& a) {
+    return a.kind != ActionKind::kDelete;
+  });
+  if (spends) {
+    auto bal = grid.GetBalance(pk);
+    if (!bal.ok()) return bal.status().WithContext("reading the balance");
+    uint64_t need = plan.monthly_after * static_cast<uint64_t>(manifest.budget.prepaid_months);
+    if (bal->free < need) {
+      uint64_t missing = need - bal->free;
+      // Whole TFT, plus the bridge's 1 TFT fee.
+      uint64_t tft = (missing + grid::kUnitsPerTft - 1) / grid::kUnitsPerTft + 1;
+      return Status::FailedPrecondition(fmt::format(
+          "the wallet {} holds {}; {} month(s) of this storage (spec.budget.prepaidMonths) need "
+          "{}. Nothing was changed. Top up at least {} TFT (the bridge keeps 1 TFT): `qstor "
+          "wallet topup --amount {}`",
+          identity.Address(), grid::FormatTft(bal->free), manifest.budget.prepaid_months,
+          grid::FormatTft(need), tft, tft));
+    }
+  }
+
+  // --- creates and replaces ------------------------------------------------
+  struct Want {
+    Action action;
+    uint32_t node_id = 0;
+    grid::Deployment deployment;
+    uint64_t contract_id = 0;
+  };
+  std::vector<Want> wants;
+  std::vector<uint64_t> cancel_after;  // old contracts of replaced slots
+  for (const auto& a : plan.actions) {
+    if (a.kind != ActionKind::kCreate && a.kind != ActionKind::kReplace) continue;
+    Want w;
+    w.action = a;
+    w.node_id = a.node_id;
+    wants.push_back(w);
+    if (a.kind == ActionKind::kReplace && a.old_contract_id != 0) {
+      cancel_after.push_back(a.old_contract_id);
+    }
+  }
+  std::set<uint32_t> avoid;
+  for (int round = 0; !wants.empty(); round++) {
+    if (stop()) {
+      result.interrupted = true;
+      return result;
+    }
+    if (round > options.max_node_retries) {
+      std::string slots;
+      for (const auto& w : wants) slots += (slots.empty() ? "" : ", ") + w.action.Slot();
+      return Status::Unavailable(fmt::format(
+          "could not deploy {} after {} attempts on different nodes; the state records what "
+          "exists, `qstor apply` again retries",
+          slots, round));
+    }
+    // Build and sign the deployments; one create_node_contract call each.
+    std::vector<grid::Call> calls;
+    for (auto& w : wants) {
+      auto pw = identity.NamespacePassword(manifest.name, manifest.network,
+                                           RoleName(w.action.role), w.action.index);
+      if (!pw.ok()) return pw.status();
+      grid::Deployment d;
+      d.version = 0;
+      d.twin_id = state.twin_id;
+      d.description = fmt::format("qstor {} {}", manifest.name, w.action.Slot());
+      d.signature_requirement.requests.push_back({state.twin_id, true, 1});
+      d.signature_requirement.weight_required = 1;
+      grid::Workload wl;
+      wl.version = 0;
+      wl.name = WorkloadName(w.action.role, w.action.index);
+      wl.type = "zdb";
+      wl.description = d.description;
+      wl.data.size = w.action.size_bytes;
+      wl.data.mode = "user";
+      wl.data.password = *pw;
+      wl.data.is_public = false;
+      d.workloads.push_back(wl);
+      grid::SignDeployment(d, state.twin_id, key);
+      w.deployment = d;
+      DeploymentData dd;
+      dd.name = manifest.name;
+      dd.network = manifest.network;
+      dd.role = w.action.role;
+      dd.index = w.action.index;
+      dd.k = manifest.data_shards;
+      dd.m = manifest.parity_shards;
+      dd.capacity_bytes = manifest.capacity_bytes;
+      calls.push_back(
+          grid::CreateNodeContractCall(w.node_id, grid::ChallengeHex(d), dd.Encode()));
+    }
+    Status st = SubmitChunked(
+        grid, key, pk, calls, &result.signing_chunks,
+        [&](const std::vector<size_t>& idx, const grid::ExtrinsicResult& res) -> Status {
+          if (res.created_contracts.size() != idx.size()) {
+            return Status::Protocol(fmt::format(
+                "the chain created {} contracts for a chunk of {} calls",
+                res.created_contracts.size(), idx.size()));
+          }
+          if (options.fault == "exit-after-first-contracts") {
+            say("test fault: exiting after the first contracts, before the state records them");
+            ::_exit(97);
+          }
+          for (size_t j = 0; j < idx.size(); j++) {
+            Want& w = wants[idx[j]];
+            w.contract_id = res.created_contracts[j];
+            NamespaceState* slot = state.Find(w.action.role, w.action.index);
+            if (slot == nullptr) {
+              state.namespaces.push_back({});
+              slot = &state.namespaces.back();
+            }
+            NamespaceState ns;
+            ns.role = w.action.role;
+            ns.index = w.action.index;
+            ns.node_id = w.node_id;
+            ns.contract_id = w.contract_id;
+            ns.workload = WorkloadName(w.action.role, w.action.index);
+            ns.size_bytes = w.action.size_bytes;
+            ns.status = "contract created";
+            FillNode(ns, obs.nodes);
+            *slot = ns;
+            say(fmt::format("{}: contract {} on node {}", w.action.Slot(), w.contract_id,
+                            w.node_id));
+          }
+          return save();
+        });
+    if (!st.ok()) return st;
+
+    // Deploy, then wait for every namespace.
+    std::vector<size_t> failed;
+    std::map<size_t, std::string> why_failed;
+    for (size_t i = 0; i < wants.size(); i++) {
+      Want& w = wants[i];
+      w.deployment.contract_id = w.contract_id;
+      Status ds = grid.Deploy(w.node_id, w.deployment);
+      if (!ds.ok()) {
+        failed.push_back(i);
+        why_failed[i] = ds.message();
+      }
+    }
+    auto deadline = std::chrono::steady_clock::now() + options.deploy_timeout;
+    std::set<size_t> waiting;
+    for (size_t i = 0; i < wants.size(); i++) {
+      if (!why_failed.count(i)) waiting.insert(i);
+    }
+    while (!waiting.empty()) {
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        Want& w = wants[*it];
+        NamespaceState* slot = state.Find(w.action.role, w.action.index);
+        std::string s = ReadDeployment(grid, *slot);
+        if (s == "ok") {
+          say(fmt::format("{}: namespace {} ready on node {} ({}:{}, {})", w.action.Slot(),
+                          slot->ns, w.node_id, slot->host, slot->port,
+                          FormatSize(slot->size_bytes)));
+          QSTOR_RETURN_IF_ERROR(save());
+          if (w.action.kind == ActionKind::kCreate) result.created++;
+          else result.replaced++;
+          it = waiting.erase(it);
+        } else if (s.rfind("error", 0) == 0) {
+          failed.push_back(*it);
+          why_failed[*it] = s;
+          it = waiting.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (waiting.empty()) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        for (size_t i : waiting) {
+          failed.push_back(i);
+          why_failed[i] = fmt::format("not ready within {} ms", options.deploy_timeout.count());
+        }
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (failed.empty()) break;
+
+    // Cancel what failed, avoid those nodes, and place the slots elsewhere.
+    std::vector<grid::Call> cancels;
+    for (size_t i : failed) cancels.push_back(grid::CancelContractCall(wants[i].contract_id));
+    st = SubmitChunked(grid, key, pk, cancels, &result.signing_chunks,
+                       [](const std::vector<size_t>&, const grid::ExtrinsicResult&) {
+                         return Status::OK();
+                       });
+    if (!st.ok()) return st.WithContext("cancelling contracts of failed deployments");
+    std::vector<Want> again;
+    for (size_t i : failed) {
+      Want w = wants[i];
+      avoid.insert(w.node_id);
+      NamespaceState* slot = state.Find(w.action.role, w.action.index);
+      slot->contract_id = 0;
+      slot->status = "failed on node " + std::to_string(w.node_id) + ": " + why_failed[i];
+      say(fmt::format("{}: node {} failed ({}); contract {} cancelled, choosing another node",
+                      w.action.Slot(), w.node_id, why_failed[i], w.contract_id));
+      std::vector<uint32_t> taken;
+      std::set<uint32_t> other;
+      for (const auto& ns : state.namespaces) {
+        if (ns.role == w.action.role && ns.index != w.action.index && ns.contract_id != 0) {
+          taken.push_back(ns.node_id);
+        } else if (ns.role != w.action.role && ns.contract_id != 0) {
+          other.insert(ns.node_id);
+        }
+      }
+      for (const auto& o : again) {
+        if (o.action.role == w.action.role) taken.push_back(o.node_id);
+      }
+      auto choice = ChooseNode(manifest, obs.nodes, w.action.role, w.action.size_bytes, taken,
+                               other, avoid, plan.seed, 7919u * (static_cast<uint32_t>(round) + 1) +
+                                                            w.action.index);
+      if (!choice.ok()) {
+        QSTOR_RETURN_IF_ERROR(save());
+        return choice.status().WithContext("placing " + w.action.Slot() + " again");
+      }
+      w.node_id = choice->node_id;
+      w.contract_id = 0;
+      result.retried_nodes++;
+      again.push_back(w);
+    }
+    QSTOR_RETURN_IF_ERROR(save());
+    wants = std::move(again);
+  }
+
+  // --- updates (resize in place) ---------------------------------------------
+  for (const auto& a : plan.actions) {
+    if (a.kind != ActionKind::kUpdate) continue;
+    if (stop()) {
+      result.interrupted = true;
+      return result;
+    }
+    NamespaceState* slot = state.Find(a.role, a.index);
+    if (slot == nullptr || slot->contract_id != a.old_contract_id) {
+      return Status::FailedPrecondition(a.Slot() + " changed since the plan; plan again");
+    }
+    auto dep = grid.GetDeployment(slot->node_id, slot->contract_id);
+    if (!dep.ok()) return dep.status().WithContext("reading the deployment of " + a.Slot());
+    grid::Deployment d = *dep;
+    d.version++;
+    d.signature_requirement.signatures.clear();
+    for (auto& w : d.workloads) {
+      if (w.type != "zdb") continue;
+      w.version = d.version;
+      w.data.size = a.size_bytes;
+      w.result = {};
+      // The password is not returned by nodes: derive it again.
+      auto pw = identity.NamespacePassword(manifest.name, manifest.network, RoleName(a.role),
+                                           a.index);
+      if (!pw.ok()) return pw.status();
+      w.data.password = *pw;
+    }
+    grid::SignDeployment(d, state.twin_id, key);
+    DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
+                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes};
+    std::vector<grid::Call> calls = {
+        grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(d), dd.Encode())};
+    QSTOR_RETURN_IF_ERROR(SubmitChunked(
+        grid, key, pk, calls, &result.signing_chunks,
+        [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
+    Status us = grid.UpdateDeployment(slot->node_id, d);
+    if (!us.ok()) return us.WithContext("updating the deployment of " + a.Slot());
+    slot->size_bytes = a.size_bytes;
+    slot->deployment_version = d.version;
+    QSTOR_RETURN_IF_ERROR(save());
+    say(fmt::format("{}: resized to {} on node {}", a.Slot(), FormatSize(a.size_bytes),
+                    slot->node_id));
+    result.updated++;
+  }
+
+  // --- cancellations -----------------------------------------------------------
+  if (stop()) {
+    result.interrupted = true;
+    return result;
+  }
+  std::vector<grid::Call> cancels;
+  std::vector<const Action*> deletes;
+  for (uint64_t c : cancel_after) cancels.push_back(grid::CancelContractCall(c));
+  for (const auto& a : plan.actions) {
+    if (a.kind != ActionKind::kDelete) continue;
+    deletes.push_back(&a);
+    if (a.old_contract_id != 0) cancels.push_back(grid::CancelContractCall(a.old_contract_id));
+  }
+  QSTOR_RETURN_IF_ERROR(SubmitChunked(
+      grid, key, pk, cancels, &result.signing_chunks,
+      [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
+  for (uint64_t c : cancel_after) say(fmt::format("contract {} cancelled (replaced)", c));
+  for (const Action* a : deletes) {
+    auto& v = state.namespaces;
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const NamespaceState& ns) {
+                             return ns.role == a->role && ns.index == a->index &&
+                                    ns.contract_id == a->old_contract_id;
+                           }),
+            v.end());
+    say(fmt::format("{}: contract {} cancelled", a->Slot(), a->old_contract_id));
+    result.deleted++;
+  }
+  std::sort(state.namespaces.begin(), state.namespaces.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.role, a.index) < std::tie(b.role, b.index);
+  });
+  QSTOR_RETURN_IF_ERROR(save());
+  return result;
+}
+
+Result<int> DestroyAll(grid::Grid& grid, State& state, const grid::Identity& identity,
+                       const ApplyOptions& options) {
+  const grid::Ed25519Key key = identity.TwinKey();
+  std::vector<grid::Call> cancels;
+  std::vector<uint64_t> ids;
+  for (const auto& ns : state.namespaces) {
+    if (ns.contract_id == 0) continue;
+    auto c = grid.GetContract(ns.contract_id);
+    if (!c.ok() && c.status().code() != Status::Code::kNotFound) {
+      return c.status().WithContext("reading contract " + std::to_string(ns.contract_id));
+    }
+    if (c.ok() && c->state != "Deleted") {
+      cancels.push_back(grid::CancelContractCall(ns.contract_id));
+      ids.push_back(ns.contract_id);
+    }
+  }
+  size_t chunks = 0;
+  QSTOR_RETURN_IF_ERROR(SubmitChunked(
+      grid, key, identity.PublicKeyHex(), cancels, &chunks,
+      [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
+  for (uint64_t id : ids) {
+    if (options.progress) options.progress(fmt::format("contract {} cancelled", id));
+  }
+  state.namespaces.clear();
+  return static_cast<int>(ids.size());
+}
+
+}  // namespace qstor::reconciler
