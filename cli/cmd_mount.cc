@@ -1,15 +1,23 @@
-// qstor mount / umount / sync / fs stats / recover.
+// qstor mount / umount / sync / fs stats (fs check, fs repair and recover
+// are in cmd_mount_grid.cc).
 //
-// The mount itself lives in fs/mount (RunMount). The running mount is
-// controlled through two reserved extended attributes on its root directory
-// (see fs/mount/mount.h), so `sync`, `umount` and `fs stats` only need the
-// mount point.
+// The mount itself lives in fs/mount (RunMount). `qstor mount MANIFEST`
+// mounts the deployment recorded in the manifest's state (cli/mount_grid.h);
+// --local-backend and --zdb are development paths. Without --foreground the
+// mount is served by a child process in its own session, and the command
+// returns once the mount point is live. The running mount is controlled
+// through two reserved extended attributes on its root directory (see
+// fs/mount/mount.h), so `sync`, `umount` and `fs stats` only need the mount
+// point.
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -22,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/mount_grid.h"
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_FS_MOUNT)
@@ -45,9 +54,12 @@ namespace {
 
 constexpr const char* kStatsXattr = "trusted.qstor.stats";
 constexpr const char* kSyncXattr = "trusted.qstor.sync";
+constexpr long kFuseSuperMagic = 0x65735546;
 
 struct MountCli {
   std::string manifest;
+  std::string name;        // which Storage document of the manifest
+  int passphrase_fd = -1;  // read the keystore passphrase from this fd
   std::string local_backend;
   std::string mountpoint;
   std::string cache_dir;
@@ -68,9 +80,9 @@ struct MountCli {
 };
 
 #if defined(QSTOR_MOUNT_HAVE_OBJECT_STORE)
-// Development path to the storage engine until the reconciler hands the
-// mount its backends and keys: explicit 0-db addresses and a key file with
-// two lines of 64 hex digits (data key, metadata key).
+// Development path to the storage engine (tests, experiments): explicit 0-db
+// addresses and a key file with two lines of 64 hex digits (data key,
+// metadata key). A deployment's own backends come from its manifest instead.
 Result<std::shared_ptr<qstor::fs::mount::SegmentSink>> ZdbSink(const MountCli& c) {
   std::vector<qstor::fs::Backend> backends;
   const char* pw = std::getenv("QSTOR_ZDB_PASSWORD");
@@ -136,13 +148,18 @@ int Fail(const Status& st, const char* what) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
-int RunMountCmd(const Context&, const MountCli& c) {
+bool IsMounted(const std::string& path);
+Result<std::string> ReadStats(const std::string& path);
+
+int RunMountCmd(const Context& ctx, const MountCli& c) {
   using qstor::fs::mount::MountOptions;
   MountOptions o;
   std::string durability = c.durability;
   std::string upload_within = c.upload_within;
   uint64_t cache_size = 0, capacity = 0;
   std::string mountpoint = c.mountpoint, cache_dir = c.cache_dir;
+  SinkFactory make_sink;
+  std::string what;
   {
     auto v = ParseSize(c.cache_size);
     if (!v.ok()) return Fail(v.status().WithContext("--cache-size"), "mount");
@@ -152,43 +169,61 @@ int RunMountCmd(const Context&, const MountCli& c) {
     capacity = *cap;
   }
   if (!c.manifest.empty()) {
-#if defined(QSTOR_HAVE_RECONCILER)
-    auto r = reconciler::LoadManifestFile(c.manifest);
-    if (!r.ok() || r.manifests.empty()) {
-      for (const auto& d : r.diagnostics) {
-        std::cerr << d.file << ":" << d.line << ":" << d.column << ": " << d.message << "\n";
-      }
-      std::cerr << "qstor mount: " << c.manifest << " is not a valid manifest\n";
-      return kExitError;
+#if defined(QSTOR_CLI_GRID_MOUNT)
+    auto m = PickManifest(c.manifest, c.name);
+    if (!m.ok()) return Fail(m.status(), "mount");
+    if (!m->mount.enabled && mountpoint.empty()) {
+      std::cerr << "qstor mount: " << c.manifest << " (\"" << m->name
+                << "\") has no spec.mount section; give --mountpoint PATH\n";
+      return kExitUsage;
     }
-    const auto& m = r.manifests.front();
-    if (!m.mount.enabled) {
-      std::cerr << "qstor mount: " << c.manifest << " has no spec.mount section\n";
-      return kExitError;
-    }
-    if (mountpoint.empty()) mountpoint = m.mount.path;
-    if (cache_dir.empty()) cache_dir = m.mount.cache_dir;
-    cache_size = m.mount.cache_bytes;
-    capacity = m.capacity_bytes;
-    durability = m.mount.durability == reconciler::Manifest::Mount::Durability::kGrid ? "grid"
-                                                                                     : "local";
-    o.upload_within = m.mount.upload_within;
+    if (mountpoint.empty()) mountpoint = m->mount.path;
+    if (cache_dir.empty()) cache_dir = m->mount.cache_dir;
+    cache_size = m->mount.cache_bytes;
+    capacity = m->capacity_bytes;
+    durability = m->mount.durability == reconciler::Manifest::Mount::Durability::kGrid ? "grid"
+                                                                                       : "local";
+    o.upload_within = m->mount.upload_within;
     upload_within.clear();
+    if (c.local_backend.empty() && c.zdb.empty()) {
+      // The deployment's own backends, from its state and the keystore.
+      auto d = LoadDeployed(*m, c.passphrase_fd);
+      if (!d.ok()) return Fail(d.status(), "mount");
+      if (cache_dir.empty()) cache_dir = DeployedCacheDir(*d);
+      what = d->Label();
+      make_sink = DeployedSinkFactory(std::make_shared<Deployed>(std::move(d).value()));
+    }
 #else
-    std::cerr << "qstor mount: reading a manifest needs the reconciler, which is not built\n";
+    std::cerr << "qstor mount: mounting from a manifest needs the reconciler, grid and storage "
+                 "engine, which are not built in this binary\n";
     return kExitNotBuilt;
 #endif
-    if (c.local_backend.empty() && c.zdb.empty()) {
-      std::cerr << "qstor mount: mounting the grid backends of a deployment is not built yet: the"
-                   " reconciler does not hand the mount its 0-db backends and the storage"
-                   " engine adapter is missing (issue 7). Nothing was done. For development,"
-                   " add --local-backend DIR to keep segments in a local directory.\n";
-      return kExitNotBuilt;
-    }
   }
-  if (c.local_backend.empty() == c.zdb.empty()) {
-    std::cerr << "qstor mount: give exactly one of --local-backend DIR or --zdb ... (see --help)\n";
-    return kExitUsage;
+  if (!make_sink) {
+    if (c.local_backend.empty() == c.zdb.empty()) {
+      std::cerr << "qstor mount: give a MANIFEST, or exactly one of --local-backend DIR or "
+                   "--zdb ... (see --help)\n";
+      return kExitUsage;
+    }
+    if (!c.zdb.empty()) {
+#if defined(QSTOR_MOUNT_HAVE_OBJECT_STORE)
+      what = "--zdb backends";
+      make_sink = [c]() { return ZdbSink(c); };
+#else
+      std::cerr << "qstor mount: --zdb needs the storage engine (fs/object_store.h), not built\n";
+      return kExitNotBuilt;
+#endif
+    } else {
+      std::string backend = c.local_backend;
+      char rbuf[PATH_MAX];
+      if (::realpath(backend.c_str(), rbuf) != nullptr) backend = rbuf;
+      what = "local backend " + backend;
+      make_sink = [backend]() -> Result<std::shared_ptr<qstor::fs::mount::SegmentSink>> {
+        auto sink = qstor::fs::mount::NewLocalDirSink(backend);
+        if (!sink.ok()) return sink.status();
+        return std::shared_ptr<qstor::fs::mount::SegmentSink>(std::move(sink).value());
+      };
+    }
   }
   if (mountpoint.empty()) {
     std::cerr << "qstor mount: --mountpoint PATH is required (or spec.mount.path)\n";
@@ -222,35 +257,158 @@ int RunMountCmd(const Context&, const MountCli& c) {
   o.capacity = capacity;
   o.foreground = c.foreground;
   o.threads = c.threads;
-  Status st = MkdirP(mountpoint);
-  if (st.ok()) st = MkdirP(cache_dir);
-  if (!st.ok()) return Fail(st, "mount");
-  char buf[PATH_MAX];
-  if (::realpath(mountpoint.c_str(), buf) != nullptr) mountpoint = buf;
-  if (::realpath(cache_dir.c_str(), buf) != nullptr) cache_dir = buf;
   o.mountpoint = mountpoint;
   o.cache_dir = cache_dir;
-  std::shared_ptr<qstor::fs::mount::SegmentSink> shared;
-  if (!c.zdb.empty()) {
-#if defined(QSTOR_MOUNT_HAVE_OBJECT_STORE)
-    auto zs = ZdbSink(c);
-    if (!zs.ok()) return Fail(zs.status(), "mount");
-    shared = *zs;
-#else
-    std::cerr << "qstor mount: --zdb needs the storage engine (fs/object_store.h), not built\n";
-    return kExitNotBuilt;
-#endif
-  } else {
-    std::string backend = c.local_backend;
-    if (::realpath(backend.c_str(), buf) != nullptr) backend = buf;
-    auto sink = qstor::fs::mount::NewLocalDirSink(backend);
-    if (!sink.ok()) return Fail(sink.status(), "mount");
-    shared = std::shared_ptr<qstor::fs::mount::SegmentSink>(std::move(sink.value()));
+  return StartMount(ctx, o, make_sink, what);
+}
+
+// The child of a background mount: serves the mount in its own session and
+// tells the parent (one byte on `ready_fd`) once the mount point is served by
+// this process; from then on its output goes to `log_path`.
+int ServeInBackground(qstor::fs::mount::MountOptions o, const SinkFactory& make_sink,
+                      int ready_fd, dev_t unmounted_dev, const std::string& log_path) {
+  ::setsid();
+  if (::chdir("/") != 0) {
+    // Paths are absolute; staying in the old directory only keeps it busy.
   }
-  st = qstor::fs::mount::RunMount(o, shared);
+  auto sink = make_sink();
+  if (!sink.ok()) {
+    ::close(ready_fd);
+    return Fail(sink.status(), "mount");
+  }
+  o.foreground = true;  // this process is the background
+  std::atomic<bool> done{false};
+  std::atomic<bool> signalled{false};
+  std::thread watcher([&]() {
+    while (!done.load()) {
+      struct statfs sf {};
+      struct stat st {};
+      // A FUSE file system on the mount point whose root this process
+      // answers (stat goes through our own getattr).
+      if (::statfs(o.mountpoint.c_str(), &sf) == 0 && sf.f_type == kFuseSuperMagic &&
+          ::stat(o.mountpoint.c_str(), &st) == 0 && st.st_dev != unmounted_dev) {
+        int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+        std::fflush(stdout);
+        std::fflush(stderr);
+        if (null >= 0) ::dup2(null, 0);
+        if (log >= 0) {
+          ::dup2(log, 1);
+          ::dup2(log, 2);
+        } else if (null >= 0) {
+          ::dup2(null, 1);
+          ::dup2(null, 2);
+        }
+        if (log >= 0) ::close(log);
+        if (null >= 0) ::close(null);
+        char r = 'R';
+        (void)!::write(ready_fd, &r, 1);
+        ::close(ready_fd);
+        signalled = true;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  Status st = qstor::fs::mount::RunMount(o, *sink);
+  done = true;
+  watcher.join();
+  if (!signalled) ::close(ready_fd);
   if (!st.ok()) return Fail(st, "mount");
   return kExitOk;
 }
+
+}  // namespace
+
+int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkFactory& make_sink,
+               const std::string& what) {
+  Status st = MkdirP(o.mountpoint);
+  if (st.ok()) st = MkdirP(o.cache_dir);
+  if (!st.ok()) return Fail(st, "mount");
+  char buf[PATH_MAX];
+  if (::realpath(o.mountpoint.c_str(), buf) != nullptr) o.mountpoint = buf;
+  if (::realpath(o.cache_dir.c_str(), buf) != nullptr) o.cache_dir = buf;
+  // Busy: something is mounted there already (a dead FUSE mount, ENOTCONN,
+  // is detached by RunMount and does not count).
+  struct stat mst {};
+  if (::stat(o.mountpoint.c_str(), &mst) == 0 && IsMounted(o.mountpoint)) {
+    std::string who = "another file system is mounted there";
+    auto stats = ReadStats(o.mountpoint);
+    if (stats.ok()) {
+      auto j = nlohmann::json::parse(*stats, nullptr, false);
+      if (!j.is_discarded() && j.contains("pid")) {
+        who = fmt::format("a qstor mount (pid {}, backend {}) serves it",
+                          j["pid"].get<int64_t>(), j.value("backend", std::string("?")));
+      }
+    }
+    std::cerr << "qstor mount: mount point " << o.mountpoint << " is busy: " << who
+              << "; unmount it first (`qstor umount " << o.mountpoint << "`)\n";
+    return kExitError;
+  }
+  if (o.foreground) {
+    auto sink = make_sink();
+    if (!sink.ok()) return Fail(sink.status(), "mount");
+    st = qstor::fs::mount::RunMount(o, *sink);
+    if (!st.ok()) return Fail(st, "mount");
+    return kExitOk;
+  }
+  // Background: fork before anything starts threads (the storage engine's
+  // I/O pool would not survive a fork), and return once the child serves.
+  if (::stat(o.mountpoint.c_str(), &mst) != 0) {
+    return Fail(Status::IOError("stat " + o.mountpoint + ": " + std::strerror(errno)), "mount");
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return Fail(Status::IOError(std::string("pipe: ") + std::strerror(errno)), "mount");
+  }
+  const std::string log_path = o.cache_dir + "/mount.log";
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return Fail(Status::IOError(std::string("fork: ") + std::strerror(errno)), "mount");
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    return ServeInBackground(o, make_sink, fds[1], mst.st_dev, log_path);
+  }
+  ::close(fds[1]);
+  char r = 0;
+  ssize_t n;
+  do {
+    n = ::read(fds[0], &r, 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fds[0]);
+  if (n == 1 && r == 'R') {
+    if (ctx.global.json) {
+      std::cout << nlohmann::json{{"version", 1},
+                                  {"mounted", true},
+                                  {"mountpoint", o.mountpoint},
+                                  {"pid", pid},
+                                  {"backend", what},
+                                  {"cache_dir", o.cache_dir},
+                                  {"log", log_path}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << fmt::format("mounted {} at {} (pid {}; cache {}; log {})\n", what,
+                               o.mountpoint, pid, o.cache_dir, log_path);
+    }
+    return kExitOk;
+  }
+  // The child failed before the mount was live; it printed why.
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) return WEXITSTATUS(status);
+  std::cerr << "qstor mount: the mount process ended before the mount was live\n";
+  return kExitError;
+}
+
+namespace {
 
 Result<std::string> ReadStats(const std::string& path) {
   std::string buf(64 * 1024, '\0');
@@ -317,7 +475,11 @@ void PrintStats(const Context& ctx, const std::string& text) {
                            j["uploaded"]["mean_bytes_per_second"].get<double>() / 1e6);
   std::cout << fmt::format("fetched      {}, {} errors\n", u(j["fetched"]["bytes"]),
                            j["fetched"]["errors"].get<uint64_t>());
-  std::cout << "redundancy   not reported: the local development backend keeps one copy\n";
+  if (j["backend"].get<std::string>().rfind("local:", 0) == 0) {
+    std::cout << "redundancy   none: the local development backend keeps one copy\n";
+  } else {
+    std::cout << "redundancy   per segment: see `qstor fs check MANIFEST`\n";
+  }
   std::string err = j["last_error"].get<std::string>();
   if (!err.empty()) std::cout << "last error   " << err << "\n";
 }
@@ -400,15 +562,20 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   CLI::App* m = app.add_subcommand(
       "mount",
       "Mount the storage as a FUSE filesystem.\n"
-      "Built: the filesystem (POSIX semantics, write-back cache, crash-safe metadata, upload\n"
-      "queue) over a LOCAL development backend (--local-backend DIR: segments as files), or\n"
-      "over explicit 0-db backends through the storage engine (--zdb HOST:PORT/NS ... with\n"
-      "--key-file; password from env QSTOR_ZDB_PASSWORD).\n"
-      "NOT built yet: mounting the backends of a deployment from the manifest and mnemonic (the\n"
-      "reconciler does not hand backends and keys to the mount yet); with a MANIFEST and\n"
-      "neither --local-backend nor --zdb this exits 3.");
+      "With a MANIFEST: the deployment `qstor apply` recorded in its state\n"
+      "($QSTOR_HOME/state/NETWORK/NAME.json), keys and namespace passwords from the keystore\n"
+      "(passphrase from --passphrase-fd, QSTOR_PASSPHRASE or a prompt), mounted at\n"
+      "spec.mount.path with spec.mount's cache, durability and compression.\n"
+      "Without --foreground it returns once the mount is live (served by a background\n"
+      "process logging to CACHE_DIR/mount.log).\n"
+      "Development: --local-backend DIR (segments as files) or explicit 0-db backends through\n"
+      "the storage engine (--zdb HOST:PORT/NS ... with --key-file; password from env\n"
+      "QSTOR_ZDB_PASSWORD).");
   m->add_option("manifest", c->manifest,
-                "Manifest whose spec.mount gives path, cache size, durability (optional)");
+                "Manifest of the deployment; its spec.mount gives path, cache, durability");
+  m->add_option("--name", c->name, "Which Storage document of the manifest (default: the first)");
+  m->add_option("--passphrase-fd", c->passphrase_fd,
+                "Read the keystore passphrase from this file descriptor (one line; it is closed)");
   m->add_option("--local-backend", c->local_backend,
                 "Development backend: store segments and metadata snapshots in this directory");
   m->add_option("--zdb", c->zdb,
@@ -418,7 +585,9 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   m->add_option("--key-file", c->key_file,
                 "With --zdb: file with two lines of 64 hex digits: data key, metadata key");
   m->add_option("--mountpoint", c->mountpoint, "Where to mount (created if missing)");
-  m->add_option("--cache-dir", c->cache_dir, "Write-back cache and metadata directory")
+  m->add_option("--cache-dir", c->cache_dir,
+                "Write-back cache and metadata directory (with a MANIFEST: spec.mount.cacheDir, "
+                "else $QSTOR_HOME/mount-cache/NETWORK/NAME)")
       ->default_str(DefaultCacheDir());
   m->add_option("--cache-size", c->cache_size, "Cache size limit")->capture_default_str();
   m->add_option("--capacity", c->capacity, "Size reported by statfs/df")->capture_default_str();
@@ -490,12 +659,17 @@ void RegisterMount(CLI::App& app, Context& ctx) {
     }
     PrintStats(ctx, *stats);
   });
+#if defined(QSTOR_CLI_GRID_MOUNT)
+  RegisterFsCheckRepair(*fsg, ctx);
+  RegisterRecover(app, ctx);
+#else
   AddNotBuilt(*fsg, ctx, "check", "Verify every shard of every segment",
-              "issue 6, fs storage engine");
+              "needs the reconciler, grid and storage engine in this binary");
   AddNotBuilt(*fsg, ctx, "repair", "Rebuild missing or corrupt shards",
-              "issue 6, fs storage engine");
+              "needs the reconciler, grid and storage engine in this binary");
   AddNotBuilt(app, ctx, "recover", "Find everything again from the mnemonic alone and mount it",
-              "issue 7, fs mount: needs the reconciler to find the backends");
+              "needs the reconciler, grid and storage engine in this binary");
+#endif
 }
 
 #else  // !QSTOR_HAVE_FS_MOUNT

@@ -1,0 +1,784 @@
+// The deployment side of the mount (issue 7): from a manifest's state (or,
+// for `qstor recover`, from the grid) to the storage engine. Also `qstor fs
+// check`, `qstor fs repair` and `qstor recover`. See cli/mount_grid.h.
+#include "cli/mount_grid.h"
+
+#if defined(QSTOR_CLI_GRID_MOUNT)
+
+#include <sodium.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "common/units.h"
+#include "fs/mount/object_store_sink.h"
+#include "fs/repair.h"
+#include "grid/bip39.h"
+#include "grid/http_grid.h"
+#include "grid/network.h"
+#include "reconciler/keystore.h"
+
+namespace qstor::cli {
+
+std::string Deployed::Label() const {
+  return fmt::format("\"{}\" on {}", state.name, state.network);
+}
+
+Result<std::string> ReadPassphraseFd(int fd) {
+  std::string line;
+  char c;
+  bool got_newline = false;
+  for (;;) {
+    ssize_t r = ::read(fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      ::close(fd);
+      sodium_memzero(line.data(), line.size());
+      return Status::IOError(fmt::format("--passphrase-fd {}: {}", fd, std::strerror(e)));
+    }
+    if (r == 0) break;
+    if (c == '\n') {
+      got_newline = true;
+      break;
+    }
+    line.push_back(c);
+    if (line.size() > 4096) {
+      ::close(fd);
+      sodium_memzero(line.data(), line.size());
+      return Status::InvalidArgument(
+          fmt::format("--passphrase-fd {}: no end of line within 4096 bytes", fd));
+    }
+  }
+  ::close(fd);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty() && !got_newline) {
+    return Status::InvalidArgument(fmt::format("--passphrase-fd {}: nothing to read", fd));
+  }
+  return line;
+}
+
+Result<std::string> KeystorePassphrase(const std::string& keystore, int passphrase_fd,
+                                       bool confirm) {
+  if (passphrase_fd >= 0) return ReadPassphraseFd(passphrase_fd);
+  return reconciler::ObtainPassphrase("Passphrase for the keystore " + keystore + ": ", confirm);
+}
+
+Result<grid::Identity> OpenKeystoreIdentity(const std::string& home, int passphrase_fd) {
+  std::string path = reconciler::KeystorePath(home);
+  auto pub = reconciler::ReadKeystorePublic(path);
+  if (!pub.ok()) {
+    if (pub.status().code() == Status::Code::kNotFound) {
+      return Status::NotFound("no keystore at " + path +
+                              ": run `qstor init` (or `qstor recover` on a new machine)");
+    }
+    return pub.status();
+  }
+  auto pass = KeystorePassphrase(path, passphrase_fd, false);
+  if (!pass.ok()) return pass.status();
+  auto id = reconciler::OpenIdentity(path, *pass);
+  sodium_memzero(pass->data(), pass->size());
+  return id;
+}
+
+Result<reconciler::Manifest> PickManifest(const std::string& path, const std::string& name) {
+  auto r = reconciler::LoadManifestFile(path);
+  if (!r.ok() || r.manifests.empty()) {
+    std::string why;
+    for (const auto& d : r.diagnostics) {
+      if (d.severity == reconciler::ManifestDiagnostic::Severity::kError) {
+        why += "\n  " + d.ToString();
+      }
+    }
+    if (why.empty()) why = "\n  no Storage document in the file";
+    return Status::InvalidArgument(path + " is not a valid manifest:" + why);
+  }
+  if (name.empty()) return r.manifests.front();
+  std::vector<std::string> names;
+  for (const auto& m : r.manifests) {
+    if (m.name == name) return m;
+    names.push_back(m.name);
+  }
+  return Status::NotFound(fmt::format("{} has no Storage document named \"{}\" (it has: {})", path,
+                                      name, fmt::join(names, ", ")));
+}
+
+Status ResolveLayout(Deployed& d, const grid::Identity& identity, const std::string& hint) {
+  auto layout = reconciler::LayoutFromState(d.state, identity);
+  if (!layout.ok()) {
+    return Status(layout.status().code(),
+                  fmt::format("{} ({}): {}{}", d.Label(), d.state_path, layout.status().message(),
+                              hint.empty() ? "" : " " + hint));
+  }
+  d.layout = std::move(layout).value();
+  d.keys.data_key = fs::SecretKey(identity.DataKey());
+  d.keys.metadata_key = fs::SecretKey(identity.MetadataKey());
+  return Status::OK();
+}
+
+Result<Deployed> LoadDeployed(const reconciler::Manifest& m, int passphrase_fd) {
+  Deployed d;
+  auto home = reconciler::DefaultQstorHome();
+  if (!home.ok()) return home.status();
+  d.home = *home;
+  d.state_path = reconciler::StatePath(d.home, m.network, m.name);
+  auto st = reconciler::LoadState(d.state_path);
+  if (!st.ok()) {
+    if (st.status().code() == Status::Code::kNotFound) {
+      return Status::NotFound(fmt::format(
+          "no state for \"{}\" on {} at {}: nothing is deployed from this machine yet; run "
+          "`qstor apply {}` first (or `qstor recover --name {} --network {} --mount PATH` to "
+          "find an existing deployment from the mnemonic)",
+          m.name, m.network, d.state_path, m.file, m.name, m.network));
+    }
+    return st.status();
+  }
+  d.state = std::move(st).value();
+  d.compress = m.mount.compression;
+  // The identity last: no passphrase prompt when there is nothing to mount.
+  bool any_deployed = false;
+  for (const auto& n : d.state.namespaces) any_deployed = any_deployed || n.deployed();
+  if (!any_deployed) {
+    return Status::FailedPrecondition(fmt::format(
+        "{} ({}): no namespace is deployed yet (apply did not finish); run `qstor apply {}`",
+        d.Label(), d.state_path, m.file));
+  }
+  auto id = OpenKeystoreIdentity(d.home, passphrase_fd);
+  if (!id.ok()) return id.status();
+  QSTOR_RETURN_IF_ERROR(ResolveLayout(d, *id, "; run `qstor apply " + m.file + "`"));
+  return d;
+}
+
+namespace {
+
+std::vector<fs::Backend> ToBackends(const std::vector<reconciler::BackendSpec>& specs) {
+  std::vector<fs::Backend> out;
+  out.reserve(specs.size());
+  for (const auto& s : specs) {
+    fs::Backend b;
+    b.name = s.name;
+    b.host = s.host;
+    b.port = s.port;
+    b.ns = s.ns;
+    b.password = s.password;
+    b.labels = s.labels;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<fs::ObjectStore>> OpenDeployedStore(const Deployed& d) {
+  fs::ObjectStoreOptions o;
+  o.k = d.layout.k;
+  o.m = d.layout.m;
+  o.compress = d.compress;
+  auto store =
+      fs::ObjectStore::Open(d.keys, ToBackends(d.layout.data), ToBackends(d.layout.meta), o);
+  if (!store.ok()) return store.status().WithContext(d.Label());
+  return store;
+}
+
+SinkFactory DeployedSinkFactory(std::shared_ptr<const Deployed> d) {
+  return [d]() -> Result<std::shared_ptr<fs::mount::SegmentSink>> {
+    auto store = OpenDeployedStore(*d);
+    if (!store.ok()) return store.status();
+    std::shared_ptr<fs::ObjectStore> shared(std::move(store).value());
+    return std::shared_ptr<fs::mount::SegmentSink>(
+        fs::mount::NewObjectStoreSink(std::move(shared)));
+  };
+}
+
+std::string DeployedCacheDir(const Deployed& d) {
+  return d.home + "/mount-cache/" + d.state.network + "/" + d.state.name;
+}
+
+// --- fs check / fs repair ----------------------------------------------------
+
+namespace {
+
+struct CheckCli {
+  std::string manifest;
+  std::string name;
+  int passphrase_fd = -1;
+  bool decode = false;
+};
+
+int FailWith(const Status& st, const char* what) {
+  std::cerr << "qstor " << what << ": " << st.message() << "\n";
+  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
+}
+
+std::string HealthWord(const fs::CheckReport& r) {
+  if (r.lost > 0) return "lost";
+  if (r.degraded > 0) return "degraded";
+  return "healthy";
+}
+
+int HealthExit(const fs::CheckReport& r) {
+  if (r.lost > 0) return kExitLost;
+  if (r.degraded > 0) return kExitDegraded;
+  return kExitOk;
+}
+
+// One probe of every backend (NSINFO), remembering which probes failed.
+struct Probe {
+  fs::BackendHealth health;
+  bool failed = false;  // this probe got an error from the backend
+};
+
+std::vector<Probe> ProbeAll(fs::ObjectStore& store) {
+  std::map<std::string, uint64_t> failed_before;
+  for (const auto& h : store.health().Snapshot()) failed_before[h.backend] = h.requests_failed;
+  std::vector<Probe> out;
+  for (auto& h : fs::ProbeBackends(store)) {
+    bool failed = h.requests_failed > failed_before[h.backend];
+    out.push_back({std::move(h), failed});
+  }
+  return out;
+}
+
+// The fs health states (up, slow, down, full), plus "error" for a backend
+// that answers but refused the probe (e.g. its namespace is gone after a
+// wiped disk): the health tracker counts only unreachable ones as down.
+std::string BackendStateWord(const Probe& p) {
+  if (p.failed && p.health.state != fs::BackendState::kDown) return "error";
+  return fs::BackendStateName(p.health.state);
+}
+
+struct BackendRow {
+  const reconciler::BackendSpec* spec;
+  const char* role;
+  Probe probe;
+  const fs::BackendCheck* shards = nullptr;
+};
+
+std::vector<BackendRow> BackendRows(const Deployed& d, const std::vector<Probe>& probe,
+                                    const fs::CheckReport* report) {
+  std::vector<BackendRow> rows;
+  auto probe_of = [&](const std::string& name) {
+    for (const auto& p : probe) {
+      if (p.health.backend == name) return p;
+    }
+    Probe p;
+    p.health.backend = name;
+    return p;
+  };
+  for (const auto& b : d.layout.data) {
+    BackendRow r{&b, "data", probe_of(b.name)};
+    if (report) {
+      for (const auto& bc : report->backends) {
+        if (bc.backend == b.name) r.shards = &bc;
+      }
+    }
+    rows.push_back(r);
+  }
+  for (const auto& b : d.layout.meta) rows.push_back({&b, "meta", probe_of(b.name)});
+  return rows;
+}
+
+nlohmann::json BackendsJson(const std::vector<BackendRow>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : rows) {
+    nlohmann::json b{{"name", r.spec->name},
+                     {"role", r.role},
+                     {"host", r.spec->host},
+                     {"port", r.spec->port},
+                     {"namespace", r.spec->ns},
+                     {"labels", r.spec->labels},
+                     {"state", BackendStateWord(r.probe)},
+                     {"latency_ms", std::round(r.probe.health.latency_ms * 1000) / 1000},
+                     {"last_error", r.probe.health.last_error}};
+    if (r.probe.health.used_bytes) b["used_bytes"] = *r.probe.health.used_bytes;
+    if (r.shards) {
+      b["shards"] = {{"ok", r.shards->ok},
+                     {"missing", r.shards->missing},
+                     {"corrupt", r.shards->corrupt},
+                     {"unreachable", r.shards->unreachable}};
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+nlohmann::json CountsJson(const fs::CheckReport& r) {
+  return {{"segments", r.segments.size()},
+          {"healthy", r.healthy},
+          {"degraded", r.degraded},
+          {"lost", r.lost},
+          {"status", HealthWord(r)}};
+}
+
+nlohmann::json SegmentsJson(const fs::CheckReport& r, bool decode) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : r.segments) {
+    nlohmann::json shards = nlohmann::json::array();
+    for (const auto& sh : s.shards) {
+      nlohmann::json x{{"index", sh.index},
+                       {"backend", sh.backend},
+                       {"state", fs::ShardStateName(sh.state)}};
+      if (!sh.detail.empty()) x["detail"] = sh.detail;
+      shards.push_back(std::move(x));
+    }
+    nlohmann::json j{{"id", s.id},          {"version", s.version},
+                     {"k", s.k},            {"m", s.m},
+                     {"good", s.good},      {"health", fs::SegmentHealthName(s.health)},
+                     {"shards", shards}};
+    if (decode) j["decoded"] = s.decoded;
+    if (!s.error.empty()) j["error"] = s.error;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+void PrintBackendTable(const std::vector<BackendRow>& rows) {
+  std::cout << fmt::format("{:<18} {:<4} {:<7} {:>9}  {:<28} {}\n", "backend", "role", "state",
+                           "latency", "address", "shards ok/missing/corrupt/unreachable");
+  for (const auto& r : rows) {
+    std::string addr = fmt::format("{}:{}/{}", r.spec->host, r.spec->port, r.spec->ns);
+    const fs::BackendHealth& h = r.probe.health;
+    std::string lat = h.latency_ms > 0 ? fmt::format("{:.1f} ms", h.latency_ms) : "-";
+    std::string shards = r.shards ? fmt::format("{}/{}/{}/{}", r.shards->ok, r.shards->missing,
+                                                r.shards->corrupt, r.shards->unreachable)
+                                  : "-";
+    std::cout << fmt::format("{:<18} {:<4} {:<7} {:>9}  {:<28} {}\n", r.spec->name, r.role,
+                             BackendStateWord(r.probe), lat, addr, shards);
+    if (r.probe.failed && !h.last_error.empty()) {
+      std::cout << "    " << h.last_error << "\n";
+    }
+  }
+}
+
+void PrintUnhealthySegments(const fs::CheckReport& r, size_t limit) {
+  size_t shown = 0;
+  for (const auto& s : r.segments) {
+    if (s.health == fs::SegmentHealth::kHealthy) continue;
+    if (shown++ == limit) {
+      std::cout << "  ... (" << (r.degraded + r.lost - static_cast<int>(limit))
+                << " more; --json lists every segment)\n";
+      break;
+    }
+    std::vector<std::string> bad;
+    for (const auto& sh : s.shards) {
+      if (sh.state == fs::ShardState::kOk) continue;
+      bad.push_back(fmt::format("shard {} on {}: {}", sh.index,
+                                sh.backend.empty() ? "-" : sh.backend,
+                                fs::ShardStateName(sh.state)));
+    }
+    std::cout << fmt::format("  {:<8} {} v{}: {} of {} shards good (k={}){}{}\n",
+                             fs::SegmentHealthName(s.health), s.id, s.version, s.good, s.k + s.m,
+                             s.k, bad.empty() ? "" : "; ", fmt::join(bad, ", "));
+    if (!s.error.empty()) std::cout << "           " << s.error << "\n";
+  }
+}
+
+std::string Verdict(const fs::CheckReport& r, const std::string& manifest) {
+  if (r.lost > 0) {
+    return fmt::format(
+        "LOST: {} segment(s) have fewer than k good shards and cannot be read (exit {}); "
+        "bringing the unreachable backends back may still save them",
+        r.lost, kExitLost);
+  }
+  if (r.degraded > 0) {
+    return fmt::format(
+        "DEGRADED: every segment is readable, {} have lost redundancy (exit {}); run `qstor fs "
+        "repair {}`",
+        r.degraded, kExitDegraded, manifest);
+  }
+  return "HEALTHY: every shard of every segment verified";
+}
+
+int RunCheck(const Context& ctx, const CheckCli& c) {
+  auto m = PickManifest(c.manifest, c.name);
+  if (!m.ok()) return FailWith(m.status(), "fs check");
+  auto d = LoadDeployed(*m, c.passphrase_fd);
+  if (!d.ok()) return FailWith(d.status(), "fs check");
+  auto store = OpenDeployedStore(*d);
+  if (!store.ok()) return FailWith(store.status(), "fs check");
+  auto probe = ProbeAll(**store);
+  fs::CheckOptions co;
+  co.full_decode = c.decode;
+  auto report = fs::Check(**store, co);
+  if (!report.ok()) return FailWith(report.status().WithContext(d->Label()), "fs check");
+  auto rows = BackendRows(*d, probe, &*report);
+  if (ctx.global.json) {
+    nlohmann::json out{{"version", 1},
+                       {"name", d->state.name},
+                       {"network", d->state.network},
+                       {"k", d->layout.k},
+                       {"m", d->layout.m},
+                       {"decode", c.decode},
+                       {"summary", CountsJson(*report)},
+                       {"backends", BackendsJson(rows)},
+                       {"segments", SegmentsJson(*report, c.decode)}};
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << fmt::format("check of {}: {} segments: {} healthy, {} degraded, {} lost "
+                             "(k={}, m={}{})\n",
+                             d->Label(), report->segments.size(), report->healthy,
+                             report->degraded, report->lost, d->layout.k, d->layout.m,
+                             c.decode ? ", every segment decoded" : "");
+    PrintBackendTable(rows);
+    PrintUnhealthySegments(*report, 20);
+    std::cout << Verdict(*report, c.manifest) << "\n";
+  }
+  return HealthExit(*report);
+}
+
+int RunRepair(const Context& ctx, const CheckCli& c) {
+  auto m = PickManifest(c.manifest, c.name);
+  if (!m.ok()) return FailWith(m.status(), "fs repair");
+  auto d = LoadDeployed(*m, c.passphrase_fd);
+  if (!d.ok()) return FailWith(d.status(), "fs repair");
+  auto store = OpenDeployedStore(*d);
+  if (!store.ok()) return FailWith(store.status(), "fs repair");
+  // Probe first so that repair does not pick a backend that is down.
+  (void)fs::ProbeBackends(**store);
+  auto before = fs::Check(**store);
+  if (!before.ok()) return FailWith(before.status().WithContext(d->Label()), "fs repair");
+  auto rep = fs::Repair(**store, *before);
+  if (!rep.ok()) return FailWith(rep.status().WithContext(d->Label()), "fs repair");
+  auto probe = ProbeAll(**store);
+  auto after = fs::Check(**store);
+  if (!after.ok()) return FailWith(after.status().WithContext(d->Label()), "fs repair");
+  auto rows = BackendRows(*d, probe, &*after);
+  if (ctx.global.json) {
+    nlohmann::json out{{"version", 1},
+                       {"name", d->state.name},
+                       {"network", d->state.network},
+                       {"before", CountsJson(*before)},
+                       {"repair",
+                        {{"repaired", rep->repaired},
+                         {"failed", rep->failed},
+                         {"lost", rep->lost},
+                         {"remaining", rep->remaining},
+                         {"bytes_read", rep->bytes_read},
+                         {"bytes_written", rep->bytes_written},
+                         {"errors", rep->errors}}},
+                       {"after", CountsJson(*after)},
+                       {"backends", BackendsJson(rows)},
+                       {"segments", SegmentsJson(*after, false)}};
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << fmt::format("repair of {}: before: {} healthy, {} degraded, {} lost\n",
+                             d->Label(), before->healthy, before->degraded, before->lost);
+    std::cout << fmt::format("repaired {} segment(s), {} failed, {} lost; read {}, wrote {}\n",
+                             rep->repaired, rep->failed, rep->lost, FormatSize(rep->bytes_read),
+                             FormatSize(rep->bytes_written));
+    for (const auto& e : rep->errors) std::cout << "  error: " << e << "\n";
+    std::cout << fmt::format("after: {} healthy, {} degraded, {} lost\n", after->healthy,
+                             after->degraded, after->lost);
+    PrintBackendTable(rows);
+    PrintUnhealthySegments(*after, 20);
+    std::cout << Verdict(*after, c.manifest) << "\n";
+  }
+  return HealthExit(*after);
+}
+
+// --- recover -----------------------------------------------------------------
+
+struct RecoverCli {
+  std::string name;
+  std::string network = "devnet";
+  std::string mountpoint;
+  std::string mnemonic_file;
+  int passphrase_fd = -1;
+  std::string cache_dir;
+  std::string cache_size = "1GiB";
+  std::string durability = "local";
+  bool foreground = false;
+};
+
+Result<std::string> ReadWords(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+  } else {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return Status::IOError("cannot read mnemonic file " + path);
+    ss << f.rdbuf();
+  }
+  return ss.str();
+}
+
+int RunRecover(const Context& ctx, const RecoverCli& c) {
+  const char* what = "recover";
+  auto home = reconciler::DefaultQstorHome();
+  if (!home.ok()) return FailWith(home.status(), what);
+  const std::string keystore = reconciler::KeystorePath(*home);
+  auto durability = fs::mount::ParseDurability(c.durability);
+  if (!durability.ok()) return FailWith(durability.status(), what);
+  auto cache_size = ParseSize(c.cache_size);
+  if (!cache_size.ok()) return FailWith(cache_size.status().WithContext("--cache-size"), what);
+
+  // 1. The identity: the keystore, or the words (then imported into a new
+  //    keystore once the grid confirmed there is something to recover).
+  std::optional<grid::Identity> identity;
+  std::string import_words, import_pass;
+  auto wipe = [&]() {
+    sodium_memzero(import_words.data(), import_words.size());
+    sodium_memzero(import_pass.data(), import_pass.size());
+  };
+  auto pub = reconciler::ReadKeystorePublic(keystore);
+  if (pub.ok()) {
+    if (!c.mnemonic_file.empty()) {
+      std::cerr << "qstor recover: note: using the keystore " << keystore
+                << "; --mnemonic-file is ignored\n";
+    }
+    auto id = OpenKeystoreIdentity(*home, c.passphrase_fd);
+    if (!id.ok()) return FailWith(id.status(), what);
+    identity.emplace(std::move(id).value());
+  } else if (pub.status().code() == Status::Code::kNotFound) {
+    std::string words;
+    if (!c.mnemonic_file.empty()) {
+      auto w = ReadWords(c.mnemonic_file);
+      if (!w.ok()) return FailWith(w.status(), what);
+      words = std::move(w).value();
+    } else if (const char* env = std::getenv("QSTOR_MNEMONIC"); env != nullptr && *env) {
+      words = env;
+    } else {
+      return FailWith(Status::NotFound("no keystore at " + keystore +
+                                       " and no mnemonic: set QSTOR_MNEMONIC or pass "
+                                       "--mnemonic-file FILE ('-' = stdin)"),
+                      what);
+    }
+    auto norm = grid::bip39::NormalizeMnemonic(words);
+    sodium_memzero(words.data(), words.size());
+    if (!norm.ok()) return FailWith(norm.status(), what);
+    import_words = std::move(norm).value();
+    auto id = grid::Identity::FromMnemonic(import_words);
+    if (!id.ok()) {
+      wipe();
+      return FailWith(id.status(), what);
+    }
+    identity.emplace(std::move(id).value());
+    // Ask now, before any network traffic, so a missing passphrase fails early.
+    auto pass = KeystorePassphrase(keystore, c.passphrase_fd, true);
+    if (!pass.ok()) {
+      wipe();
+      return FailWith(pass.status().WithContext("a passphrase for the new keystore " + keystore),
+                      what);
+    }
+    import_pass = std::move(pass).value();
+  } else {
+    return FailWith(pub.status(), what);
+  }
+
+  // 2. The grid: twin, manifests, state.
+  auto ep = grid::ResolveNetwork(c.network);
+  if (!ep.ok()) {
+    wipe();
+    return FailWith(ep.status(), what);
+  }
+  if (ep->discovery_only) {
+    wipe();
+    std::cerr << "qstor recover: not built yet for " << c.network << ": " << ep->base_url
+              << " is a discovery-only grid proxy; reading contracts and deployments of the real "
+                 "grid needs the TFChain and RMB clients (not built). Nothing was done.\n";
+    return kExitNotBuilt;
+  }
+  grid::HttpGrid g(*ep);
+  auto twin = g.GetTwinByPublicKey(identity->PublicKeyHex());
+  if (!twin.ok()) {
+    wipe();
+    if (twin.status().code() == Status::Code::kNotFound) {
+      return FailWith(Status::NotFound(fmt::format(
+                          "no twin on {} ({}) for this mnemonic (address {}): nothing to recover",
+                          c.network, ep->base_url, identity->Address())),
+                      what);
+    }
+    return FailWith(twin.status(), what);
+  }
+  g.SetIdentity(twin->twin_id, identity->TwinKey());
+  auto names = reconciler::ManifestNamesOnGrid(g, twin->twin_id, c.network);
+  if (!names.ok()) {
+    wipe();
+    return FailWith(names.status(), what);
+  }
+  if (!ctx.global.json) {
+    std::cout << fmt::format("twin {} ({}) on {} ({})\n", twin->twin_id, identity->Address(),
+                             c.network, ep->base_url);
+    std::cout << fmt::format("qstor storage found: {}\n",
+                             names->empty() ? "none" : fmt::format("{}", fmt::join(*names, ", ")));
+  }
+  std::string name = c.name;
+  if (name.empty()) {
+    if (names->empty()) {
+      wipe();
+      return FailWith(Status::NotFound(fmt::format(
+                          "twin {} has no live qstor contract on {}: nothing to recover",
+                          twin->twin_id, c.network)),
+                      what);
+    }
+    if (names->size() > 1) {
+      wipe();
+      return FailWith(Status::InvalidArgument(fmt::format(
+                          "twin {} has {} qstor storages on {} ({}); pick one with --name",
+                          twin->twin_id, names->size(), c.network, fmt::join(*names, ", "))),
+                      what);
+    }
+    name = names->front();
+  } else if (std::find(names->begin(), names->end(), name) == names->end()) {
+    wipe();
+    return FailWith(Status::NotFound(fmt::format(
+                        "twin {} has no live qstor contract named \"{}\" on {} (found: {})",
+                        twin->twin_id, name, c.network,
+                        names->empty() ? "none" : fmt::format("{}", fmt::join(*names, ", ")))),
+                    what);
+  }
+  auto rebuilt = reconciler::RebuildStateFromGrid(g, twin->twin_id, name, c.network);
+  if (!rebuilt.ok()) {
+    wipe();
+    return FailWith(rebuilt.status(), what);
+  }
+
+  // 3. The keystore (when the words were given) and the state.
+  if (!import_words.empty()) {
+    auto w = reconciler::WriteKeystore(keystore, import_words, import_pass, false);
+    wipe();
+    if (!w.ok()) return FailWith(w.status().WithContext("writing the keystore"), what);
+    if (!ctx.global.json) std::cout << "keystore written: " << keystore << " (mode 0600)\n";
+  }
+  Deployed d;
+  d.home = *home;
+  d.state_path = reconciler::StatePath(*home, c.network, name);
+  d.state = std::move(rebuilt).value();
+  {
+    auto lock = reconciler::StateLock::Acquire(d.state_path, "recover", std::chrono::seconds(5));
+    if (!lock.ok()) return FailWith(lock.status(), what);
+    auto old = reconciler::LoadState(d.state_path);
+    if (old.ok()) {
+      // Same storage seen again: keep its lineage, the serial moves on.
+      d.state.lineage = old->lineage;
+      d.state.serial = old->serial;
+    }
+    Status st = reconciler::SaveState(d.state_path, d.state);
+    if (!st.ok()) return FailWith(st, what);
+  }
+  if (ctx.global.json) {
+    nlohmann::json ns = nlohmann::json::array();
+    for (const auto& n : d.state.namespaces) {
+      ns.push_back({{"slot", n.Slot()},
+                    {"node_id", n.node_id},
+                    {"farm_id", n.farm_id},
+                    {"country", n.country},
+                    {"contract_id", n.contract_id},
+                    {"status", n.status},
+                    {"address", n.deployed() ? fmt::format("{}:{}/{}", n.host, n.port, n.ns)
+                                             : ""}});
+    }
+    std::cout << nlohmann::json{{"version", 1},
+                                {"network", c.network},
+                                {"twin_id", twin->twin_id},
+                                {"names", *names},
+                                {"name", name},
+                                {"k", d.state.data_shards},
+                                {"m", d.state.parity_shards},
+                                {"capacity_bytes", d.state.capacity_bytes},
+                                {"state", d.state_path},
+                                {"namespaces", ns},
+                                {"mountpoint", c.mountpoint}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << fmt::format("\"{}\": {}+{} shards, {} usable, {} namespaces:\n", name,
+                             d.state.data_shards, d.state.parity_shards,
+                             FormatSize(d.state.capacity_bytes), d.state.namespaces.size());
+    for (const auto& n : d.state.namespaces) {
+      std::cout << fmt::format("  {:<8} node {:<5} farm {:<4} {:<14} contract {:<6} {:<10} {}\n",
+                               n.Slot(), n.node_id, n.farm_id, n.country, n.contract_id, n.status,
+                               n.deployed() ? fmt::format("{}:{}/{}", n.host, n.port, n.ns) : "-");
+    }
+    std::cout << "state written: " << d.state_path << "\n";
+  }
+  std::cout.flush();
+
+  // 4. Mount.
+  Status st = ResolveLayout(d, *identity, "; the grid does not have enough of it deployed");
+  identity.reset();
+  if (!st.ok()) return FailWith(st, what);
+  fs::mount::MountOptions o;
+  o.mountpoint = c.mountpoint;
+  o.cache_dir = c.cache_dir.empty() ? DeployedCacheDir(d) : c.cache_dir;
+  o.cache_size = *cache_size;
+  o.capacity = d.state.capacity_bytes ? d.state.capacity_bytes : o.capacity;
+  o.durability = *durability;
+  o.foreground = c.foreground;
+  std::string label = d.Label();
+  return StartMount(ctx, o, DeployedSinkFactory(std::make_shared<Deployed>(std::move(d))), label);
+}
+
+}  // namespace
+
+void RegisterFsCheckRepair(CLI::App& fsg, Context& ctx) {
+  auto c = std::make_shared<CheckCli>();
+  CLI::App* chk = fsg.add_subcommand(
+      "check",
+      "Read and verify every shard of every segment of a deployment (from its manifest and\n"
+      "state, keys from the keystore) and probe every backend. Exit 0 healthy, 4 degraded\n"
+      "(all readable, redundancy lost: run `qstor fs repair`), 5 lost, 1 error.");
+  chk->add_option("manifest", c->manifest, "The manifest of the deployment")->required();
+  chk->add_option("--name", c->name, "Which Storage document of the file (default: the first)");
+  chk->add_flag("--decode", c->decode, "Also decode and authenticate every whole segment");
+  chk->add_option("--passphrase-fd", c->passphrase_fd,
+                  "Read the keystore passphrase from this file descriptor (one line)");
+  chk->callback([&ctx, c]() { ctx.exit_code = RunCheck(ctx, *c); });
+
+  auto r = std::make_shared<CheckCli>();
+  CLI::App* rep = fsg.add_subcommand(
+      "repair",
+      "Check, rebuild missing or corrupt shards of degraded segments from k good ones onto\n"
+      "healthy backends, then check again. Exit codes as `fs check`, for the state after.");
+  rep->add_option("manifest", r->manifest, "The manifest of the deployment")->required();
+  rep->add_option("--name", r->name, "Which Storage document of the file (default: the first)");
+  rep->add_option("--passphrase-fd", r->passphrase_fd,
+                  "Read the keystore passphrase from this file descriptor (one line)");
+  rep->callback([&ctx, r]() { ctx.exit_code = RunRepair(ctx, *r); });
+}
+
+void RegisterRecover(CLI::App& app, Context& ctx) {
+  auto c = std::make_shared<RecoverCli>();
+  CLI::App* cmd = app.add_subcommand(
+      "recover",
+      "Find your storage again from the mnemonic alone and mount it: the identity from the\n"
+      "keystore (or, when there is none, from QSTOR_MNEMONIC / --mnemonic-file, then saved to a\n"
+      "new keystore), the twin and its qstor contracts on the grid, the state rebuilt from\n"
+      "them and saved, then the filesystem mounted at --mount.\n"
+      "Built for the devnet; on main/test/qa/dev it exits 3 (needs TFChain and RMB clients).");
+  cmd->add_option("--name", c->name, "Which storage (default: the only one the twin has)");
+  cmd->add_option("--network", c->network, "Grid network")
+      ->check(CLI::IsMember({"devnet", "main", "test", "qa", "dev"}))
+      ->capture_default_str();
+  cmd->add_option("--mount", c->mountpoint, "Where to mount it (created if missing)")
+      ->required();
+  cmd->add_option("--mnemonic-file", c->mnemonic_file,
+                  "Without a keystore: read the 24 words from this file ('-' = stdin)");
+  cmd->add_option("--passphrase-fd", c->passphrase_fd,
+                  "Read the keystore passphrase from this file descriptor (one line)");
+  cmd->add_option("--cache-dir", c->cache_dir,
+                  "Cache directory (default $QSTOR_HOME/mount-cache/NETWORK/NAME)");
+  cmd->add_option("--cache-size", c->cache_size, "Cache size limit")->capture_default_str();
+  cmd->add_option("--durability", c->durability, "local or grid (see docs/mount.md)")
+      ->check(CLI::IsMember({"local", "grid"}))
+      ->capture_default_str();
+  cmd->add_flag("--foreground,-f", c->foreground, "Serve the mount in this process");
+  cmd->callback([&ctx, c]() { ctx.exit_code = RunRecover(ctx, *c); });
+}
+
+}  // namespace qstor::cli
+
+#endif  // QSTOR_CLI_GRID_MOUNT
