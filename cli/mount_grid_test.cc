@@ -1,0 +1,452 @@
+// End to end: a deployment on a real devnet (in process; real `qstor zdb
+// serve` nodes), recorded in a state as `qstor apply` records it, mounted by
+// the real qstor binary (QSTOR_BIN) from its manifest on a real FUSE mount;
+// then a node down, `qstor fs check`, a wiped node replaced and `qstor fs
+// repair`, and `qstor recover` into a fresh QSTOR_HOME with only the mnemonic.
+// Needs root and /dev/fuse, like fs/mount/mount_test.cc.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/devnet_storage_test_util.h"
+#include "reconciler/keystore.h"
+#include "reconciler/observe.h"
+#include "reconciler/state.h"
+
+namespace qstor::cli {
+namespace {
+
+namespace sfs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using reconciler::Role;
+using Env = std::map<std::string, std::string>;  // value "" = unset
+
+constexpr long kFuseSuperMagic = 0x65735546;
+constexpr const char* kPass = "correct horse battery";
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::string s(n, '\0');
+  std::mt19937_64 rng(seed);
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+bool IsFuse(const std::string& path) {
+  struct statfs sf {};
+  return ::statfs(path.c_str(), &sf) == 0 && sf.f_type == kFuseSuperMagic;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return "<cannot open " + path + ": " + std::strerror(errno) + ">";
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+bool WriteAndFsync(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return false;
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, std::min<size_t>(data.size() - off, 1 << 20));
+    if (n <= 0) {
+      ::close(fd);
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  bool ok = ::fsync(fd) == 0;
+  return ::close(fd) == 0 && ok;
+}
+
+// Starts qstor with `args` and `env` on top of this process's environment;
+// stdout+stderr go to `out_fd`; `fd3` (if not empty) is readable on fd 3.
+pid_t Spawn(const std::vector<std::string>& args, const Env& env, int out_fd,
+            const std::string& fd3) {
+  int p3[2] = {-1, -1};
+  if (!fd3.empty()) {
+    if (::pipe(p3) != 0) return -1;
+    if (::write(p3[1], fd3.data(), fd3.size()) != static_cast<ssize_t>(fd3.size())) return -1;
+    ::close(p3[1]);
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) {
+      if (v.empty()) {
+        ::unsetenv(k.c_str());
+      } else {
+        ::setenv(k.c_str(), v.c_str(), 1);
+      }
+    }
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+    if (p3[0] >= 0) ::dup2(p3[0], 3);
+    ::close_range(p3[0] >= 0 ? 4 : 3, ~0U, 0);  // nothing of the test (devnet sockets) leaks
+    std::vector<std::string> a = {std::getenv("QSTOR_BIN")};
+    a.insert(a.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (p3[0] >= 0) ::close(p3[0]);
+  return pid;
+}
+
+struct CmdResult {
+  int code = -1;
+  std::string out;  // stdout + stderr
+};
+
+// Runs qstor to completion (at most `timeout`, then SIGKILL).
+CmdResult Qstor(const std::vector<std::string>& args, const Env& env, const std::string& fd3 = "",
+                std::chrono::seconds timeout = std::chrono::seconds(300)) {
+  int p[2];
+  if (::pipe(p) != 0) return {};
+  pid_t pid = Spawn(args, env, p[1], fd3);
+  ::close(p[1]);
+  CmdResult r;
+  auto deadline = Clock::now() + timeout;
+  int status = 0;
+  bool exited = false;
+  // Read until EOF (every holder of the pipe is gone: a background mount
+  // drops its copy once live), or until 10 s after the process exited.
+  auto drain_until = Clock::time_point::max();
+  for (;;) {
+    struct pollfd pfd {p[0], POLLIN, 0};
+    if (::poll(&pfd, 1, 20) > 0) {
+      char buf[4096];
+      ssize_t n = ::read(p[0], buf, sizeof buf);
+      if (n <= 0) break;
+      r.out.append(buf, static_cast<size_t>(n));
+    }
+    if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      drain_until = Clock::now() + std::chrono::seconds(10);
+    }
+    if (!exited && Clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      exited = true;
+      r.out += "\n<killed after timeout>";
+      drain_until = Clock::now();
+    }
+    if (Clock::now() > drain_until) break;
+  }
+  if (!exited) ::waitpid(pid, &status, 0);
+  ::close(p[0]);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (std::getenv("QSTOR_TEST_VERBOSE") != nullptr) {  // to see what each step printed
+    std::string line = "$ qstor";
+    for (const auto& x : args) line += " " + x;
+    std::fprintf(stderr, "%s\n%s[exit %d]\n", line.c_str(), r.out.c_str(), r.code);
+  }
+  return r;
+}
+
+nlohmann::json LastJsonLine(const std::string& out) {
+  size_t end = out.find_last_not_of("\n");
+  if (end == std::string::npos) return nlohmann::json();
+  size_t start = out.rfind('\n', end);
+  start = start == std::string::npos ? 0 : start + 1;
+  return nlohmann::json::parse(out.substr(start, end - start + 1), nullptr, false);
+}
+
+const nlohmann::json* FindBackend(const nlohmann::json& report, const std::string& name) {
+  if (!report.contains("backends")) return nullptr;
+  for (const auto& b : report["backends"]) {
+    if (b.value("name", "") == name) return &b;
+  }
+  return nullptr;
+}
+
+class MountGridTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0) {
+      GTEST_SKIP() << "needs root and /dev/fuse (real FUSE mounts)";
+    }
+    root_ = qstor::testing::FreshTempDir("mount-grid");
+    Status st = net_.Start(root_ + "/devnet");
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    home_ = root_ + "/home";
+    mnt_ = root_ + "/mnt";
+    cache_ = root_ + "/cache";
+    manifest_ = root_ + "/storage.yaml";
+    sfs::create_directories(home_);
+  }
+
+  void TearDown() override {
+    for (const std::string& m : {mnt_, root_ + "/mnt2"}) {
+      if (!m.empty() && IsFuse(m)) {
+        std::string cmd = "fusermount3 -u -z '" + m + "' >/dev/null 2>&1";
+        (void)!std::system(cmd.c_str());
+      }
+    }
+    for (pid_t p : pids_) {
+      if (p > 0 && ::kill(p, 0) == 0) ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, WNOHANG);
+    }
+    net_.Stop();
+    if (!root_.empty()) sfs::remove_all(root_);
+  }
+
+  // The state `qstor apply` would have written, rebuilt from the grid.
+  void SaveStateFromGrid(const std::string& home) {
+    auto s = reconciler::RebuildStateFromGrid(net_.grid(), net_.twin_id(), "e2e", "devnet");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    Status st = reconciler::SaveState(reconciler::StatePath(home, "devnet", "e2e"), *s);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  Env Home(const std::string& home) const {
+    return {{"QSTOR_HOME", home},          {"QSTOR_PASSPHRASE", ""},
+            {"QSTOR_MNEMONIC", ""},        {"QSTOR_DEVNET_DIR", net_.dir()},
+            {"QSTOR_ZDB_PASSWORD", ""}};
+  }
+
+  // `qstor --json fs check|repair MANIFEST` with the passphrase on fd 3.
+  std::pair<int, nlohmann::json> Fs(const std::string& verb, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--json", "fs", verb, manifest_, "--passphrase-fd", "3"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CmdResult r = Qstor(args, Home(home_), std::string(kPass) + "\n");
+    nlohmann::json j = LastJsonLine(r.out);
+    EXPECT_TRUE(j.is_object()) << "fs " << verb << ": " << r.out;
+    return {r.code, j};
+  }
+
+  std::string root_, home_, mnt_, cache_, manifest_;
+  qstor::testing::DevnetTwin net_;
+  std::vector<pid_t> pids_;
+};
+
+TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
+  // --- The deployment (what `qstor apply` does): k=2, m=1 on nodes 1, 3, 5;
+  // metadata on 2, 4, 6; another storage "other" on node 8.
+  const uint64_t cap = 1ull << 30;
+  std::map<uint32_t, uint64_t> data_contract;
+  const uint32_t data_nodes[] = {1, 3, 5};
+  for (uint32_t i = 0; i < 3; ++i) {
+    auto c = net_.DeployNamespace("e2e", Role::kData, i, 2, 1, cap, data_nodes[i]);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    data_contract[i] = *c;
+  }
+  for (uint32_t i = 0; i < 3; ++i) {
+    auto c = net_.DeployNamespace("e2e", Role::kMeta, i, 2, 1, cap, 2 + 2 * i);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+  }
+  ASSERT_TRUE(net_.DeployNamespace("other", Role::kData, 0, 1, 0, cap, 8).ok());
+  reconciler::KeystoreKdf fast{1, 1 << 20};
+  ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
+                                        false, fast)
+                  .ok());
+  ASSERT_NO_FATAL_FAILURE(SaveStateFromGrid(home_));
+  {
+    std::ofstream f(manifest_);
+    f << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: e2e\n"
+         "spec:\n  network: devnet\n  capacity: 1GiB\n"
+         "  redundancy: {dataShards: 2, parityShards: 1}\n  metadata: {backends: 3}\n"
+         "  mount:\n    path: " << mnt_ << "\n    cacheDir: " << cache_
+      << "\n    cacheSize: 64MiB\n    durability: local\n    uploadWithin: 10s\n";
+  }
+
+  // --- Clear errors before anything is mounted.
+  {
+    sfs::create_directories(root_ + "/empty-home");
+    CmdResult r = Qstor({"mount", manifest_}, Home(root_ + "/empty-home"));
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("run `qstor apply " + manifest_ + "` first"), std::string::npos) << r.out;
+    Env wrong = Home(home_);
+    wrong["QSTOR_PASSPHRASE"] = "not the passphrase";
+    r = Qstor({"mount", manifest_, "--foreground"}, wrong);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("wrong passphrase"), std::string::npos) << r.out;
+    EXPECT_FALSE(IsFuse(mnt_));
+    r = Qstor({"mount", manifest_, "--name", "nope"}, Home(home_));
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("no Storage document named \"nope\""), std::string::npos) << r.out;
+  }
+
+  // --- Foreground mount (systemd style); write, sync, check healthy.
+  const std::string a = RandomBytes((3 << 20) + 123, 1);
+  {
+    int log = ::open((root_ + "/fg.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(log, 0);
+    pid_t fg = Spawn({"mount", manifest_, "--foreground", "--passphrase-fd", "3"}, Home(home_),
+                     log, std::string(kPass) + "\n");
+    ::close(log);
+    pids_.push_back(fg);
+    auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (!IsFuse(mnt_) && Clock::now() < deadline) {
+      ASSERT_NE(::waitpid(fg, nullptr, WNOHANG), fg) << ReadAll(root_ + "/fg.log");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(IsFuse(mnt_)) << ReadAll(root_ + "/fg.log");
+    ASSERT_TRUE(WriteAndFsync(mnt_ + "/a.bin", a));
+    ASSERT_TRUE(WriteAndFsync(mnt_ + "/hello.txt", "hello, grid\n"));
+    CmdResult s = Qstor({"sync", mnt_, "--timeout", "120s"}, Home(home_));
+    ASSERT_EQ(s.code, 0) << s.out;
+    EXPECT_NE(s.out.find("grid:2+1 over 3 0-db backends"), std::string::npos) << s.out;
+
+    auto [code, j] = Fs("check");
+    EXPECT_EQ(code, 0) << j.dump(1);
+    EXPECT_EQ(j["summary"]["status"], "healthy");
+    EXPECT_GT(j["summary"]["segments"].get<int>(), 0);
+    EXPECT_EQ(j["summary"]["degraded"], 0);
+    ASSERT_EQ(j["backends"].size(), 6u);
+    for (const auto& b : j["backends"]) EXPECT_EQ(b["state"], "up") << b.dump();
+    EXPECT_EQ(j.dump().find(kPass), std::string::npos);
+
+    CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+    ASSERT_EQ(u.code, 0) << u.out;
+    int status = 0;
+    ASSERT_EQ(::waitpid(fg, &status, 0), fg);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadAll(root_ + "/fg.log");
+  }
+
+  // --- A data node down, a fresh cache: the background mount returns only
+  // once the mount is live, and everything is read back from the grid.
+  ASSERT_TRUE(net_.NodeAction(3, "down").ok());
+  sfs::remove_all(cache_);
+  {
+    CmdResult r = Qstor({"--json", "mount", manifest_, "--passphrase-fd", "3"}, Home(home_),
+                        std::string(kPass) + "\n");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(IsFuse(mnt_)) << "qstor mount returned before the mount was live";
+    nlohmann::json j = LastJsonLine(r.out);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    EXPECT_EQ(j["mounted"], true);
+    pids_.push_back(static_cast<pid_t>(j["pid"].get<int64_t>()));
+    EXPECT_TRUE(ReadAll(mnt_ + "/a.bin") == a) << "a.bin differs when read from the grid";
+    EXPECT_EQ(ReadAll(mnt_ + "/hello.txt"), "hello, grid\n");
+
+    CmdResult busy = Qstor({"mount", manifest_, "--passphrase-fd", "3"}, Home(home_),
+                           std::string(kPass) + "\n");
+    EXPECT_EQ(busy.code, 1) << busy.out;
+    EXPECT_NE(busy.out.find("is busy"), std::string::npos) << busy.out;
+
+    auto [code, c] = Fs("check");
+    EXPECT_EQ(code, 4) << c.dump(1);
+    EXPECT_EQ(c["summary"]["status"], "degraded");
+    EXPECT_GT(c["summary"]["degraded"].get<int>(), 0);
+    EXPECT_EQ(c["summary"]["lost"], 0);
+    const nlohmann::json* down = FindBackend(c, "data1@node3");
+    ASSERT_NE(down, nullptr) << c.dump(1);
+    EXPECT_EQ((*down)["state"], "down");
+    EXPECT_GT((*down)["shards"]["unreachable"].get<int>(), 0);
+
+    // With m=1 and a node down, nothing new can be stored (a segment needs
+    // k+1 shards), so the final sync gives up after --timeout.
+    CmdResult u = Qstor({"umount", mnt_, "--timeout", "5s"}, Home(home_));
+    ASSERT_EQ(u.code, 0) << u.out;
+    EXPECT_FALSE(IsFuse(mnt_));
+  }
+  ASSERT_TRUE(net_.NodeAction(3, "up").ok());
+  {
+    auto [code, c] = Fs("check");
+    EXPECT_EQ(code, 0) << c.dump(1);
+  }
+
+  // --- A data node wiped: degraded; repair needs somewhere to put the
+  // shards, so the slot is redeployed on node 7 (what apply does for a lost
+  // namespace) and `fs repair` rebuilds onto it.
+  ASSERT_TRUE(net_.NodeAction(5, "wipe").ok());
+  {
+    auto [code, c] = Fs("check");
+    EXPECT_EQ(code, 4) << c.dump(1);
+    EXPECT_EQ(c["summary"]["lost"], 0);
+    EXPECT_EQ(c["summary"]["degraded"], c["summary"]["segments"]);
+    const nlohmann::json* wiped = FindBackend(c, "data2@node5");
+    ASSERT_NE(wiped, nullptr) << c.dump(1);
+    EXPECT_EQ((*wiped)["state"], "error") << wiped->dump();
+    EXPECT_NE((*wiped)["last_error"].get<std::string>().find("Namespace not found"),
+              std::string::npos) << wiped->dump();
+    EXPECT_EQ((*wiped)["shards"]["ok"], 0);
+    // Human output: the verdict and the exit code say what to do.
+    CmdResult h = Qstor({"fs", "check", manifest_, "--passphrase-fd", "3"}, Home(home_),
+                        std::string(kPass) + "\n");
+    EXPECT_EQ(h.code, 4) << h.out;
+    EXPECT_NE(h.out.find("DEGRADED"), std::string::npos) << h.out;
+    EXPECT_NE(h.out.find("qstor fs repair " + manifest_), std::string::npos) << h.out;
+  }
+  ASSERT_TRUE(net_.Cancel(data_contract[2]).ok());
+  ASSERT_TRUE(net_.DeployNamespace("e2e", Role::kData, 2, 2, 1, cap, 7).ok());
+  ASSERT_NO_FATAL_FAILURE(SaveStateFromGrid(home_));
+  {
+    auto [code, r] = Fs("repair");
+    EXPECT_EQ(code, 0) << r.dump(1);
+    EXPECT_EQ(r["before"]["status"], "degraded");
+    EXPECT_GT(r["repair"]["repaired"].get<int>(), 0);
+    EXPECT_EQ(r["repair"]["failed"], 0);
+    EXPECT_EQ(r["after"]["status"], "healthy");
+    const nlohmann::json* fresh = FindBackend(r, "data2@node7");
+    ASSERT_NE(fresh, nullptr) << r.dump(1);
+    EXPECT_GT((*fresh)["shards"]["ok"].get<int>(), 0);
+    auto [ccode, c] = Fs("check", {"--decode"});
+    EXPECT_EQ(ccode, 0) << c.dump(1);
+    EXPECT_EQ(c["summary"]["healthy"], c["summary"]["segments"]);
+  }
+
+  // --- A new machine: an empty QSTOR_HOME and the 24 words.
+  const std::string home2 = root_ + "/home2", mnt2 = root_ + "/mnt2";
+  Env fresh = Home(home2);
+  fresh["QSTOR_MNEMONIC"] = net_.words();
+  fresh["QSTOR_PASSPHRASE"] = "a new passphrase";
+  {
+    CmdResult r = Qstor({"recover", "--mount", mnt2}, fresh);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("e2e, other"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--name"), std::string::npos) << r.out;
+    EXPECT_FALSE(IsFuse(mnt2));
+    EXPECT_FALSE(sfs::exists(reconciler::KeystorePath(home2)));
+  }
+  {
+    CmdResult r = Qstor({"recover", "--name", "e2e", "--mount", mnt2}, fresh);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(IsFuse(mnt2));
+    EXPECT_NE(r.out.find("twin " + std::to_string(net_.twin_id())), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("data[2]  node 7"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find(net_.words().substr(0, 20)), std::string::npos) << "words printed";
+    EXPECT_TRUE(sfs::exists(reconciler::KeystorePath(home2)));
+    auto st = reconciler::LoadState(reconciler::StatePath(home2, "devnet", "e2e"));
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    EXPECT_EQ(st->namespaces.size(), 6u);
+    std::string got = ReadAll(mnt2 + "/a.bin");
+    EXPECT_EQ(got.size(), a.size());
+    EXPECT_TRUE(got == a) << "a.bin differs after recover";
+    EXPECT_EQ(ReadAll(mnt2 + "/hello.txt"), "hello, grid\n");
+    CmdResult u = Qstor({"umount", mnt2}, fresh);
+    EXPECT_EQ(u.code, 0) << u.out;
+  }
+  // The recovered keystore and state work for the other commands.
+  {
+    Env later = Home(home2);
+    later["QSTOR_PASSPHRASE"] = "a new passphrase";
+    CmdResult r = Qstor({"fs", "check", manifest_}, later);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("HEALTHY"), std::string::npos) << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace qstor::cli
