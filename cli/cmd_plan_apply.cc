@@ -35,7 +35,16 @@ using reconciler::State;
 
 std::atomic<bool> g_interrupted{false};
 
-void OnSigint(int) { g_interrupted.store(true); }
+// First SIGINT/SIGTERM: finish the step in flight, save the state, exit 130.
+// Second: exit now (the state on disk is consistent after every step).
+void OnSigint(int) {
+  if (g_interrupted.exchange(true)) {
+    static const char kMsg[] = "\nqstor apply: interrupted again: exiting now; the state is safe\n";
+    ssize_t w = ::write(2, kMsg, sizeof kMsg - 1);
+    (void)w;
+    ::_exit(130);
+  }
+}
 
 struct PlanCli {
   std::vector<std::string> files;
@@ -199,8 +208,7 @@ int MountStep(const Context& ctx, Session& s, bool layout_changed) {
                    s.passphrase);
   if (rc != 0) {
     std::cerr << "qstor apply: `qstor mount " << file << "` exited " << rc
-              << "; the grid is reconciled, the mount is not"
-              << (rc == kExitNotBuilt ? " (mounting the grid backends is not built)" : "") << "\n";
+              << "; the grid is reconciled, the mount is not (its message is above)\n";
     return rc == kExitNotBuilt ? kExitNotBuilt : kExitError;
   }
   if (!ctx.global.json) std::cout << "Mount: " << mnt.path << " is mounted.\n";
@@ -290,16 +298,35 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
       }
     };
     if (const char* f = std::getenv("QSTOR_TEST_FAULT")) ao.fault = f;
-    if (!ctx.global.json) std::cout << "\nApplying:\n";
+    if (ctx.global.json) {
+      std::cout << nlohmann::json{{"type", "apply_start"},
+                                  {"name", s.manifest.name},
+                                  {"network", s.manifest.network},
+                                  {"actions", plan.actions.size()}}
+                       .dump()
+                << "\n"
+                << std::flush;
+    } else {
+      std::cout << "\nApplying (Ctrl-C stops after the step in flight; twice stops now):\n";
+    }
     auto r = reconciler::ApplyPlan(*s.grid, s.manifest, plan, *obs, state, *s.identity, ao);
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
     if (!r.ok()) {
+      if (ctx.global.json) {
+        std::cout << nlohmann::json{{"type", "apply_errored"}, {"error", r.status().message()}}
+                         .dump()
+                  << "\n";
+      }
       std::cerr << "qstor apply: " << r.status().message() << "\nThe state (" << s.state_path
                 << ") records every step that was done; `qstor apply` again continues.\n";
       return kExitError;
     }
     if (r->interrupted) {
+      if (ctx.global.json) {
+        std::cout << nlohmann::json{{"type", "apply_errored"}, {"error", "interrupted"}}.dump()
+                  << "\n";
+      }
       std::cerr << "qstor apply: interrupted; the state records every step that was done. "
                    "`qstor apply` again continues.\n";
       return kExitInterrupted;
@@ -307,6 +334,7 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
     if (ctx.global.json) {
       std::cout << nlohmann::json{{"type", "apply_complete"},
                                   {"added", r->created},
+                                  {"completed", r->completed},
                                   {"changed", r->updated},
                                   {"replaced", r->replaced},
                                   {"destroyed", r->deleted},
@@ -319,8 +347,8 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
       std::cout << fmt::format(
           "\nApply complete! {} added, {} changed, {} replaced, {} destroyed ({} signing "
           "chunk(s), {} node retries). State: {} (serial {}).\n",
-          r->created, r->updated, r->replaced, r->deleted, r->signing_chunks, r->retried_nodes,
-          s.state_path, state.serial);
+          r->created, r->updated + r->completed, r->replaced, r->deleted, r->signing_chunks,
+          r->retried_nodes, s.state_path, state.serial);
     }
   } else if (!s.state || s.state->serial != state.serial ||
              s.state->namespaces.size() != state.namespaces.size()) {

@@ -79,6 +79,7 @@ void FillNode(NamespaceState& ns, const std::map<uint32_t, grid::Node>& nodes) {
 // extrinsic per chunk. `on_chunk` gets the indices of the calls of each
 // accepted chunk and the chain's result.
 Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::string& pk,
+                     const ChunkSigner& signer, const std::string& purpose,
                      const std::vector<grid::Call>& calls, size_t* chunks,
                      const std::function<Status(const std::vector<size_t>&,
                                                 const grid::ExtrinsicResult&)>& on_chunk) {
@@ -88,13 +89,37 @@ Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::s
   for (const auto& c : calls) items.push_back(c.ToJson().dump());
   auto packed = PackBatches(items);
   if (!packed.ok()) return packed.status();
-  for (const auto& b : packed->batches) {
+  for (size_t bi = 0; bi < packed->batches.size(); bi++) {
+    const Batch& b = packed->batches[bi];
     std::vector<grid::Call> chunk;
     for (size_t i : b.items) chunk.push_back(calls[i]);
     auto nonce = grid.GetNonce(pk);
     if (!nonce.ok()) return nonce.status().WithContext("reading the account nonce");
     grid::Call call = chunk.size() == 1 ? chunk.front() : grid::BatchAllCall(chunk);
-    auto res = grid.Submit(grid::MakeExtrinsic(key, *nonce, call));
+    grid::Extrinsic ext;
+    if (signer) {
+      ext.signer = pk;
+      ext.nonce = *nonce;
+      ext.call = call;
+      SignRequest req;
+      req.chunk = bi + 1;
+      req.chunks = packed->batches.size();
+      req.purpose = purpose;
+      req.qr_payload = b.payload;
+      req.to_sign = ext.CanonicalPayload();
+      auto sig = signer(req);
+      if (!sig.ok()) return sig.status().WithContext(fmt::format("signing chunk {} of {}", req.chunk, req.chunks));
+      ext.signature = *sig;
+      if (!ext.VerifySignature()) {
+        return Status::PermissionDenied(fmt::format(
+            "the signature of chunk {} of {} does not verify against the twin's key {}; nothing "
+            "of it was submitted",
+            req.chunk, req.chunks, pk));
+      }
+    } else {
+      ext = grid::MakeExtrinsic(key, *nonce, call);
+    }
+    auto res = grid.Submit(ext);
     if (!res.ok()) return res.status().WithContext("submitting a signing chunk");
     if (chunks) (*chunks)++;
     QSTOR_RETURN_IF_ERROR(on_chunk(b.items, *res));
@@ -233,6 +258,11 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     if (!twin.ok()) return twin.status().WithContext("registering the twin");
     state.twin_id = twin->twin_id;
     say(fmt::format("twin {} registered for {}", twin->twin_id, identity.Address()));
+    if (options.fault == "exit-after-twin") {
+      QSTOR_RETURN_IF_ERROR(save());
+      say("test fault: exiting after the twin registration");
+      ::_exit(97);
+    }
   } else {
     state.twin_id = obs.twin_id;
   }
@@ -253,12 +283,20 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       uint64_t missing = need - bal->free;
       // Whole TFT, plus the bridge's 1 TFT fee.
       uint64_t tft = (missing + grid::kUnitsPerTft - 1) / grid::kUnitsPerTft + 1;
-      return Status::FailedPrecondition(fmt::format(
-          "the wallet {} holds {}; {} month(s) of this storage (spec.budget.prepaidMonths) need "
-          "{}. Nothing was changed. Top up at least {} TFT (the bridge keeps 1 TFT): `qstor "
-          "wallet topup --amount {}`",
-          identity.Address(), grid::FormatTft(bal->free), manifest.budget.prepaid_months,
-          grid::FormatTft(need), tft, tft));
+      if (!options.fund_with_first_chunk) {
+        return Status::FailedPrecondition(fmt::format(
+            "the wallet {} holds {}; {} month(s) of this storage (spec.budget.prepaidMonths) "
+            "need {}. Nothing was changed. Top up at least {} TFT (the bridge keeps 1 TFT): "
+            "`qstor wallet topup --amount {}`",
+            identity.Address(), grid::FormatTft(bal->free), manifest.budget.prepaid_months,
+            grid::FormatTft(need), tft, tft));
+      }
+      // payment: connect: the app pays with the first chunk it signs.
+      QSTOR_RETURN_IF_ERROR(options.fund_with_first_chunk(tft * grid::kUnitsPerTft, need));
+      say(fmt::format("the wallet holds {}; {} month(s) of this storage need {}: the first "
+                      "signing request asks the app to pay {} TFT (the bridge keeps 1 TFT)",
+                      grid::FormatTft(bal->free), manifest.budget.prepaid_months,
+                      grid::FormatTft(need), tft));
     }
   }
 
@@ -272,10 +310,14 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
   std::vector<Want> wants;
   std::vector<uint64_t> cancel_after;  // old contracts of replaced slots
   for (const auto& a : plan.actions) {
-    if (a.kind != ActionKind::kCreate && a.kind != ActionKind::kReplace) continue;
+    if (a.kind != ActionKind::kCreate && a.kind != ActionKind::kReplace &&
+        a.kind != ActionKind::kComplete) {
+      continue;
+    }
     Want w;
     w.action = a;
     w.node_id = a.node_id;
+    if (a.kind == ActionKind::kComplete) w.contract_id = a.old_contract_id;
     wants.push_back(w);
     if (a.kind == ActionKind::kReplace && a.old_contract_id != 0) {
       cancel_after.push_back(a.old_contract_id);
@@ -295,9 +337,12 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
           "exists, `qstor apply` again retries",
           slots, round));
     }
-    // Build and sign the deployments; one create_node_contract call each.
+    // Build and sign the deployments; one create_node_contract call for each
+    // slot that has no contract yet.
     std::vector<grid::Call> calls;
-    for (auto& w : wants) {
+    std::vector<size_t> call_owner;  // calls[i] belongs to wants[call_owner[i]]
+    for (size_t wi = 0; wi < wants.size(); wi++) {
+      Want& w = wants[wi];
       auto pw = identity.NamespacePassword(manifest.name, manifest.network,
                                            RoleName(w.action.role), w.action.index);
       if (!pw.ok()) return pw.status();
@@ -327,11 +372,13 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       dd.k = manifest.data_shards;
       dd.m = manifest.parity_shards;
       dd.capacity_bytes = manifest.capacity_bytes;
+      if (w.contract_id != 0) continue;  // complete: the contract exists
       calls.push_back(
           grid::CreateNodeContractCall(w.node_id, grid::ChallengeHex(d), dd.Encode()));
+      call_owner.push_back(wi);
     }
     Status st = SubmitChunked(
-        grid, key, pk, calls, &result.signing_chunks,
+        grid, key, pk, options.signer, "create contracts", calls, &result.signing_chunks,
         [&](const std::vector<size_t>& idx, const grid::ExtrinsicResult& res) -> Status {
           if (res.created_contracts.size() != idx.size()) {
             return Status::Protocol(fmt::format(
@@ -343,7 +390,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
             ::_exit(97);
           }
           for (size_t j = 0; j < idx.size(); j++) {
-            Want& w = wants[idx[j]];
+            Want& w = wants[call_owner[idx[j]]];
             w.contract_id = res.created_contracts[j];
             NamespaceState* slot = state.Find(w.action.role, w.action.index);
             if (slot == nullptr) {
@@ -363,7 +410,12 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
             say(fmt::format("{}: contract {} on node {}", w.action.Slot(), w.contract_id,
                             w.node_id));
           }
-          return save();
+          QSTOR_RETURN_IF_ERROR(save());
+          if (options.fault == "exit-after-contracts-saved") {
+            say("test fault: exiting after the state recorded the contracts, before deploying");
+            ::_exit(97);
+          }
+          return Status::OK();
         });
     if (!st.ok()) return st;
 
@@ -374,9 +426,14 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       Want& w = wants[i];
       w.deployment.contract_id = w.contract_id;
       Status ds = grid.Deploy(w.node_id, w.deployment);
+      if (!ds.ok() && ds.code() == Status::Code::kAlreadyExists) ds = Status::OK();
       if (!ds.ok()) {
         failed.push_back(i);
         why_failed[i] = ds.message();
+      }
+      if (i == 0 && options.fault == "exit-after-first-deploy") {
+        say("test fault: exiting after the first deployment was sent");
+        ::_exit(97);
       }
     }
     auto deadline = std::chrono::steady_clock::now() + options.deploy_timeout;
@@ -395,6 +452,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
                           FormatSize(slot->size_bytes)));
           QSTOR_RETURN_IF_ERROR(save());
           if (w.action.kind == ActionKind::kCreate) result.created++;
+          else if (w.action.kind == ActionKind::kComplete) result.completed++;
           else result.replaced++;
           it = waiting.erase(it);
         } else if (s.rfind("error", 0) == 0) {
@@ -420,7 +478,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     // Cancel what failed, avoid those nodes, and place the slots elsewhere.
     std::vector<grid::Call> cancels;
     for (size_t i : failed) cancels.push_back(grid::CancelContractCall(wants[i].contract_id));
-    st = SubmitChunked(grid, key, pk, cancels, &result.signing_chunks,
+    st = SubmitChunked(grid, key, pk, options.signer, "cancel failed contracts", cancels, &result.signing_chunks,
                        [](const std::vector<size_t>&, const grid::ExtrinsicResult&) {
                          return Status::OK();
                        });
@@ -495,7 +553,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     std::vector<grid::Call> calls = {
         grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(d), dd.Encode())};
     QSTOR_RETURN_IF_ERROR(SubmitChunked(
-        grid, key, pk, calls, &result.signing_chunks,
+        grid, key, pk, options.signer, "resize " + a.Slot(), calls, &result.signing_chunks,
         [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
     Status us = grid.UpdateDeployment(slot->node_id, d);
     if (!us.ok()) return us.WithContext("updating the deployment of " + a.Slot());
@@ -520,9 +578,17 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     deletes.push_back(&a);
     if (a.old_contract_id != 0) cancels.push_back(grid::CancelContractCall(a.old_contract_id));
   }
+  if (!cancels.empty() && options.fault == "exit-before-cancel") {
+    say("test fault: exiting before cancelling replaced and deleted contracts");
+    ::_exit(97);
+  }
   QSTOR_RETURN_IF_ERROR(SubmitChunked(
-      grid, key, pk, cancels, &result.signing_chunks,
+      grid, key, pk, options.signer, "cancel contracts", cancels, &result.signing_chunks,
       [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
+  if (!cancels.empty() && options.fault == "exit-after-cancel") {
+    say("test fault: exiting after the cancellations, before the state records them");
+    ::_exit(97);
+  }
   for (uint64_t c : cancel_after) say(fmt::format("contract {} cancelled (replaced)", c));
   for (const Action* a : deletes) {
     auto& v = state.namespaces;
@@ -560,7 +626,7 @@ Result<int> DestroyAll(grid::Grid& grid, State& state, const grid::Identity& ide
   }
   size_t chunks = 0;
   QSTOR_RETURN_IF_ERROR(SubmitChunked(
-      grid, key, identity.PublicKeyHex(), cancels, &chunks,
+      grid, key, identity.PublicKeyHex(), options.signer, "cancel contracts", cancels, &chunks,
       [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
   for (uint64_t id : ids) {
     if (options.progress) options.progress(fmt::format("contract {} cancelled", id));

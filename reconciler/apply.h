@@ -50,7 +50,31 @@ Result<Observation> Observe(grid::Grid& grid, const Manifest& manifest,
                             const std::string& public_key_hex, const std::optional<State>& state,
                             const ObserveOptions& options = {});
 
+// One signing chunk: what goes into the QR code, and the payload the twin
+// key must sign for the chunk's extrinsic.
+struct SignRequest {
+  size_t chunk = 0;         // 1-based
+  size_t chunks = 0;        // in this submission
+  std::string purpose;      // "create contracts", "cancel contracts", ...
+  std::string qr_payload;   // the batch envelope (reconciler/batch.h), <= 2953 bytes
+  std::string to_sign;      // grid::Extrinsic::CanonicalPayload() of the chunk's extrinsic
+};
+// Returns the hex ed25519 signature of req.to_sign by the twin's key. Apply
+// verifies it against the twin's public key before submitting anything.
+using ChunkSigner = std::function<Result<std::string>(const SignRequest&)>;
+
 struct ApplyOptions {
+  // Who signs each chunk. Empty: the identity's key, locally (payment:
+  // wallet). `payment: connect` passes the ThreeFold Connect flow.
+  ChunkSigner signer;
+  // Called instead of refusing when the balance is short of what the plan
+  // needs, before anything is signed: `topup_units` is what to send to the
+  // bridge (whole TFT, its 1 TFT fee included), `need_units` the balance the
+  // plan needs. OK means the signer's first request brings the money
+  // (payment: connect: the app tops up while it signs) and that the signer
+  // returns no signature before the balance reached `need_units`. Empty: a
+  // short balance refuses the apply, nothing changed.
+  std::function<Status(uint64_t topup_units, uint64_t need_units)> fund_with_first_chunk;
   std::string state_path;
   // Called with one human line per step ("data[2]: contract 41 on node 7").
   std::function<void(const std::string&)> progress;
@@ -58,14 +82,22 @@ struct ApplyOptions {
   std::function<bool()> interrupted;
   int max_node_retries = 3;
   std::chrono::milliseconds deploy_timeout{std::chrono::seconds(60)};
-  // Test-only fault injection (QSTOR_TEST_FAULT): "exit-after-first-contracts"
-  // exits the process right after the first contract chunk is on the chain
-  // and before the state records it.
+  // Test-only fault injection (QSTOR_TEST_FAULT): the process exits (_exit
+  // 97, like a SIGKILL: no cleanup) at one point of the apply:
+  //   exit-after-twin             twin registered, nothing else
+  //   exit-after-first-contracts  first chunk on the chain, state not written
+  //   exit-after-contracts-saved  state records the contracts, nothing deployed
+  //   exit-after-first-deploy     first deployment sent, not waited for
+  //   exit-before-cancel          new namespaces ready, old contracts live
+  //   exit-after-cancel           cancellations on the chain, state not written
+  // apply_test runs every one and checks the next apply completes the work
+  // with no contract paid twice and none left unrecorded.
   std::string fault;
 };
 
 struct ApplyResult {
   int created = 0;
+  int completed = 0;  // deployed onto a contract an interrupted apply left
   int updated = 0;
   int replaced = 0;
   int deleted = 0;

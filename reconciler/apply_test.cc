@@ -115,6 +115,20 @@ class ApplyTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? *s : State{};
   }
+  // Contracts of one manifest (by its deployment_data), live only or all.
+  size_t ContractsOf(const std::string& name, bool live_only) {
+    auto r = Raw("GET", std::string("/contracts?size=5000") + (live_only ? "&state=Created" : ""));
+    auto j = json::parse(r.body, nullptr, false);
+    size_t n = 0;
+    if (!j.is_array()) return 0;
+    for (auto& c : j) {
+      auto contract = grid::ContractFromJson(c);
+      if (!contract.ok()) continue;
+      auto d = DeploymentData::Decode(contract->deployment_data);
+      if (d.ok() && d->name == name) n++;
+    }
+    return n;
+  }
   // Live contracts of the twin on the devnet.
   std::vector<json> LiveContracts() {
     auto r = Raw("GET", "/contracts?state=Created&size=1000");
@@ -200,25 +214,57 @@ TEST_F(ApplyTest, DeadNodeIsReplacedAndItsContractCancelled) {
   EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
 }
 
-TEST_F(ApplyTest, CrashAfterContractsIsCompletedByTheNextApplyWithoutLeftovers) {
-  Fund(100);
-  Cmd crash = Q("apply storage.yaml --auto-approve --no-mount --seed 5",
-                "QSTOR_TEST_FAULT=exit-after-first-contracts");
-  ASSERT_EQ(crash.code, 97) << crash.out << crash.err;
-  size_t live = LiveContracts().size();
-  EXPECT_GT(live, 0u) << "the first chunk's contracts are on the chain";
-  // The state does not know them (the crash came before it was written), the
-  // grid does: the next apply adopts them, redeploys what has no deployment,
-  // and ends with exactly the manifest's 10 namespaces.
-  Cmd a = Q("apply storage.yaml --auto-approve --no-mount --seed 6");
-  ASSERT_EQ(a.code, 0) << a.out << a.err;
-  EXPECT_NE(a.err.find("took over a stale lock"), std::string::npos) << a.err;
-  EXPECT_NE(a.out.find("adopted"), std::string::npos) << "the plan says what it adopted: " << a.out;
-  EXPECT_EQ(LiveContracts().size(), 10u) << a.out;
-  State s = LoadDemoState();
-  EXPECT_EQ(s.namespaces.size(), 10u);
-  for (const auto& ns : s.namespaces) EXPECT_TRUE(ns.deployed()) << ns.Slot();
-  EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+// Every fault point of ApplyOptions::fault, each like a SIGKILL (_exit, no
+// cleanup): the next apply completes the work, pays no contract twice and
+// leaves none unrecorded.
+TEST_F(ApplyTest, EveryKillPointIsCompletedByTheNextApply) {
+  // Before anything: a kill right after the twin registration.
+  Cmd t = Q("apply storage.yaml --auto-approve --no-mount", "QSTOR_TEST_FAULT=exit-after-twin");
+  ASSERT_EQ(t.code, 97) << t.out << t.err;
+  Fund(300);
+  ASSERT_EQ(Q("apply storage.yaml --auto-approve --no-mount").code, 0);
+  EXPECT_EQ(ContractsOf("demo", true), 10u);
+
+  int round = 0;
+  for (const char* fault :
+       {"exit-after-first-contracts", "exit-after-contracts-saved", "exit-after-first-deploy"}) {
+    SCOPED_TRACE(fault);
+    std::string name = "kill" + std::to_string(++round);
+    WriteManifest(name + ".yaml", name, "512MiB", 2, 1, "  metadata:\n    backends: 3\n");
+    Cmd crash = Q("apply " + name + ".yaml --auto-approve --no-mount",
+                  std::string("QSTOR_TEST_FAULT=") + fault);
+    ASSERT_EQ(crash.code, 97) << crash.out << crash.err;
+    EXPECT_GT(ContractsOf(name, false), 0u) << "the contracts are on the chain";
+    Cmd a = Q("apply " + name + ".yaml --auto-approve --no-mount");
+    ASSERT_EQ(a.code, 0) << a.out << a.err;
+    EXPECT_NE(a.err.find("took over a stale lock"), std::string::npos) << a.err;
+    EXPECT_EQ(ContractsOf(name, true), 6u) << a.out;
+    EXPECT_EQ(ContractsOf(name, false), 6u) << "no contract paid twice: " << a.out;
+    auto st = LoadState(StatePath(root_ + "/home", "devnet", name));
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->namespaces.size(), 6u);
+    for (const auto& ns : st->namespaces) EXPECT_TRUE(ns.deployed()) << ns.Slot();
+    EXPECT_EQ(Q("diff " + name + ".yaml --detailed-exitcode").code, 0);
+  }
+
+  // Kills around the cancellation of a replaced namespace.
+  for (const char* fault : {"exit-before-cancel", "exit-after-cancel"}) {
+    SCOPED_TRACE(fault);
+    State s = LoadDemoState();
+    const NamespaceState* victim = s.Find(Role::kData, std::string(fault) == "exit-before-cancel" ? 0 : 1);
+    ASSERT_NE(victim, nullptr);
+    uint64_t old_contract = victim->contract_id;
+    ASSERT_EQ(Raw("POST", "/admin/nodes/" + std::to_string(victim->node_id) + "/down").status, 200);
+    Cmd crash = Q("apply storage.yaml --auto-approve --no-mount",
+                  std::string("QSTOR_TEST_FAULT=") + fault);
+    ASSERT_EQ(crash.code, 97) << crash.out << crash.err;
+    Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
+    ASSERT_EQ(a.code, 0) << a.out << a.err;
+    EXPECT_EQ(ContractsOf("demo", true), 10u) << a.out;
+    auto c = Raw("GET", "/contracts/" + std::to_string(old_contract));
+    EXPECT_EQ(json::parse(c.body)["state"], "Deleted") << c.body;
+    EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+  }
 }
 
 TEST_F(ApplyTest, StalePlanFileIsRefused) {

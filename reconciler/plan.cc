@@ -74,6 +74,8 @@ const char* ActionKindName(ActionKind k) {
   switch (k) {
     case ActionKind::kCreate:
       return "create";
+    case ActionKind::kComplete:
+      return "complete";
     case ActionKind::kUpdate:
       return "update";
     case ActionKind::kReplace:
@@ -105,6 +107,7 @@ Result<Action> Action::FromJson(const nlohmann::json& j) {
     Action a;
     std::string k = j.at("action").get<std::string>();
     if (k == "create") a.kind = ActionKind::kCreate;
+    else if (k == "complete") a.kind = ActionKind::kComplete;
     else if (k == "update") a.kind = ActionKind::kUpdate;
     else if (k == "replace") a.kind = ActionKind::kReplace;
     else if (k == "delete") a.kind = ActionKind::kDelete;
@@ -417,9 +420,10 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
     const NamespaceState* ns = nullptr;
     bool keep = false;
     bool misplaced = false;
+    bool complete = false;  // contract live, deployment missing
     std::string reason;
   };
-  std::vector<Action> creates, replaces, updates, deletes;
+  std::vector<Action> creates, completes, replaces, updates, deletes;
   std::map<std::pair<Role, uint32_t>, Judged> judged;
   for (const auto& ns : st.namespaces) {
     uint32_t want = ns.role == Role::kData ? n_data : n_meta;
@@ -459,6 +463,11 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
       j.reason = fmt::format("node {} is not in the grid's directory any more", ns.node_id);
     } else if (node_it->second.status != "up") {
       j.reason = fmt::format("node {} is {}", ns.node_id, node_it->second.status);
+    } else if (ws != obs.workload_status.end() && ws->second == "missing") {
+      j.complete = true;
+      j.reason = fmt::format("contract {} exists but has no deployment (an interrupted apply): "
+                             "deploy onto it, no new contract",
+                             ns.contract_id);
     } else if (ws != obs.workload_status.end() && ws->second != "ok" &&
                ws->second.rfind("paused", 0) != 0) {
       j.reason = fmt::format("its namespace on node {} is not serving: {}", ns.node_id, ws->second);
@@ -529,7 +538,7 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
   // Pass 2: desired slots -> actions, choosing nodes.
   std::map<Role, std::vector<uint32_t>> taken;  // nodes of kept/planned slots per role
   for (auto& [key, j] : judged) {
-    if (j.keep) taken[key.first].push_back(j.ns->node_id);
+    if (j.keep || j.complete) taken[key.first].push_back(j.ns->node_id);
   }
   auto other_nodes = [&](Role r) {
     Role o = r == Role::kData ? Role::kMeta : Role::kData;
@@ -544,6 +553,18 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
       a.role = role;
       a.index = i;
       a.size_bytes = size;
+      if (it != judged.end() && it->second.complete) {
+        const NamespaceState& ns = *it->second.ns;
+        a.kind = ActionKind::kComplete;
+        a.node_id = ns.node_id;
+        a.node_why = "its contract's node, " + Where(obs.nodes.at(ns.node_id));
+        a.old_contract_id = ns.contract_id;
+        a.old_node_id = ns.node_id;
+        a.reason = it->second.reason;
+        a.monthly_cost_delta = 0;  // the contract is already billed
+        completes.push_back(a);
+        continue;
+      }
       if (it != judged.end() && it->second.keep) {
         const NamespaceState& ns = *it->second.ns;
         if (ns.size_bytes == size) continue;
@@ -618,7 +639,7 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
   }
   // Order: new capacity first, then in-place changes, then removals, so the
   // data always has somewhere to live.
-  for (auto* v : {&creates, &replaces, &updates, &deletes}) {
+  for (auto* v : {&creates, &completes, &replaces, &updates, &deletes}) {
     plan.actions.insert(plan.actions.end(), v->begin(), v->end());
   }
 
@@ -676,6 +697,9 @@ std::string RenderPlan(const Plan& plan, bool color) {
       case ActionKind::kCreate:
         head = paint("32", "  + " + a.Slot()) + " will be created";
         break;
+      case ActionKind::kComplete:
+        head = paint("33", "  ~ " + a.Slot()) + " will be completed";
+        break;
       case ActionKind::kUpdate:
         head = paint("33", "  ~ " + a.Slot()) + " will be updated in-place";
         break;
@@ -688,7 +712,8 @@ std::string RenderPlan(const Plan& plan, bool color) {
     }
     o << head << "\n";
     o << "      reason: " << a.reason << "\n";
-    if (a.kind == ActionKind::kCreate || a.kind == ActionKind::kReplace) {
+    if (a.kind == ActionKind::kCreate || a.kind == ActionKind::kReplace ||
+        a.kind == ActionKind::kComplete) {
       o << "      node:   " << a.node_why << "\n";
       o << "      size:   " << FormatSize(a.size_bytes) << "\n";
     }
@@ -696,7 +721,7 @@ std::string RenderPlan(const Plan& plan, bool color) {
       o << fmt::format("      size:   {} -> {} ({})\n", FormatSize(a.old_size_bytes),
                        FormatSize(a.size_bytes), a.node_why);
     }
-    if (a.old_contract_id != 0) {
+    if (a.old_contract_id != 0 && a.kind != ActionKind::kComplete) {
       o << fmt::format("      was:    contract {} on node {}\n", a.old_contract_id, a.old_node_id);
     }
     o << fmt::format("      cost:   {}/month\n", SignedTft(a.monthly_cost_delta));
@@ -711,7 +736,8 @@ std::string RenderPlan(const Plan& plan, bool color) {
     o << "No changes. The grid matches the manifest.\n";
   } else {
     o << fmt::format("Plan: {} to add, {} to change, {} to replace, {} to destroy.\n",
-                     plan.count(ActionKind::kCreate), plan.count(ActionKind::kUpdate),
+                     plan.count(ActionKind::kCreate),
+                     plan.count(ActionKind::kUpdate) + plan.count(ActionKind::kComplete),
                      plan.count(ActionKind::kReplace), plan.count(ActionKind::kDelete));
   }
   int64_t delta = static_cast<int64_t>(plan.monthly_after) - static_cast<int64_t>(plan.monthly_before);
@@ -736,7 +762,7 @@ std::string RenderPlanEvents(const Plan& plan) {
   line({{"type", "change_summary"},
         {"changes",
          {{"add", plan.count(ActionKind::kCreate)},
-          {"change", plan.count(ActionKind::kUpdate)},
+          {"change", plan.count(ActionKind::kUpdate) + plan.count(ActionKind::kComplete)},
           {"replace", plan.count(ActionKind::kReplace)},
           {"remove", plan.count(ActionKind::kDelete)},
           {"register_twin", plan.register_twin}}}});

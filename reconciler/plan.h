@@ -69,8 +69,11 @@ struct PlanOptions {
   std::set<uint32_t> avoid_nodes;   // nodes just seen failing: never chosen
 };
 
-enum class ActionKind { kCreate, kUpdate, kReplace, kDelete };
-const char* ActionKindName(ActionKind k);  // "create" | "update" | "replace" | "delete"
+// kComplete: the slot's contract exists (an interrupted apply created it) but
+// its deployment does not: deploy onto that contract instead of paying for a
+// new one.
+enum class ActionKind { kCreate, kComplete, kUpdate, kReplace, kDelete };
+const char* ActionKindName(ActionKind k);  // "create" | "complete" | "update" | "replace" | "delete"
 
 struct Action {
   ActionKind kind = ActionKind::kCreate;
