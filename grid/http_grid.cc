@@ -273,15 +273,21 @@ Result<ExtrinsicResult> HttpGrid::Submit(const Extrinsic& e) {
 }
 
 Result<Twin> HttpGrid::RegisterTwin(const Ed25519Key& key, const std::string& relay) {
-  auto existing = GetTwinByPublicKey(key.PublicKeyHex());
-  if (existing.ok()) return existing;
-  if (existing.status().code() != Status::Code::kNotFound) return existing.status();
-  auto nonce = GetNonce(key.PublicKeyHex());
-  if (!nonce.ok()) return nonce.status();
-  auto res = Submit(MakeExtrinsic(key, *nonce, CreateTwinCall(relay)));
-  if (!res.ok()) return res.status();
-  if (!res->twin_id) return Status::Protocol("grid: create_twin answered without twin_id");
-  return GetTwin(*res->twin_id);
+  auto twin = GetTwinByPublicKey(key.PublicKeyHex());
+  if (!twin.ok()) {
+    if (twin.status().code() != Status::Code::kNotFound) return twin.status();
+    auto nonce = GetNonce(key.PublicKeyHex());
+    if (!nonce.ok()) return nonce.status();
+    auto res = Submit(MakeExtrinsic(key, *nonce, CreateTwinCall(relay)));
+    if (!res.ok()) return res.status();
+    if (!res->twin_id) return Status::Protocol("grid: create_twin answered without twin_id");
+    twin = GetTwin(*res->twin_id);
+    if (!twin.ok()) return twin.status();
+  }
+  // A client that had no identity (its twin did not exist yet) signs its
+  // node calls as the twin it just registered.
+  if (!twin_id_) SetIdentity(twin->twin_id, key);
+  return twin;
 }
 
 Status HttpGrid::Deploy(uint32_t node_id, const Deployment& d) {

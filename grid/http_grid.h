@@ -56,6 +56,8 @@ class HttpGrid : public Grid {
   Result<uint64_t> GetNonce(const std::string& public_key_hex) override;
   Result<Balance> GetBalance(const std::string& public_key_hex) override;
   Result<ExtrinsicResult> Submit(const Extrinsic& extrinsic) override;
+  // Also sets the identity for signed node calls (SetIdentity) when none is
+  // set yet, so an apply that registers the twin can read its deployments.
   Result<Twin> RegisterTwin(const Ed25519Key& key, const std::string& relay) override;
   Status Deploy(uint32_t node_id, const Deployment& deployment) override;
   Status UpdateDeployment(uint32_t node_id, const Deployment& deployment) override;
