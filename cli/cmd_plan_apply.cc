@@ -20,6 +20,7 @@
 #include "cli/session.h"
 #include "common/file_util.h"
 #include "reconciler/apply.h"
+#include "reconciler/connect.h"
 #include "reconciler/plan.h"
 #include "reconciler/state.h"
 #endif
@@ -221,14 +222,30 @@ Result<std::chrono::milliseconds> LockTimeout(const PlanCli& c) {
   return *d;
 }
 
+// payment: connect: shows each signing chunk as a QR code for the ThreeFold
+// Connect app and waits for its signature (reconciler/connect.h). The codes
+// are also written to $QSTOR_HOME/connect/<name>/<purpose>-chunk-N.{png,svg}.
+std::shared_ptr<reconciler::ConnectSigner> ConnectFlowFor(const Context& ctx, Session& s,
+                                                          const std::string& rerun) {
+  reconciler::ConnectOptions co;
+  co.public_key_hex = s.pub.public_key_hex;
+  co.timeout = s.manifest.payment.timeout;
+  co.qr_dir = s.home + "/connect/" + s.manifest.name;
+  co.out = &std::cout;
+  co.json = ctx.global.json;
+  co.devnet_hint = s.manifest.network == "devnet";
+  co.rerun = rerun;
+  co.interrupted = [] { return g_interrupted.load(); };
+  return std::make_shared<reconciler::ConnectSigner>(*s.grid, std::move(co));
+}
+
 int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::optional<Plan>& saved) {
   auto lt = LockTimeout(c);
   if (!lt.ok()) return Fail("apply", lt.status());
-  if (s.manifest.payment.method == Manifest::Payment::Method::kConnect) {
-    return Fail("apply", Status::NotImplemented(
-                             "spec.payment.method: connect (signing by QR with the ThreeFold "
-                             "Connect app) is not built yet; nothing was done. Use method: wallet"));
-  }
+  // payment: connect: the ThreeFold Connect app signs each chunk by QR, and
+  // pays with the first one when the balance is short (reconciler/connect.h);
+  // the signer is made below, once the session has its grid.
+  const bool pay_by_connect = s.manifest.payment.method == Manifest::Payment::Method::kConnect;
   auto home = QstorHome();
   if (!home.ok()) return Fail("apply", home.status());
   auto lock = reconciler::StateLock::Acquire(
@@ -287,6 +304,7 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
     ::sigaction(SIGINT, &sa, &old_int);
     ::sigaction(SIGTERM, &sa, &old_term);
     reconciler::ApplyOptions ao;
+    if (pay_by_connect) reconciler::UseConnectSigner(ConnectFlowFor(ctx, s, "qstor apply"), ao);
     ao.state_path = s.state_path;
     ao.interrupted = [] { return g_interrupted.load(); };
     ao.progress = [&ctx](const std::string& line) {
@@ -463,6 +481,9 @@ int RunDestroy(const Context& ctx, const PlanCli& c) {
       }
     }
     reconciler::ApplyOptions ao;
+    if (m.payment.method == Manifest::Payment::Method::kConnect) {
+      ao.signer = reconciler::MakeConnectSigner(ConnectFlowFor(ctx, s, "qstor destroy"));
+    }
     ao.state_path = s.state_path;
     ao.progress = [](const std::string& l) { std::cout << "  " << l << "\n"; };
     auto n = reconciler::DestroyAll(*s.grid, state, *s.identity, ao);
