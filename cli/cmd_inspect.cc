@@ -1,7 +1,9 @@
 // qstor list / status: what a manifest has on the grid, and how healthy it is.
 #include <sys/xattr.h>
 
+#include <ctime>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <sstream>
 
@@ -16,6 +18,7 @@
 #include "reconciler/apply.h"
 #include "reconciler/plan.h"
 #include "reconciler/state.h"
+#include "zdb/client.h"
 #endif
 
 namespace qstor::cli {
@@ -37,7 +40,26 @@ struct Seen {
   reconciler::Observation obs;
   std::string state_path;
   bool deployments_checked = false;
+  // Live payload bytes per contract, from each namespace's NSINFO (only
+  // with the identity: the namespaces are password-protected).
+  std::map<uint64_t, uint64_t> used;
 };
+
+// NSINFO of every deployed namespace, 2 s per namespace at most.
+void ProbeUsed(Seen& seen, const grid::Identity& id, const reconciler::Manifest& m) {
+  zdb::ClientOptions co;
+  co.connect_timeout = std::chrono::milliseconds(2000);
+  co.request_timeout = std::chrono::milliseconds(2000);
+  for (const auto& ns : seen.obs.state.namespaces) {
+    if (!ns.deployed()) continue;
+    auto c = zdb::Client::Connect(ns.host, ns.port, co);
+    if (!c.ok()) continue;
+    auto pw = id.NamespacePassword(m.name, m.network, reconciler::RoleName(ns.role), ns.index);
+    if (!pw.ok() || !(*c)->Select(ns.ns, *pw).ok()) continue;
+    auto info = (*c)->NsInfo(ns.ns);
+    if (info.ok()) seen.used[ns.contract_id] = info->data_size_bytes;
+  }
+}
 
 Result<Seen> See(const reconciler::Manifest& m) {
   auto home = QstorHome();
@@ -58,6 +80,7 @@ Result<Seen> See(const reconciler::Manifest& m) {
   grid::HttpGrid g(*ep);
   reconciler::ObserveOptions oo;
   oo.check_deployments = false;
+  std::optional<grid::Identity> identity;
   if (PassphraseAvailable()) {
     auto id = UnlockIdentity(*home);
     if (!id.ok()) return id.status();
@@ -65,12 +88,14 @@ Result<Seen> See(const reconciler::Manifest& m) {
     if (twin.ok()) {
       g.SetIdentity(twin->twin_id, id->TwinKey());
       oo.check_deployments = true;
+      identity.emplace(std::move(id).value());
     }
   }
   auto obs = reconciler::Observe(g, m, pub->public_key_hex, state, oo);
   if (!obs.ok()) return obs.status();
   seen.obs = std::move(obs).value();
   seen.deployments_checked = oo.check_deployments;
+  if (identity) ProbeUsed(seen, *identity, m);
   return seen;
 }
 
@@ -104,6 +129,7 @@ int RunList(const Context& ctx, const InspectCli& c) {
       for (const auto& ns : st.namespaces) {
         nlohmann::json r = ns.ToJson();
         r["health"] = SlotHealth(*seen, ns);
+        if (seen->used.count(ns.contract_id)) r["used_bytes"] = seen->used.at(ns.contract_id);
         r["monthly_cost_units"] = MonthlyUnits(*seen, ns);
         rows.push_back(r);
       }
@@ -116,14 +142,20 @@ int RunList(const Context& ctx, const InspectCli& c) {
       std::cout << "  nothing deployed: `qstor apply` creates it\n";
       continue;
     }
-    std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>12} {:>14}  {}\n", "SLOT", "NODE",
-                             "FARM", "LOCATION", "CONTRACT", "SIZE", "TFT/MONTH", "HEALTH");
+    auto short_size = [](uint64_t b) {
+      std::string s = FormatSize(b);  // "282 MiB (296 MB)" -> "282 MiB"
+      return s.substr(0, s.find(' ', s.find(' ') + 1));
+    };
+    std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>10} {:>10} {:>14}  {}\n", "SLOT",
+                             "NODE", "FARM", "LOCATION", "CONTRACT", "SIZE", "USED", "TFT/MONTH",
+                             "HEALTH");
     for (const auto& ns : st.namespaces) {
       std::string loc = ns.city.empty() ? ns.country : ns.city + ", " + ns.country;
-      std::string size = FormatSize(ns.size_bytes);
-      size = size.substr(0, size.find(' ', size.find(' ') + 1));
-      std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>12} {:>14}  {}\n", ns.Slot(),
-                               ns.node_id, ns.farm_id, loc.substr(0, 24), ns.contract_id, size,
+      auto u = seen->used.find(ns.contract_id);
+      std::string used = u == seen->used.end() ? "-" : short_size(u->second);
+      std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>10} {:>10} {:>14}  {}\n",
+                               ns.Slot(), ns.node_id, ns.farm_id, loc.substr(0, 24),
+                               ns.contract_id, short_size(ns.size_bytes), used,
                                grid::FormatTft(MonthlyUnits(*seen, ns)), SlotHealth(*seen, ns));
     }
     if (!seen->deployments_checked) {
@@ -215,7 +247,8 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
                           {"monthly_cost_units", monthly},
                           {"hourly_cost_units", hourly},
                           {"deployments_checked", seen->deployments_checked},
-                          {"mounted", mounted}};
+                          {"mounted", mounted},
+                          {"last_apply_unix", st.updated_at}};
       if (seen->obs.balance_units) j["balance_units"] = *seen->obs.balance_units;
       if (runway_days) j["runway_days"] = *runway_days;
       if (!mount_stats.is_null()) j["mount"] = mount_stats;
@@ -231,6 +264,12 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
     for (const auto& p : problems) std::cout << "  problem    " << p << "\n";
     std::cout << fmt::format("  cost       {}/month ({}/hour)\n", grid::FormatTft(monthly),
                              grid::FormatTft(hourly));
+    if (st.updated_at > 0) {
+      std::time_t t = static_cast<std::time_t>(st.updated_at);
+      char buf[64];
+      std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
+      std::cout << fmt::format("  last apply {} (state serial {})\n", buf, st.serial);
+    }
     if (seen->obs.balance_units) {
       std::cout << fmt::format("  balance    {}", grid::FormatTft(*seen->obs.balance_units));
       if (runway_days) std::cout << fmt::format(", runway {:.1f} days", *runway_days);

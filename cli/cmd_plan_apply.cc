@@ -162,6 +162,12 @@ int RunDiff(const Context& ctx, const PlanCli& c) {
                             "-out writes one plan: pick one document with --name"));
   }
   bool changes = false, errors = false;
+  if (!c.out.empty() && !PassphraseAvailable()) {
+    return Fail("diff", Status::FailedPrecondition(
+                            "-o needs the keystore passphrase (QSTOR_PASSPHRASE or a terminal): a "
+                            "saved plan records every namespace's state so apply can refuse it "
+                            "when the grid moved"));
+  }
   for (auto& m : *ms) {
     Session s;
     s.manifest = m;
@@ -271,6 +277,12 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
                                "diff -out FILE` again",
                                saved->state_lineage.empty() ? "(none)" : saved->state_lineage,
                                saved->state_serial, lineage.empty() ? "(none)" : lineage, serial)));
+    }
+    if (reconciler::ObservationDigest(*obs, saved->actions) != saved->observed_digest) {
+      return Fail("apply", Status::FailedPrecondition(
+                               "the saved plan is stale: the grid changed since it was made (a "
+                               "contract, a namespace or a chosen node is not as the plan saw "
+                               "it). Nothing was done; run `qstor diff -o FILE` again"));
     }
     plan = *saved;
   } else {

@@ -274,6 +274,14 @@ TEST_F(ApplyTest, StalePlanFileIsRefused) {
   ASSERT_TRUE(sfs::exists(root_ + "/plan.json"));
   std::string plan_text = Slurp(root_ + "/plan.json");
   EXPECT_EQ(plan_text.find("password"), std::string::npos);
+  // A node the plan chose goes down: the plan no longer matches the grid.
+  uint32_t chosen = json::parse(plan_text)["actions"][0]["node_id"].get<uint32_t>();
+  ASSERT_EQ(Raw("POST", "/admin/nodes/" + std::to_string(chosen) + "/down").status, 200);
+  Cmd moved = Q("apply plan.json");
+  EXPECT_EQ(moved.code, 1);
+  EXPECT_NE(moved.err.find("the grid changed"), std::string::npos) << moved.err;
+  EXPECT_EQ(LiveContracts().size(), 0u);
+  ASSERT_EQ(Raw("POST", "/admin/nodes/" + std::to_string(chosen) + "/up").status, 200);
   // Apply the same plan twice: the second one is stale (the state moved on).
   Cmd a = Q("apply plan.json");
   ASSERT_EQ(a.code, 0) << a.out << a.err;

@@ -160,6 +160,7 @@ nlohmann::json Plan::ToJson() const {
           {"manifest_digest", manifest_digest},
           {"state_lineage", state_lineage},
           {"state_serial", state_serial},
+          {"observed_digest", observed_digest},
           {"seed", seed},
           {"register_twin", register_twin},
           {"actions", acts},
@@ -192,6 +193,7 @@ Result<Plan> Plan::FromJson(const nlohmann::json& j, const std::string& what) {
     }
     p.state_lineage = j.at("state_lineage").get<std::string>();
     p.state_serial = j.at("state_serial").get<uint64_t>();
+    p.observed_digest = j.at("observed_digest").get<std::string>();
     p.seed = j.at("seed").get<uint64_t>();
     p.register_twin = j.at("register_twin").get<bool>();
     for (const auto& a : j.at("actions")) {
@@ -225,6 +227,27 @@ std::string Sha256Hex(std::string_view data) {
   std::string s;
   for (unsigned char c : h) s += fmt::format("{:02x}", c);
   return s;
+}
+
+std::string ObservationDigest(const Observation& obs, const std::vector<Action>& actions) {
+  std::string facts = "twin " + std::to_string(obs.twin_id) + "\n";
+  for (const auto& [id, c] : obs.contracts) {  // std::map: sorted by id
+    auto ws = obs.workload_status.find(id);
+    facts += fmt::format("contract {} {} node {} {}\n", id, c.state, c.node_id,
+                         ws == obs.workload_status.end() ? "-" : ws->second);
+  }
+  std::set<std::pair<uint32_t, uint64_t>> nodes;  // (node, size it must hold)
+  for (const auto& a : actions) {
+    if (a.kind != ActionKind::kDelete) nodes.insert({a.node_id, a.size_bytes});
+  }
+  for (const auto& [id, size] : nodes) {
+    auto it = obs.nodes.find(id);
+    facts += it == obs.nodes.end()
+                 ? fmt::format("node {} unknown\n", id)
+                 : fmt::format("node {} {} {}\n", id, it->second.status,
+                               it->second.FreeHru() >= size ? "room" : "full");
+  }
+  return Sha256Hex(facts);
 }
 
 bool NodeMatchesLocations(const Manifest& manifest, const grid::Node& node, std::string* why) {
@@ -642,6 +665,7 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
   for (auto* v : {&creates, &completes, &replaces, &updates, &deletes}) {
     plan.actions.insert(plan.actions.end(), v->begin(), v->end());
   }
+  plan.observed_digest = ObservationDigest(obs, plan.actions);
 
   // Cost before (what runs now) and after (what the manifest asks).
   for (const auto& ns : st.namespaces) {

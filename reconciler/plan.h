@@ -111,6 +111,7 @@ struct Plan {
   std::string manifest_digest;    // hex SHA-256 of manifest.dump()
   std::string state_lineage;      // "" when there was no state
   uint64_t state_serial = 0;
+  std::string observed_digest;    // ObservationDigest() of what the plan was made from
   uint64_t seed = 0;
   bool register_twin = false;
   std::vector<Action> actions;    // in execution order
@@ -158,5 +159,11 @@ std::string RenderPlan(const Plan& plan, bool color);
 std::string RenderPlanEvents(const Plan& plan);
 
 std::string Sha256Hex(std::string_view data);
+
+// A digest of the grid facts a plan depends on: the manifest's live
+// contracts (id, state, node) and their workloads' status, and for every node
+// an action uses, its status and whether it still has room. Applying a saved
+// plan recomputes it and refuses when the grid moved.
+std::string ObservationDigest(const Observation& obs, const std::vector<Action>& actions);
 
 }  // namespace qstor::reconciler
