@@ -2041,52 +2041,59 @@ bool Qfs::UploadOnce() {
   in_sink_since_ns_ = NowNs();
   Status put = shared_->sink->Put(id, seg);
   in_sink_since_ns_ = 0;
-  std::lock_guard dl(db_->mu());
-  if (!put.ok()) {
-    upload_errors_++;
+  std::vector<const Entry*> done;
+  {
+    std::lock_guard dl(db_->mu());
+    if (!put.ok()) {
+      upload_errors_++;
+      {
+        std::lock_guard l(up_mu_);
+        upload_failures_++;
+      }
+      NoteError("upload of segment " + id + " to " + shared_->sink->Describe() + ": " +
+                put.ToString());
+      (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
+      return false;
+    }
     {
       std::lock_guard l(up_mu_);
-      upload_failures_++;
+      upload_failures_ = 0;
     }
-    NoteError("upload of segment " + id + " to " + shared_->sink->Describe() + ": " +
-              put.ToString());
-    (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
-    return false;
-  }
-  {
-    std::lock_guard l(up_mu_);
-    upload_failures_ = 0;
-  }
-  Status st = db_->Begin();
-  int64_t live = 0;
-  std::vector<const Entry*> done;
-  for (const Entry& e : entries) {
-    if (!st.ok()) break;
-    st = db_->Prepare("UPDATE blocks SET seg=?, seg_off=?, seg_len=? WHERE ino=? AND blk=? AND gen=?")
-             .BindText(1, id).Bind(2, e.off).Bind(3, e.len).Bind(4, e.ino).Bind(5, e.blk)
-             .Bind(6, e.gen).Run();
-    if (st.ok() && db_->Changes() > 0) {
-      live++;
-      done.push_back(&e);
-      st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk=? AND gen=?")
-               .Bind(1, e.ino).Bind(2, e.blk).Bind(3, e.gen).Run();
+    Status st = db_->Begin();
+    int64_t live = 0;
+    for (const Entry& e : entries) {
+      if (!st.ok()) break;
+      st = db_->Prepare(
+               "UPDATE blocks SET seg=?, seg_off=?, seg_len=? WHERE ino=? AND blk=? AND gen=?")
+               .BindText(1, id).Bind(2, e.off).Bind(3, e.len).Bind(4, e.ino).Bind(5, e.blk)
+               .Bind(6, e.gen).Run();
+      if (st.ok() && db_->Changes() > 0) {
+        live++;
+        done.push_back(&e);
+        st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk=? AND gen=?")
+                 .Bind(1, e.ino).Bind(2, e.blk).Bind(3, e.gen).Run();
+      }
     }
-  }
-  if (st.ok()) {
-    st = db_->Prepare("UPDATE segments SET live=?, state=? WHERE id=?")
-             .Bind(1, live).Bind(2, live > 0 ? kSegStored : kSegDead).BindText(3, id).Run();
-  }
-  if (st.ok()) st = db_->Commit();
-  if (!st.ok()) {
-    db_->Rollback();
-    NoteError(st.ToString());
-    (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
-    return false;
-  }
+    if (st.ok()) {
+      st = db_->Prepare("UPDATE segments SET live=?, state=? WHERE id=?")
+               .Bind(1, live).Bind(2, live > 0 ? kSegStored : kSegDead).BindText(3, id).Run();
+    }
+    if (st.ok()) st = db_->Commit();
+    if (!st.ok()) {
+      db_->Rollback();
+      NoteError(st.ToString());
+      (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
+      return false;
+    }
+  }  // db mu released: table_mu_ comes before it in the lock order
   uploaded_bytes_ += seg.size();
   uploaded_segments_++;
-  // Memory follows the database (inode table lookups without db mu held
-  // would invert the lock order, so look them up under table_mu_ only).
+  // Memory follows the database. The table lookup must not happen under db
+  // mu: table_mu_ -> db mu is the order (MaybeDrop, LoadInodeLocked), and
+  // taking table_mu_ while holding db mu deadlocked against a Forget or
+  // Rename-over-a-file of an unreferenced inode (MaybeDrop holding table_mu_,
+  // waiting for db mu). An inode loaded after the commit above already reads
+  // its segment from the database; the gen check skips blocks rewritten since.
   std::vector<std::pair<const Entry*, std::shared_ptr<Inode>>> upd;
   {
     std::lock_guard tl(table_mu_);
