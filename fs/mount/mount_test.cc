@@ -2,26 +2,41 @@
 // --local-backend ... --foreground` runs as a child process (QSTOR_BIN), so
 // kill -9 is real, and every check uses real syscalls on the mount point.
 // Teardown always detaches the mount (fusermount3 -u -z).
+//
+// A deadlocked mount blocks the test inside a syscall on the mount point,
+// where nothing in the test can time out. A watchdog per test (HangWatchdog,
+// budget QSTOR_MOUNT_TEST_TIMEOUT seconds) turns that into a failure: it
+// prints what the test thread and every mount child are doing (kernel
+// stacks; gdb backtraces of the children when gdb is installed), aborts their
+// FUSE connections and kills them, so the blocked syscall fails (ENOTCONN)
+// and gtest reports the line it was on.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,6 +119,256 @@ int RunCmd(const std::string& cmd, std::string* out = nullptr) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+// ---------------------------------------------------------------------------
+// Hang diagnostics and the watchdog
+// ---------------------------------------------------------------------------
+
+// stdout is a pipe under ctest: line-buffer it, so that everything gtest
+// printed before a hang (or before ctest kills the binary) is in the log.
+[[maybe_unused]] const bool kStdoutLineBuffered = [] {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  return true;
+}();
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return "<" + std::string(std::strerror(errno)) + ">";
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// "renameat2" for the syscalls a test makes on a mount, else the number.
+std::string SyscallName(long nr) {
+  static const std::map<long, const char*> names = {
+      {SYS_read, "read"}, {SYS_write, "write"}, {SYS_pread64, "pread64"},
+      {SYS_pwrite64, "pwrite64"}, {SYS_openat, "openat"}, {SYS_close, "close"},
+      {SYS_fsync, "fsync"}, {SYS_renameat2, "renameat2"}, {SYS_mkdirat, "mkdirat"},
+      {SYS_unlinkat, "unlinkat"}, {SYS_linkat, "linkat"}, {SYS_symlinkat, "symlinkat"},
+      {SYS_readlinkat, "readlinkat"}, {SYS_newfstatat, "newfstatat"}, {SYS_statx, "statx"},
+      {SYS_fstat, "fstat"}, {SYS_statfs, "statfs"}, {SYS_getdents64, "getdents64"},
+      {SYS_setxattr, "setxattr"}, {SYS_getxattr, "getxattr"}, {SYS_listxattr, "listxattr"},
+      {SYS_removexattr, "removexattr"}, {SYS_mknodat, "mknodat"}, {SYS_faccessat, "faccessat"},
+      {SYS_wait4, "wait4"}, {SYS_waitid, "waitid"}, {SYS_clock_nanosleep, "clock_nanosleep"},
+      {SYS_futex, "futex"},
+#ifdef SYS_rename
+      {SYS_rename, "rename"}, {SYS_mkdir, "mkdir"}, {SYS_rmdir, "rmdir"}, {SYS_unlink, "unlink"},
+      {SYS_link, "link"}, {SYS_symlink, "symlink"}, {SYS_stat, "stat"}, {SYS_lstat, "lstat"},
+      {SYS_access, "access"}, {SYS_open, "open"}, {SYS_mknod, "mknod"},
+#endif
+  };
+  auto it = names.find(nr);
+  return it != names.end() ? it->second : "syscall " + std::to_string(nr);
+}
+
+// One line per thread of `pid` (or only thread `only_tid`): name, state, the
+// syscall it is blocked in, and its kernel stack (root only) as
+// "inner < outer" frames, e.g. "request_wait_answer < fuse_rename2 < ...".
+std::string DescribeThreads(pid_t pid, pid_t only_tid = 0) {
+  std::string out;
+  std::error_code ec;
+  std::string base = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& e : sfs::directory_iterator(base, ec)) {
+    std::string tid = e.path().filename().string();
+    if (only_tid != 0 && tid != std::to_string(only_tid)) continue;
+    std::string dir = e.path().string();
+    std::string stat = ReadSmallFile(dir + "/stat");
+    std::string state = "?";
+    size_t rp = stat.rfind(')');
+    if (rp != std::string::npos && rp + 2 < stat.size()) state = stat.substr(rp + 2, 1);
+    std::string sc = Trim(ReadSmallFile(dir + "/syscall"));
+    std::string scname = sc;
+    if (!sc.empty() && std::isdigit(static_cast<unsigned char>(sc[0]))) {
+      scname = SyscallName(std::strtol(sc.c_str(), nullptr, 10));
+    }
+    std::string frames;
+    std::istringstream ks(ReadSmallFile(dir + "/stack"));
+    for (std::string line; std::getline(ks, line);) {
+      size_t sp = line.find(' ');
+      std::string fn = sp == std::string::npos ? line : line.substr(sp + 1);
+      size_t plus = fn.find('+');
+      if (plus != std::string::npos) fn.resize(plus);
+      if (fn.empty()) continue;
+      if (!frames.empty()) frames += " < ";
+      frames += fn;
+    }
+    out += "  tid " + tid + " (" + Trim(ReadSmallFile(dir + "/comm")) + ") state " + state +
+           ", in " + scname + ", wchan " + Trim(ReadSmallFile(dir + "/wchan")) +
+           (frames.empty() ? "" : ", kernel stack: " + frames) + "\n";
+  }
+  return out;
+}
+
+// gdb's "thread apply all bt" of `pid`, bounded; "" without gdb. The
+// executable is given as /proc/PID/exe: gdb cannot find it by itself when
+// the binary was relinked while the process ran (a shared build directory).
+std::string GdbBacktraces(pid_t pid) {
+  if (RunCmd("command -v gdb >/dev/null 2>&1") != 0) return "";
+  char tmpl[] = "/tmp/qstor-mount-test-gdb-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  if (fd < 0) return "";
+  ::close(fd);
+  std::string p = std::to_string(pid);
+  RunCmd("timeout -k 5 60 gdb -nx -batch /proc/" + p + "/exe -p " + p +
+         " -ex 'set pagination off' -ex 'thread apply all bt' </dev/null >" + tmpl + " 2>&1");
+  std::string out = ReadSmallFile(tmpl);
+  ::unlink(tmpl);
+  return out;
+}
+
+// Aborts the FUSE connection mounted at `mnt` through fusectl: every request
+// waiting on it fails with ENOTCONN, even when the server cannot be killed.
+// Finds the device in /proc/self/mountinfo, so it never touches the mount.
+std::string AbortFuseConnection(const std::string& mnt) {
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string dev;
+  for (std::string line; std::getline(mi, line);) {
+    std::istringstream ls(line);
+    std::string id, parent, majmin, root, point;
+    ls >> id >> parent >> majmin >> root >> point;
+    size_t dash = line.find(" - ");
+    if (point == mnt && dash != std::string::npos && line.compare(dash + 3, 4, "fuse") == 0) {
+      dev = majmin;  // the last (topmost) mount wins
+    }
+  }
+  if (dev.empty()) return "no FUSE mount at " + mnt;
+  unsigned maj = 0, min = 0;
+  if (std::sscanf(dev.c_str(), "%u:%u", &maj, &min) != 2) return "bad device " + dev;
+  std::string ctl = "/sys/fs/fuse/connections/" + std::to_string((maj << 20) | min) + "/abort";
+  std::FILE* f = std::fopen(ctl.c_str(), "w");
+  if (f == nullptr) {
+    int e = errno;
+    return "cannot abort connection " + dev + " (" + ctl + ": " + std::strerror(e) +
+           (e == ENOENT ? "; fusectl not mounted?" : "") + ")";
+  }
+  bool ok = std::fputs("1", f) >= 0;
+  ok = std::fclose(f) == 0 && ok;
+  return ok ? "aborted FUSE connection " + dev : "writing " + ctl + " failed";
+}
+
+// Live `qstor mount` children, so that the watchdog can find and kill them
+// (by pidfd: never a recycled pid). Also the last harness step.
+struct LiveChild {
+  int pidfd = -1;
+  pid_t pid = -1;
+  std::string mnt;
+};
+std::mutex g_live_mu;
+std::map<const void*, LiveChild> g_live;
+std::string g_step = "test body";
+
+void SetStep(std::string step) {
+  std::lock_guard l(g_live_mu);
+  g_step = std::move(step);
+}
+
+// One per test: fires once the test has run longer than its budget.
+class HangWatchdog {
+ public:
+  HangWatchdog(std::string test, std::chrono::seconds budget)
+      : test_(std::move(test)), budget_(budget), test_tid_(static_cast<pid_t>(::gettid())) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~HangWatchdog() { Stop(); }
+  // Stops it (waiting for a firing in progress) and returns what it found
+  // and did; "" if it did not fire.
+  std::string Stop() {
+    {
+      std::lock_guard l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return report_;
+  }
+
+  // QSTOR_MOUNT_TEST_TIMEOUT seconds; by default 240 (the slowest test takes
+  // about 15 s on a loaded 2-core machine; ctest's own timeout is 600), or
+  // 1800 with QSTOR_MOUNT_FULL=1 (the 1 GiB and 100k-entry cases).
+  static std::chrono::seconds Budget() {
+    const char* v = std::getenv("QSTOR_MOUNT_TEST_TIMEOUT");
+    long s = v ? std::strtol(v, nullptr, 10) : 0;
+    if (s > 0) return std::chrono::seconds(s);
+    const char* full = std::getenv("QSTOR_MOUNT_FULL");
+    return std::chrono::seconds(full != nullptr && std::string(full) == "1" ? 1800 : 240);
+  }
+
+ private:
+  void Run() {
+    std::unique_lock l(mu_);
+    if (cv_.wait_for(l, budget_, [&] { return done_; })) return;
+    l.unlock();
+    std::string report = Fire();
+    l.lock();
+    report_ = report;
+    // The mounts are gone, so the test should now fail fast; if it does
+    // not, it is stuck somewhere else: end the binary rather than wait for
+    // ctest's timeout.
+    if (cv_.wait_for(l, std::chrono::seconds(60), [&] { return done_; })) return;
+    std::fprintf(stderr,
+                 "[  FAILED  ] %s: still running 60 s after the watchdog killed its mounts; "
+                 "exiting.\n%s",
+                 test_.c_str(), DescribeThreads(::getpid()).c_str());
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::_exit(1);
+  }
+
+  std::string Fire() {
+    std::string step;
+    std::vector<LiveChild> kids;
+    {
+      std::lock_guard l(g_live_mu);
+      step = g_step;
+      for (const auto& entry : g_live) {
+        const LiveChild& c = entry.second;
+        LiveChild k = c;
+        k.pidfd = c.pidfd >= 0 ? ::fcntl(c.pidfd, F_DUPFD_CLOEXEC, 0) : -1;
+        kids.push_back(k);
+      }
+    }
+    std::ostringstream sum;
+    sum << "watchdog: " << test_ << " did not finish within " << budget_.count()
+        << " s (QSTOR_MOUNT_TEST_TIMEOUT); harness step: " << step << "; test thread:\n"
+        << DescribeThreads(::getpid(), test_tid_);
+    std::fprintf(stderr, "\n==== %s", sum.str().c_str());
+    std::ostringstream actions;
+    for (const LiveChild& k : kids) {
+      std::fprintf(stderr, "==== qstor mount pid %d on %s, threads:\n%s", k.pid, k.mnt.c_str(),
+                   DescribeThreads(k.pid).c_str());
+      std::string bt = GdbBacktraces(k.pid);
+      if (!bt.empty()) {
+        std::fprintf(stderr, "==== gdb backtraces of pid %d:\n%s", k.pid, bt.c_str());
+      }
+      std::string aborted = AbortFuseConnection(k.mnt);
+      bool killed =
+          k.pidfd >= 0 && ::syscall(SYS_pidfd_send_signal, k.pidfd, SIGKILL, nullptr, 0) == 0;
+      if (k.pidfd >= 0) ::close(k.pidfd);
+      RunCmd("fusermount3 -u -z '" + k.mnt + "' >/dev/null 2>&1");
+      actions << "  mount pid " << k.pid << " on " << k.mnt << ": " << aborted << ", "
+              << (killed ? "killed" : "not killed (already gone?)") << ", detached\n";
+    }
+    if (kids.empty()) actions << "  no mount process was running\n";
+    std::fprintf(stderr, "==== watchdog actions:\n%s", actions.str().c_str());
+    std::fflush(stderr);
+    return sum.str() + actions.str() + "  (stacks of the mount processes are in the log above)";
+  }
+
+  const std::string test_;
+  const std::chrono::seconds budget_;
+  const pid_t test_tid_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::string report_;
+  std::thread thread_;
+};
+
 // One `qstor mount --foreground` child process over a scratch directory.
 class MountProc {
  public:
@@ -116,6 +381,7 @@ class MountProc {
   ~MountProc() { Kill9(); }
 
   bool Start() {
+    SetStep("starting the mount on " + mnt);
     sfs::create_directories(mnt);
     std::vector<std::string> args = {QstorBin(), "--log-level", "warn", "mount", "--cache-dir",
                                      cache, "--mountpoint", mnt, "--foreground"};
@@ -132,43 +398,56 @@ class MountProc {
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    {
+      std::lock_guard l(g_live_mu);
+      g_live[this] = {static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)), pid_, mnt};
+    }
     auto deadline = Clock::now() + std::chrono::seconds(20);
+    bool up = false;
     while (Clock::now() < deadline) {
       struct statfs sf {};
-      if (::statfs(mnt.c_str(), &sf) == 0 && sf.f_type == kFuseSuperMagic) return true;
-      int status;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
+      if (::statfs(mnt.c_str(), &sf) == 0 && sf.f_type == kFuseSuperMagic) {
+        up = true;
+        break;
       }
+      if (Exited(std::chrono::milliseconds(0), nullptr)) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return false;
+    SetStep(up ? "test body (mount on " + mnt + " up)" : "test body (mount on " + mnt + " failed)");
+    return up;
   }
 
   // Clean unmount: the process flushes and exits by itself.
   bool Unmount() {
     if (pid_ <= 0) return true;
+    SetStep("unmounting " + mnt);
     RunCmd("fusermount3 -u '" + mnt + "' 2>&1");
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      int status;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    int status = 0;
+    if (Exited(std::chrono::seconds(60), &status)) {
+      SetStep("test body (" + mnt + " unmounted)");
+      return WIFEXITED(status) && WEXITSTATUS(status) == 0;
     }
+    std::fprintf(stderr, "mount on %s did not exit within 60 s of fusermount3 -u; kill -9\n",
+                 mnt.c_str());
     Kill9();
     return false;
   }
 
+  // Bounded: a process that SIGKILL cannot end (stuck in the kernel on a
+  // FUSE request) gets its connection aborted; if even that does not help it
+  // is left behind with a message instead of hanging the test.
   void Kill9() {
     if (pid_ > 0) {
+      SetStep("kill -9 of the mount on " + mnt);
       ::kill(pid_, SIGKILL);
-      int status;
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
+      if (!Exited(std::chrono::seconds(20), nullptr)) {
+        std::string aborted = AbortFuseConnection(mnt);
+        if (!Exited(std::chrono::seconds(20), nullptr)) {
+          std::fprintf(stderr, "mount pid %d on %s survives kill -9 (%s):\n%s", pid_, mnt.c_str(),
+                       aborted.c_str(), DescribeThreads(pid_).c_str());
+          Forget();
+        }
+      }
     }
     RunCmd("fusermount3 -u -z '" + mnt + "' >/dev/null 2>&1");
   }
@@ -192,6 +471,29 @@ class MountProc {
   std::string mnt, cache, backend;
 
  private:
+  // Reaps the child if it exits within `wait`; then it is forgotten.
+  bool Exited(Clock::duration wait, int* status) {
+    auto deadline = Clock::now() + wait;
+    for (;;) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        if (status) *status = st;
+        Forget();
+        return true;
+      }
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  void Forget() {
+    pid_ = -1;
+    std::lock_guard l(g_live_mu);
+    auto it = g_live.find(this);
+    if (it == g_live.end()) return;
+    if (it->second.pidfd >= 0) ::close(it->second.pidfd);
+    g_live.erase(it);
+  }
+
   std::string root_;
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
@@ -205,9 +507,19 @@ class MountTest : public ::testing::Test {
     char tmpl[] = "/tmp/qstor-mount-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     root_ = tmpl;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    SetStep("test body");
+    watchdog_ = std::make_unique<HangWatchdog>(
+        std::string(info->test_suite_name()) + "." + info->name(), HangWatchdog::Budget());
   }
   void TearDown() override {
+    SetStep("teardown");
     mounts_.clear();  // kill + detach
+    if (watchdog_) {
+      std::string report = watchdog_->Stop();
+      if (!report.empty()) ADD_FAILURE() << report;
+      watchdog_.reset();
+    }
     std::error_code ec;
     sfs::remove_all(root_, ec);
   }
@@ -219,6 +531,7 @@ class MountTest : public ::testing::Test {
   }
   std::string root_;
   std::vector<std::unique_ptr<MountProc>> mounts_;
+  std::unique_ptr<HangWatchdog> watchdog_;
 };
 
 TEST_F(MountTest, RandomSizesRoundTripThroughCacheRemountAndBackend) {
