@@ -1108,8 +1108,16 @@ TEST_F(MountTest, CliSyncStatsUmount) {
   ASSERT_EQ(::statfs(m.mnt.c_str(), &sf), 0);
   EXPECT_NE(sf.f_type, kFuseSuperMagic);
   EXPECT_NE(RunCmd(QstorBin() + " fs stats " + m.mnt + " 2>&1", &out), 0);
-  // recover is not built: exit 3.
-  EXPECT_EQ(RunCmd(QstorBin() + " recover --mount /nowhere 2>&1", &out), 3);
+  // recover with no identity at all (an empty QSTOR_HOME, no QSTOR_MNEMONIC):
+  // a clear error, exit 1 (recover itself is tested in cli/mount_grid_test.cc).
+  std::string empty_home = m.cache + "-empty-home";
+  sfs::create_directories(empty_home);
+  EXPECT_EQ(RunCmd("env -u QSTOR_MNEMONIC QSTOR_HOME=" + empty_home + " " + QstorBin() +
+                       " recover --mount /nowhere </dev/null 2>&1",
+                   &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("keystore"), std::string::npos) << out;
 }
 
 // A `qstor zdb serve --port 0` child process.
