@@ -146,7 +146,7 @@ Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
   po.seed = seed.value_or(RandomSeed());
   Plan p = reconciler::MakePlan(s.manifest, *obs, po);
   if (!oo.check_deployments) {
-    p.diagnostics.push_back({reconciler::Diagnostic::Severity::kWarning,
+    p.diagnostics.push_back({reconciler::PlanDiagnostic::Severity::kWarning,
                              "deployments were not checked",
                              "without the keystore passphrase (QSTOR_PASSPHRASE) the plan judges "
                              "contracts and node status only, not each namespace"});

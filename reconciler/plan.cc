@@ -130,7 +130,7 @@ Result<Action> Action::FromJson(const nlohmann::json& j) {
   }
 }
 
-nlohmann::json Diagnostic::ToJson() const {
+nlohmann::json PlanDiagnostic::ToJson() const {
   return {{"severity", severity == Severity::kError ? "error" : "warning"},
           {"summary", summary},
           {"detail", detail}};
@@ -138,7 +138,7 @@ nlohmann::json Diagnostic::ToJson() const {
 
 bool Plan::has_errors() const {
   return std::any_of(diagnostics.begin(), diagnostics.end(),
-                     [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::kError; });
+                     [](const PlanDiagnostic& d) { return d.severity == PlanDiagnostic::Severity::kError; });
 }
 
 int Plan::count(ActionKind k) const {
@@ -202,9 +202,9 @@ Result<Plan> Plan::FromJson(const nlohmann::json& j, const std::string& what) {
       p.actions.push_back(*act);
     }
     for (const auto& d : j.at("diagnostics")) {
-      Diagnostic dg;
-      dg.severity = d.at("severity").get<std::string>() == "error" ? Diagnostic::Severity::kError
-                                                                    : Diagnostic::Severity::kWarning;
+      PlanDiagnostic dg;
+      dg.severity = d.at("severity").get<std::string>() == "error" ? PlanDiagnostic::Severity::kError
+                                                                    : PlanDiagnostic::Severity::kWarning;
       dg.summary = d.at("summary").get<std::string>();
       dg.detail = d.at("detail").get<std::string>();
       p.diagnostics.push_back(dg);
@@ -410,10 +410,10 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
   auto error = [&](std::string s, std::string d) {
-    plan.diagnostics.push_back({Diagnostic::Severity::kError, std::move(s), std::move(d)});
+    plan.diagnostics.push_back({PlanDiagnostic::Severity::kError, std::move(s), std::move(d)});
   };
   auto warn = [&](std::string s, std::string d) {
-    plan.diagnostics.push_back({Diagnostic::Severity::kWarning, std::move(s), std::move(d)});
+    plan.diagnostics.push_back({PlanDiagnostic::Severity::kWarning, std::move(s), std::move(d)});
   };
 
   const int k = manifest.data_shards, m = manifest.parity_shards;
@@ -751,7 +751,7 @@ std::string RenderPlan(const Plan& plan, bool color) {
     o << fmt::format("      cost:   {}/month\n", SignedTft(a.monthly_cost_delta));
   }
   for (const auto& d : plan.diagnostics) {
-    bool err = d.severity == Diagnostic::Severity::kError;
+    bool err = d.severity == PlanDiagnostic::Severity::kError;
     o << "\n" << paint(err ? "31" : "33", err ? "Error: " : "Warning: ") << d.summary << "\n";
     if (!d.detail.empty()) o << "  " << d.detail << "\n";
   }

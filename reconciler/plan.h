@@ -95,7 +95,7 @@ struct Action {
   static Result<Action> FromJson(const nlohmann::json& j);
 };
 
-struct Diagnostic {
+struct PlanDiagnostic {
   enum class Severity { kError, kWarning } severity = Severity::kWarning;
   std::string summary;
   std::string detail;
@@ -115,7 +115,7 @@ struct Plan {
   uint64_t seed = 0;
   bool register_twin = false;
   std::vector<Action> actions;    // in execution order
-  std::vector<Diagnostic> diagnostics;
+  std::vector<PlanDiagnostic> diagnostics;
   uint64_t monthly_before = 0;    // units of 1e-7 TFT per 30 days
   uint64_t monthly_after = 0;
   grid::Pricing pricing;
