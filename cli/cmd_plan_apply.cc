@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "common/units.h"
@@ -145,6 +146,8 @@ Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
   reconciler::PlanOptions po;
   po.seed = seed.value_or(RandomSeed());
   Plan p = reconciler::MakePlan(s.manifest, *obs, po);
+  spdlog::info("diff {}: observed {} nodes, {} contracts in {} HTTP requests", s.manifest.name,
+               obs->nodes.size(), obs->contracts.size(), s.grid->requests());
   if (!oo.check_deployments) {
     p.diagnostics.push_back({reconciler::PlanDiagnostic::Severity::kWarning,
                              "deployments were not checked",
