@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -310,6 +311,31 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
       if (!ConfirmOnTerminal("\nDo you want to perform these actions?")) {
         std::cout << "Apply cancelled; nothing was done.\n";
         return kExitError;
+      }
+    }
+    // payment: wallet on a terminal: a short balance shows the top-up QR and
+    // waits for the deposit (without a terminal, ApplyPlan refuses with the
+    // amount and the QR payload in the message).
+    bool spends = std::any_of(plan.actions.begin(), plan.actions.end(), [](const auto& a) {
+      return a.kind != reconciler::ActionKind::kDelete;
+    });
+    if (s.manifest.payment.method == Manifest::Payment::Method::kWallet && spends &&
+        StdinIsTerminal() && obs->balance_units) {
+      uint64_t need = plan.monthly_after * static_cast<uint64_t>(s.manifest.budget.prepaid_months);
+      if (*obs->balance_units < need) {
+        uint64_t tft = (need - *obs->balance_units + grid::kUnitsPerTft - 1) / grid::kUnitsPerTft + 1;
+        std::cout << fmt::format("\nThe wallet holds {}; this storage needs {} for {} month(s). "
+                                 "Top up {} TFT (the bridge keeps 1 TFT):\n",
+                                 grid::FormatTft(*obs->balance_units), grid::FormatTft(need),
+                                 s.manifest.budget.prepaid_months, tft);
+        int rc = RunSelf({"wallet", "topup", "--network", s.manifest.network, "--amount",
+                          std::to_string(tft), "--timeout",
+                          std::to_string(std::max<int64_t>(
+                              1, s.manifest.payment.timeout.count() / 1000)) + "s"});
+        if (rc != 0) {
+          std::cerr << "qstor apply: no top-up arrived; nothing was changed\n";
+          return kExitError;
+        }
       }
     }
     g_interrupted = false;

@@ -284,12 +284,18 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       // Whole TFT, plus the bridge's 1 TFT fee.
       uint64_t tft = (missing + grid::kUnitsPerTft - 1) / grid::kUnitsPerTft + 1;
       if (!options.fund_with_first_chunk) {
+        auto pricing = grid.GetPricing();
+        std::string uri =
+            pricing.ok() ? fmt::format("TFT:{}?message=twin_{}&sender=me&amount={}",
+                                       pricing->bridge_address, state.twin_id, tft)
+                         : "";
         return Status::FailedPrecondition(fmt::format(
             "the wallet {} holds {}; {} month(s) of this storage (spec.budget.prepaidMonths) "
             "need {}. Nothing was changed. Top up at least {} TFT (the bridge keeps 1 TFT): "
-            "`qstor wallet topup --amount {}`",
+            "`qstor wallet topup --amount {}`{}",
             identity.Address(), grid::FormatTft(bal->free), manifest.budget.prepaid_months,
-            grid::FormatTft(need), tft, tft));
+            grid::FormatTft(need), tft, tft,
+            uri.empty() ? "" : ", or pay this top-up QR payload with the ThreeFold Connect app: " + uri));
       }
       // payment: connect: the app pays with the first chunk it signs.
       QSTOR_RETURN_IF_ERROR(options.fund_with_first_chunk(tft * grid::kUnitsPerTft, need));

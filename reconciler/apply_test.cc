@@ -295,6 +295,8 @@ TEST_F(ApplyTest, NotEnoughMoneyChangesNothingAndSaysHowToTopUp) {
   Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
   EXPECT_EQ(a.code, 1) << a.out << a.err;
   EXPECT_NE(a.err.find("qstor wallet topup --amount"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("QR payload with the ThreeFold Connect app: TFT:"), std::string::npos)
+      << a.err;
   EXPECT_EQ(LiveContracts().size(), 0u);
 }
 
@@ -356,6 +358,35 @@ TEST_F(ApplyTest, GrowShrinkAndDestroy) {
   ASSERT_EQ(x.code, 0) << x.out << x.err;
   EXPECT_EQ(LiveContracts().size(), 0u);
   EXPECT_FALSE(sfs::exists(StatePath(root_ + "/home", "devnet", "demo")));
+}
+
+TEST_F(ApplyTest, NewLocationsMoveNamespacesAtMostParityAtATime) {
+  Fund(100);
+  ASSERT_EQ(Q("apply storage.yaml --auto-approve --no-mount --seed 21").code, 0);
+  State s = LoadDemoState();
+  // Exclude the nodes of three data slots: with m = 2 only two move now.
+  std::string ex = "  locations:\n    exclude:\n";
+  std::set<uint32_t> excluded;
+  for (uint32_t i = 0; i < 3; i++) {
+    excluded.insert(s.Find(Role::kData, i)->node_id);
+    ex += "      - node: " + std::to_string(s.Find(Role::kData, i)->node_id) + "\n";
+  }
+  WriteManifest("storage.yaml", "demo", "1GiB", 4, 2, ex);
+  Cmd d = Q("diff storage.yaml");
+  EXPECT_NE(d.out.find("0 to add, 0 to change, 2 to replace"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("excluded by node"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("stays where it is for now"), std::string::npos) << d.out;
+  ASSERT_EQ(Q("apply storage.yaml --auto-approve --no-mount").code, 0);
+  // The next apply moves the last one; then nothing is left on an excluded node.
+  Cmd again = Q("apply storage.yaml --auto-approve --no-mount");
+  ASSERT_EQ(again.code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("1 replaced"), std::string::npos) << again.out;
+  State after = LoadDemoState();
+  for (const auto& ns : after.namespaces) {
+    EXPECT_FALSE(excluded.count(ns.node_id)) << ns.Slot() << " still on node " << ns.node_id;
+  }
+  EXPECT_EQ(ContractsOf("demo", true), 10u);
+  EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
 }
 
 TEST_F(ApplyTest, LostStateIsRebuiltFromTheGrid) {
