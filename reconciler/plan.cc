@@ -305,7 +305,10 @@ Result<NodeChoice> ChooseNode(const Manifest& manifest, const std::map<uint32_t,
   }
   size_t n_up = 0, n_free = 0, n_loc = 0, n_avoid = 0, n_spread = 0;
   std::vector<const grid::Node*> eligible;
-  for (const auto& [id, n] : nodes) {
+  for (const auto& entry : nodes) {
+    // Not a structured binding: clang 14 cannot capture those in the lambda below.
+    const uint32_t id = entry.first;
+    const grid::Node& n = entry.second;
     if (n.status != "up") continue;
     n_up++;
     if (n.FreeHru() < size) continue;
