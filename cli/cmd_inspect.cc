@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "common/file_util.h"
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
@@ -164,18 +165,6 @@ int RunList(const Context& ctx, const InspectCli& c) {
   }
   if (ctx.global.json) std::cout << nlohmann::json{{"version", 1}, {"storages", all}}.dump() << "\n";
   return kExitOk;
-}
-
-bool IsMountPoint(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, devno, root, mnt;
-    ls >> id >> parent >> devno >> root >> mnt;
-    if (mnt == path) return true;
-  }
-  return false;
 }
 
 int RunStatus(const Context& ctx, const InspectCli& c) {

@@ -31,6 +31,7 @@
 
 #include "cli/commands.h"
 #include "cli/mount_grid.h"
+#include "common/file_util.h"
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_FS_MOUNT)
@@ -148,7 +149,6 @@ int Fail(const Status& st, const char* what) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
-bool IsMounted(const std::string& path);
 Result<std::string> ReadStats(const std::string& path);
 
 int RunMountCmd(const Context& ctx, const MountCli& c) {
@@ -331,7 +331,7 @@ int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkF
   // Busy: something is mounted there already (a dead FUSE mount, ENOTCONN,
   // is detached by RunMount and does not count).
   struct stat mst {};
-  if (::stat(o.mountpoint.c_str(), &mst) == 0 && IsMounted(o.mountpoint)) {
+  if (::stat(o.mountpoint.c_str(), &mst) == 0 && IsMountPoint(o.mountpoint)) {
     std::string who = "another file system is mounted there";
     auto stats = ReadStats(o.mountpoint);
     if (stats.ok()) {
@@ -484,24 +484,6 @@ void PrintStats(const Context& ctx, const std::string& text) {
   if (!err.empty()) std::cout << "last error   " << err << "\n";
 }
 
-bool IsMounted(const std::string& path) {
-  FILE* f = std::fopen("/proc/self/mountinfo", "r");
-  if (!f) return false;
-  char line[8192];
-  bool found = false;
-  while (std::fgets(line, sizeof line, f)) {
-    // Field 5 is the mount point.
-    std::string s(line);
-    size_t pos = 0;
-    for (int i = 0; i < 4 && pos != std::string::npos; i++) pos = s.find(' ', pos + 1);
-    if (pos == std::string::npos) continue;
-    size_t end = s.find(' ', pos + 1);
-    if (s.substr(pos + 1, end - pos - 1) == path) found = true;
-  }
-  std::fclose(f);
-  return found;
-}
-
 int RunUmount(const Context&, const std::string& in_path, const std::string& timeout_text,
               bool no_sync) {
   auto timeout = ParseDuration(timeout_text);
@@ -521,7 +503,7 @@ int RunUmount(const Context&, const std::string& in_path, const std::string& tim
                   << "; unmounting anyway, the next mount resumes the uploads\n";
       }
     }
-  } else if (!IsMounted(path)) {
+  } else if (!IsMountPoint(path)) {
     std::cerr << "qstor umount: " << path << " is not mounted\n";
     return kExitError;
   }

@@ -5,9 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "grid/network.h"
 
@@ -45,6 +48,7 @@ Result<grid::NetworkEndpoint> ConnectNetwork(const std::string& network, bool au
 
 bool StdinIsTerminal() { return ::isatty(0) == 1; }
 bool StdoutIsTerminal() { return ::isatty(1) == 1; }
+
 
 bool PassphraseAvailable() {
   const char* p = std::getenv("QSTOR_PASSPHRASE");

@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace qstor {
 
@@ -44,6 +47,29 @@ Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t m
     ::close(dfd);
   }
   return Status::OK();
+}
+
+bool IsMountPoint(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mnt;
+    ls >> id >> parent >> devno >> root >> mnt;
+    std::string decoded;
+    for (size_t i = 0; i < mnt.size(); i++) {
+      if (mnt[i] == '\\' && i + 3 < mnt.size() && std::isdigit(static_cast<unsigned char>(mnt[i + 1])) &&
+          std::isdigit(static_cast<unsigned char>(mnt[i + 2])) &&
+          std::isdigit(static_cast<unsigned char>(mnt[i + 3]))) {
+        decoded += static_cast<char>((mnt[i + 1] - '0') * 64 + (mnt[i + 2] - '0') * 8 + (mnt[i + 3] - '0'));
+        i += 3;
+      } else {
+        decoded += mnt[i];
+      }
+    }
+    if (decoded == path) return true;
+  }
+  return false;
 }
 
 }  // namespace qstor

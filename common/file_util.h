@@ -16,4 +16,9 @@ namespace qstor {
 // old or the new content, never a mix. The directory must exist.
 Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
 
+// Whether `path` is a mount point now (/proc/self/mountinfo; its octal
+// escapes of spaces and tabs are decoded). `path` must be absolute and
+// normalized as the kernel prints it.
+bool IsMountPoint(const std::string& path);
+
 }  // namespace qstor

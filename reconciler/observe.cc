@@ -7,10 +7,8 @@
 
 namespace qstor::reconciler {
 
-namespace {
-
 // All live contracts of the twin (pages of 100).
-Result<std::vector<grid::Contract>> LiveContracts(grid::Grid& grid, uint32_t twin_id) {
+Result<std::vector<grid::Contract>> TwinLiveContracts(grid::Grid& grid, uint32_t twin_id) {
   std::vector<grid::Contract> out;
   grid::ContractFilter f;
   f.twin_id = twin_id;
@@ -20,7 +18,7 @@ Result<std::vector<grid::Contract>> LiveContracts(grid::Grid& grid, uint32_t twi
     pr.page = page;
     pr.size = 100;
     auto r = grid.ListContracts(f, pr);
-    if (!r.ok()) return r.status();
+    if (!r.ok()) return r.status().WithContext("listing the twin's contracts");
     for (auto& c : r->items) out.push_back(std::move(c));
     if (r->items.size() < pr.size) break;
     if (page > 10000) return Status::Internal("contract listing does not end");
@@ -28,11 +26,9 @@ Result<std::vector<grid::Contract>> LiveContracts(grid::Grid& grid, uint32_t twi
   return out;
 }
 
-}  // namespace
-
 Result<std::vector<std::string>> ManifestNamesOnGrid(grid::Grid& grid, uint32_t twin_id,
                                                      const std::string& network) {
-  auto cs = LiveContracts(grid, twin_id);
+  auto cs = TwinLiveContracts(grid, twin_id);
   if (!cs.ok()) return cs.status();
   std::set<std::string> names;
   for (const auto& c : *cs) {
@@ -44,7 +40,7 @@ Result<std::vector<std::string>> ManifestNamesOnGrid(grid::Grid& grid, uint32_t 
 
 Result<State> RebuildStateFromGrid(grid::Grid& grid, uint32_t twin_id, const std::string& name,
                                    const std::string& network) {
-  auto cs = LiveContracts(grid, twin_id);
+  auto cs = TwinLiveContracts(grid, twin_id);
   if (!cs.ok()) return cs.status();
   State s = NewState(name, network);
   s.twin_id = twin_id;

@@ -14,6 +14,9 @@
 
 namespace qstor::reconciler {
 
+// Every live contract of the twin (Created or GracePeriod), all pages.
+Result<std::vector<grid::Contract>> TwinLiveContracts(grid::Grid& grid, uint32_t twin_id);
+
 // Every qstor manifest name the twin has live contracts for on this grid
 // (contracts in Created or GracePeriod whose deployment_data is qstor's and
 // names `network`), sorted.
