@@ -2,12 +2,19 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include "cli/progress.h"
+#endif
 
 namespace {
 
@@ -144,3 +151,70 @@ TEST(CliTest, JsonLogFormatEmitsJsonLines) {
 }
 
 }  // namespace
+
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+// Display columns of a UTF-8 string.
+size_t Cols(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+TEST(ProgressViewTest, BarLineCountsAndFitsTheWidth) {
+  using qstor::cli::ProgressView;
+  std::string l = ProgressView::BarLine(3, 10, "waiting for the nodes", 0,
+                                        std::chrono::seconds(65), false, 80);
+  EXPECT_NE(l.find("[######--------------]"), std::string::npos) << l;
+  EXPECT_NE(l.find("  3/10 1:05"), std::string::npos) << l;
+  EXPECT_NE(l.find("waiting for the nodes"), std::string::npos) << l;
+  std::string full = ProgressView::BarLine(10, 10, "", 3, std::chrono::seconds(0), true, 80);
+  std::string blocks;
+  for (int i = 0; i < 20; i++) blocks += "█";
+  EXPECT_NE(full.find("[" + blocks + "]"), std::string::npos) << full;
+  EXPECT_NE(full.find("10/10"), std::string::npos) << full;
+  // A long status is cut (on a code point boundary) to leave the last column free.
+  std::string longs(300, 'x');
+  longs += "é";
+  for (int width : {30, 40, 60, 120}) {
+    std::string cut = ProgressView::BarLine(1, 2, longs + longs, 1, std::chrono::seconds(5), true,
+                                            width);
+    EXPECT_LT(Cols(cut), static_cast<size_t>(width)) << width << ": " << cut;
+  }
+  EXPECT_EQ(ProgressView::BarLine(0, 0, "", 0, std::chrono::seconds(0), false, 80).find("[-"),
+            4u);
+}
+
+TEST(ProgressViewTest, PlainLinesOffATerminalAndRedrawsOnOne) {
+  using qstor::cli::ProgressView;
+  qstor::reconciler::ApplyProgress p;
+  p.step = "ready";
+  p.done = 1;
+  p.total = 2;
+  p.message = "data[0]: namespace x ready on node 7";
+  {
+    std::ostringstream plain;
+    ProgressView v(plain, false, false, 80);
+    v.Step(p);
+    v.Finish();
+    EXPECT_EQ(plain.str(), "  data[0]: namespace x ready on node 7\n");
+  }
+  std::ostringstream live;
+  {
+    ProgressView v(live, true, false, 80);
+    v.Step(p);
+    v.Suspend();
+    std::string at_suspend = live.str();
+    // Suspended: the bar is cleared and the ticker does not draw.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(live.str(), at_suspend);
+    v.Resume();
+    v.Finish();
+  }
+  std::string o = live.str();
+  EXPECT_NE(o.find("  data[0]: namespace x ready on node 7\n"), std::string::npos) << o;
+  EXPECT_NE(o.find("\r\033[K  "), std::string::npos) << o;
+  EXPECT_NE(o.find("  1/2 "), std::string::npos) << o;
+  // It ends with the bar cleared.
+  EXPECT_EQ(o.substr(o.size() - 4), "\r\033[K") << o;
+}
+#endif

@@ -19,6 +19,7 @@
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include "cli/progress.h"
 #include "cli/session.h"
 #include "common/file_util.h"
 #include "reconciler/apply.h"
@@ -70,18 +71,6 @@ uint64_t RandomSeed() {
   uint64_t s = 0;
   randombytes_buf(&s, sizeof s);
   return s % 1000000000ull;  // short enough to retype
-}
-
-bool IsMountPoint(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, devno, root, mnt;
-    ls >> id >> parent >> devno >> root >> mnt;
-    if (mnt == path) return true;
-  }
-  return false;
 }
 
 // Everything a command needs about one manifest on its network.
@@ -197,12 +186,34 @@ int RunDiff(const Context& ctx, const PlanCli& c) {
 }
 
 // Mounts (or remounts) to match spec.mount after an apply.
+// Where an apply's or a destroy's steps go: apply_progress events with
+// --json, else the progress view (plain lines, or the bar on a terminal).
+std::function<void(const reconciler::ApplyProgress&)> ProgressSink(const Context& ctx,
+                                                                   ProgressView* view) {
+  if (ctx.global.json) {
+    return [](const reconciler::ApplyProgress& p) {
+      nlohmann::json e{{"type", "apply_progress"}, {"step", p.step},  {"done", p.done},
+                       {"total", p.total},         {"message", p.message}};
+      if (!p.slot.empty()) e["slot"] = p.slot;
+      if (p.node_id != 0) e["node_id"] = p.node_id;
+      if (p.contract_id != 0) e["contract_id"] = p.contract_id;
+      std::cout << e.dump() << "\n" << std::flush;
+    };
+  }
+  return [view](const reconciler::ApplyProgress& p) { view->Step(p); };
+}
+
 int MountStep(const Context& ctx, Session& s, bool layout_changed) {
   const auto& mnt = s.manifest.mount;
   if (!mnt.enabled) return kExitOk;
   bool mounted = IsMountPoint(mnt.path);
   if (mounted && !layout_changed) {
-    if (!ctx.global.json) std::cout << "Mount: " << mnt.path << " is mounted and up to date.\n";
+    if (ctx.global.json) {
+      std::cout << nlohmann::json{{"type", "mount"}, {"path", mnt.path}, {"changed", false}}.dump()
+                << "\n";
+    } else {
+      std::cout << "Mount: " << mnt.path << " is mounted and up to date.\n";
+    }
     return kExitOk;
   }
   if (mounted) {
@@ -222,7 +233,12 @@ int MountStep(const Context& ctx, Session& s, bool layout_changed) {
               << "; the grid is reconciled, the mount is not (its message is above)\n";
     return rc == kExitNotBuilt ? kExitNotBuilt : kExitError;
   }
-  if (!ctx.global.json) std::cout << "Mount: " << mnt.path << " is mounted.\n";
+  if (ctx.global.json) {
+    std::cout << nlohmann::json{{"type", "mount"}, {"path", mnt.path}, {"changed", true}}.dump()
+              << "\n";
+  } else {
+    std::cout << "Mount: " << mnt.path << " is mounted.\n";
+  }
   return kExitOk;
 }
 
@@ -345,17 +361,25 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
     ::sigaction(SIGINT, &sa, &old_int);
     ::sigaction(SIGTERM, &sa, &old_term);
     reconciler::ApplyOptions ao;
-    if (pay_by_connect) reconciler::UseConnectSigner(ConnectFlowFor(ctx, s, "qstor apply"), ao);
+    std::unique_ptr<ProgressView> view;
+    if (!ctx.global.json) view = ProgressView::ForStdout();
+    if (pay_by_connect) {
+      reconciler::UseConnectSigner(ConnectFlowFor(ctx, s, "qstor apply"), ao);
+      if (view && view->live()) {
+        // The QR codes and their prompts take the terminal; the bar waits.
+        auto inner = ao.signer;
+        ProgressView* v = view.get();
+        ao.signer = [inner, v](const reconciler::SignRequest& req) {
+          v->Suspend();
+          auto sig = inner(req);
+          v->Resume();
+          return sig;
+        };
+      }
+    }
     ao.state_path = s.state_path;
     ao.interrupted = [] { return g_interrupted.load(); };
-    ao.progress = [&ctx](const std::string& line) {
-      if (ctx.global.json) {
-        std::cout << nlohmann::json{{"type", "apply_progress"}, {"message", line}}.dump() << "\n"
-                  << std::flush;
-      } else {
-        std::cout << "  " << line << "\n" << std::flush;
-      }
-    };
+    ao.progress = ProgressSink(ctx, view.get());
     if (const char* f = std::getenv("QSTOR_TEST_FAULT")) ao.fault = f;
     if (ctx.global.json) {
       std::cout << nlohmann::json{{"type", "apply_start"},
@@ -371,6 +395,15 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
     auto r = reconciler::ApplyPlan(*s.grid, s.manifest, plan, *obs, state, *s.identity, ao);
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
+    if (view) view->Finish();
+    // A Ctrl-C while waiting (for the app's signature, for a node) ends the
+    // wait with an error: it is still an interruption, and exits 130.
+    if (!r.ok() && g_interrupted.load()) {
+      std::cerr << "qstor apply: " << r.status().message() << "\n";
+      reconciler::ApplyResult stopped;
+      stopped.interrupted = true;
+      r = stopped;
+    }
     if (!r.ok()) {
       if (ctx.global.json) {
         std::cout << nlohmann::json{{"type", "apply_errored"}, {"error", r.status().message()}}
@@ -482,20 +515,61 @@ int RunDestroy(const Context& ctx, const PlanCli& c) {
     for (const auto& ns : state.namespaces) {
       if (ns.contract_id != 0 && obs->contracts.count(ns.contract_id)) live.push_back(&ns);
     }
+    const bool json = ctx.global.json;
+    auto planned = [&](const std::string& role, uint32_t index, uint64_t contract, uint32_t node,
+                       uint64_t size, const std::string& reason) {
+      reconciler::Action a;
+      a.kind = reconciler::ActionKind::kDelete;
+      auto r = reconciler::ParseRole(role);
+      a.role = r.ok() ? *r : reconciler::Role::kData;
+      a.index = index;
+      a.old_contract_id = contract;
+      a.old_node_id = node;
+      a.old_size_bytes = size;
+      a.reason = reason;
+      a.monthly_cost_delta =
+          -static_cast<int64_t>(grid::CostUnits(obs->pricing, size, 0, reconciler::kMonthSeconds));
+      std::cout << nlohmann::json{{"type", "planned_change"}, {"change", a.ToJson()}}.dump()
+                << "\n";
+    };
+    if (json) {
+      std::cout << nlohmann::json{{"type", "version"}, {"qstor_plan_events", 1},
+                                  {"name", m.name},    {"network", m.network}}
+                       .dump()
+                << "\n";
+    }
     if (live.empty() && obs->orphans.empty()) {
-      std::cout << "Nothing to destroy for \"" << m.name << "\" on " << m.network << ".\n";
+      if (json) {
+        std::cout << nlohmann::json{{"type", "destroy_complete"}, {"cancelled", 0}}.dump() << "\n";
+      } else {
+        std::cout << "Nothing to destroy for \"" << m.name << "\" on " << m.network << ".\n";
+      }
       (void)reconciler::RemoveState(s.state_path);
       continue;
     }
-    std::cout << fmt::format("qstor destroy \"{}\" on {}: these contracts will be cancelled and "
-                             "their data deleted:\n",
-                             m.name, m.network);
+    if (!json) {
+      std::cout << fmt::format(
+          "qstor destroy \"{}\" on {}: these contracts will be cancelled and their data "
+          "deleted:\n",
+          m.name, m.network);
+    }
     for (const auto* ns : live) {
+      if (json) {
+        planned(reconciler::RoleName(ns->role), ns->index, ns->contract_id, ns->node_id,
+                ns->size_bytes, "qstor destroy");
+        continue;
+      }
       std::cout << fmt::format("  - {} contract {} on node {} ({})\n", ns->Slot(), ns->contract_id,
                                ns->node_id, FormatSize(ns->size_bytes));
     }
     for (const auto& o : obs->orphans) {
-      std::cout << fmt::format("  - leftover contract {} on node {}\n", o.contract_id, o.node_id);
+      if (json) {
+        planned("data", 0, o.contract_id, o.node_id, 0,
+                fmt::format("leftover contract {} on node {}", o.contract_id, o.node_id));
+      } else {
+        std::cout << fmt::format("  - leftover contract {} on node {}\n", o.contract_id,
+                                 o.node_id);
+      }
       reconciler::NamespaceState extra;
       extra.contract_id = o.contract_id;
       extra.node_id = o.node_id;
@@ -526,17 +600,28 @@ int RunDestroy(const Context& ctx, const PlanCli& c) {
       ao.signer = reconciler::MakeConnectSigner(ConnectFlowFor(ctx, s, "qstor destroy"));
     }
     ao.state_path = s.state_path;
-    ao.progress = [](const std::string& l) { std::cout << "  " << l << "\n"; };
+    std::unique_ptr<ProgressView> view;
+    if (!json) view = ProgressView::ForStdout();
+    ao.progress = ProgressSink(ctx, view.get());
     auto n = reconciler::DestroyAll(*s.grid, state, *s.identity, ao);
+    if (view) view->Finish();
     if (!n.ok()) {
       (void)reconciler::SaveState(s.state_path, state);
+      if (json) {
+        std::cout << nlohmann::json{{"type", "apply_errored"}, {"error", n.status().message()}}
+                         .dump()
+                  << "\n";
+      }
       return Fail("destroy", n.status());
     }
     Status rm = reconciler::RemoveState(s.state_path);
     if (!rm.ok()) return Fail("destroy", rm);
-    std::cout << fmt::format("Destroy complete! {} contract(s) cancelled.\n", *n);
+    if (json) {
+      std::cout << nlohmann::json{{"type", "destroy_complete"}, {"cancelled", *n}}.dump() << "\n";
+    } else {
+      std::cout << fmt::format("Destroy complete! {} contract(s) cancelled.\n", *n);
+    }
   }
-  (void)ctx;
   return kExitOk;
 }
 

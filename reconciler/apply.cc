@@ -12,27 +12,11 @@
 #include "grid/challenge.h"
 #include "grid/extrinsic.h"
 #include "reconciler/batch.h"
+#include "reconciler/observe.h"
 
 namespace qstor::reconciler {
 
 namespace {
-
-Result<std::vector<grid::Contract>> TwinLiveContracts(grid::Grid& grid, uint32_t twin_id) {
-  std::vector<grid::Contract> out;
-  grid::ContractFilter f;
-  f.twin_id = twin_id;
-  f.states = {"Created", "GracePeriod"};
-  for (uint32_t page = 1; page < 100000; page++) {
-    grid::PageRequest pr;
-    pr.page = page;
-    pr.size = 100;
-    auto r = grid.ListContracts(f, pr);
-    if (!r.ok()) return r.status().WithContext("listing the twin's contracts");
-    for (auto& c : r->items) out.push_back(std::move(c));
-    if (r->items.size() < pr.size) break;
-  }
-  return out;
-}
 
 // Fills a slot's observed fields from its deployment; returns the workload
 // status ("ok", "error: ...", "missing", "unreachable: ...").
@@ -75,12 +59,39 @@ void FillNode(NamespaceState& ns, const std::map<uint32_t, grid::Node>& nodes) {
   ns.city = it->second.location.city;
 }
 
+// Reports the steps of one apply (or destroy) to options.progress, counting
+// the plan's actions as they finish.
+class Reporter {
+ public:
+  Reporter(const ApplyOptions& options, size_t total) : options_(options), total_(total) {}
+  void operator()(const std::string& step, const std::string& message,
+                  const std::string& slot = "", uint32_t node_id = 0, uint64_t contract_id = 0,
+                  bool finishes_action = false) {
+    if (finishes_action) done_++;
+    if (!options_.progress) return;
+    ApplyProgress p;
+    p.step = step;
+    p.slot = slot;
+    p.node_id = node_id;
+    p.contract_id = contract_id;
+    p.done = done_;
+    p.total = total_;
+    p.message = message;
+    options_.progress(p);
+  }
+
+ private:
+  const ApplyOptions& options_;
+  size_t total_;
+  size_t done_ = 0;
+};
+
 // Submits `calls` packed into QR-sized signing chunks, one batch_all
 // extrinsic per chunk. `on_chunk` gets the indices of the calls of each
 // accepted chunk and the chain's result.
 Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::string& pk,
                      const ChunkSigner& signer, const std::string& purpose,
-                     const std::vector<grid::Call>& calls, size_t* chunks,
+                     const std::vector<grid::Call>& calls, size_t* chunks, Reporter& report,
                      const std::function<Status(const std::vector<size_t>&,
                                                 const grid::ExtrinsicResult&)>& on_chunk) {
   if (calls.empty()) return Status::OK();
@@ -122,6 +133,11 @@ Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::s
     auto res = grid.Submit(ext);
     if (!res.ok()) return res.status().WithContext("submitting a signing chunk");
     if (chunks) (*chunks)++;
+    report("signed",
+           fmt::format("{}: signing chunk {} of {} signed and submitted ({} call(s), {} bytes "
+                       "in its QR code)",
+                       purpose, bi + 1, packed->batches.size(), b.items.size(),
+                       b.payload.size()));
     QSTOR_RETURN_IF_ERROR(on_chunk(b.items, *res));
   }
   return Status::OK();
@@ -243,9 +259,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
   ApplyResult result;
   const grid::Ed25519Key key = identity.TwinKey();
   const std::string pk = identity.PublicKeyHex();
-  auto say = [&](const std::string& s) {
-    if (options.progress) options.progress(s);
-  };
+  Reporter say(options, plan.actions.size());
   auto stop = [&]() { return options.interrupted && options.interrupted(); };
   auto save = [&]() -> Status {
     return SaveState(options.state_path, state).WithContext("writing the state");
@@ -257,10 +271,10 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     auto twin = grid.RegisterTwin(key, "");
     if (!twin.ok()) return twin.status().WithContext("registering the twin");
     state.twin_id = twin->twin_id;
-    say(fmt::format("twin {} registered for {}", twin->twin_id, identity.Address()));
+    say("twin", fmt::format("twin {} registered for {}", twin->twin_id, identity.Address()));
     if (options.fault == "exit-after-twin") {
       QSTOR_RETURN_IF_ERROR(save());
-      say("test fault: exiting after the twin registration");
+      say("fault", "test fault: exiting after the twin registration");
       ::_exit(97);
     }
   } else {
@@ -299,7 +313,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       }
       // payment: connect: the app pays with the first chunk it signs.
       QSTOR_RETURN_IF_ERROR(options.fund_with_first_chunk(tft * grid::kUnitsPerTft, need));
-      say(fmt::format("the wallet holds {}; {} month(s) of this storage need {}: the first "
+      say("funding", fmt::format("the wallet holds {}; {} month(s) of this storage need {}: the first "
                       "signing request asks the app to pay {} TFT (the bridge keeps 1 TFT)",
                       grid::FormatTft(bal->free), manifest.budget.prepaid_months,
                       grid::FormatTft(need), tft));
@@ -384,7 +398,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       call_owner.push_back(wi);
     }
     Status st = SubmitChunked(
-        grid, key, pk, options.signer, "create contracts", calls, &result.signing_chunks,
+        grid, key, pk, options.signer, "create contracts", calls, &result.signing_chunks, say,
         [&](const std::vector<size_t>& idx, const grid::ExtrinsicResult& res) -> Status {
           if (res.created_contracts.size() != idx.size()) {
             return Status::Protocol(fmt::format(
@@ -392,7 +406,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
                 res.created_contracts.size(), idx.size()));
           }
           if (options.fault == "exit-after-first-contracts") {
-            say("test fault: exiting after the first contracts, before the state records them");
+            say("fault", "test fault: exiting after the first contracts, before the state records them");
             ::_exit(97);
           }
           for (size_t j = 0; j < idx.size(); j++) {
@@ -413,12 +427,14 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
             ns.status = "contract created";
             FillNode(ns, obs.nodes);
             *slot = ns;
-            say(fmt::format("{}: contract {} on node {}", w.action.Slot(), w.contract_id,
-                            w.node_id));
+            say("contract",
+                fmt::format("{}: contract {} on node {}", w.action.Slot(), w.contract_id,
+                            w.node_id),
+                w.action.Slot(), w.node_id, w.contract_id);
           }
           QSTOR_RETURN_IF_ERROR(save());
           if (options.fault == "exit-after-contracts-saved") {
-            say("test fault: exiting after the state recorded the contracts, before deploying");
+            say("fault", "test fault: exiting after the state recorded the contracts, before deploying");
             ::_exit(97);
           }
           return Status::OK();
@@ -438,7 +454,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
         why_failed[i] = ds.message();
       }
       if (i == 0 && options.fault == "exit-after-first-deploy") {
-        say("test fault: exiting after the first deployment was sent");
+        say("fault", "test fault: exiting after the first deployment was sent");
         ::_exit(97);
       }
     }
@@ -447,15 +463,21 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     for (size_t i = 0; i < wants.size(); i++) {
       if (!why_failed.count(i)) waiting.insert(i);
     }
+    if (!waiting.empty()) {
+      say("deploying", fmt::format("{} deployment(s) sent; waiting for the nodes (at most {} s)",
+                                   waiting.size(), options.deploy_timeout.count() / 1000));
+    }
     while (!waiting.empty()) {
       for (auto it = waiting.begin(); it != waiting.end();) {
         Want& w = wants[*it];
         NamespaceState* slot = state.Find(w.action.role, w.action.index);
         std::string s = ReadDeployment(grid, *slot);
         if (s == "ok") {
-          say(fmt::format("{}: namespace {} ready on node {} ({}:{}, {})", w.action.Slot(),
+          say("ready",
+              fmt::format("{}: namespace {} ready on node {} ({}:{}, {})", w.action.Slot(),
                           slot->ns, w.node_id, slot->host, slot->port,
-                          FormatSize(slot->size_bytes)));
+                          FormatSize(slot->size_bytes)),
+              w.action.Slot(), w.node_id, w.contract_id, true);
           QSTOR_RETURN_IF_ERROR(save());
           if (w.action.kind == ActionKind::kCreate) result.created++;
           else if (w.action.kind == ActionKind::kComplete) result.completed++;
@@ -484,7 +506,8 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     // Cancel what failed, avoid those nodes, and place the slots elsewhere.
     std::vector<grid::Call> cancels;
     for (size_t i : failed) cancels.push_back(grid::CancelContractCall(wants[i].contract_id));
-    st = SubmitChunked(grid, key, pk, options.signer, "cancel failed contracts", cancels, &result.signing_chunks,
+    st = SubmitChunked(grid, key, pk, options.signer, "cancel failed contracts", cancels,
+                       &result.signing_chunks, say,
                        [](const std::vector<size_t>&, const grid::ExtrinsicResult&) {
                          return Status::OK();
                        });
@@ -496,8 +519,10 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       NamespaceState* slot = state.Find(w.action.role, w.action.index);
       slot->contract_id = 0;
       slot->status = "failed on node " + std::to_string(w.node_id) + ": " + why_failed[i];
-      say(fmt::format("{}: node {} failed ({}); contract {} cancelled, choosing another node",
-                      w.action.Slot(), w.node_id, why_failed[i], w.contract_id));
+      say("retry",
+          fmt::format("{}: node {} failed ({}); contract {} cancelled, choosing another node",
+                      w.action.Slot(), w.node_id, why_failed[i], w.contract_id),
+          w.action.Slot(), w.node_id, w.contract_id);
       std::vector<uint32_t> taken;
       std::set<uint32_t> other;
       for (const auto& ns : state.namespaces) {
@@ -559,15 +584,17 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     std::vector<grid::Call> calls = {
         grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(d), dd.Encode())};
     QSTOR_RETURN_IF_ERROR(SubmitChunked(
-        grid, key, pk, options.signer, "resize " + a.Slot(), calls, &result.signing_chunks,
+        grid, key, pk, options.signer, "resize " + a.Slot(), calls, &result.signing_chunks, say,
         [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
     Status us = grid.UpdateDeployment(slot->node_id, d);
     if (!us.ok()) return us.WithContext("updating the deployment of " + a.Slot());
     slot->size_bytes = a.size_bytes;
     slot->deployment_version = d.version;
     QSTOR_RETURN_IF_ERROR(save());
-    say(fmt::format("{}: resized to {} on node {}", a.Slot(), FormatSize(a.size_bytes),
-                    slot->node_id));
+    say("resized",
+        fmt::format("{}: resized to {} on node {}", a.Slot(), FormatSize(a.size_bytes),
+                    slot->node_id),
+        a.Slot(), slot->node_id, slot->contract_id, true);
     result.updated++;
   }
 
@@ -585,17 +612,19 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     if (a.old_contract_id != 0) cancels.push_back(grid::CancelContractCall(a.old_contract_id));
   }
   if (!cancels.empty() && options.fault == "exit-before-cancel") {
-    say("test fault: exiting before cancelling replaced and deleted contracts");
+    say("fault", "test fault: exiting before cancelling replaced and deleted contracts");
     ::_exit(97);
   }
   QSTOR_RETURN_IF_ERROR(SubmitChunked(
-      grid, key, pk, options.signer, "cancel contracts", cancels, &result.signing_chunks,
+      grid, key, pk, options.signer, "cancel contracts", cancels, &result.signing_chunks, say,
       [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
   if (!cancels.empty() && options.fault == "exit-after-cancel") {
-    say("test fault: exiting after the cancellations, before the state records them");
+    say("fault", "test fault: exiting after the cancellations, before the state records them");
     ::_exit(97);
   }
-  for (uint64_t c : cancel_after) say(fmt::format("contract {} cancelled (replaced)", c));
+  for (uint64_t c : cancel_after) {
+    say("cancelled", fmt::format("contract {} cancelled (replaced)", c), "", 0, c);
+  }
   for (const Action* a : deletes) {
     auto& v = state.namespaces;
     v.erase(std::remove_if(v.begin(), v.end(),
@@ -604,7 +633,8 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
                                     ns.contract_id == a->old_contract_id;
                            }),
             v.end());
-    say(fmt::format("{}: contract {} cancelled", a->Slot(), a->old_contract_id));
+    say("cancelled", fmt::format("{}: contract {} cancelled", a->Slot(), a->old_contract_id),
+        a->Slot(), a->old_node_id, a->old_contract_id, true);
     result.deleted++;
   }
   std::sort(state.namespaces.begin(), state.namespaces.end(), [](const auto& a, const auto& b) {
@@ -631,12 +661,12 @@ Result<int> DestroyAll(grid::Grid& grid, State& state, const grid::Identity& ide
     }
   }
   size_t chunks = 0;
+  Reporter say(options, ids.size());
   QSTOR_RETURN_IF_ERROR(SubmitChunked(
       grid, key, identity.PublicKeyHex(), options.signer, "cancel contracts", cancels, &chunks,
+      say,
       [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
-  for (uint64_t id : ids) {
-    if (options.progress) options.progress(fmt::format("contract {} cancelled", id));
-  }
+  for (uint64_t id : ids) say("cancelled", fmt::format("contract {} cancelled", id), "", 0, id, true);
   state.namespaces.clear();
   return static_cast<int>(ids.size());
 }

@@ -63,6 +63,24 @@ struct SignRequest {
 // verifies it against the twin's public key before submitting anything.
 using ChunkSigner = std::function<Result<std::string>(const SignRequest&)>;
 
+// One step of an apply or a destroy, for the terminal's progress display and
+// the `--json` apply_progress events (schema/events.v1.schema.json).
+struct ApplyProgress {
+  // What happened: "twin" (registered), "funding" (the first signing request
+  // pays a top-up), "signed" (a signing chunk was signed and submitted),
+  // "contract" (a contract is on the chain), "deploying" (deployments sent,
+  // waiting for the nodes), "ready" (a namespace answers), "retry" (a node
+  // failed; its contract is cancelled and the slot placed elsewhere),
+  // "resized", "cancelled", "fault" (a test fault point).
+  std::string step;
+  std::string slot;          // "data[2]"; empty when the step is not about one namespace
+  uint32_t node_id = 0;      // 0: none
+  uint64_t contract_id = 0;  // 0: none
+  size_t done = 0;           // actions of the plan finished so far
+  size_t total = 0;          // actions of the plan
+  std::string message;       // the human line ("data[2]: contract 41 on node 7")
+};
+
 struct ApplyOptions {
   // Who signs each chunk. Empty: the identity's key, locally (payment:
   // wallet). `payment: connect` passes the ThreeFold Connect flow.
@@ -76,8 +94,8 @@ struct ApplyOptions {
   // short balance refuses the apply, nothing changed.
   std::function<Status(uint64_t topup_units, uint64_t need_units)> fund_with_first_chunk;
   std::string state_path;
-  // Called with one human line per step ("data[2]: contract 41 on node 7").
-  std::function<void(const std::string&)> progress;
+  // Called once per step, in order, from the applying thread.
+  std::function<void(const ApplyProgress&)> progress;
   // Polled between steps; true stops the apply cleanly (state saved).
   std::function<bool()> interrupted;
   int max_node_retries = 3;

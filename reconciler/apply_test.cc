@@ -2,22 +2,31 @@
 // in-process devnet whose nodes are real 0-db servers. Each test gets its own
 // QSTOR_HOME, devnet data dir and free port; the devnet stops with the test.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "devnet/devnet.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
+#include "reconciler/schema_validator.h"
 #include "reconciler/state.h"
+
+extern char** environ;
 
 namespace qstor::reconciler {
 namespace {
@@ -35,6 +44,71 @@ struct Cmd {
   std::string out;
   std::string err;
 };
+
+// The documented schema of the --json event stream.
+const SchemaValidator& EventSchema() {
+  static std::shared_ptr<const SchemaValidator> v = [] {
+    std::ifstream in(std::string(QSTOR_SOURCE_DIR) + "/schema/events.v1.schema.json");
+    auto j = json::parse(in, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "schema/events.v1.schema.json is not JSON";
+    auto c = SchemaValidator::Compile(j);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? *c : nullptr;
+  }();
+  return *v;
+}
+
+// The schema's verdict on one line: empty when valid, else every problem.
+std::string EventProblems(const std::string& line) {
+  std::vector<Diagnostic> diags;
+  EventSchema().Validate(YAML::Load(line), &diags);
+  std::string out;
+  for (const auto& d : diags) out += (d.path.empty() ? "(root)" : d.path) + ": " + d.message + "; ";
+  return out;
+}
+
+// Every line of a --json output: JSON, and valid against the schema.
+std::vector<json> Events(const std::string& out) {
+  std::vector<json> events;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto e = json::parse(line, nullptr, false);
+    EXPECT_FALSE(e.is_discarded()) << "not JSON: " << line;
+    if (e.is_discarded()) continue;
+    EXPECT_EQ(EventProblems(line), "") << line;
+    events.push_back(e);
+  }
+  return events;
+}
+
+size_t CountType(const std::vector<json>& events, const std::string& type) {
+  return static_cast<size_t>(std::count_if(events.begin(), events.end(), [&](const json& e) {
+    return e.value("type", "") == type;
+  }));
+}
+
+// The schema says no to broken events (so the checks above can fail), and
+// the sample streams kept in tests/events agree with ajv's verdicts
+// (tests/schema/check.mjs checks the same files).
+TEST(EventSchemaTest, SamplesAndBrokenEvents) {
+  for (const char* file : {"good.jsonl", "bad.jsonl"}) {
+    std::ifstream in(std::string(QSTOR_SOURCE_DIR) + "/tests/events/" + file);
+    ASSERT_TRUE(in.good()) << file;
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      n++;
+      if (std::string(file) == "good.jsonl") {
+        EXPECT_EQ(EventProblems(line), "") << line;
+      } else {
+        EXPECT_NE(EventProblems(line), "") << "accepted: " << line;
+      }
+    }
+    EXPECT_GE(n, 10) << file;
+  }
+}
 
 class ApplyTest : public ::testing::Test {
  protected:
@@ -138,6 +212,75 @@ class ApplyTest : public ::testing::Test {
       for (auto& c : j) out.push_back(c);
     }
     return out;
+  }
+
+  // Runs `qstor <args>` on a pseudo-terminal (its stdin, stdout and stderr,
+  // 120 columns, UTF-8 locale) like a person at a terminal. `react` sees the
+  // output so far after every read and may type into the terminal through
+  // the fd it gets. Kills the process after `timeout`.
+  Cmd QOnTerminal(const std::vector<std::string>& args,
+                  const std::function<void(const std::string& out, int fd)>& react,
+                  std::chrono::seconds timeout) {
+    // Everything the child needs is built before fork(): the devnet's
+    // threads run in this process, so the child only makes system calls.
+    std::vector<std::string> env_strings = {
+        "QSTOR_HOME=" + root_ + "/home", "QSTOR_DEVNET_DIR=" + root_ + "/devnet",
+        "QSTOR_PASSPHRASE=correct horse battery", std::string("QSTOR_MNEMONIC=") + kMnemonic,
+        "TERM=xterm-256color", "LANG=C.UTF-8", "LC_ALL=C.UTF-8"};
+    for (char** e = environ; *e != nullptr; e++) {
+      std::string kv = *e;
+      std::string key = kv.substr(0, kv.find('='));
+      if (key == "QSTOR_HOME" || key == "QSTOR_DEVNET_DIR" || key == "QSTOR_PASSPHRASE" ||
+          key == "QSTOR_MNEMONIC" || key == "TERM" || key == "LANG" || key == "LC_ALL") {
+        continue;
+      }
+      env_strings.push_back(kv);
+    }
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argv_strings = {bin_};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_strings) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    winsize ws{};
+    ws.ws_row = 50;
+    ws.ws_col = 120;
+    int master = -1;
+    pid_t pid = ::forkpty(&master, nullptr, nullptr, &ws);
+    Cmd r;
+    if (pid < 0) {
+      ADD_FAILURE() << "forkpty: " << std::strerror(errno);
+      return r;
+    }
+    if (pid == 0) {
+      if (::chdir(root_.c_str()) != 0) ::_exit(126);
+      ::execve(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    while (true) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "qstor " << argv_strings[1] << " on a terminal did not finish within "
+                      << timeout.count() << " s; output so far:\n" << r.out;
+        ::kill(pid, SIGKILL);
+        break;
+      }
+      pollfd p{master, POLLIN, 0};
+      int n = ::poll(&p, 1, 200);
+      if (n <= 0) continue;
+      ssize_t got = ::read(master, buf, sizeof buf);
+      if (got <= 0) break;  // EIO: the terminal's last writer closed it
+      r.out.append(buf, static_cast<size_t>(got));
+      react(r.out, master);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(master);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
   }
 
   std::string root_;
@@ -321,23 +464,60 @@ TEST_F(ApplyTest, JsonEventsAndUnattendedRules) {
   EXPECT_NE(noyes.err.find("--auto-approve"), std::string::npos);
   Cmd d = Q("--json diff storage.yaml");
   ASSERT_EQ(d.code, 0) << d.err;
-  std::istringstream in(d.out);
-  std::string line;
   int changes = 0;
   bool summary = false, cost = false;
-  while (std::getline(in, line)) {
-    auto e = json::parse(line, nullptr, false);
-    ASSERT_FALSE(e.is_discarded()) << "not JSON: " << line;
+  auto plan_events = Events(d.out);
+  ASSERT_FALSE(plan_events.empty());
+  EXPECT_EQ(plan_events.front()["type"], "version");
+  for (const auto& e : plan_events) {
     if (e["type"] == "planned_change") changes++;
     if (e["type"] == "change_summary") summary = e["changes"]["add"] == 10;
     if (e["type"] == "cost") cost = e["monthly_after_units"].get<uint64_t>() > 0;
   }
   EXPECT_EQ(changes, 10);
   EXPECT_TRUE(summary && cost) << d.out;
+
   Cmd bal = Q("--json wallet balance");
   auto bj = json::parse(bal.out, nullptr, false);
   ASSERT_FALSE(bj.is_discarded()) << bal.out << bal.err;
   EXPECT_EQ(bj["free_units"].get<uint64_t>(), 99 * grid::kUnitsPerTft) << "100 TFT minus the fee";
+
+  // apply --json: the plan's events, then apply_start, one apply_progress
+  // per step (done counts up to total), apply_complete; all in the schema.
+  Cmd a = Q("--json apply storage.yaml --auto-approve --no-mount");
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  auto ev = Events(a.out);
+  EXPECT_EQ(CountType(ev, "apply_start"), 1u);
+  EXPECT_EQ(CountType(ev, "apply_complete"), 1u);
+  EXPECT_EQ(CountType(ev, "apply_errored"), 0u);
+  size_t last_done = 0, ready = 0, signed_chunks = 0;
+  for (const auto& e : ev) {
+    if (e["type"] != "apply_progress") continue;
+    size_t done = e["done"].get<size_t>();
+    EXPECT_GE(done, last_done) << e.dump();
+    EXPECT_EQ(e["total"], 10) << e.dump();
+    last_done = done;
+    if (e["step"] == "ready") {
+      ready++;
+      EXPECT_TRUE(e.contains("slot") && e.contains("node_id") && e.contains("contract_id"))
+          << e.dump();
+    }
+    if (e["step"] == "signed") signed_chunks++;
+  }
+  EXPECT_EQ(last_done, 10u);
+  EXPECT_EQ(ready, 10u);
+  EXPECT_GE(signed_chunks, 1u);
+  EXPECT_EQ(ev.back()["type"], "apply_complete") << a.out;
+  EXPECT_EQ(ev.back()["added"], 10);
+
+  // destroy --json: planned deletes, progress, destroy_complete.
+  Cmd x = Q("--json destroy storage.yaml --auto-approve");
+  ASSERT_EQ(x.code, 0) << x.out << x.err;
+  auto xe = Events(x.out);
+  EXPECT_EQ(CountType(xe, "planned_change"), 10u);
+  EXPECT_EQ(CountType(xe, "destroy_complete"), 1u);
+  ASSERT_FALSE(xe.empty());
+  EXPECT_EQ(xe.back()["cancelled"], 10) << x.out;
 }
 
 TEST_F(ApplyTest, GrowShrinkAndDestroy) {
@@ -404,6 +584,48 @@ TEST_F(ApplyTest, LostStateIsRebuiltFromTheGrid) {
     EXPECT_EQ(after.namespaces[i].ns, before.namespaces[i].ns);
     EXPECT_EQ(after.namespaces[i].port, before.namespaces[i].port);
   }
+}
+
+// A person at a terminal: apply asks for confirmation, finds the wallet
+// short, shows the top-up QR and waits for the deposit, then shows a progress
+// bar (redrawn in place) while it deploys.
+TEST_F(ApplyTest, OnATerminalConfirmTopUpAndProgressBar) {
+  // Register the twin with nothing on it (a top-up request nobody pays).
+  ASSERT_EQ(Q("wallet topup --no-wait --amount 2").code, 0);
+  bool answered = false, paid = false;
+  std::string paid_uri;
+  Cmd a = QOnTerminal(
+      {"apply", "storage.yaml", "--no-mount", "--seed", "5"},
+      [&](const std::string& out, int fd) {
+        if (!answered && out.find("Enter a value:") != std::string::npos) {
+          answered = true;
+          ASSERT_EQ(::write(fd, "yes\n", 4), 4);
+        }
+        if (answered && !paid) {
+          // The top-up URI on a line of its own (the terminal turns \n into \r\n).
+          size_t at = out.find("\nTFT:", out.find("Top up"));
+          if (at == std::string::npos || out.find('\r', at + 1) == std::string::npos) return;
+          paid_uri = out.substr(at + 1, out.find('\r', at + 1) - at - 1);
+          auto r = Raw("POST", "/bridge/deposit", json{{"uri", paid_uri}}.dump());
+          ASSERT_EQ(r.status, 200) << r.body;
+          paid = true;
+        }
+      },
+      std::chrono::seconds(240));
+  ASSERT_EQ(a.code, 0) << a.out;
+  EXPECT_TRUE(answered);
+  ASSERT_TRUE(paid) << a.out;
+  EXPECT_NE(paid_uri.find("amount="), std::string::npos) << paid_uri;
+  EXPECT_NE(a.out.find("Do you want to perform these actions?"), std::string::npos);
+  EXPECT_NE(a.out.find("Apply complete! 10 added"), std::string::npos) << a.out;
+  // The bar: drawn and cleared in place, UTF-8 blocks, counting to 10/10.
+  EXPECT_NE(a.out.find("\r\033[K"), std::string::npos) << "no in-place redraw";
+  EXPECT_NE(a.out.find("█"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find(" 10/10 "), std::string::npos) << a.out;
+  // The step lines are still there for the scrollback.
+  EXPECT_NE(a.out.find("ready on node"), std::string::npos);
+  EXPECT_EQ(a.out.find("correct horse"), std::string::npos);
+  EXPECT_EQ(LiveContracts().size(), 10u);
 }
 
 }  // namespace

@@ -7,10 +7,12 @@
 #include "reconciler/connect.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -551,6 +553,53 @@ TEST_F(ConnectCliTest, NobodySigningTimesOutWithNothingSubmitted) {
             std::string::npos)
       << a.err;
   EXPECT_EQ(LiveContracts(), 0u);
+}
+
+// Ctrl-C while apply waits for the app: exit 130 (interrupted, not an
+// error), nothing of the unsigned chunk submitted, and the next apply (signed
+// this time) completes.
+TEST_F(ConnectCliTest, CtrlCWhileWaitingForTheAppExits130) {
+  ASSERT_EQ(Q("init").code, 0);
+  WriteManifest();
+  Cmd t = Q("wallet topup --no-wait --amount 100");
+  ASSERT_EQ(t.code, 0) << t.err;
+  size_t at = t.out.find("\nTFT:");
+  ASSERT_NE(at, std::string::npos) << t.out;
+  ASSERT_EQ(Q("devnet approve '" + t.out.substr(at + 1, t.out.find('\n', at + 1) - at - 1) + "'")
+                .code,
+            0);
+  Pair();
+  // `sh` prints the apply's pid, waits for it, then prints its exit code.
+  std::string out = root_ + "/ctrlc-out.txt", err = root_ + "/ctrlc-err.txt";
+  FILE* p = ::popen((Env() + "--json apply storage.yaml --auto-approve --no-mount >'" + out +
+                     "' 2>'" + err + "' </dev/null & echo $!; wait $!; echo \"rc=$?\"")
+                        .c_str(),
+                    "r");
+  ASSERT_NE(p, nullptr);
+  char buf[256];
+  ASSERT_NE(std::fgets(buf, sizeof buf, p), nullptr);
+  pid_t pid = static_cast<pid_t>(std::atol(buf));
+  ASSERT_GT(pid, 0) << buf;
+  // Wait for the first signing request, then press Ctrl-C.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (Slurp(out).find("\"sign_request\"") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(Slurp(out).find("\"sign_request\""), std::string::npos) << Slurp(out) << Slurp(err);
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  ASSERT_NE(std::fgets(buf, sizeof buf, p), nullptr);
+  ::pclose(p);
+  EXPECT_EQ(std::string(buf), "rc=130\n") << Slurp(out) << Slurp(err);
+  EXPECT_NE(Slurp(err).find("interrupted"), std::string::npos) << Slurp(err);
+  EXPECT_NE(Slurp(out).find("{\"error\":\"interrupted\",\"type\":\"apply_errored\"}"),
+            std::string::npos)
+      << Slurp(out);
+  EXPECT_EQ(LiveContracts(), 0u) << "the chunk was not signed: nothing submitted";
+  std::vector<std::string> uris;
+  Cmd a = RunApproving("apply storage.yaml --auto-approve --no-mount", false, &uris);
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  ExpectDeployed();
 }
 
 }  // namespace

@@ -110,6 +110,32 @@ for (const f of readdirSync(join(root, "examples")).filter((f) => f.endsWith(".y
 check(currentGenerated() === fieldTable(),
       "docs/manifest.md field reference is stale: run `node tests/schema/manifest-doc.mjs`");
 
+// 5. The --json event stream's schema (schema/events.v1.schema.json): it
+// compiles in strict mode, every field has a description, and ajv's verdicts
+// on the sample events agree with qstor's own validator (apply_test's
+// EventSchemaTest reads the same files; apply_test also validates the events
+// the real binary prints).
+const eventsSchema = JSON.parse(readFileSync(join(root, "schema", "events.v1.schema.json"), "utf8"));
+const eventsAjv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictRequired: false });
+const validateEvent = eventsAjv.compile(eventsSchema);
+walk(eventsSchema, "events#");
+let events = { good: 0, bad: 0 };
+for (const kind of ["good", "bad"]) {
+  const lines = readFileSync(join(root, "tests", "events", `${kind}.jsonl`), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "");
+  for (const line of lines) {
+    events[kind]++;
+    const ok = validateEvent(JSON.parse(line));
+    if (kind === "good") {
+      check(ok, `tests/events/good.jsonl: ajv rejects ${line}: ${eventsAjv.errorsText(validateEvent.errors)}`);
+    } else {
+      check(!ok, `tests/events/bad.jsonl: ajv accepts ${line}`);
+    }
+  }
+}
+console.log(`events: ${events.good} good, ${events.bad} bad samples`);
+
 console.log(`corpus: ${counts.valid} valid, ${counts.schema} schema-invalid, ${counts.semantic} semantic-only`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
