@@ -443,6 +443,26 @@ TEST_F(ApplyTest, NotEnoughMoneyChangesNothingAndSaysHowToTopUp) {
   EXPECT_EQ(LiveContracts().size(), 0u);
 }
 
+TEST_F(ApplyTest, OverBudgetIsRefusedByDiffAndApply) {
+  Fund(100);
+  WriteManifest("storage.yaml", "demo", "1GiB", 4, 2, "  budget:\n    maxMonthlyTFT: 0.5\n");
+  Cmd d = Q("diff storage.yaml --detailed-exitcode");
+  EXPECT_EQ(d.code, 1) << d.out << d.err;
+  EXPECT_NE((d.out + d.err).find("over spec.budget.maxMonthlyTFT"), std::string::npos)
+      << d.out << d.err;
+  Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
+  EXPECT_EQ(a.code, 1) << a.out << a.err;
+  EXPECT_NE(a.err.find("the plan has errors; nothing was done"), std::string::npos) << a.err;
+  EXPECT_EQ(LiveContracts().size(), 0u);
+  // onExceed: warn lets it through, with the warning.
+  WriteManifest("storage.yaml", "demo", "1GiB", 4, 2,
+                "  budget:\n    maxMonthlyTFT: 0.5\n    onExceed: warn\n");
+  Cmd w = Q("apply storage.yaml --auto-approve --no-mount");
+  EXPECT_EQ(w.code, 0) << w.out << w.err;
+  EXPECT_NE(w.out.find("over spec.budget.maxMonthlyTFT"), std::string::npos) << w.out;
+  EXPECT_EQ(LiveContracts().size(), 10u);
+}
+
 TEST_F(ApplyTest, LockedStateIsRefusedUntilForceUnlock) {
   Fund(100);
   std::string sp = StatePath(root_ + "/home", "devnet", "demo");

@@ -447,6 +447,17 @@ class ConnectCliTest : public ConnectTest {
     r.err = Slurp(err);
     return r;
   }
+  // Registers and funds the twin through the top-up QR flow: `wallet topup`
+  // prints the bridge URI, `qstor devnet approve` pays it like the phone.
+  void FundByTopUp(int tft) {
+    Cmd t = Q("wallet topup --no-wait --amount " + std::to_string(tft));
+    ASSERT_EQ(t.code, 0) << t.err;
+    size_t at = t.out.find("\nTFT:");
+    ASSERT_NE(at, std::string::npos) << t.out;
+    std::string uri = t.out.substr(at + 1, t.out.find('\n', at + 1) - at - 1);
+    Cmd a = Q("devnet approve '" + uri + "'");
+    ASSERT_EQ(a.code, 0) << a.out << a.err;
+  }
   size_t LiveContracts() {
     auto j = Get("/contracts?state=Created&size=1000");
     return j.is_array() ? j.size() : 0;
@@ -472,12 +483,7 @@ TEST_F(ConnectCliTest, ApplyWithConnectDeploysEverythingThenNothingToDo) {
   ASSERT_EQ(Q("init").code, 0);
   WriteManifest();
   // Fund and register the twin through the top-up QR flow, then pair the app.
-  Cmd t = Q("wallet topup --no-wait --amount 100");
-  ASSERT_EQ(t.code, 0) << t.err;
-  size_t at = t.out.find("\nTFT:");
-  ASSERT_NE(at, std::string::npos) << t.out;
-  std::string topup = t.out.substr(at + 1, t.out.find('\n', at + 1) - at - 1);
-  ASSERT_EQ(Q("devnet approve '" + topup + "'").code, 0);
+  ASSERT_NO_FATAL_FAILURE(FundByTopUp(100));
   Pair();
 
   std::vector<std::string> uris;
@@ -539,13 +545,7 @@ TEST_F(ConnectCliTest, NobodySigningTimesOutWithNothingSubmitted) {
       << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: demo\n"
          "spec:\n  network: devnet\n  capacity: 1GiB\n  redundancy:\n    dataShards: 4\n"
          "    parityShards: 2\n  payment: {method: connect, timeout: 2s}\n";
-  Cmd t = Q("wallet topup --no-wait --amount 100");
-  ASSERT_EQ(t.code, 0) << t.err;
-  size_t at = t.out.find("\nTFT:");
-  ASSERT_NE(at, std::string::npos);
-  ASSERT_EQ(Q("devnet approve '" + t.out.substr(at + 1, t.out.find('\n', at + 1) - at - 1) + "'")
-                .code,
-            0);
+  ASSERT_NO_FATAL_FAILURE(FundByTopUp(100));
   Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
   EXPECT_EQ(a.code, 1) << a.out << a.err;
   EXPECT_NE(a.err.find("within 2s"), std::string::npos) << a.err;
@@ -561,13 +561,7 @@ TEST_F(ConnectCliTest, NobodySigningTimesOutWithNothingSubmitted) {
 TEST_F(ConnectCliTest, CtrlCWhileWaitingForTheAppExits130) {
   ASSERT_EQ(Q("init").code, 0);
   WriteManifest();
-  Cmd t = Q("wallet topup --no-wait --amount 100");
-  ASSERT_EQ(t.code, 0) << t.err;
-  size_t at = t.out.find("\nTFT:");
-  ASSERT_NE(at, std::string::npos) << t.out;
-  ASSERT_EQ(Q("devnet approve '" + t.out.substr(at + 1, t.out.find('\n', at + 1) - at - 1) + "'")
-                .code,
-            0);
+  ASSERT_NO_FATAL_FAILURE(FundByTopUp(100));
   Pair();
   // `sh` prints the apply's pid, waits for it, then prints its exit code.
   std::string out = root_ + "/ctrlc-out.txt", err = root_ + "/ctrlc-err.txt";
