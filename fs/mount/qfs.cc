@@ -2047,8 +2047,9 @@ bool Qfs::UploadOnce() {
   {
     std::lock_guard dl(db_->mu());
     Status st = db_->Prepare("INSERT INTO segments(id, len, live, state, created_ns)"
-                             " VALUES(?, ?, 0, 0, ?)")
-                    .BindText(1, id).Bind(2, static_cast<uint64_t>(seg.size())).Bind(3, NowNs())
+                             " VALUES(?, ?, 0, ?, ?)")
+                    .BindText(1, id).Bind(2, static_cast<uint64_t>(seg.size()))
+                    .Bind(3, kSegUploading).Bind(4, NowNs())
                     .Run();
     if (!st.ok()) {
       NoteError(st.ToString());
