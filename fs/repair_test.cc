@@ -486,6 +486,41 @@ TEST_F(RepairTest, GcRemovesOrphansAndTombstonesNeverLiveData) {
   EXPECT_EQ(r->garbage(), 0u);
 }
 
+TEST_F(RepairTest, GcKeepsATombstoneWhileAReplicaStillHoldsTheLiveRecord) {
+  PutMany(2, "t");
+  const std::string key = SegmentRecordKey(*store_, 0, "t0");
+  ASSERT_FALSE(key.empty());
+  const std::string live_copy = RawRecord(*store_, 0, key);
+  ASSERT_TRUE(store_->Delete("t0").ok());
+  data_.erase("t0");
+  // Backend 8 missed the delete (as if it had been down): it still holds the
+  // live record. Dropping the tombstone now would let that copy resurrect t0.
+  ASSERT_TRUE(store_->WriteMetadataEntry(0, key, live_copy).ok());
+  GcOptions o;
+  o.grace = std::chrono::seconds(0);
+  auto r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kept_tombstones, 1u);
+  for (const auto& it : r->items) EXPECT_NE(it.role, "meta") << it.key;
+  for (size_t i = 1; i < 3; ++i) EXPECT_FALSE(RawRecord(*store_, i, key).empty()) << i;
+  // fs repair brings the tombstone to backend 8; then gc may drop it everywhere.
+  auto c = Check(*store_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->metadata.backends[0].stale, 1);
+  auto rep = Repair(*store_, *c);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->metadata_restored, 1);
+  EXPECT_EQ(store_->Get("t0").status().code(), Status::Code::kNotFound);
+  r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kept_tombstones, 0u);
+  int dropped = 0;
+  for (const auto& it : r->items) dropped += it.role == "meta" && it.deleted ? 1 : 0;
+  EXPECT_EQ(dropped, 3);
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(RawRecord(*store_, i, key).empty()) << i;
+  ExpectAllReadable();
+}
+
 TEST_F(RepairTest, GcRefusesWhileARecordIsUnreadable) {
   PutMany(1, "x");
   ASSERT_TRUE(cluster_->Client(2)->Set(store_->ShardKey("nobody", 1, 0), "leftover").ok());
