@@ -627,7 +627,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
     if (stats.ok()) PrintStats(ctx, *stats);
   });
 
-  CLI::App* fsg = app.add_subcommand("fs", "Filesystem tools: stats, check, repair");
+  CLI::App* fsg = app.add_subcommand("fs", "Filesystem tools: stats, check, repair, gc");
   fsg->require_subcommand(1);
   auto fpath = std::make_shared<std::string>();
   CLI::App* fst = fsg->add_subcommand(
@@ -649,6 +649,8 @@ void RegisterMount(CLI::App& app, Context& ctx) {
               "needs the reconciler, grid and storage engine in this binary");
   AddNotBuilt(*fsg, ctx, "repair", "Rebuild missing or corrupt shards",
               "needs the reconciler, grid and storage engine in this binary");
+  AddNotBuilt(*fsg, ctx, "gc", "Delete shards and tombstones no live segment references",
+              "needs the reconciler, grid and storage engine in this binary");
   AddNotBuilt(app, ctx, "recover", "Find everything again from the mnemonic alone and mount it",
               "needs the reconciler, grid and storage engine in this binary");
 #endif
@@ -660,7 +662,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   AddNotBuilt(app, ctx, "mount", "Mount the storage as a FUSE filesystem", "issue 7, fs mount");
   AddNotBuilt(app, ctx, "umount", "Unmount the storage (flushes first)", "issue 7, fs mount");
   AddNotBuilt(app, ctx, "sync", "Flush a mount to the grid", "issue 7, fs mount");
-  AddNotBuilt(app, ctx, "fs", "Filesystem tools: stats, check, repair", "issue 7, fs mount");
+  AddNotBuilt(app, ctx, "fs", "Filesystem tools: stats, check, repair, gc", "issue 7, fs mount");
   AddNotBuilt(app, ctx, "recover", "Find everything again from the mnemonic alone and mount it",
               "issue 7, fs mount");
 }

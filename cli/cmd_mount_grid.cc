@@ -1,6 +1,7 @@
 // The deployment side of the mount (issue 7): from a manifest's state (or,
 // for `qstor recover`, from the grid) to the storage engine. Also `qstor fs
-// check`, `qstor fs repair` and `qstor recover`. See cli/mount_grid.h.
+// check`, `qstor fs repair`, `qstor fs gc` and `qstor recover`. See
+// cli/mount_grid.h.
 #include "cli/mount_grid.h"
 
 #if defined(QSTOR_CLI_GRID_MOUNT)
@@ -10,10 +11,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -223,16 +226,40 @@ int FailWith(const Status& st, const char* what) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
+// Metadata replicas count: a record no copy of which authenticates is lost;
+// a metadata backend unreachable or lacking objects is degraded.
+bool MetadataLost(const fs::CheckReport& r) { return r.metadata_checked && r.metadata.lost(); }
+bool MetadataDegraded(const fs::CheckReport& r) {
+  return r.metadata_checked && !r.metadata.healthy();
+}
+
 std::string HealthWord(const fs::CheckReport& r) {
-  if (r.lost > 0) return "lost";
-  if (r.degraded > 0) return "degraded";
+  if (r.lost > 0 || MetadataLost(r)) return "lost";
+  if (r.degraded > 0 || MetadataDegraded(r)) return "degraded";
   return "healthy";
 }
 
 int HealthExit(const fs::CheckReport& r) {
-  if (r.lost > 0) return kExitLost;
-  if (r.degraded > 0) return kExitDegraded;
+  if (r.lost > 0 || MetadataLost(r)) return kExitLost;
+  if (r.degraded > 0 || MetadataDegraded(r)) return kExitDegraded;
   return kExitOk;
+}
+
+std::string MetadataHealthWord(const fs::CheckReport& r) {
+  if (MetadataLost(r)) return "lost";
+  if (MetadataDegraded(r)) return "degraded";
+  return "healthy";
+}
+
+// "healthy", "missing 7 objects", "missing 2, stale 1 objects", "unreachable".
+std::string ReplicaWord(const fs::MetadataReplicaCheck& b) {
+  if (!b.reachable) return "unreachable";
+  if (b.healthy()) return "healthy";
+  std::vector<std::string> parts;
+  if (b.missing) parts.push_back(fmt::format("missing {}", b.missing));
+  if (b.stale) parts.push_back(fmt::format("stale {}", b.stale));
+  if (b.corrupt) parts.push_back(fmt::format("corrupt {}", b.corrupt));
+  return fmt::format("{} objects", fmt::join(parts, ", "));
 }
 
 // One probe of every backend (NSINFO), remembering which probes failed.
@@ -265,6 +292,7 @@ struct BackendRow {
   const char* role;
   Probe probe;
   const fs::BackendCheck* shards = nullptr;
+  const fs::MetadataReplicaCheck* records = nullptr;  // metadata backends
 };
 
 std::vector<BackendRow> BackendRows(const Deployed& d, const std::vector<Probe>& probe,
@@ -287,7 +315,15 @@ std::vector<BackendRow> BackendRows(const Deployed& d, const std::vector<Probe>&
     }
     rows.push_back(r);
   }
-  for (const auto& b : d.layout.meta) rows.push_back({&b, "meta", probe_of(b.name)});
+  for (const auto& b : d.layout.meta) {
+    BackendRow r{&b, "meta", probe_of(b.name)};
+    if (report && report->metadata_checked) {
+      for (const auto& mc : report->metadata.backends) {
+        if (mc.backend == b.name) r.records = &mc;
+      }
+    }
+    rows.push_back(r);
+  }
   return rows;
 }
 
@@ -310,17 +346,56 @@ nlohmann::json BackendsJson(const std::vector<BackendRow>& rows) {
                      {"corrupt", r.shards->corrupt},
                      {"unreachable", r.shards->unreachable}};
     }
+    if (r.records) {
+      b["metadata"] = {{"status", ReplicaWord(*r.records)},
+                       {"reachable", r.records->reachable},
+                       {"ok", r.records->ok},
+                       {"missing", r.records->missing},
+                       {"stale", r.records->stale},
+                       {"corrupt", r.records->corrupt},
+                       {"bytes", r.records->bytes}};
+      if (!r.records->error.empty()) b["metadata"]["error"] = r.records->error;
+    }
     out.push_back(std::move(b));
   }
   return out;
 }
 
 nlohmann::json CountsJson(const fs::CheckReport& r) {
-  return {{"segments", r.segments.size()},
-          {"healthy", r.healthy},
-          {"degraded", r.degraded},
-          {"lost", r.lost},
-          {"status", HealthWord(r)}};
+  nlohmann::json j{{"segments", r.segments.size()},
+                   {"healthy", r.healthy},
+                   {"degraded", r.degraded},
+                   {"lost", r.lost},
+                   {"status", HealthWord(r)}};
+  if (r.metadata_checked) {
+    int complete = 0;
+    for (const auto& b : r.metadata.backends) complete += b.healthy() ? 1 : 0;
+    j["metadata"] = {{"objects", r.metadata.objects},
+                     {"backends", r.metadata.backends.size()},
+                     {"healthy_backends", complete},
+                     {"unreachable_backends", r.metadata.unreachable()},
+                     {"unreadable", r.metadata.unreadable.size()},
+                     {"status", MetadataHealthWord(r)}};
+  }
+  return j;
+}
+
+// One line about the metadata replicas.
+std::string MetadataLine(const fs::CheckReport& r) {
+  if (!r.metadata_checked) return "";
+  std::vector<std::string> bad;
+  for (const auto& b : r.metadata.backends) {
+    if (!b.healthy()) bad.push_back(fmt::format("{} {}", b.backend, ReplicaWord(b)));
+  }
+  std::string line = fmt::format("metadata: {} objects on {} backends: ", r.metadata.objects,
+                                 r.metadata.backends.size());
+  if (bad.empty() && !r.metadata.lost()) return line + "every replica complete\n";
+  if (!bad.empty()) line += fmt::format("{}", fmt::join(bad, "; "));
+  if (r.metadata.lost()) {
+    line += fmt::format("{}{} record(s) authenticate on no backend", bad.empty() ? "" : "; ",
+                        r.metadata.unreadable.size());
+  }
+  return line + "\n";
 }
 
 nlohmann::json SegmentsJson(const fs::CheckReport& r, bool decode) {
@@ -347,14 +422,16 @@ nlohmann::json SegmentsJson(const fs::CheckReport& r, bool decode) {
 
 void PrintBackendTable(const std::vector<BackendRow>& rows) {
   std::cout << fmt::format("{:<18} {:<4} {:<7} {:>9}  {:<28} {}\n", "backend", "role", "state",
-                           "latency", "address", "shards ok/missing/corrupt/unreachable");
+                           "latency", "address",
+                           "shards ok/missing/corrupt/unreachable | metadata replica");
   for (const auto& r : rows) {
     std::string addr = fmt::format("{}:{}/{}", r.spec->host, r.spec->port, r.spec->ns);
     const fs::BackendHealth& h = r.probe.health;
     std::string lat = h.latency_ms > 0 ? fmt::format("{:.1f} ms", h.latency_ms) : "-";
     std::string shards = r.shards ? fmt::format("{}/{}/{}/{}", r.shards->ok, r.shards->missing,
                                                 r.shards->corrupt, r.shards->unreachable)
-                                  : "-";
+                         : r.records ? "metadata " + ReplicaWord(*r.records)
+                                     : "-";
     std::cout << fmt::format("{:<18} {:<4} {:<7} {:>9}  {:<28} {}\n", r.spec->name, r.role,
                              BackendStateWord(r.probe), lat, addr, shards);
     if (r.probe.failed && !h.last_error.empty()) {
@@ -393,13 +470,30 @@ std::string Verdict(const fs::CheckReport& r, const std::string& manifest) {
         "bringing the unreachable backends back may still save them",
         r.lost, kExitLost);
   }
+  if (MetadataLost(r)) {
+    return fmt::format(
+        "LOST: {} metadata record(s) authenticate on no metadata backend (exit {}); bringing "
+        "the unreachable metadata backends back may still save them",
+        r.metadata.unreadable.size(), kExitLost);
+  }
   if (r.degraded > 0) {
     return fmt::format(
-        "DEGRADED: every segment is readable, {} have lost redundancy (exit {}); run `qstor fs "
+        "DEGRADED: every segment is readable, {} have lost redundancy{} (exit {}); run `qstor fs "
         "repair {}`",
-        r.degraded, kExitDegraded, manifest);
+        r.degraded, MetadataDegraded(r) ? ", and metadata replicas are incomplete" : "",
+        kExitDegraded, manifest);
   }
-  return "HEALTHY: every shard of every segment verified";
+  if (MetadataDegraded(r)) {
+    return fmt::format(
+        "DEGRADED: every segment is readable, but metadata replicas are incomplete (exit {}); "
+        "run `qstor fs repair {}`{}",
+        kExitDegraded, manifest,
+        r.metadata.unreachable() > 0
+            ? " (an unreachable metadata backend must answer again, or be replaced by `qstor "
+              "apply`, before it can be restored)"
+            : "");
+  }
+  return "HEALTHY: every shard of every segment and every metadata replica verified";
 }
 
 int RunCheck(const Context& ctx, const CheckCli& c) {
@@ -432,6 +526,7 @@ int RunCheck(const Context& ctx, const CheckCli& c) {
                              d->Label(), report->segments.size(), report->healthy,
                              report->degraded, report->lost, d->layout.k, d->layout.m,
                              c.decode ? ", every segment decoded" : "");
+    std::cout << MetadataLine(*report);
     PrintBackendTable(rows);
     PrintUnhealthySegments(*report, 20);
     std::cout << Verdict(*report, c.manifest) << "\n";
@@ -468,6 +563,13 @@ int RunRepair(const Context& ctx, const CheckCli& c) {
                          {"remaining", rep->remaining},
                          {"bytes_read", rep->bytes_read},
                          {"bytes_written", rep->bytes_written},
+                         {"metadata",
+                          {{"objects", rep->metadata_objects},
+                           {"restored", rep->metadata_restored},
+                           {"restored_per_backend", rep->metadata_restored_per_backend},
+                           {"newer_left_alone", rep->metadata_newer},
+                           {"failed", rep->metadata_failed},
+                           {"remaining", rep->metadata_remaining}}},
                          {"errors", rep->errors}}},
                        {"after", CountsJson(*after)},
                        {"backends", BackendsJson(rows)},
@@ -476,17 +578,159 @@ int RunRepair(const Context& ctx, const CheckCli& c) {
   } else {
     std::cout << fmt::format("repair of {}: before: {} healthy, {} degraded, {} lost\n",
                              d->Label(), before->healthy, before->degraded, before->lost);
+    std::vector<std::string> per;
+    for (const auto& [b, n] : rep->metadata_restored_per_backend) {
+      per.push_back(fmt::format("{} onto {}", n, b));
+    }
+    std::cout << fmt::format("metadata: {} record(s) needed copies; restored {} cop{}{}{}{}\n",
+                             rep->metadata_objects, rep->metadata_restored,
+                             rep->metadata_restored == 1 ? "y" : "ies",
+                             per.empty() ? "" : fmt::format(" ({})", fmt::join(per, ", ")),
+                             rep->metadata_failed
+                                 ? fmt::format(", {} failed", rep->metadata_failed)
+                                 : "",
+                             rep->metadata_newer
+                                 ? fmt::format(", {} newer cop{} left alone", rep->metadata_newer,
+                                               rep->metadata_newer == 1 ? "y" : "ies")
+                                 : "");
     std::cout << fmt::format("repaired {} segment(s), {} failed, {} lost; read {}, wrote {}\n",
                              rep->repaired, rep->failed, rep->lost, FormatSize(rep->bytes_read),
                              FormatSize(rep->bytes_written));
     for (const auto& e : rep->errors) std::cout << "  error: " << e << "\n";
     std::cout << fmt::format("after: {} healthy, {} degraded, {} lost\n", after->healthy,
                              after->degraded, after->lost);
+    std::cout << MetadataLine(*after);
     PrintBackendTable(rows);
     PrintUnhealthySegments(*after, 20);
     std::cout << Verdict(*after, c.manifest) << "\n";
   }
   return HealthExit(*after);
+}
+
+// --- fs gc ---------------------------------------------------------------------
+
+struct GcCli {
+  std::string manifest;
+  std::string name;
+  int passphrase_fd = -1;
+  bool dry_run = false;
+  std::string grace = "1h";
+};
+
+// "3 (1.5 MiB)": a count and its bytes, short enough for a table cell.
+std::string CountBytes(uint64_t n, uint64_t bytes) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++u;
+  }
+  if (u == 0) return fmt::format("{} ({} B)", n, bytes);
+  return fmt::format("{} ({:.1f} {})", n, v, kUnits[u]);
+}
+
+int RunGc(const Context& ctx, const GcCli& c) {
+  const char* what = "fs gc";
+  auto grace = ParseDuration(c.grace);
+  if (!grace.ok()) return FailWith(grace.status().WithContext("--grace"), what);
+  auto m = PickManifest(c.manifest, c.name);
+  if (!m.ok()) return FailWith(m.status(), what);
+  auto d = LoadDeployed(*m, c.passphrase_fd);
+  if (!d.ok()) return FailWith(d.status(), what);
+  auto store = OpenDeployedStore(*d);
+  if (!store.ok()) return FailWith(store.status(), what);
+  fs::GcOptions o;
+  o.grace = std::chrono::duration_cast<std::chrono::seconds>(*grace);
+  o.dry_run = c.dry_run;
+  auto r = fs::CollectGarbage(**store, o);
+  if (!r.ok()) return FailWith(r.status().WithContext(d->Label()), what);
+  const int code = r->complete() ? kExitOk : kExitDegraded;
+  if (ctx.global.json) {
+    nlohmann::json backends = nlohmann::json::array();
+    for (const auto& b : r->backends) {
+      nlohmann::json j{{"name", b.backend},         {"role", b.role},
+                       {"scanned", b.scanned},      {"keys", b.keys},
+                       {"garbage", b.garbage},      {"garbage_bytes", b.garbage_bytes},
+                       {"deleted", b.deleted},      {"deleted_bytes", b.deleted_bytes},
+                       {"young", b.young},          {"young_bytes", b.young_bytes}};
+      if (!b.error.empty()) j["error"] = b.error;
+      backends.push_back(std::move(j));
+    }
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& it : r->items) {
+      nlohmann::json j{{"backend", it.backend}, {"role", it.role},
+                       {"key", it.key},         {"bytes", it.bytes},
+                       {"written_unix", it.written_unix}, {"reason", it.reason},
+                       {"deleted", it.deleted}};
+      if (!it.error.empty()) j["error"] = it.error;
+      items.push_back(std::move(j));
+    }
+    nlohmann::json out{{"version", 1},
+                       {"name", d->state.name},
+                       {"network", d->state.network},
+                       {"dry_run", c.dry_run},
+                       {"grace_seconds", o.grace.count()},
+                       {"live_segments", r->live_segments},
+                       {"garbage", {{"keys", r->garbage()}, {"bytes", r->garbage_bytes()}}},
+                       {"deleted", {{"keys", r->deleted()}, {"bytes", r->deleted_bytes()}}},
+                       {"kept_tombstones", r->kept_tombstones},
+                       {"refused", r->refused},
+                       {"complete", r->complete()},
+                       {"backends", backends},
+                       {"items", items}};
+    std::cout << out.dump() << "\n";
+    return code;
+  }
+  std::cout << fmt::format(
+      "gc of {}{}: {} live segments; unreferenced and older than {}: {} key(s), {}; deleted {} "
+      "key(s), {}\n",
+      d->Label(), c.dry_run ? " (dry run: nothing deleted)" : "", r->live_segments,
+      FormatDuration(*grace), r->garbage(), FormatSize(r->garbage_bytes()), r->deleted(),
+      FormatSize(r->deleted_bytes()));
+  std::cout << fmt::format("{:<18} {:<4} {:>7} {:>18} {:>18} {:>18}\n", "backend", "role", "keys",
+                           "garbage", "deleted", "younger (kept)");
+  for (const auto& b : r->backends) {
+    if (!b.scanned) {
+      std::cout << fmt::format("{:<18} {:<4} not scanned: {}\n", b.backend, b.role, b.error);
+      continue;
+    }
+    std::cout << fmt::format("{:<18} {:<4} {:>7} {:>18} {:>18} {:>18}\n", b.backend, b.role,
+                             b.keys, CountBytes(b.garbage, b.garbage_bytes),
+                             CountBytes(b.deleted, b.deleted_bytes),
+                             CountBytes(b.young, b.young_bytes));
+  }
+  size_t shown = 0;
+  for (const auto& it : r->items) {
+    if (shown++ == 20) {
+      std::cout << "  ... (" << (r->items.size() - 20) << " more; --json lists every key)\n";
+      break;
+    }
+    std::cout << fmt::format("  {} {} on {} ({} B): {}{}\n",
+                             it.deleted ? "deleted" : (it.error.empty() ? "garbage" : "FAILED"),
+                             it.key, it.backend, it.bytes, it.reason,
+                             it.error.empty() ? "" : ": " + it.error);
+  }
+  if (r->kept_tombstones) {
+    std::cout << fmt::format(
+        "kept {} tombstone(s): younger than the grace period, or a replica still holds an older "
+        "live copy (`qstor fs repair {}` first)\n",
+        r->kept_tombstones, c.manifest);
+  }
+  if (!r->refused.empty()) {
+    std::cout << "NOTHING DELETED: " << r->refused << " (exit " << kExitDegraded << ")\n";
+  } else if (!r->complete()) {
+    std::cout << "INCOMPLETE: some backend could not be scanned or some deletions failed; run "
+                 "`qstor fs gc` again when every backend answers (exit "
+              << kExitDegraded << ")\n";
+  } else if (c.dry_run) {
+    std::cout << fmt::format("DRY RUN: `qstor fs gc {}` would delete {} key(s), {}\n",
+                             c.manifest, r->garbage(), FormatSize(r->garbage_bytes()));
+  } else {
+    std::cout << fmt::format("DONE: deleted {} key(s), {}\n", r->deleted(),
+                             FormatSize(r->deleted_bytes()));
+  }
+  return code;
 }
 
 // --- recover -----------------------------------------------------------------
@@ -748,6 +992,26 @@ void RegisterFsCheckRepair(CLI::App& fsg, Context& ctx) {
   rep->add_option("--passphrase-fd", r->passphrase_fd,
                   "Read the keystore passphrase from this file descriptor (one line)");
   rep->callback([&ctx, r]() { ctx.exit_code = RunRepair(ctx, *r); });
+
+  auto g = std::make_shared<GcCli>();
+  CLI::App* gc = fsg.add_subcommand(
+      "gc",
+      "Find shards and metadata tombstones on the backends that no live segment references\n"
+      "(left by crashes, deletes while a backend was down, overwrites, repairs), report count\n"
+      "and bytes per backend, and delete them unless --dry-run. Only keys older than --grace\n"
+      "(by the backend's clock) are touched, so uploads in flight are safe; nothing is deleted\n"
+      "unless every metadata backend answers. Do not run it while `qstor fs repair` runs.\n"
+      "Exit 0 done, 4 incomplete (a backend unreachable, deletion refused or failed), 1 error.");
+  gc->add_option("manifest", g->manifest, "The manifest of the deployment")->required();
+  gc->add_option("--name", g->name, "Which Storage document of the file (default: the first)");
+  gc->add_flag("--dry-run", g->dry_run, "Report what would be deleted; delete nothing");
+  gc->add_option("--grace", g->grace,
+                 "Keep unreferenced keys younger than this (an upload in flight looks like "
+                 "garbage until it commits)")
+      ->capture_default_str();
+  gc->add_option("--passphrase-fd", g->passphrase_fd,
+                 "Read the keystore passphrase from this file descriptor (one line)");
+  gc->callback([&ctx, g]() { ctx.exit_code = RunGc(ctx, *g); });
 }
 
 void RegisterRecover(CLI::App& app, Context& ctx) {

@@ -1,6 +1,6 @@
 // Internal to cli/: the glue between the reconciler's record of a deployment
 // and the storage engine / FUSE mount (issue 7). Shared by cmd_mount.cc
-// (`qstor mount MANIFEST`) and cmd_mount_grid.cc (`qstor fs check|repair`,
+// (`qstor mount MANIFEST`) and cmd_mount_grid.cc (`qstor fs check|repair|gc`,
 // `qstor recover`).
 //
 // The path from a manifest to a mounted filesystem:
@@ -112,7 +112,7 @@ SinkFactory DeployedSinkFactory(std::shared_ptr<const Deployed> d);
 // <home>/mount-cache/<network>/<name>.
 std::string DeployedCacheDir(const Deployed& d);
 
-// Registers `qstor fs check`, `qstor fs repair` under `fs` and `qstor recover`.
+// Registers `qstor fs check`, `qstor fs repair`, `qstor fs gc` under `fs` and `qstor recover`.
 void RegisterFsCheckRepair(CLI::App& fs_group, Context& ctx);
 void RegisterRecover(CLI::App& app, Context& ctx);
 

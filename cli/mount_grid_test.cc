@@ -23,10 +23,12 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/devnet_storage_test_util.h"
+#include "fs/object_store.h"
 #include "reconciler/keystore.h"
 #include "reconciler/observe.h"
 #include "reconciler/state.h"
@@ -235,33 +237,28 @@ class MountGridTest : public ::testing::Test {
     return {r.code, j};
   }
 
-  std::string root_, home_, mnt_, cache_, manifest_;
-  qstor::testing::DevnetTwin net_;
-  std::vector<pid_t> pids_;
-};
-
-TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
-  // --- The deployment (what `qstor apply` does): k=2, m=1 on nodes 1, 3, 5;
-  // metadata on 2, 4, 6; another storage "other" on node 8.
-  const uint64_t cap = 1ull << 30;
-  std::map<uint32_t, uint64_t> data_contract;
-  const uint32_t data_nodes[] = {1, 3, 5};
-  for (uint32_t i = 0; i < 3; ++i) {
-    auto c = net_.DeployNamespace("e2e", Role::kData, i, 2, 1, cap, data_nodes[i]);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    data_contract[i] = *c;
-  }
-  for (uint32_t i = 0; i < 3; ++i) {
-    auto c = net_.DeployNamespace("e2e", Role::kMeta, i, 2, 1, cap, 2 + 2 * i);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-  }
-  ASSERT_TRUE(net_.DeployNamespace("other", Role::kData, 0, 1, 0, cap, 8).ok());
-  reconciler::KeystoreKdf fast{1, 1 << 20};
-  ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
-                                        false, fast)
-                  .ok());
-  ASSERT_NO_FATAL_FAILURE(SaveStateFromGrid(home_));
-  {
+  // What `qstor apply` does for the manifest "e2e": k=2, m=1 on nodes 1, 3,
+  // 5; metadata on 2, 4, 6; another storage "other" on node 8; the keystore,
+  // the state and the manifest. Contract ids by slot index.
+  void Deploy(std::map<uint32_t, uint64_t>* data_contract,
+              std::map<uint32_t, uint64_t>* meta_contract) {
+    const uint32_t data_nodes[] = {1, 3, 5};
+    for (uint32_t i = 0; i < 3; ++i) {
+      auto c = net_.DeployNamespace("e2e", Role::kData, i, 2, 1, kCap, data_nodes[i]);
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      (*data_contract)[i] = *c;
+    }
+    for (uint32_t i = 0; i < 3; ++i) {
+      auto c = net_.DeployNamespace("e2e", Role::kMeta, i, 2, 1, kCap, 2 + 2 * i);
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      (*meta_contract)[i] = *c;
+    }
+    ASSERT_TRUE(net_.DeployNamespace("other", Role::kData, 0, 1, 0, kCap, 8).ok());
+    reconciler::KeystoreKdf fast{1, 1 << 20};
+    ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
+                                          false, fast)
+                    .ok());
+    ASSERT_NO_FATAL_FAILURE(SaveStateFromGrid(home_));
     std::ofstream f(manifest_);
     f << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: e2e\n"
          "spec:\n  network: devnet\n  capacity: 1GiB\n"
@@ -269,6 +266,28 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
          "  mount:\n    path: " << mnt_ << "\n    cacheDir: " << cache_
       << "\n    cacheSize: 64MiB\n    durability: local\n    uploadWithin: 10s\n";
   }
+
+  // `qstor --json mount MANIFEST` in the background; returns once live.
+  void MountBackground() {
+    CmdResult r = Qstor({"--json", "mount", manifest_, "--passphrase-fd", "3"}, Home(home_),
+                        std::string(kPass) + "\n");
+    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_TRUE(IsFuse(mnt_)) << "qstor mount returned before the mount was live";
+    nlohmann::json j = LastJsonLine(r.out);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    pids_.push_back(static_cast<pid_t>(j["pid"].get<int64_t>()));
+  }
+
+  static constexpr uint64_t kCap = 1ull << 30;
+  std::string root_, home_, mnt_, cache_, manifest_;
+  qstor::testing::DevnetTwin net_;
+  std::vector<pid_t> pids_;
+};
+
+TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
+  // --- The deployment (what `qstor apply` does).
+  std::map<uint32_t, uint64_t> data_contract, meta_contract;
+  ASSERT_NO_FATAL_FAILURE(Deploy(&data_contract, &meta_contract));
 
   // --- Clear errors before anything is mounted.
   {
@@ -390,7 +409,7 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
     EXPECT_NE(h.out.find("qstor fs repair " + manifest_), std::string::npos) << h.out;
   }
   ASSERT_TRUE(net_.Cancel(data_contract[2]).ok());
-  ASSERT_TRUE(net_.DeployNamespace("e2e", Role::kData, 2, 2, 1, cap, 7).ok());
+  ASSERT_TRUE(net_.DeployNamespace("e2e", Role::kData, 2, 2, 1, kCap, 7).ok());
   ASSERT_NO_FATAL_FAILURE(SaveStateFromGrid(home_));
   {
     auto [code, r] = Fs("repair");
@@ -446,6 +465,185 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
     EXPECT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("HEALTHY"), std::string::npos) << r.out;
   }
+}
+
+// Garbage made on purpose, `qstor fs gc`; a metadata namespace wiped and
+// redeployed in its slot, `qstor fs check` / `fs repair` of the metadata
+// replicas; the files read back through the restored metadata backend.
+TEST_F(MountGridTest, GcAndMetadataReplicaRepair) {
+  std::map<uint32_t, uint64_t> data_contract, meta_contract;
+  ASSERT_NO_FATAL_FAILURE(Deploy(&data_contract, &meta_contract));
+  auto stats = [&]() {
+    CmdResult r = Qstor({"--json", "fs", "stats", mnt_}, Home(home_));
+    nlohmann::json j = LastJsonLine(r.out);
+    EXPECT_TRUE(j.is_object()) << r.out;
+    return j;
+  };
+  auto sync = [&]() {
+    CmdResult s = Qstor({"sync", mnt_, "--timeout", "120s"}, Home(home_));
+    ASSERT_EQ(s.code, 0) << s.out;
+  };
+
+  // --- Two files in two segments; one is deleted while a data node is down,
+  // so its shard there cannot be deleted.
+  const std::string a = RandomBytes((2 << 20) + 77, 2);
+  ASSERT_NO_FATAL_FAILURE(MountBackground());
+  ASSERT_TRUE(WriteAndFsync(mnt_ + "/a.bin", a));
+  ASSERT_NO_FATAL_FAILURE(sync());
+  ASSERT_TRUE(WriteAndFsync(mnt_ + "/gone.bin", RandomBytes(1 << 20, 3)));
+  ASSERT_NO_FATAL_FAILURE(sync());
+  const int64_t deleted_before = stats()["deleted_segments"].get<int64_t>();
+  ASSERT_TRUE(net_.NodeAction(1, "down").ok());
+  ASSERT_EQ(::unlink((mnt_ + "/gone.bin").c_str()), 0);
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (stats()["deleted_segments"].get<int64_t>() == deleted_before && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_GT(stats()["deleted_segments"].get<int64_t>(), deleted_before) << stats().dump();
+  {
+    CmdResult u = Qstor({"umount", mnt_, "--timeout", "5s"}, Home(home_));
+    ASSERT_EQ(u.code, 0) << u.out;
+  }
+  ASSERT_TRUE(net_.NodeAction(1, "up").ok());
+  // The metadata snapshot could not be stored with the node down: store it now.
+  ASSERT_NO_FATAL_FAILURE(MountBackground());
+  ASSERT_NO_FATAL_FAILURE(sync());
+  {
+    CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+    ASSERT_EQ(u.code, 0) << u.out;
+  }
+
+  // --- A shard no segment references (a crash between shard writes and the
+  // metadata commit), written through the storage engine with the real keys.
+  auto state = reconciler::LoadState(reconciler::StatePath(home_, "devnet", "e2e"));
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  auto layout = reconciler::LayoutFromState(*state, net_.identity());
+  ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+  auto to_backends = [](const std::vector<reconciler::BackendSpec>& specs) {
+    std::vector<fs::Backend> out;
+    for (const auto& sp : specs) {
+      out.push_back(fs::Backend{sp.name, sp.host, sp.port, sp.ns, sp.password, sp.labels});
+    }
+    return out;
+  };
+  fs::FsKeys keys{fs::SecretKey(net_.identity().DataKey()),
+                  fs::SecretKey(net_.identity().MetadataKey())};
+  fs::ObjectStoreOptions so;
+  so.k = 2;
+  so.m = 1;
+  auto store =
+      fs::ObjectStore::Open(keys, to_backends(layout->data), to_backends(layout->meta), so);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const std::string orphan = (*store)->ShardKey("crashed-upload", 1, 0);
+  ASSERT_TRUE((*store)->WriteShard("data2@node5", orphan, std::string(4000, 'o')).ok());
+  store->reset();
+
+  auto data_row = [](const nlohmann::json& j, const std::string& name) {
+    for (const auto& b : j["backends"]) {
+      if (b["name"] == name && b["role"] == "data") return b;
+    }
+    return nlohmann::json();
+  };
+  {
+    // Within the grace period nothing is garbage: an upload in flight looks the same.
+    auto [code, j] = Fs("gc", {"--dry-run"});
+    EXPECT_EQ(code, 0) << j.dump(1);
+    EXPECT_EQ(j["garbage"]["keys"], 0) << j.dump(1);
+    EXPECT_GE(data_row(j, "data2@node5")["young"].get<int>(), 1) << j.dump(1);
+  }
+  uint64_t found = 0;
+  {
+    auto [code, j] = Fs("gc", {"--dry-run", "--grace", "0s"});
+    EXPECT_EQ(code, 0) << j.dump(1);
+    EXPECT_EQ(j["dry_run"], true);
+    EXPECT_EQ(j["deleted"]["keys"], 0);
+    found = j["garbage"]["keys"].get<uint64_t>();
+    EXPECT_GE(data_row(j, "data2@node5")["garbage"].get<int>(), 1) << j.dump(1);
+    EXPECT_GE(data_row(j, "data2@node5")["garbage_bytes"].get<int>(), 4000) << j.dump(1);
+    // The shard of gone.bin's segment left on the node that was down.
+    EXPECT_GE(data_row(j, "data0@node1")["garbage"].get<int>(), 1) << j.dump(1);
+    int tombstones = 0;
+    for (const auto& it : j["items"]) tombstones += it["role"] == "meta" ? 1 : 0;
+    EXPECT_GE(tombstones, 3) << j.dump(1);  // gone.bin's segment, on each replica
+    // Human output names what it would do.
+    CmdResult h = Qstor({"fs", "gc", manifest_, "--dry-run", "--grace", "0s", "--passphrase-fd",
+                         "3"},
+                        Home(home_), std::string(kPass) + "\n");
+    EXPECT_EQ(h.code, 0) << h.out;
+    EXPECT_NE(h.out.find("DRY RUN"), std::string::npos) << h.out;
+    EXPECT_NE(h.out.find(orphan), std::string::npos) << h.out;
+  }
+  {
+    auto [code, j] = Fs("gc", {"--grace", "0s"});
+    EXPECT_EQ(code, 0) << j.dump(1);
+    EXPECT_EQ(j["complete"], true);
+    EXPECT_EQ(j["deleted"]["keys"].get<uint64_t>(), found) << j.dump(1);
+    EXPECT_EQ(j["deleted"]["bytes"], j["garbage"]["bytes"]);
+    auto [code2, again] = Fs("gc", {"--dry-run", "--grace", "0s"});
+    EXPECT_EQ(code2, 0);
+    EXPECT_EQ(again["garbage"]["keys"], 0) << again.dump(1);
+    auto [ccode, c] = Fs("check", {"--decode"});
+    EXPECT_EQ(ccode, 0) << c.dump(1);
+    EXPECT_EQ(c["summary"]["metadata"]["status"], "healthy") << c.dump(1);
+  }
+
+  // --- A metadata node wiped: its namespace is gone.
+  ASSERT_TRUE(net_.NodeAction(4, "wipe").ok());
+  {
+    auto [code, c] = Fs("check");
+    EXPECT_EQ(code, 4) << c.dump(1);
+    EXPECT_EQ(c["summary"]["lost"], 0);
+    EXPECT_EQ(c["summary"]["degraded"], 0);  // the data shards are all there
+    EXPECT_EQ(c["summary"]["metadata"]["status"], "degraded");
+    const nlohmann::json* m1 = FindBackend(c, "meta1@node4");
+    ASSERT_NE(m1, nullptr) << c.dump(1);
+    EXPECT_EQ((*m1)["metadata"]["status"], "unreachable") << m1->dump();
+  }
+  // The reconciler redeploys the slot on node 7: an empty namespace.
+  ASSERT_TRUE(net_.Cancel(meta_contract[1]).ok());
+  ASSERT_TRUE(net_.DeployNamespace("e2e", Role::kMeta, 1, 2, 1, kCap, 7).ok());
+  ASSERT_NO_FATAL_FAILURE(SaveStateFromGrid(home_));
+  int objects = 0;
+  {
+    auto [code, c] = Fs("check");
+    EXPECT_EQ(code, 4) << c.dump(1);
+    objects = c["summary"]["metadata"]["objects"].get<int>();
+    EXPECT_GT(objects, 0);
+    const nlohmann::json* m1 = FindBackend(c, "meta1@node7");
+    ASSERT_NE(m1, nullptr) << c.dump(1);
+    EXPECT_EQ((*m1)["metadata"]["missing"], objects) << m1->dump();
+    EXPECT_EQ((*m1)["metadata"]["status"], fmt::format("missing {} objects", objects));
+    CmdResult h = Qstor({"fs", "check", manifest_, "--passphrase-fd", "3"}, Home(home_),
+                        std::string(kPass) + "\n");
+    EXPECT_EQ(h.code, 4) << h.out;
+    EXPECT_NE(h.out.find("metadata replicas are incomplete"), std::string::npos) << h.out;
+    EXPECT_NE(h.out.find(fmt::format("meta1@node7 missing {} objects", objects)),
+              std::string::npos) << h.out;
+  }
+  {
+    auto [code, r] = Fs("repair");
+    EXPECT_EQ(code, 0) << r.dump(1);
+    EXPECT_EQ(r["before"]["status"], "degraded");
+    EXPECT_EQ(r["repair"]["metadata"]["restored"], objects) << r.dump(1);
+    EXPECT_EQ(r["repair"]["metadata"]["restored_per_backend"]["meta1@node7"], objects);
+    EXPECT_EQ(r["repair"]["metadata"]["failed"], 0);
+    EXPECT_EQ(r["after"]["status"], "healthy");
+    auto [ccode, c] = Fs("check");
+    EXPECT_EQ(ccode, 0) << c.dump(1);
+    const nlohmann::json* m1 = FindBackend(c, "meta1@node7");
+    ASSERT_NE(m1, nullptr);
+    EXPECT_EQ((*m1)["metadata"]["ok"], objects) << m1->dump();
+  }
+
+  // --- The files come back through the restored backend: with meta0 down,
+  // every metadata read quorum (2 of 3) includes meta1@node7.
+  ASSERT_TRUE(net_.NodeAction(2, "down").ok());
+  sfs::remove_all(cache_);
+  ASSERT_NO_FATAL_FAILURE(MountBackground());
+  EXPECT_TRUE(ReadAll(mnt_ + "/a.bin") == a) << "a.bin differs when read from the grid";
+  EXPECT_FALSE(sfs::exists(mnt_ + "/gone.bin"));
+  CmdResult u = Qstor({"umount", mnt_, "--timeout", "10s"}, Home(home_));
+  EXPECT_EQ(u.code, 0) << u.out;
 }
 
 }  // namespace

@@ -1024,6 +1024,144 @@ Result<std::vector<std::pair<std::string, uint64_t>>> ObjectStore::ListShardKeys
   return out;
 }
 
+Result<std::vector<StoredKey>> ObjectStore::ListShardEntries(const std::string& backend) {
+  auto b = impl_->DataIndex(backend);
+  if (!b.ok()) return b.status();
+  const std::string prefix = impl_->options.prefix + "/s/";
+  std::vector<StoredKey> out;
+  Status st = impl_->WithClient(*impl_->data_pools[*b], backend, [&](zdb::Client& c) -> Status {
+    out.clear();  // a retry on a fresh connection starts over
+    std::optional<std::string> cursor;
+    for (;;) {
+      auto page = c.Scan(cursor);
+      if (!page.ok()) {
+        return page.status().code() == Status::Code::kNotFound ? Status::OK() : page.status();
+      }
+      if (page->done || page->entries.empty()) return Status::OK();
+      for (auto& e : page->entries) {
+        if (e.key.compare(0, prefix.size(), prefix) == 0) {
+          out.push_back({e.key, e.size, e.timestamp});
+        }
+      }
+      cursor = page->next_cursor;
+    }
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<uint64_t> ObjectStore::DataBackendTime(const std::string& backend) {
+  auto b = impl_->DataIndex(backend);
+  if (!b.ok()) return b.status();
+  return impl_->WithClient(*impl_->data_pools[*b], backend,
+                           [&](zdb::Client& c) { return c.Time(); });
+}
+
+namespace {
+Status MetaIndexCheck(size_t i, size_t n) {
+  if (i >= n) {
+    return Status::InvalidArgument("object store: metadata backend index " + std::to_string(i) +
+                                   " out of range (" + std::to_string(n) + " backends)");
+  }
+  return Status::OK();
+}
+}  // namespace
+
+Result<uint64_t> ObjectStore::MetadataBackendTime(size_t i) {
+  QSTOR_RETURN_IF_ERROR(MetaIndexCheck(i, impl_->meta.size()));
+  return impl_->WithClient(*impl_->meta_pools[i], impl_->meta[i].Name(),
+                           [&](zdb::Client& c) { return c.Time(); });
+}
+
+Result<std::vector<MetadataEntry>> ObjectStore::ListMetadataEntries(size_t i) {
+  QSTOR_RETURN_IF_ERROR(MetaIndexCheck(i, impl_->meta.size()));
+  const std::string prefix = impl_->RecordPrefix();
+  std::vector<MetadataEntry> out;
+  Status st = impl_->WithClient(
+      *impl_->meta_pools[i], impl_->meta[i].Name(), [&](zdb::Client& c) -> Status {
+        out.clear();  // a retry on a fresh connection starts over
+        std::vector<MetadataEntry> keys;
+        std::optional<std::string> cursor;
+        for (;;) {
+          auto page = c.Scan(cursor);
+          if (!page.ok()) {
+            if (page.status().code() == Status::Code::kNotFound) break;
+            return page.status();
+          }
+          if (page->done || page->entries.empty()) break;
+          for (auto& e : page->entries) {
+            if (e.key.compare(0, prefix.size(), prefix) == 0) {
+              keys.push_back({e.key, "", e.timestamp});
+            }
+          }
+          cursor = page->next_cursor;
+        }
+        for (size_t off = 0; off < keys.size(); off += kMaxMget) {
+          const size_t end = std::min(keys.size(), off + kMaxMget);
+          std::vector<std::string> batch;
+          for (size_t j = off; j < end; ++j) batch.push_back(keys[j].key);
+          auto vals = c.MGet(batch);
+          if (!vals.ok()) return vals.status();
+          for (size_t j = off; j < end; ++j) {
+            auto& v = (*vals)[j - off];
+            if (!v) continue;  // deleted between SCAN and MGET
+            keys[j].value = std::move(*v);
+            out.push_back(std::move(keys[j]));
+          }
+        }
+        return Status::OK();
+      });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::optional<std::string>> ObjectStore::ReadMetadataEntry(size_t i,
+                                                                  const std::string& key) {
+  QSTOR_RETURN_IF_ERROR(MetaIndexCheck(i, impl_->meta.size()));
+  return impl_->WithClient(*impl_->meta_pools[i], impl_->meta[i].Name(),
+                           [&](zdb::Client& c) { return c.Get(key); });
+}
+
+Status ObjectStore::WriteMetadataEntry(size_t i, const std::string& key,
+                                       const std::string& value) {
+  QSTOR_RETURN_IF_ERROR(MetaIndexCheck(i, impl_->meta.size()));
+  return impl_->WithClient(*impl_->meta_pools[i], impl_->meta[i].Name(),
+                           [&](zdb::Client& c) -> Status { return c.Set(key, value).status(); });
+}
+
+Status ObjectStore::DeleteMetadataEntry(size_t i, const std::string& key) {
+  QSTOR_RETURN_IF_ERROR(MetaIndexCheck(i, impl_->meta.size()));
+  return impl_->WithClient(*impl_->meta_pools[i], impl_->meta[i].Name(),
+                           [&](zdb::Client& c) { return c.Del(key); });
+}
+
+Result<MetadataRecordInfo> ObjectStore::OpenMetadataRecord(const std::string& key,
+                                                           const std::string& value) const {
+  auto rec = impl_->OpenRecord(key, value);
+  if (!rec.ok()) return rec.status();
+  MetadataRecordInfo info;
+  info.kind = rec->kind;
+  info.name = rec->name;
+  info.version = rec->version;
+  info.deleted = rec->deleted;
+  if (impl_->RecordKey(rec->kind, rec->name) != key) {
+    // Authenticated under another key name: impossible unless the record
+    // was written by a store with another prefix. Not ours to judge.
+    return Status::Corruption("metadata record " + key + ": names " + rec->kind + " '" +
+                              rec->name + "', which is stored under another key");
+  }
+  if (rec->kind == "seg" && !rec->deleted) {
+    json j = json::from_cbor(rec->body, true, false);
+    if (j.is_discarded()) {
+      return Status::Corruption("metadata record " + key + ": segment body is not CBOR");
+    }
+    auto ref = RefFromJson(j);
+    if (!ref.ok()) return ref.status().WithContext("metadata record " + key);
+    info.ref = std::move(ref.value());
+  }
+  return info;
+}
+
 Status ObjectStore::UpdateRef(const SegmentRef& ref) {
   Impl& s = *impl_;
   uint64_t rv = 0;

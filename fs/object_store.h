@@ -115,6 +115,31 @@ struct GarbageEntry {
   std::string reason;  // "delete failed: ..."
 };
 
+// A key on a backend as a SCAN lists it.
+struct StoredKey {
+  std::string key;
+  uint64_t size = 0;          // payload bytes
+  uint64_t written_unix = 0;  // write time, on the backend's clock
+};
+
+// One metadata record as stored on one metadata backend (fs/repair.h checks,
+// restores and collects metadata replicas with these).
+struct MetadataEntry {
+  std::string key;            // <prefix>/m/<keyed hash>
+  std::string value;          // the sealed record, exactly as stored
+  uint64_t written_unix = 0;  // write time, on the backend's clock
+};
+
+// What a sealed metadata record says once it authenticated.
+struct MetadataRecordInfo {
+  std::string kind;  // "seg" or "blob"
+  std::string name;  // segment id or blob name
+  uint64_t version = 0;  // record revision
+  bool deleted = false;  // a tombstone
+  // For a live "seg" record: the segment it describes (where its shards are).
+  std::optional<SegmentRef> ref;
+};
+
 class ObjectStore {
  public:
   // Needs >= k+m data backends with distinct names and >= 1 metadata backend.
@@ -167,6 +192,26 @@ class ObjectStore {
   // Every shard key (of this store's prefix) on a data backend, with the
   // unix time it was written.
   Result<std::vector<std::pair<std::string, uint64_t>>> ListShardKeys(const std::string& backend);
+  // The same with sizes.
+  Result<std::vector<StoredKey>> ListShardEntries(const std::string& backend);
+  // The backend's clock (zdb TIME), unix seconds: key ages are judged on the
+  // clock that stamped them, not on this machine's.
+  Result<uint64_t> DataBackendTime(const std::string& backend);
+  Result<uint64_t> MetadataBackendTime(size_t meta_index);
+
+  // Metadata replicas, per metadata backend (`meta_index` in
+  // metadata_backends() order). No quorum logic: fs/repair.h builds it.
+  // Every record entry of this store's prefix on that backend, values included.
+  Result<std::vector<MetadataEntry>> ListMetadataEntries(size_t meta_index);
+  Result<std::optional<std::string>> ReadMetadataEntry(size_t meta_index, const std::string& key);
+  // Stores a sealed record as is (a copy from another replica).
+  Status WriteMetadataEntry(size_t meta_index, const std::string& key, const std::string& value);
+  Status DeleteMetadataEntry(size_t meta_index, const std::string& key);
+  // Authenticates and decodes a sealed record stored under `key`;
+  // kCorruption if it does not authenticate under this store's metadata key
+  // or is malformed.
+  Result<MetadataRecordInfo> OpenMetadataRecord(const std::string& key,
+                                                const std::string& value) const;
   // Writes a new metadata record for `ref` (version unchanged) after repair
   // moved shards; refuses if a newer version exists (kFailedPrecondition).
   Status UpdateRef(const SegmentRef& ref);

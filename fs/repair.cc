@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -78,7 +79,128 @@ class Throttle {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Every metadata backend's record entries, listed in parallel.
+struct MetaListing {
+  std::vector<Result<std::vector<MetadataEntry>>> per_backend;
+};
+
+MetaListing ListAllMetadata(ObjectStore& store) {
+  const size_t n = store.metadata_backends().size();
+  MetaListing out;
+  out.per_backend.assign(n, Status::Internal("not listed"));
+  ThreadPool pool(std::max<size_t>(std::min<size_t>(n, 8), 1));
+  ParallelFor(pool, n, [&](size_t i) { out.per_backend[i] = store.ListMetadataEntries(i); });
+  return out;
+}
+
+// A record key as seen across the metadata backends.
+struct KeyView {
+  std::optional<MetadataRecordInfo> best;  // newest copy that authenticated
+  std::string best_value;
+  size_t best_backend = 0;
+  std::map<size_t, uint64_t> version;      // backend -> revision of its good copy
+  std::map<size_t, bool> live;             // backend -> its good copy is not a tombstone
+  std::map<size_t, uint64_t> written;      // backend -> write time of its copy
+  std::map<size_t, uint64_t> bytes;        // backend -> size of its copy
+  std::set<size_t> corrupt;                // backends whose copy does not authenticate
+};
+
+std::map<std::string, KeyView> IndexMetadata(ObjectStore& store, MetaListing& listing) {
+  std::map<std::string, KeyView> keys;
+  for (size_t i = 0; i < listing.per_backend.size(); ++i) {
+    if (!listing.per_backend[i].ok()) continue;
+    for (auto& e : *listing.per_backend[i]) {
+      KeyView& kv = keys[e.key];
+      kv.written[i] = e.written_unix;
+      kv.bytes[i] = e.value.size();
+      auto info = store.OpenMetadataRecord(e.key, e.value);
+      if (!info.ok()) {
+        kv.corrupt.insert(i);
+        continue;
+      }
+      kv.version[i] = info->version;
+      kv.live[i] = !info->deleted;
+      if (!kv.best || info->version > kv.best->version) {
+        kv.best = std::move(info.value());
+        kv.best_value = std::move(e.value);
+        kv.best_backend = i;
+      }
+    }
+  }
+  return keys;
+}
+
+MetadataCheckReport MetadataReportFrom(ObjectStore& store, const MetaListing& listing,
+                                       const std::map<std::string, KeyView>& keys) {
+  MetadataCheckReport r;
+  const auto& meta = store.metadata_backends();
+  r.backends.resize(meta.size());
+  for (size_t i = 0; i < meta.size(); ++i) {
+    r.backends[i].backend = meta[i].Name();
+    r.backends[i].reachable = listing.per_backend[i].ok();
+    if (!r.backends[i].reachable) r.backends[i].error = listing.per_backend[i].status().ToString();
+  }
+  for (const auto& [key, kv] : keys) {
+    for (const auto& [i, b] : kv.bytes) r.backends[i].bytes += b;
+    if (!kv.best) {
+      r.unreadable.push_back(key);
+      for (size_t i : kv.corrupt) r.backends[i].corrupt++;
+      continue;
+    }
+    r.objects++;
+    MetadataObject obj;
+    obj.key = key;
+    obj.kind = kv.best->kind;
+    obj.name = kv.best->name;
+    obj.version = kv.best->version;
+    obj.deleted = kv.best->deleted;
+    for (size_t i = 0; i < meta.size(); ++i) {
+      if (!r.backends[i].reachable) continue;
+      MetadataReplicaCheck& b = r.backends[i];
+      auto v = kv.version.find(i);
+      if (v != kv.version.end() && v->second >= obj.version) {
+        b.ok++;
+        continue;
+      }
+      if (v != kv.version.end()) {
+        b.stale++;
+      } else if (kv.corrupt.count(i)) {
+        b.corrupt++;
+      } else {
+        b.missing++;
+      }
+      obj.needs.push_back(i);
+    }
+    if (!obj.needs.empty()) {
+      obj.value = kv.best_value;
+      r.damaged.push_back(std::move(obj));
+    }
+  }
+  return r;
+}
+
 }  // namespace
+
+int MetadataCheckReport::answered() const {
+  return static_cast<int>(std::count_if(backends.begin(), backends.end(),
+                                        [](const MetadataReplicaCheck& b) { return b.reachable; }));
+}
+
+int MetadataCheckReport::unreachable() const {
+  return static_cast<int>(backends.size()) - answered();
+}
+
+bool MetadataCheckReport::healthy() const {
+  return unreadable.empty() &&
+         std::all_of(backends.begin(), backends.end(),
+                     [](const MetadataReplicaCheck& b) { return b.healthy(); });
+}
+
+Result<MetadataCheckReport> CheckMetadata(ObjectStore& store) {
+  MetaListing listing = ListAllMetadata(store);
+  auto keys = IndexMetadata(store, listing);
+  return MetadataReportFrom(store, listing, keys);
+}
 
 Result<CheckReport> Check(ObjectStore& store, const CheckOptions& options) {
   auto refs = store.List();
@@ -166,6 +288,12 @@ Result<CheckReport> Check(ObjectStore& store, const CheckOptions& options) {
     bc.health = store.health().Get(name);
     report.backends.push_back(bc);
   }
+  if (options.check_metadata) {
+    auto meta = CheckMetadata(store);
+    if (!meta.ok()) return meta.status().WithContext("check of the metadata replicas");
+    report.metadata = std::move(meta.value());
+    report.metadata_checked = true;
+  }
   return report;
 }
 
@@ -208,9 +336,110 @@ std::optional<std::string> PickTarget(ObjectStore& store, const std::set<std::st
 
 }  // namespace
 
+namespace {
+
+// The revision of the copy of `key` on metadata backend i: nullopt when it
+// has none, 0 when its copy does not authenticate.
+Result<std::optional<uint64_t>> ReplicaVersion(ObjectStore& store, size_t i,
+                                               const std::string& key, std::string* value) {
+  auto cur = store.ReadMetadataEntry(i, key);
+  if (!cur.ok()) return cur.status();
+  if (!cur->has_value()) return std::optional<uint64_t>();
+  auto info = store.OpenMetadataRecord(key, **cur);
+  if (!info.ok()) return std::optional<uint64_t>(0);
+  if (value) *value = std::move(**cur);
+  return std::optional<uint64_t>(info->version);
+}
+
+// Copies the newest revision of one record onto the backends that need it,
+// never over a newer copy (see fs/repair.h).
+void RestoreObject(ObjectStore& store, const MetadataObject& obj, Throttle& throttle,
+                   RepairReport* out) {
+  const auto& meta = store.metadata_backends();
+  std::vector<size_t> written;
+  for (size_t i : obj.needs) {
+    const std::string& name = meta[i].Name();
+    auto v = ReplicaVersion(store, i, obj.key, nullptr);
+    if (!v.ok()) {
+      out->metadata_failed++;
+      out->errors.push_back("metadata " + obj.kind + " '" + obj.name + "' onto " + name + ": " +
+                            v.status().ToString());
+      continue;
+    }
+    if (v->has_value() && **v >= obj.version) {
+      out->metadata_newer++;  // written meanwhile (a running mount): leave it
+      continue;
+    }
+    Status st = store.WriteMetadataEntry(i, obj.key, obj.value);
+    if (!st.ok()) {
+      out->metadata_failed++;
+      out->errors.push_back("metadata " + obj.kind + " '" + obj.name + "' onto " + name + ": " +
+                            st.ToString());
+      continue;
+    }
+    throttle.Account(obj.value.size());
+    out->bytes_written += obj.value.size();
+    out->metadata_restored++;
+    out->metadata_restored_per_backend[name]++;
+    written.push_back(i);
+  }
+  if (written.empty()) return;
+  // A writer may have stored a newer revision on some replicas between our
+  // read of a target and our write to it: carry the newest forward.
+  uint64_t newest = obj.version;
+  std::string newest_value;
+  for (size_t i = 0; i < meta.size(); ++i) {
+    std::string value;
+    auto v = ReplicaVersion(store, i, obj.key, &value);
+    if (v.ok() && v->has_value() && **v > newest) {
+      newest = **v;
+      newest_value = std::move(value);
+    }
+  }
+  if (newest == obj.version) return;
+  for (size_t i : written) {
+    auto v = ReplicaVersion(store, i, obj.key, nullptr);
+    if (v.ok() && v->has_value() && **v >= newest) continue;
+    Status st = store.WriteMetadataEntry(i, obj.key, newest_value);
+    if (!st.ok()) {
+      out->errors.push_back("metadata " + obj.kind + " '" + obj.name + "' onto " +
+                            meta[i].Name() + " (carrying revision " + std::to_string(newest) +
+                            " forward): " + st.ToString());
+    }
+  }
+}
+
+}  // namespace
+
 Result<RepairReport> Repair(ObjectStore& store, const CheckReport& report,
                             const RepairOptions& options) {
   RepairReport out;
+  Throttle throttle(options.max_bytes_per_second);
+  // Metadata first: a segment whose record a backend lacks is one failure
+  // away from unreadable, and restoring records is cheap.
+  if (report.metadata_checked) {
+    const MetadataCheckReport& mr = report.metadata;
+    const int quorum = static_cast<int>(mr.backends.size() / 2 + 1);
+    const int read_quorum = static_cast<int>(mr.backends.size()) - quorum + 1;
+    if (!mr.damaged.empty() && mr.answered() < read_quorum) {
+      // Without a read quorum the "newest" revision may not be the newest.
+      out.metadata_objects = static_cast<int>(mr.damaged.size());
+      out.metadata_remaining = out.metadata_objects;
+      out.errors.push_back("metadata replicas not restored: only " +
+                           std::to_string(mr.answered()) + " of " +
+                           std::to_string(mr.backends.size()) +
+                           " metadata backends answered, need " + std::to_string(read_quorum));
+    } else {
+      out.metadata_objects = static_cast<int>(mr.damaged.size());
+      for (size_t t = 0; t < mr.damaged.size(); ++t) {
+        if (options.cancel && options.cancel->load()) {
+          out.metadata_remaining = static_cast<int>(mr.damaged.size() - t);
+          break;
+        }
+        RestoreObject(store, mr.damaged[t], throttle, &out);
+      }
+    }
+  }
   std::vector<const SegmentCheck*> todo;
   for (const auto& sc : report.segments) {
     if (sc.health == SegmentHealth::kLost) {
@@ -225,7 +454,6 @@ Result<RepairReport> Repair(ObjectStore& store, const CheckReport& report,
   });
   ThreadPool pool(8);
   Codec codec;
-  Throttle throttle(options.max_bytes_per_second);
   size_t done = 0;
   for (size_t t = 0; t < todo.size(); ++t) {
     if ((options.max_segments && done >= options.max_segments) ||
@@ -333,6 +561,230 @@ Result<size_t> CollectGarbage(ObjectStore& store, const CheckReport& report) {
     if (st.ok() || st.code() == Status::Code::kNotFound) ++deleted;
   }
   return deleted;
+}
+
+bool GcReport::complete() const {
+  if (!refused.empty()) return false;
+  for (const auto& b : backends) {
+    if (!b.scanned) return false;
+  }
+  for (const auto& it : items) {
+    if (!it.error.empty()) return false;
+  }
+  return true;
+}
+
+uint64_t GcReport::garbage() const {
+  uint64_t n = 0;
+  for (const auto& b : backends) n += b.garbage;
+  return n;
+}
+uint64_t GcReport::garbage_bytes() const {
+  uint64_t n = 0;
+  for (const auto& b : backends) n += b.garbage_bytes;
+  return n;
+}
+uint64_t GcReport::deleted() const {
+  uint64_t n = 0;
+  for (const auto& b : backends) n += b.deleted;
+  return n;
+}
+uint64_t GcReport::deleted_bytes() const {
+  uint64_t n = 0;
+  for (const auto& b : backends) n += b.deleted_bytes;
+  return n;
+}
+
+namespace {
+
+using ShardSet = std::set<std::pair<std::string, std::string>>;  // (backend, shard key)
+
+// The shards the newest revision of every live segment record names, or an
+// error saying why the metadata cannot be trusted to name them all.
+Result<ShardSet> ReferencedShards(ObjectStore& store, const MetaListing& listing,
+                                  const std::map<std::string, KeyView>& keys, size_t* live) {
+  const auto& meta = store.metadata_backends();
+  for (size_t i = 0; i < meta.size(); ++i) {
+    if (!listing.per_backend[i].ok()) {
+      return Status::Unavailable("metadata backend " + meta[i].Name() +
+                                 " did not answer (" + listing.per_backend[i].status().ToString() +
+                                 "): a record only it holds could reference any key");
+    }
+  }
+  ShardSet out;
+  *live = 0;
+  for (const auto& [key, kv] : keys) {
+    if (!kv.best) {
+      return Status::Corruption("metadata record " + key +
+                                " does not authenticate on any backend: what it references is "
+                                "unknown");
+    }
+    if (kv.best->kind != "seg" || kv.best->deleted) continue;
+    if (!kv.best->ref) {
+      return Status::Corruption("segment record " + key + " has no segment reference");
+    }
+    const SegmentRef& ref = *kv.best->ref;
+    ++*live;
+    for (const auto& loc : ref.shards) {
+      if (!loc.backend.empty()) {
+        out.insert({loc.backend, store.ShardKey(ref.id, ref.version, loc.index)});
+      }
+    }
+  }
+  return out;
+}
+
+uint64_t NowOn(Result<uint64_t> backend_time) {
+  // The backend's clock when it answers TIME, this machine's otherwise.
+  return backend_time.ok() ? *backend_time : static_cast<uint64_t>(std::time(nullptr));
+}
+
+}  // namespace
+
+Result<GcReport> CollectGarbage(ObjectStore& store, const GcOptions& options) {
+  GcReport report;
+  const auto& data = store.data_backends();
+  const auto& meta = store.metadata_backends();
+  const uint64_t grace = static_cast<uint64_t>(std::max<int64_t>(options.grace.count(), 0));
+
+  // 1. Shard keys on the data backends, BEFORE the metadata (rule 1).
+  struct DataScan {
+    Result<std::vector<StoredKey>> keys = Status::Internal("not scanned");
+    uint64_t now = 0;
+  };
+  std::vector<DataScan> scans(data.size());
+  {
+    ThreadPool pool(std::max<size_t>(std::min<size_t>(data.size(), 8), 1));
+    ParallelFor(pool, data.size(), [&](size_t i) {
+      scans[i].now = NowOn(store.DataBackendTime(data[i].Name()));
+      scans[i].keys = store.ListShardEntries(data[i].Name());
+    });
+  }
+  // 2. Then every metadata record on every metadata backend.
+  std::vector<uint64_t> meta_now(meta.size());
+  for (size_t i = 0; i < meta.size(); ++i) meta_now[i] = NowOn(store.MetadataBackendTime(i));
+  MetaListing listing = ListAllMetadata(store);
+  auto keys = IndexMetadata(store, listing);
+  size_t live = 0;
+  auto referenced = ReferencedShards(store, listing, keys, &live);
+  report.live_segments = live;
+  if (!referenced.ok()) {
+    // Nothing can be judged garbage; still say what each backend holds.
+    report.refused = referenced.status().message();
+  }
+
+  for (size_t i = 0; i < data.size(); ++i) {
+    GcBackendReport b;
+    b.backend = data[i].Name();
+    b.role = "data";
+    if (!scans[i].keys.ok()) {
+      b.error = scans[i].keys.status().ToString();
+      report.backends.push_back(std::move(b));
+      continue;
+    }
+    b.scanned = true;
+    for (const StoredKey& k : *scans[i].keys) {
+      b.keys++;
+      if (!referenced.ok() || referenced->count({b.backend, k.key})) continue;
+      if (k.written_unix + grace > scans[i].now) {
+        b.young++;
+        b.young_bytes += k.size;
+        continue;
+      }
+      b.garbage++;
+      b.garbage_bytes += k.size;
+      report.items.push_back({b.backend, "data", k.key, k.size, k.written_unix,
+                              "no live segment references this shard", false, ""});
+    }
+    report.backends.push_back(std::move(b));
+  }
+
+  // Tombstones every replica agrees on.
+  std::vector<GcBackendReport> meta_rows(meta.size());
+  for (size_t i = 0; i < meta.size(); ++i) {
+    meta_rows[i].backend = meta[i].Name();
+    meta_rows[i].role = "meta";
+    meta_rows[i].scanned = listing.per_backend[i].ok();
+    if (!meta_rows[i].scanned) meta_rows[i].error = listing.per_backend[i].status().ToString();
+  }
+  for (const auto& [key, kv] : keys) {
+    for (const auto& [i, n] : kv.bytes) {
+      (void)n;
+      meta_rows[i].keys++;
+    }
+    if (!kv.best || !kv.best->deleted) continue;
+    bool live_copy = false, young = false;
+    for (const auto& [i, l] : kv.live) live_copy = live_copy || l;
+    for (const auto& [i, w] : kv.written) young = young || w + grace > meta_now[i];
+    if (live_copy || !kv.corrupt.empty() || young || !referenced.ok()) {
+      report.kept_tombstones++;
+      if (young) {
+        for (const auto& [i, n] : kv.bytes) {
+          meta_rows[i].young++;
+          meta_rows[i].young_bytes += n;
+        }
+      }
+      continue;
+    }
+    for (const auto& [i, n] : kv.bytes) {
+      meta_rows[i].garbage++;
+      meta_rows[i].garbage_bytes += n;
+      report.items.push_back({meta[i].Name(), "meta", key, n, kv.written.at(i),
+                              "tombstone of deleted " + kv.best->kind + " '" + kv.best->name +
+                                  "' (revision " + std::to_string(kv.best->version) +
+                                  "), on every replica that holds it",
+                              false, ""});
+    }
+  }
+  for (auto& r : meta_rows) report.backends.push_back(std::move(r));
+  if (options.dry_run || report.items.empty() || !report.refused.empty()) return report;
+
+  // 3. Read the metadata again right before deleting (rule 2).
+  {
+    MetaListing again = ListAllMetadata(store);
+    auto keys2 = IndexMetadata(store, again);
+    size_t live2 = 0;
+    auto referenced2 = ReferencedShards(store, again, keys2, &live2);
+    if (!referenced2.ok()) {
+      report.refused = referenced2.status().message();
+      return report;
+    }
+    std::vector<GcItem> keep;
+    for (auto& it : report.items) {
+      bool still = true;
+      if (it.role == "data") {
+        still = !referenced2->count({it.backend, it.key});
+      } else {
+        auto k2 = keys2.find(it.key);
+        // Still a tombstone at the same revision, with no live copy anywhere.
+        still = k2 == keys2.end() ||
+                (k2->second.best && k2->second.best->deleted &&
+                 std::none_of(k2->second.live.begin(), k2->second.live.end(),
+                              [](const auto& p) { return p.second; }) &&
+                 k2->second.corrupt.empty());
+      }
+      if (still) keep.push_back(std::move(it));
+    }
+    report.items = std::move(keep);
+  }
+
+  std::map<std::pair<std::string, std::string>, GcBackendReport*> rows;
+  for (auto& b : report.backends) rows[{b.backend, b.role}] = &b;
+  std::map<std::string, size_t> meta_index;
+  for (size_t i = 0; i < meta.size(); ++i) meta_index[meta[i].Name()] = i;
+  for (auto& it : report.items) {
+    Status st = it.role == "data" ? store.DeleteShard(it.backend, it.key)
+                                  : store.DeleteMetadataEntry(meta_index.at(it.backend), it.key);
+    if (st.ok() || st.code() == Status::Code::kNotFound) {
+      it.deleted = true;
+      GcBackendReport* b = rows[{it.backend, it.role}];
+      b->deleted++;
+      b->deleted_bytes += it.bytes;
+    } else {
+      it.error = st.ToString();
+    }
+  }
+  return report;
 }
 
 std::vector<BackendHealth> ProbeBackends(ObjectStore& store) {

@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,58 @@ struct BackendCheck {
   BackendHealth health;
 };
 
+// ---- Metadata replicas ------------------------------------------------------
+//
+// Every metadata record (segment refs, blobs, tombstones) should be on every
+// metadata backend at its newest revision. CheckMetadata reads every record
+// entry from every metadata backend and reports, per backend, how many
+// objects it holds at the newest revision (ok), lacks (missing), holds at an
+// older revision (stale) or holds in a form that does not authenticate
+// (corrupt). Repair (below) copies the newest sealed record onto each backend
+// that needs it; it never replaces a copy with an older revision: each target
+// is re-read right before it is written, and after writing every replica is
+// read again so that a revision written meanwhile (by a running mount) is
+// carried forward onto the targets too.
+
+struct MetadataReplicaCheck {
+  std::string backend;
+  bool reachable = false;  // its records could be listed
+  std::string error;       // why not
+  int ok = 0, missing = 0, stale = 0, corrupt = 0;
+  uint64_t bytes = 0;      // bytes of record entries it holds
+  bool healthy() const { return reachable && missing == 0 && stale == 0 && corrupt == 0; }
+};
+
+struct MetadataObject {
+  std::string key;   // record key on the backends
+  std::string kind;  // "seg" or "blob"
+  std::string name;
+  uint64_t version = 0;  // newest revision seen
+  bool deleted = false;  // that revision is a tombstone
+  std::string value;     // the sealed newest copy (restored as is)
+  // Metadata backend indices (metadata_backends() order) that answered and
+  // lack the object or hold a stale or corrupt copy.
+  std::vector<size_t> needs;
+};
+
+struct MetadataCheckReport {
+  std::vector<MetadataReplicaCheck> backends;  // metadata_backends() order
+  size_t objects = 0;                  // distinct records with a good copy somewhere
+  std::vector<MetadataObject> damaged;  // those some answering backend needs
+  // Record keys none of whose copies authenticates: lost (or not this
+  // store's); never overwritten, never collected.
+  std::vector<std::string> unreadable;
+  int answered() const;
+  int unreachable() const;
+  bool healthy() const;  // every backend reachable and complete, nothing unreadable
+  bool lost() const { return !unreadable.empty(); }
+};
+
+Result<MetadataCheckReport> CheckMetadata(ObjectStore& store);
+
 struct CheckOptions {
+  // Also check the metadata replicas (report.metadata).
+  bool check_metadata = true;
   bool full_decode = false;
   bool scan_garbage = false;
   // Shard keys younger than this are never called garbage (a Put may be
@@ -78,7 +130,9 @@ struct CheckReport {
   std::vector<SegmentCheck> segments;
   std::vector<BackendCheck> backends;
   std::vector<GarbageEntry> garbage;  // orphan shard keys (scan_garbage)
-  int healthy = 0, degraded = 0, lost = 0;
+  int healthy = 0, degraded = 0, lost = 0;  // segments
+  bool metadata_checked = false;  // options.check_metadata
+  MetadataCheckReport metadata;
 };
 
 Result<CheckReport> Check(ObjectStore& store, const CheckOptions& options = {});
@@ -98,15 +152,89 @@ struct RepairReport {
   int lost = 0;            // segments with fewer than k good shards
   int remaining = 0;       // degraded segments not attempted (limit/cancel)
   uint64_t bytes_read = 0, bytes_written = 0;
+  // Metadata replicas (when the report checked them), done before segments.
+  int metadata_objects = 0;    // records some backend needed
+  int metadata_restored = 0;   // copies written
+  int metadata_newer = 0;      // targets found holding a newer copy: left alone
+  int metadata_failed = 0;     // copies that could not be written
+  int metadata_remaining = 0;  // records not attempted (cancel)
+  std::map<std::string, int> metadata_restored_per_backend;
   std::vector<std::string> errors;
 };
 
-// Repairs the degraded segments found by `report` (from Check).
+// Restores the metadata replicas reported damaged (report.metadata), then
+// repairs the degraded segments found by `report` (from Check).
 Result<RepairReport> Repair(ObjectStore& store, const CheckReport& report,
                             const RepairOptions& options = {});
 
 // Deletes the orphan shards listed in report.garbage; returns how many.
 Result<size_t> CollectGarbage(ObjectStore& store, const CheckReport& report);
+
+// ---- Space reclaim -------------------------------------------------------------
+//
+// CollectGarbage(store, GcOptions) finds what no live segment references:
+//  - shard keys on the data backends that are not a shard of the newest
+//    revision of a live segment record at the location that record names
+//    (left by crashes between shard writes and the metadata commit, by
+//    deletes and overwrites whose shard deletions failed while a backend was
+//    down, by repairs that moved shards off a backend);
+//  - tombstones (records of deleted segments and blobs) that every metadata
+//    backend holds or lacks, none at an older live revision.
+// It deletes them unless dry_run. The rule that keeps live data safe:
+//  1. only keys written at least `grace` ago (by the backend's own clock)
+//     are candidates, and the data backends are scanned BEFORE the metadata
+//     is read, so a Put whose shards are older than the grace period had
+//     committed its record (Puts are bounded far below the default grace of
+//     an hour) before the metadata was read;
+//  2. nothing is deleted unless every metadata backend answered and every
+//     record entry authenticated (an unreadable record could reference any
+//     shard), and the metadata is read again right before deleting, dropping
+//     any candidate that became referenced;
+//  3. data backends that cannot be scanned are reported, never guessed.
+// Do not run it concurrently with `fs repair` (repair may re-point a segment
+// at a copy gc saw as an orphan). A running mount is safe under rule 1.
+struct GcOptions {
+  std::chrono::seconds grace{3600};
+  bool dry_run = false;
+};
+
+struct GcItem {
+  std::string backend;
+  std::string role;  // "data" (a shard) or "meta" (a tombstone)
+  std::string key;
+  uint64_t bytes = 0;
+  uint64_t written_unix = 0;
+  std::string reason;
+  bool deleted = false;
+  std::string error;  // why the delete failed
+};
+
+struct GcBackendReport {
+  std::string backend;
+  std::string role;  // "data" or "meta"
+  bool scanned = false;
+  std::string error;
+  uint64_t keys = 0;                          // keys of this store's prefix seen
+  uint64_t garbage = 0, garbage_bytes = 0;   // found
+  uint64_t deleted = 0, deleted_bytes = 0;   // removed
+  uint64_t young = 0, young_bytes = 0;       // unreferenced, within the grace period: kept
+};
+
+struct GcReport {
+  std::vector<GcBackendReport> backends;  // data backends, then metadata backends
+  std::vector<GcItem> items;
+  size_t live_segments = 0;
+  // Tombstones kept because some replica still holds an older live copy
+  // (`fs repair` first) or a copy is younger than the grace period.
+  size_t kept_tombstones = 0;
+  // Set when nothing was (or would be) deleted for a reason; dry runs say
+  // what they would have refused too.
+  std::string refused;
+  bool complete() const;  // every backend scanned, nothing refused, no delete failed
+  uint64_t garbage() const, garbage_bytes() const, deleted() const, deleted_bytes() const;
+};
+
+Result<GcReport> CollectGarbage(ObjectStore& store, const GcOptions& options);
 
 // Probes every data and metadata backend with NSINFO; returns the health of
 // each (data backends first), also recorded in store.health().

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "fs/zdb_cluster_test_util.h"
 
@@ -254,6 +256,289 @@ TEST_F(RepairTest, GarbageIsFoundAndCollected) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 1u);
   EXPECT_FALSE(*cl->Exists(orphan));
+  ExpectAllReadable();
+}
+
+// The sealed copy of the record `key` on metadata backend `meta_index`.
+std::string RawRecord(ObjectStore& store, size_t meta_index, const std::string& key) {
+  auto v = store.ReadMetadataEntry(meta_index, key);
+  return v.ok() && v->has_value() ? **v : std::string();
+}
+
+// The record key of a segment (from its authenticated record).
+std::string SegmentRecordKey(ObjectStore& store, size_t meta_index, const std::string& id) {
+  auto entries = store.ListMetadataEntries(meta_index);
+  if (!entries.ok()) return "";
+  for (const auto& e : *entries) {
+    auto info = store.OpenMetadataRecord(e.key, e.value);
+    if (info.ok() && info->kind == "seg" && info->name == id) return e.key;
+  }
+  return "";
+}
+
+TEST_F(RepairTest, MetadataBackendWipedIsReportedRestoredAndReadableFromItAlone) {
+  PutMany(6, "m");
+  const std::string table = RandomBytes(70000, 99);
+  ASSERT_TRUE(store_->PutBlob("inode-table", table).ok());
+  ASSERT_TRUE(store_->Delete("m5").ok());  // a tombstone is metadata too
+  data_.erase("m5");
+  {
+    auto r = Check(*store_);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_TRUE(r->metadata_checked);
+    EXPECT_TRUE(r->metadata.healthy());
+    EXPECT_EQ(r->metadata.objects, 7u);  // 5 live segments, 1 tombstone, 1 blob
+    for (const auto& b : r->metadata.backends) EXPECT_EQ(b.ok, 7) << b.backend;
+  }
+  // A stale copy on backend 10: m1's record before m1 is overwritten.
+  const std::string m1_key = SegmentRecordKey(*store_, 2, "m1");
+  ASSERT_FALSE(m1_key.empty());
+  const std::string m1_old = RawRecord(*store_, 2, m1_key);
+  data_["m1"] = RandomBytes(33333, 1234);
+  ASSERT_TRUE(store_->Put("m1", data_["m1"]).ok());
+  ASSERT_TRUE(store_->WriteMetadataEntry(2, m1_key, m1_old).ok());
+  // A corrupt copy on backend 10: m2's record with a flipped byte.
+  const std::string m2_key = SegmentRecordKey(*store_, 2, "m2");
+  std::string m2_bad = RawRecord(*store_, 2, m2_key);
+  ASSERT_FALSE(m2_bad.empty());
+  m2_bad[m2_bad.size() / 2] ^= 0x40;
+  ASSERT_TRUE(store_->WriteMetadataEntry(2, m2_key, m2_bad).ok());
+  // Metadata backend 9 wiped: back empty, as a namespace redeployed in its slot.
+  cluster_->Wipe(9);
+
+  auto r = Check(*store_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->healthy, 5);  // the data itself is fine
+  EXPECT_FALSE(r->metadata.healthy());
+  EXPECT_FALSE(r->metadata.lost());
+  ASSERT_EQ(r->metadata.backends.size(), 3u);
+  EXPECT_TRUE(r->metadata.backends[0].healthy());
+  EXPECT_EQ(r->metadata.backends[1].missing, 7);
+  EXPECT_EQ(r->metadata.backends[1].ok, 0);
+  EXPECT_EQ(r->metadata.backends[2].stale, 1);
+  EXPECT_EQ(r->metadata.backends[2].corrupt, 1);
+  EXPECT_EQ(r->metadata.backends[2].ok, 5);
+  EXPECT_EQ(r->metadata.damaged.size(), 7u);
+
+  // Interrupted before it starts: nothing written, all of it remains.
+  std::atomic<bool> cancel{true};
+  RepairOptions ro;
+  ro.cancel = &cancel;
+  auto rep = Repair(*store_, *r, ro);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->metadata_restored, 0);
+  EXPECT_EQ(rep->metadata_remaining, 7);
+  EXPECT_EQ(Check(*store_)->metadata.backends[1].missing, 7);
+
+  // Meanwhile a writer stores a newer revision of m3's record everywhere:
+  // the repair, working from the older report, must leave it alone.
+  data_["m3"] = RandomBytes(12345, 77);
+  ASSERT_TRUE(store_->Put("m3", data_["m3"]).ok());
+
+  rep = Repair(*store_, *r);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->metadata_objects, 7);
+  EXPECT_EQ(rep->metadata_newer, 1);  // m3 on backend 9
+  EXPECT_EQ(rep->metadata_restored, 6 + 2);  // 6 onto backend 9, stale + corrupt onto 10
+  EXPECT_EQ(rep->metadata_failed, 0) << (rep->errors.empty() ? "" : rep->errors[0]);
+  EXPECT_EQ(rep->metadata_restored_per_backend[cluster_->backend(9).Name()], 6);
+  EXPECT_EQ(rep->metadata_restored_per_backend[cluster_->backend(10).Name()], 2);
+  auto after = Check(*store_);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->metadata.healthy());
+  for (const auto& b : after->metadata.backends) EXPECT_EQ(b.ok, 7) << b.backend;
+  EXPECT_EQ(after->healthy, 5);
+  ExpectAllReadable();
+  // Resumable: nothing left to do.
+  rep = Repair(*store_, *after);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->metadata_restored, 0);
+
+  // Everything is found again from the restored backend alone.
+  auto alone = ObjectStore::Open(keys_, cluster_->backends(0, 8), {cluster_->backend(9)},
+                                 FastOptions(4, 2));
+  ASSERT_TRUE(alone.ok());
+  auto list = (*alone)->List();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_EQ(list->size(), 5u);
+  for (auto& [id, bytes] : data_) {
+    auto got = (*alone)->Get(id);
+    ASSERT_TRUE(got.ok()) << id << ": " << got.status().ToString();
+    EXPECT_TRUE(*got == bytes) << id;
+  }
+  EXPECT_EQ((*alone)->Get("m5").status().code(), Status::Code::kNotFound);
+  auto blob = (*alone)->GetBlob("inode-table");
+  ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+  EXPECT_TRUE(*blob == table);
+}
+
+TEST_F(RepairTest, MetadataBackendDownIsDegradedAndNothingIsWrittenToIt) {
+  PutMany(2, "u");
+  cluster_->Stop(8);
+  auto r = Check(*store_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->healthy, 2);
+  EXPECT_FALSE(r->metadata.healthy());
+  EXPECT_FALSE(r->metadata.backends[0].reachable);
+  EXPECT_FALSE(r->metadata.backends[0].error.empty());
+  EXPECT_EQ(r->metadata.unreachable(), 1);
+  EXPECT_TRUE(r->metadata.damaged.empty());  // only answering backends can be repaired
+  auto rep = Repair(*store_, *r);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->metadata_restored, 0);
+}
+
+TEST_F(RepairTest, GcRemovesOrphansAndTombstonesNeverLiveData) {
+  PutMany(4, "g");
+  ASSERT_TRUE(store_->PutBlob("table", "small").ok());
+  // 1. A shard no segment references (a Put that crashed before its commit).
+  const std::string orphan = store_->ShardKey("nobody", 1, 0);
+  ASSERT_TRUE(cluster_->Client(3)->Set(orphan, std::string(1000, 'x')).ok());
+  // 2. A segment deleted while one of its backends was down.
+  auto g0 = store_->Stat("g0");
+  ASSERT_TRUE(g0.ok());
+  const int down = cluster_->IndexOf(g0->shards[0].backend);
+  const std::string left_key = store_->ShardKey("g0", g0->version, 0);
+  cluster_->Stop(down);
+  ASSERT_TRUE(store_->Delete("g0").ok());
+  data_.erase("g0");
+  for (int i = 0; i < 100 && store_->Garbage().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(store_->Garbage().size(), 1u);  // the delete on the down backend failed
+  cluster_->Start(down);
+  ASSERT_TRUE(*cluster_->Client(down)->Exists(left_key));
+  const std::string down_name = cluster_->backend(down).Name();
+
+  // Young garbage is kept: an upload in flight looks exactly like it.
+  GcOptions o;
+  o.dry_run = true;
+  auto r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->items.empty());
+  EXPECT_TRUE(r->complete()) << r->refused;
+  EXPECT_EQ(r->live_segments, 3u);
+  uint64_t young = 0;
+  for (const auto& b : r->backends) young += b.young;
+  EXPECT_EQ(young, 2u + 3u);  // two shards, the tombstone on 3 replicas
+  EXPECT_EQ(r->kept_tombstones, 1u);
+
+  // Dry run past the grace period: reported, nothing deleted.
+  o.grace = std::chrono::seconds(0);
+  r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->refused.empty()) << r->refused;
+  ASSERT_EQ(r->items.size(), 2u + 3u);
+  EXPECT_EQ(r->garbage(), 5u);
+  EXPECT_EQ(r->deleted(), 0u);
+  std::set<std::pair<std::string, std::string>> shards;
+  int tombstones = 0;
+  for (const auto& it : r->items) {
+    if (it.role == "data") shards.insert({it.backend, it.key});
+    if (it.role == "meta") ++tombstones;
+    EXPECT_FALSE(it.deleted);
+  }
+  EXPECT_EQ(tombstones, 3);
+  EXPECT_TRUE(shards.count({cluster_->backend(3).Name(), orphan}));
+  EXPECT_TRUE(shards.count({down_name, left_key}));
+  for (const auto& b : r->backends) {
+    if (b.backend == cluster_->backend(3).Name() && b.role == "data") {
+      EXPECT_GE(b.garbage_bytes, 1000u);
+    }
+  }
+  EXPECT_TRUE(*cluster_->Client(3)->Exists(orphan));
+
+  // A metadata backend down: nothing may be deleted (a record only it holds
+  // could reference any key).
+  cluster_->Stop(10);
+  o.dry_run = false;
+  r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->refused.empty());
+  EXPECT_FALSE(r->complete());
+  EXPECT_EQ(r->deleted(), 0u);
+  EXPECT_TRUE(*cluster_->Client(3)->Exists(orphan));
+  cluster_->Start(10);
+
+  r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->complete()) << r->refused;
+  EXPECT_EQ(r->deleted(), 5u);
+  EXPECT_EQ(r->deleted_bytes(), r->garbage_bytes());
+  EXPECT_FALSE(*cluster_->Client(3)->Exists(orphan));
+  EXPECT_FALSE(*cluster_->Client(down)->Exists(left_key));
+  for (size_t i = 0; i < 3; ++i) {
+    auto entries = store_->ListMetadataEntries(i);
+    ASSERT_TRUE(entries.ok());
+    EXPECT_EQ(entries->size(), 4u);  // 3 live segments + the blob
+  }
+  // Live data is untouched, byte for byte, and fully healthy.
+  ExpectAllReadable();
+  EXPECT_EQ(store_->Get("g0").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(*store_->GetBlob("table"), "small");
+  auto c = Check(*store_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->healthy, 3);
+  EXPECT_TRUE(c->metadata.healthy());
+  // Nothing left.
+  r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->garbage(), 0u);
+}
+
+TEST_F(RepairTest, GcKeepsATombstoneWhileAReplicaStillHoldsTheLiveRecord) {
+  PutMany(2, "t");
+  const std::string key = SegmentRecordKey(*store_, 0, "t0");
+  ASSERT_FALSE(key.empty());
+  const std::string live_copy = RawRecord(*store_, 0, key);
+  ASSERT_TRUE(store_->Delete("t0").ok());
+  data_.erase("t0");
+  // Backend 8 missed the delete (as if it had been down): it still holds the
+  // live record. Dropping the tombstone now would let that copy resurrect t0.
+  ASSERT_TRUE(store_->WriteMetadataEntry(0, key, live_copy).ok());
+  GcOptions o;
+  o.grace = std::chrono::seconds(0);
+  auto r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kept_tombstones, 1u);
+  for (const auto& it : r->items) EXPECT_NE(it.role, "meta") << it.key;
+  for (size_t i = 1; i < 3; ++i) EXPECT_FALSE(RawRecord(*store_, i, key).empty()) << i;
+  // fs repair brings the tombstone to backend 8; then gc may drop it everywhere.
+  auto c = Check(*store_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->metadata.backends[0].stale, 1);
+  auto rep = Repair(*store_, *c);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->metadata_restored, 1);
+  EXPECT_EQ(store_->Get("t0").status().code(), Status::Code::kNotFound);
+  r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kept_tombstones, 0u);
+  int dropped = 0;
+  for (const auto& it : r->items) dropped += it.role == "meta" && it.deleted ? 1 : 0;
+  EXPECT_EQ(dropped, 3);
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(RawRecord(*store_, i, key).empty()) << i;
+  ExpectAllReadable();
+}
+
+TEST_F(RepairTest, GcRefusesWhileARecordIsUnreadable) {
+  PutMany(1, "x");
+  ASSERT_TRUE(cluster_->Client(2)->Set(store_->ShardKey("nobody", 1, 0), "leftover").ok());
+  // A record under this store's prefix that authenticates nowhere: it could
+  // name any shard, so nothing may be judged garbage.
+  for (int i = 8; i < 11; ++i) {
+    ASSERT_TRUE(cluster_->Client(i)->Set("qstor/m/00000000000000000000000000000000", "junk").ok());
+  }
+  GcOptions o;
+  o.grace = std::chrono::seconds(0);
+  auto r = CollectGarbage(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->refused.find("does not authenticate"), std::string::npos) << r->refused;
+  EXPECT_TRUE(r->items.empty());
+  EXPECT_TRUE(*cluster_->Client(2)->Exists(store_->ShardKey("nobody", 1, 0)));
+  auto c = Check(*store_);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->metadata.lost());
   ExpectAllReadable();
 }
 

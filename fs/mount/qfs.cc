@@ -1988,6 +1988,7 @@ bool Qfs::UploadOnce() {
     std::unique_lock dlk(in->data_mu);
     if (!EnsureBlocks(*in).ok() || !EnsureFd(*in).ok()) continue;
     uint32_t len = 0;
+    int fd = -1;
     {
       std::lock_guard l(in->mu);
       auto it = in->blocks.find(r.blk);
@@ -1998,11 +1999,27 @@ bool Qfs::UploadOnce() {
       const Blk& b = it->second;
       if (b.gen != r.gen || b.dirty || !b.cached) continue;
       len = b.len;
+      // in->fd is guarded by in->mu, and MaybeDrop/ReapLocked close it holding
+      // only in->mu (they run under table_mu_, which comes after data_mu in the
+      // lock order, so they cannot wait for the data_mu we hold). Read from a
+      // private duplicate taken under in->mu instead of in->fd itself: no lock
+      // is held during the disk read, and a close meanwhile cannot make us read
+      // a closed or reused descriptor. (A reaped inode's blocks then fail the
+      // gen check of the commit below and are not counted live.)
+      if (in->fd < 0) continue;  // closed since EnsureFd: the inode was reaped
+      fd = ::fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
+    }
+    if (fd < 0) {
+      const int e = errno;
+      NoteError("inode " + std::to_string(r.ino) + " block " + std::to_string(r.blk) +
+                ": cannot duplicate the cache file descriptor for upload: " + std::strerror(e));
+      continue;
     }
     size_t at = seg.size();
     seg.resize(at + len);
     size_t got = 0;
-    Status st = PreadFull(in->fd, seg.data() + at, len, r.blk * bs_, &got);
+    Status st = PreadFull(fd, seg.data() + at, len, r.blk * bs_, &got);
+    ::close(fd);
     if (!st.ok()) {
       seg.resize(at);
       NoteError(st.ToString());
@@ -2030,8 +2047,9 @@ bool Qfs::UploadOnce() {
   {
     std::lock_guard dl(db_->mu());
     Status st = db_->Prepare("INSERT INTO segments(id, len, live, state, created_ns)"
-                             " VALUES(?, ?, 0, 0, ?)")
-                    .BindText(1, id).Bind(2, static_cast<uint64_t>(seg.size())).Bind(3, NowNs())
+                             " VALUES(?, ?, 0, ?, ?)")
+                    .BindText(1, id).Bind(2, static_cast<uint64_t>(seg.size()))
+                    .Bind(3, kSegUploading).Bind(4, NowNs())
                     .Run();
     if (!st.ok()) {
       NoteError(st.ToString());
