@@ -25,18 +25,6 @@ struct InitOptions {
   bool force = false;
 };
 
-Result<std::string> ReadWordsFile(const std::string& path) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return Status::IOError("cannot read mnemonic file " + path);
-    ss << f.rdbuf();
-  }
-  return ss.str();
-}
-
 int RunInit(const Context& ctx, const InitOptions& opt) {
   auto fail = [](const Status& st) {
     std::cerr << "qstor init: " << st.message() << "\n";
@@ -59,7 +47,7 @@ int RunInit(const Context& ctx, const InitOptions& opt) {
   std::string words;
   bool fresh = false;
   if (!opt.mnemonic_file.empty()) {
-    auto w = ReadWordsFile(opt.mnemonic_file);
+    auto w = reconciler::ReadMnemonicFile(opt.mnemonic_file);
     if (!w.ok()) return fail(w.status());
     words = std::move(w).value();
   } else if (const char* env = std::getenv("QSTOR_MNEMONIC"); env != nullptr && *env != '\0') {

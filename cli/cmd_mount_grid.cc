@@ -747,18 +747,6 @@ struct RecoverCli {
   bool foreground = false;
 };
 
-Result<std::string> ReadWords(const std::string& path) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return Status::IOError("cannot read mnemonic file " + path);
-    ss << f.rdbuf();
-  }
-  return ss.str();
-}
-
 int RunRecover(const Context& ctx, const RecoverCli& c) {
   const char* what = "recover";
   auto home = reconciler::DefaultQstorHome();
@@ -789,7 +777,7 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
   } else if (pub.status().code() == Status::Code::kNotFound) {
     std::string words;
     if (!c.mnemonic_file.empty()) {
-      auto w = ReadWords(c.mnemonic_file);
+      auto w = reconciler::ReadMnemonicFile(c.mnemonic_file);
       if (!w.ok()) return FailWith(w.status(), what);
       words = std::move(w).value();
     } else if (const char* env = std::getenv("QSTOR_MNEMONIC"); env != nullptr && *env) {

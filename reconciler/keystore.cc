@@ -309,4 +309,37 @@ Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm) {
   return first;
 }
 
+Result<std::string> ReadMnemonicFile(const std::string& path) {
+  int fd = path == "-" ? 0 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return Status::IOError("cannot read mnemonic file " + path + ": " + std::strerror(errno));
+  }
+  std::string words;
+  char buf[512];
+  Status st;
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      st = Status::IOError("reading mnemonic file " + path + ": " + std::strerror(errno));
+      break;
+    }
+    if (n == 0) break;
+    if (words.size() + static_cast<size_t>(n) > 64 * 1024) {
+      st = Status::InvalidArgument("mnemonic file " + path + " is larger than 64 KiB: not a mnemonic");
+      break;
+    }
+    // Reserve once so the string never reallocates (and leaves no copy behind).
+    if (words.capacity() < 64 * 1024) words.reserve(64 * 1024);
+    words.append(buf, static_cast<size_t>(n));
+  }
+  sodium_memzero(buf, sizeof buf);
+  if (fd != 0) ::close(fd);
+  if (!st.ok()) {
+    sodium_memzero(words.data(), words.size());
+    return st;
+  }
+  return words;
+}
+
 }  // namespace qstor::reconciler

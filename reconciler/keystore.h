@@ -68,4 +68,9 @@ Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view pa
 // kFailedPrecondition when there is neither the variable nor a terminal.
 Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm);
 
+// The words of a mnemonic file (`--mnemonic-file`; "-" reads stdin), as
+// written: NormalizeMnemonic checks them. The file's bytes are not left in
+// any other buffer.
+Result<std::string> ReadMnemonicFile(const std::string& path);
+
 }  // namespace qstor::reconciler
