@@ -703,6 +703,7 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
   QSTOR_RETURN_IF_ERROR(db_->Begin(durable));
   Status st;
   std::vector<uint64_t> flushed;
+  uint64_t flushed_bytes = 0;
   {
     std::lock_guard l(in.mu);
     if (in.attr_dirty || !in.dirty.empty()) {
@@ -727,6 +728,7 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
                  .Bind(1, in.ino).Bind(2, blk).Bind(3, b.gen).Bind(4, now)
                  .Run();
         flushed.push_back(blk);
+        flushed_bytes += b.len;
       }
     }
     if (st.ok() && durable) {
@@ -750,7 +752,10 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
       dirty_inodes_.erase(in.ino);
     }
   }
-  if (!flushed.empty()) up_cv_.notify_all();
+  if (!flushed.empty() &&
+      queued_since_wake_.fetch_add(flushed_bytes) + flushed_bytes >= opt_.segment_size) {
+    up_cv_.notify_all();
+  }
   return Status::OK();
 }
 
@@ -1956,7 +1961,8 @@ void Qfs::FlushIdle() {
 
 // Packs queued blocks into one segment and stores it. Returns true if it
 // stored something (more may be queued).
-bool Qfs::UploadOnce() {
+bool Qfs::UploadOnce(bool* more) {
+  *more = false;
   struct Row {
     uint64_t ino, blk, gen;
   };
@@ -1978,8 +1984,12 @@ bool Qfs::UploadOnce() {
   std::string seg;
   seg.reserve(opt_.segment_size + bs_);
   std::vector<Row> stale;
+  *more = rows.size() == 512;
   for (const Row& r : rows) {
-    if (seg.size() >= opt_.segment_size) break;
+    if (seg.size() >= opt_.segment_size) {
+      *more = true;
+      break;
+    }
     auto in = GetInode(r.ino);
     if (!in) {
       stale.push_back(r);
@@ -2249,12 +2259,18 @@ void Qfs::UploaderLoop() {
       if (stop_) break;
       want = meta_wanted_;
     }
+    queued_since_wake_ = 0;
     FlushIdle();
     bool failed = false;
-    while (UploadOnce()) {
+    // Only full segments go back to back; a partial one means the queue is
+    // drained, and what arrives meanwhile waits for the next wake-up (a
+    // segment's worth, a sync, or the 200 ms timer) so that small files
+    // share segments.
+    bool more = false;
+    while (UploadOnce(&more)) {
       done_cv_.notify_all();
       std::lock_guard l(up_mu_);
-      if (stop_) break;
+      if (stop_ || !more) break;
     }
     {
       std::lock_guard l(up_mu_);

@@ -166,7 +166,10 @@ class Qfs {
   void TouchDirLocked(Inode& dir, int nlink_delta);  // db mu held
 
   void UploaderLoop();
-  bool UploadOnce();
+  // Packs queued blocks into one segment and stores it. Returns true if it
+  // stored something; *more says the queue held more than one segment's
+  // worth (call again now), else the rest waits for the next wake-up.
+  bool UploadOnce(bool* more);
   void DeleteDeadSegments();
   void Evict();
   void ShipMeta();
@@ -189,6 +192,11 @@ class Qfs {
   std::thread uploader_;
   std::mutex up_mu_;
   std::condition_variable up_cv_;    // wakes the uploader
+  // Bytes queued for upload since the uploader last woke. A flush wakes it
+  // only once a segment's worth is waiting; otherwise its timer (200 ms)
+  // picks the blocks up, so many small files share one segment (and one
+  // backend write) instead of one segment each.
+  std::atomic<uint64_t> queued_since_wake_{0};
   std::condition_variable done_cv_;  // uploader made progress
   bool stop_ = false;
   bool uploader_exited_ = false;

@@ -64,6 +64,10 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
   }
   std::unique_ptr<SqliteDb> db(new SqliteDb(raw));
   sqlite3_busy_timeout(raw, 5000);
+  // One process (the mount) owns the database: exclusive locking keeps the
+  // WAL index in process memory, so a transaction costs no fcntl locks and no
+  // shared-memory file traffic (docs/mount.md, "Metadata database").
+  QSTOR_RETURN_IF_ERROR(db->Exec("PRAGMA locking_mode=EXCLUSIVE"));
   QSTOR_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
   QSTOR_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=NORMAL"));
   QSTOR_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=OFF"));
