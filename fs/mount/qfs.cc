@@ -1467,6 +1467,23 @@ void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
     return;
   }
   size_t n = static_cast<size_t>(std::min<uint64_t>(size, fsize - uoff));
+  // First bring every evicted block of the range back into the cache file,
+  // then read the range once. The other order (read, then patch the blocks
+  // seen as not cached) returned zeros when a concurrent reader of the same
+  // block finished its fill between our read and our check: the block then
+  // looked cached, but what we had read was still the hole. Holding data_mu
+  // shared keeps writers and eviction out until the read is done; a block
+  // another reader is filling counts as cached only once its bytes are in
+  // the file (FillBlock), and two readers filling the same block write the
+  // same bytes.
+  for (uint64_t blk = uoff / bs_; blk * bs_ < uoff + n; blk++) {
+    st = FillBlock(*in, blk);
+    if (!st.ok()) {
+      NoteError(st.ToString());
+      fuse_reply_err(req, EIO);
+      return;
+    }
+  }
   std::string buf(n, '\0');
   size_t got = 0;
   st = PreadFull(fd, buf.data(), n, uoff, &got);
@@ -1476,31 +1493,6 @@ void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
     return;
   }
   std::memset(buf.data() + got, 0, n - got);
-  // Patch in blocks that are not in the cache file.
-  for (uint64_t blk = uoff / bs_; blk * bs_ < uoff + n; blk++) {
-    Blk b;
-    {
-      std::lock_guard l(in->mu);
-      auto it = in->blocks.find(blk);
-      if (it == in->blocks.end() || it->second.cached || it->second.len == 0) continue;
-      b = it->second;
-    }
-    st = FillBlock(*in, blk);
-    if (!st.ok()) {
-      NoteError(st.ToString());
-      fuse_reply_err(req, EIO);
-      return;
-    }
-    uint64_t bstart = blk * bs_;
-    uint64_t lo = std::max(bstart, uoff);
-    uint64_t hi = std::min(bstart + bs_, uoff + n);
-    st = PreadFull(fd, buf.data() + (lo - uoff), hi - lo, lo, &got);
-    if (!st.ok()) {
-      fuse_reply_err(req, EIO);
-      return;
-    }
-    std::memset(buf.data() + (lo - uoff) + got, 0, (hi - lo) - got);
-  }
   fuse_reply_buf(req, buf.data(), n);
 }
 
