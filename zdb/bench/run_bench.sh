@@ -28,13 +28,19 @@ bench() {  # $1 = port, rest = extra args
   redis-benchmark -h 127.0.0.1 -p "$port" -P 16 -d 4096 -t set,get -r 100000 -n "$N" --csv "$@" 2>/dev/null
 }
 
+for tool in redis-server redis-benchmark redis-cli; do
+  command -v "$tool" >/dev/null || { echo "$tool not found: apt-get install redis-server redis-tools" >&2; exit 1; }
+done
+
 echo "== redis-server --appendonly yes --appendfsync everysec"
 RPORT=$(free_port)
 mkdir -p "$WORK/redis"
 redis-server --bind 127.0.0.1 --port "$RPORT" --dir "$WORK/redis" --appendonly yes \
   --appendfsync everysec --save '' --daemonize no > "$WORK/redis.log" 2>&1 &
 RPID=$!; PIDS+=("$RPID")
-sleep 0.5
+# redis-benchmark spins forever against a port nobody listens on: wait for it.
+for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$RPORT" ping >/dev/null || { echo "redis-server did not start: $(tail -3 "$WORK/redis.log")" >&2; exit 1; }
 bench "$RPORT"
 kill "$RPID"; wait "$RPID" || true
 
