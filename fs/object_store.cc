@@ -1002,25 +1002,11 @@ Status ObjectStore::DeleteShard(const std::string& backend, const std::string& k
 
 Result<std::vector<std::pair<std::string, uint64_t>>> ObjectStore::ListShardKeys(
     const std::string& backend) {
-  auto b = impl_->DataIndex(backend);
-  if (!b.ok()) return b.status();
-  const std::string prefix = impl_->options.prefix + "/s/";
+  auto entries = ListShardEntries(backend);
+  if (!entries.ok()) return entries.status();
   std::vector<std::pair<std::string, uint64_t>> out;
-  Status st = impl_->WithClient(*impl_->data_pools[*b], backend, [&](zdb::Client& c) -> Status {
-    std::optional<std::string> cursor;
-    for (;;) {
-      auto page = c.Scan(cursor);
-      if (!page.ok()) {
-        return page.status().code() == Status::Code::kNotFound ? Status::OK() : page.status();
-      }
-      if (page->done || page->entries.empty()) return Status::OK();
-      for (auto& e : page->entries) {
-        if (e.key.compare(0, prefix.size(), prefix) == 0) out.emplace_back(e.key, e.timestamp);
-      }
-      cursor = page->next_cursor;
-    }
-  });
-  if (!st.ok()) return st;
+  out.reserve(entries->size());
+  for (auto& e : *entries) out.emplace_back(std::move(e.key), e.written_unix);
   return out;
 }
 

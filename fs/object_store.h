@@ -189,11 +189,11 @@ class ObjectStore {
   Result<std::optional<std::string>> ReadShard(const std::string& backend, const std::string& key);
   Status WriteShard(const std::string& backend, const std::string& key, const std::string& value);
   Status DeleteShard(const std::string& backend, const std::string& key);
-  // Every shard key (of this store's prefix) on a data backend, with the
-  // unix time it was written.
-  Result<std::vector<std::pair<std::string, uint64_t>>> ListShardKeys(const std::string& backend);
-  // The same with sizes.
+  // Every shard key (of this store's prefix) on a data backend, with its
+  // size and the unix time it was written (a retried scan starts over).
   Result<std::vector<StoredKey>> ListShardEntries(const std::string& backend);
+  // The same as (key, written_unix) pairs.
+  Result<std::vector<std::pair<std::string, uint64_t>>> ListShardKeys(const std::string& backend);
   // The backend's clock (zdb TIME), unix seconds: key ages are judged on the
   // clock that stamped them, not on this machine's.
   Result<uint64_t> DataBackendTime(const std::string& backend);
