@@ -322,6 +322,9 @@ int ServeInBackground(qstor::fs::mount::MountOptions o, const SinkFactory& make_
 
 int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkFactory& make_sink,
                const std::string& what) {
+  // A dead FUSE mount (its process killed) answers ENOTCONN to everything:
+  // detach it first, as the foreground mount does.
+  qstor::fs::mount::DetachDeadMount(o.mountpoint);
   Status st = MkdirP(o.mountpoint);
   if (st.ok()) st = MkdirP(o.cache_dir);
   if (!st.ok()) return Fail(st, "mount");

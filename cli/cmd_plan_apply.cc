@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -207,6 +208,17 @@ int MountStep(const Context& ctx, Session& s, bool layout_changed) {
   const auto& mnt = s.manifest.mount;
   if (!mnt.enabled) return kExitOk;
   bool mounted = IsMountPoint(mnt.path);
+  struct stat mst {};
+  if (mounted && ::stat(mnt.path.c_str(), &mst) != 0 &&
+      (errno == ENOTCONN || errno == ECONNABORTED)) {
+    // A FUSE mount whose process died (crash, kill -9, reboot of the
+    // daemon): still in the mount table, but every access fails. `qstor
+    // mount` detaches it and mounts again; the cache directory resumes the
+    // pending uploads.
+    std::cerr << "The mount at " << mnt.path
+              << " does not answer (its qstor process is gone); mounting it again.\n";
+    mounted = false;
+  }
   if (mounted && !layout_changed) {
     if (ctx.global.json) {
       std::cout << nlohmann::json{{"type", "mount"}, {"path", mnt.path}, {"changed", false}}.dump()

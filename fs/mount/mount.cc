@@ -177,6 +177,8 @@ struct fuse_lowlevel_ops MakeOps() {
   return ops;
 }
 
+}  // namespace
+
 // A FUSE mount whose server died answers ENOTCONN; detach it so that a
 // restarted mount (systemd, tests after kill -9) can take its place.
 void DetachDeadMount(const std::string& path) {
@@ -190,8 +192,6 @@ void DetachDeadMount(const std::string& path) {
     }
   }
 }
-
-}  // namespace
 
 const struct fuse_lowlevel_ops* Qfs::Ops() {
   static const struct fuse_lowlevel_ops ops = MakeOps();
