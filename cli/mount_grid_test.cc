@@ -364,6 +364,27 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
     EXPECT_EQ(busy.code, 1) << busy.out;
     EXPECT_NE(busy.out.find("is busy"), std::string::npos) << busy.out;
 
+    // kill -9 of the mount process leaves a dead FUSE mount (ENOTCONN);
+    // `qstor mount` detaches it and mounts again, and the data is there.
+    pid_t dead = pids_.back();
+    ASSERT_EQ(::kill(dead, SIGKILL), 0);
+    for (int i = 0; i < 100 && ::kill(dead, 0) == 0; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    struct stat gone {};
+    int rc = ::stat(mnt_.c_str(), &gone);
+    int err = errno;
+    EXPECT_NE(rc, 0);
+    EXPECT_EQ(err, ENOTCONN) << "the killed mount should answer ENOTCONN";
+    CmdResult again = Qstor({"--json", "mount", manifest_, "--passphrase-fd", "3"}, Home(home_),
+                            std::string(kPass) + "\n");
+    ASSERT_EQ(again.code, 0) << again.out;
+    EXPECT_TRUE(IsFuse(mnt_));
+    nlohmann::json ja = LastJsonLine(again.out);
+    ASSERT_TRUE(ja.is_object()) << again.out;
+    pids_.push_back(static_cast<pid_t>(ja["pid"].get<int64_t>()));
+    EXPECT_TRUE(ReadAll(mnt_ + "/a.bin") == a) << "a.bin differs after the remount";
+
     auto [code, c] = Fs("check");
     EXPECT_EQ(code, 4) << c.dump(1);
     EXPECT_EQ(c["summary"]["status"], "degraded");
