@@ -956,6 +956,18 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
 
 }  // namespace
 
+namespace {
+// The options every deployment command takes: the manifest, which Storage
+// document of it, and where the keystore passphrase comes from.
+void AddDeploymentOptions(CLI::App* cmd, std::string& manifest, std::string& name,
+                          int& passphrase_fd) {
+  cmd->add_option("manifest", manifest, "The manifest of the deployment")->required();
+  cmd->add_option("--name", name, "Which Storage document of the file (default: the first)");
+  cmd->add_option("--passphrase-fd", passphrase_fd,
+                  "Read the keystore passphrase from this file descriptor (one line)");
+}
+}  // namespace
+
 void RegisterFsCheckRepair(CLI::App& fsg, Context& ctx) {
   auto c = std::make_shared<CheckCli>();
   CLI::App* chk = fsg.add_subcommand(
@@ -963,11 +975,8 @@ void RegisterFsCheckRepair(CLI::App& fsg, Context& ctx) {
       "Read and verify every shard of every segment of a deployment (from its manifest and\n"
       "state, keys from the keystore) and probe every backend. Exit 0 healthy, 4 degraded\n"
       "(all readable, redundancy lost: run `qstor fs repair`), 5 lost, 1 error.");
-  chk->add_option("manifest", c->manifest, "The manifest of the deployment")->required();
-  chk->add_option("--name", c->name, "Which Storage document of the file (default: the first)");
+  AddDeploymentOptions(chk, c->manifest, c->name, c->passphrase_fd);
   chk->add_flag("--decode", c->decode, "Also decode and authenticate every whole segment");
-  chk->add_option("--passphrase-fd", c->passphrase_fd,
-                  "Read the keystore passphrase from this file descriptor (one line)");
   chk->callback([&ctx, c]() { ctx.exit_code = RunCheck(ctx, *c); });
 
   auto r = std::make_shared<CheckCli>();
@@ -975,10 +984,7 @@ void RegisterFsCheckRepair(CLI::App& fsg, Context& ctx) {
       "repair",
       "Check, rebuild missing or corrupt shards of degraded segments from k good ones onto\n"
       "healthy backends, then check again. Exit codes as `fs check`, for the state after.");
-  rep->add_option("manifest", r->manifest, "The manifest of the deployment")->required();
-  rep->add_option("--name", r->name, "Which Storage document of the file (default: the first)");
-  rep->add_option("--passphrase-fd", r->passphrase_fd,
-                  "Read the keystore passphrase from this file descriptor (one line)");
+  AddDeploymentOptions(rep, r->manifest, r->name, r->passphrase_fd);
   rep->callback([&ctx, r]() { ctx.exit_code = RunRepair(ctx, *r); });
 
   auto g = std::make_shared<GcCli>();
@@ -990,15 +996,12 @@ void RegisterFsCheckRepair(CLI::App& fsg, Context& ctx) {
       "(by the backend's clock) are touched, so uploads in flight are safe; nothing is deleted\n"
       "unless every metadata backend answers. Do not run it while `qstor fs repair` runs.\n"
       "Exit 0 done, 4 incomplete (a backend unreachable, deletion refused or failed), 1 error.");
-  gc->add_option("manifest", g->manifest, "The manifest of the deployment")->required();
-  gc->add_option("--name", g->name, "Which Storage document of the file (default: the first)");
+  AddDeploymentOptions(gc, g->manifest, g->name, g->passphrase_fd);
   gc->add_flag("--dry-run", g->dry_run, "Report what would be deleted; delete nothing");
   gc->add_option("--grace", g->grace,
                  "Keep unreferenced keys younger than this (an upload in flight looks like "
                  "garbage until it commits)")
       ->capture_default_str();
-  gc->add_option("--passphrase-fd", g->passphrase_fd,
-                 "Read the keystore passphrase from this file descriptor (one line)");
   gc->callback([&ctx, g]() { ctx.exit_code = RunGc(ctx, *g); });
 }
 

@@ -574,25 +574,23 @@ bool GcReport::complete() const {
   return true;
 }
 
-uint64_t GcReport::garbage() const {
+namespace {
+// The sum of one counter over the backends of a report.
+uint64_t SumOver(const std::vector<GcBackendReport>& backends,
+                 uint64_t GcBackendReport::*field) {
   uint64_t n = 0;
-  for (const auto& b : backends) n += b.garbage;
+  for (const auto& b : backends) n += b.*field;
   return n;
 }
+}  // namespace
+
+uint64_t GcReport::garbage() const { return SumOver(backends, &GcBackendReport::garbage); }
 uint64_t GcReport::garbage_bytes() const {
-  uint64_t n = 0;
-  for (const auto& b : backends) n += b.garbage_bytes;
-  return n;
+  return SumOver(backends, &GcBackendReport::garbage_bytes);
 }
-uint64_t GcReport::deleted() const {
-  uint64_t n = 0;
-  for (const auto& b : backends) n += b.deleted;
-  return n;
-}
+uint64_t GcReport::deleted() const { return SumOver(backends, &GcBackendReport::deleted); }
 uint64_t GcReport::deleted_bytes() const {
-  uint64_t n = 0;
-  for (const auto& b : backends) n += b.deleted_bytes;
-  return n;
+  return SumOver(backends, &GcBackendReport::deleted_bytes);
 }
 
 namespace {
