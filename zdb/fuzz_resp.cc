@@ -16,12 +16,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Requests, as the server consumes them.
   std::string_view rest = in;
   while (!rest.empty()) {
-    std::vector<std::string> argv;
+    std::vector<std::string_view> argv;
     size_t used = 0;
     std::string err;
     auto r = qstor::zdb::ParseRequest(rest, lim, &argv, &used, &err);
     if (r != qstor::zdb::ParseResult::kOk) break;
     if (used == 0 || used > rest.size()) __builtin_trap();
+    // Arguments are views into the consumed bytes, never past them.
+    for (auto a : argv) {
+      if (a.data() < rest.data() || a.data() + a.size() > rest.data() + used) __builtin_trap();
+    }
     rest.remove_prefix(used);
   }
   // Replies, as the client consumes them; a parsed bulk must be the bytes on the wire.

@@ -149,7 +149,8 @@ std::string Reply::Debug() const {
 }
 
 ParseResult ParseRequest(std::string_view d, const ParseLimits& lim,
-                         std::vector<std::string>* argv, size_t* consumed, std::string* error) {
+                         std::vector<std::string_view>* argv, size_t* consumed,
+                         std::string* error) {
   if (d.empty()) return ParseResult::kNeedMore;
   argv->clear();
   if (d[0] != '*') {
@@ -183,8 +184,6 @@ ParseResult ParseRequest(std::string_view d, const ParseLimits& lim,
     *error = "Protocol error: invalid multibulk length";
     return ParseResult::kError;
   }
-  std::vector<std::string_view> views;
-  views.reserve(static_cast<size_t>(std::min<int64_t>(n, 64)));
   for (int64_t i = 0; i < n; ++i) {
     if (p >= d.size()) return ParseResult::kNeedMore;
     if (d[p] != '$') {
@@ -202,19 +201,17 @@ ParseResult ParseRequest(std::string_view d, const ParseLimits& lim,
       *error = "Payload too large";
       return ParseResult::kError;
     }
-    // Locate the argument without copying: a request is copied only once it
-    // is complete, so a slowly arriving request costs O(size), not O(size^2).
+    // Arguments are views: a slowly arriving request costs O(size) per
+    // attempt and nothing is copied.
     size_t need = static_cast<size_t>(len) + 2;
     if (d.size() - p < need) return ParseResult::kNeedMore;
     if (d[p + len] != '\r' || d[p + len + 1] != '\n') {
       *error = "Protocol error: bulk string not terminated by CRLF";
       return ParseResult::kError;
     }
-    views.push_back(d.substr(p, static_cast<size_t>(len)));
+    argv->push_back(d.substr(p, static_cast<size_t>(len)));
     p += need;
   }
-  argv->reserve(views.size());
-  for (auto v : views) argv->emplace_back(v);
   *consumed = p;
   return ParseResult::kOk;
 }
@@ -224,34 +221,63 @@ ParseResult ParseReply(std::string_view d, const ParseLimits& lim, Reply* out,
   return ParseReplyAt(d, 0, lim, 0, out, consumed, error);
 }
 
-void AppendStatus(std::string* out, std::string_view s) {
+template <class Out>
+void AppendStatus(Out* out, std::string_view s) {
   out->push_back('+');
   out->append(s);
   out->append("\r\n");
 }
-void AppendError(std::string* out, std::string_view s) {
+template <class Out>
+void AppendError(Out* out, std::string_view s) {
   out->push_back('-');
   out->append(s);
   out->append("\r\n");
 }
-void AppendInteger(std::string* out, int64_t v) {
+template <class Out>
+void AppendInteger(Out* out, int64_t v) {
+  char b[24];
+  auto [p, ec] = std::to_chars(b, b + sizeof(b), v);
+  (void)ec;  // 24 bytes hold any int64
   out->push_back(':');
-  out->append(std::to_string(v));
+  out->append(std::string_view(b, static_cast<size_t>(p - b)));
   out->append("\r\n");
 }
-void AppendBulk(std::string* out, std::string_view s) {
+template <class Out>
+void AppendBulk(Out* out, std::string_view s) {
+  char b[24];
+  auto [p, ec] = std::to_chars(b, b + sizeof(b), s.size());
+  (void)ec;
   out->push_back('$');
-  out->append(std::to_string(s.size()));
+  out->append(std::string_view(b, static_cast<size_t>(p - b)));
   out->append("\r\n");
   out->append(s);
   out->append("\r\n");
 }
-void AppendNil(std::string* out) { out->append("$-1\r\n"); }
-void AppendArrayHeader(std::string* out, size_t n) {
+template <class Out>
+void AppendNil(Out* out) {
+  out->append("$-1\r\n");
+}
+template <class Out>
+void AppendArrayHeader(Out* out, size_t n) {
+  char b[24];
+  auto [p, ec] = std::to_chars(b, b + sizeof(b), n);
+  (void)ec;
   out->push_back('*');
-  out->append(std::to_string(n));
+  out->append(std::string_view(b, static_cast<size_t>(p - b)));
   out->append("\r\n");
 }
+
+#define QSTOR_RESP_ENCODERS(Out)                                  \
+  template void AppendStatus<Out>(Out*, std::string_view);        \
+  template void AppendError<Out>(Out*, std::string_view);         \
+  template void AppendInteger<Out>(Out*, int64_t);                \
+  template void AppendBulk<Out>(Out*, std::string_view);          \
+  template void AppendNil<Out>(Out*);                             \
+  template void AppendArrayHeader<Out>(Out*, size_t);
+QSTOR_RESP_ENCODERS(std::string)
+QSTOR_RESP_ENCODERS(OutBuf)
+#undef QSTOR_RESP_ENCODERS
+
 void AppendCommand(std::string* out, const std::vector<std::string>& argv) {
   AppendArrayHeader(out, argv.size());
   for (const auto& a : argv) AppendBulk(out, a);

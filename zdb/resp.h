@@ -8,8 +8,11 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace qstor::zdb {
@@ -36,25 +39,76 @@ struct ParseLimits {
 };
 
 // Parses one request (an array of bulk strings, or an inline command line)
-// from data[0..len). On kOk fills *argv and *consumed. On kNeedMore nothing
+// from data[0..len). On kOk fills *argv with views into `data` (valid while
+// `data` is unchanged; nothing is copied) and *consumed. On kNeedMore nothing
 // is consumed; the caller appends more bytes and retries (the parser is
 // stateless; callers must bound the buffer themselves, which the limits make
 // possible). On kError *error says what is malformed.
 ParseResult ParseRequest(std::string_view data, const ParseLimits& limits,
-                         std::vector<std::string>* argv, size_t* consumed,
+                         std::vector<std::string_view>* argv, size_t* consumed,
                          std::string* error);
 
 // Parses one reply (client side), same conventions.
 ParseResult ParseReply(std::string_view data, const ParseLimits& limits, Reply* out,
                        size_t* consumed, std::string* error);
 
-// Encoders: append to *out.
-void AppendStatus(std::string* out, std::string_view s);   // +s\r\n
-void AppendError(std::string* out, std::string_view s);    // -s\r\n
-void AppendInteger(std::string* out, int64_t v);           // :v\r\n
-void AppendBulk(std::string* out, std::string_view s);     // $n\r\ns\r\n
-void AppendNil(std::string* out);                          // $-1\r\n
-void AppendArrayHeader(std::string* out, size_t n);        // *n\r\n
+// An output byte buffer that, unlike std::string, can grow without
+// zero-filling: the server reads GET values straight into it (Grow), so a
+// 4 KiB reply costs no memset. Keeps its capacity across clear().
+class OutBuf {
+ public:
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  size_t capacity() const { return cap_; }
+  const char* data() const { return p_.get(); }
+  char* data() { return p_.get(); }
+  std::string_view view() const { return {p_.get(), n_}; }
+  void clear() { n_ = 0; }
+  // Drops the memory too.
+  void release() {
+    p_.reset();
+    n_ = cap_ = 0;
+  }
+  // Appends n uninitialized bytes and returns where they start.
+  char* Grow(size_t n) {
+    Reserve(n_ + n);
+    char* at = p_.get() + n_;
+    n_ += n;
+    return at;
+  }
+  // Shrinks to n bytes (n <= size()).
+  void Truncate(size_t n) { n_ = n < n_ ? n : n_; }
+  void push_back(char c) { *Grow(1) = c; }
+  void append(std::string_view s) {
+    if (!s.empty()) std::memcpy(Grow(s.size()), s.data(), s.size());
+  }
+  void swap(OutBuf& o) noexcept {
+    p_.swap(o.p_);
+    std::swap(n_, o.n_);
+    std::swap(cap_, o.cap_);
+  }
+
+ private:
+  void Reserve(size_t want) {
+    if (want <= cap_) return;
+    size_t cap = cap_ ? cap_ : 4096;
+    while (cap < want) cap *= 2;
+    auto p = std::make_unique_for_overwrite<char[]>(cap);
+    if (n_) std::memcpy(p.get(), p_.get(), n_);
+    p_ = std::move(p);
+    cap_ = cap;
+  }
+  std::unique_ptr<char[]> p_;
+  size_t n_ = 0, cap_ = 0;
+};
+
+// Encoders: append to *out (a std::string or an OutBuf).
+template <class Out> void AppendStatus(Out* out, std::string_view s);   // +s\r\n
+template <class Out> void AppendError(Out* out, std::string_view s);    // -s\r\n
+template <class Out> void AppendInteger(Out* out, int64_t v);           // :v\r\n
+template <class Out> void AppendBulk(Out* out, std::string_view s);     // $n\r\ns\r\n
+template <class Out> void AppendNil(Out* out);                          // $-1\r\n
+template <class Out> void AppendArrayHeader(Out* out, size_t n);        // *n\r\n
 void AppendCommand(std::string* out, const std::vector<std::string>& argv);
 
 }  // namespace qstor::zdb

@@ -3,6 +3,7 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cstdio>
 #include <random>
@@ -31,11 +32,15 @@ constexpr size_t kScanPage = 32;
 constexpr size_t kMaxBatchReply = 8u << 20;    // write before executing more
 constexpr size_t kMaxMgetReply = 64u << 20;
 constexpr size_t kMaxRequest = kMaxPayload + (1u << 20);
+constexpr size_t kKeepCapacity = 1u << 20;  // reply buffers larger than this are freed
 
-std::string Upper(std::string s) {
+std::string Upper(std::string_view v) {
+  std::string s(v);
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
 }
+
+using Argv = std::vector<std::string_view>;
 
 // Store errors read "zdb namespace 'x': what"; clients get "what".
 std::string Bare(const Status& st) {
@@ -98,8 +103,10 @@ struct Session : std::enable_shared_from_this<Session> {
   tcp::socket sock;
   asio::steady_timer timer;
   std::string rbuf;
+  Argv argv;  // views into rbuf of the request being executed
   std::vector<char> chunk = std::vector<char>(64 * 1024);
-  std::string wbuf;
+  OutBuf wbuf;
+  OutBuf wout;  // replies being written; see Write()
   std::string ns = "default";
   bool writable = true;
   bool admin = false;
@@ -170,30 +177,36 @@ struct Session : std::enable_shared_from_this<Session> {
 
   // Executes complete requests, then syncs (if needed) and writes replies.
   void Process() {
+    // Requests are parsed in place; `pos` advances over executed ones and
+    // the buffer is compacted once per batch, not once per request.
+    size_t pos = 0;
     while (wbuf.size() < kMaxBatchReply && !closing) {
-      std::vector<std::string> argv;
       size_t used = 0;
       std::string err;
-      auto r = ParseRequest(rbuf, limits, &argv, &used, &err);
+      std::string_view rest = std::string_view(rbuf).substr(pos);
+      auto r = ParseRequest(rest, limits, &argv, &used, &err);
       if (r == ParseResult::kNeedMore) {
-        if (rbuf.size() > kMaxRequest) {
+        if (rest.size() > kMaxRequest) {
           // Many large arguments add up: one request may not exceed one
           // maximal SET (8 MiB payload + key + framing).
           AppendError(&wbuf, "Request too large");
-          rbuf.clear();
           closing = true;
         }
         break;
       }
       if (r == ParseResult::kError) {
         AppendError(&wbuf, err);
-        rbuf.clear();
         closing = true;  // cannot resynchronize: reply, then close
         break;
       }
-      rbuf.erase(0, used);
       Touch();
       if (!argv.empty()) Execute(argv);
+      pos += used;
+    }
+    if (closing) {
+      rbuf.clear();
+    } else if (pos) {
+      rbuf.erase(0, pos);
     }
     if (dirty && srv->opt.sync_interval.count() == 0) {
       // Group commit: every session that wrote in this round of the event
@@ -224,10 +237,14 @@ struct Session : std::enable_shared_from_this<Session> {
 
   void Write() {
     auto self = shared_from_this();
-    auto data = std::make_shared<std::string>(std::move(wbuf));
-    wbuf.clear();
-    asio::async_write(sock, asio::buffer(*data),
-                      [self, data](const boost::system::error_code& ec, size_t) {
+    // Double buffering: replies being sent stay in `wout` while the next
+    // batch fills `wbuf`; both keep their capacity, so a steady stream of
+    // GETs reallocates (and re-copies) nothing.
+    wout.swap(wbuf);  // wbuf is now the empty `wout` of the last write
+    asio::async_write(sock, asio::buffer(wout.data(), wout.size()),
+                      [self](const boost::system::error_code& ec, size_t) {
+                        self->wout.clear();
+                        if (self->wout.capacity() > kKeepCapacity) self->wout.release();
                         if (ec) {
                           self->Close();
                           return;
@@ -247,7 +264,7 @@ struct Session : std::enable_shared_from_this<Session> {
   // ---- commands ----------------------------------------------------------
   Namespace* Current() { return srv->store->Get(ns); }
 
-  bool Args(const std::vector<std::string>& a, size_t n) {
+  bool Args(const Argv& a, size_t n) {
     if (a.size() != n) {
       AppendError(&wbuf, "Invalid argument");
       return false;
@@ -259,7 +276,7 @@ struct Session : std::enable_shared_from_this<Session> {
     return admin;
   }
 
-  void Execute(std::vector<std::string>& a) {
+  void Execute(const Argv& a) {
     ++srv->commands;
     std::string cmd = Upper(a[0]);
     if (cmd == "PING") {
@@ -336,14 +353,14 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendError(&wbuf, "Command not supported");
   }
 
-  bool KeyOk(const std::string& k) {
+  bool KeyOk(std::string_view k) {
     if (k.size() > kMaxKeyLen) {
       AppendError(&wbuf, "Key too large");
       return false;
     }
     return true;
   }
-  bool NsNameOk(const std::string& name) {
+  bool NsNameOk(std::string_view name) {
     if (name.size() > kMaxNsLen) {
       AppendError(&wbuf, "Namespace too long");
       return false;
@@ -378,7 +395,7 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendBulk(&wbuf, s);
   }
 
-  void CmdAuth(const std::vector<std::string>& a) {
+  void CmdAuth(const Argv& a) {
     if (a.size() == 3) {
       if (Upper(a[1]) != "SECURE") return AppendError(&wbuf, "Only SECURE extra method supported");
       if (Upper(a[2]) == "CHALLENGE") {
@@ -404,10 +421,11 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendStatus(&wbuf, "OK");
   }
 
-  void CmdSelect(const std::vector<std::string>& a) {
+  void CmdSelect(const Argv& a) {
     if (a.size() < 2 || a.size() > 4) return AppendError(&wbuf, "Invalid argument");
     if (!NsNameOk(a[1])) return;
-    Namespace* n = srv->store->Get(a[1]);
+    const std::string name(a[1]);
+    Namespace* n = srv->store->Get(name);
     if (!n) return AppendError(&wbuf, "Namespace not found");
     bool w = true;
     const std::string& pw = n->props().password;
@@ -428,16 +446,17 @@ struct Session : std::enable_shared_from_this<Session> {
         if (a[2] != pw) return AppendError(&wbuf, "Access denied");
       }
     }
-    ns = a[1];
+    ns = name;
     writable = w;
     AppendStatus(&wbuf, "OK");
   }
 
-  void CmdNsNew(const std::vector<std::string>& a) {
+  void CmdNsNew(const Argv& a) {
     if (!Admin() || !Args(a, 2) || !NsNameOk(a[1])) return;
-    if (!Store::ValidName(a[1])) return AppendError(&wbuf, "This name is not allowed");
-    if (srv->store->Get(a[1])) return AppendError(&wbuf, "This namespace is not available");
-    auto r = srv->store->Create(a[1]);
+    const std::string name(a[1]);
+    if (!Store::ValidName(name)) return AppendError(&wbuf, "This name is not allowed");
+    if (srv->store->Get(name)) return AppendError(&wbuf, "This namespace is not available");
+    auto r = srv->store->Create(name);
     if (!r.ok()) {
       spdlog::error("zdb: NSNEW: {}", r.status().ToString());
       return AppendError(&wbuf, "Could not create namespace");
@@ -445,12 +464,13 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendStatus(&wbuf, "OK");
   }
 
-  void CmdNsDel(const std::vector<std::string>& a) {
+  void CmdNsDel(const Argv& a) {
     if (!Admin() || !Args(a, 2) || !NsNameOk(a[1])) return;
-    if (a[1] == "default") return AppendError(&wbuf, "Cannot remove default namespace");
-    if (!srv->store->Get(a[1])) return AppendError(&wbuf, "This namespace doesn't exists");
-    if (ns == a[1]) return AppendError(&wbuf, "Cannot remove namespace you're currently using.");
-    Status st = srv->store->Delete(a[1]);
+    const std::string name(a[1]);
+    if (name == "default") return AppendError(&wbuf, "Cannot remove default namespace");
+    if (!srv->store->Get(name)) return AppendError(&wbuf, "This namespace doesn't exists");
+    if (ns == name) return AppendError(&wbuf, "Cannot remove namespace you're currently using.");
+    Status st = srv->store->Delete(name);
     if (!st.ok()) {
       spdlog::error("zdb: NSDEL: {}", st.ToString());
       return AppendError(&wbuf, "Could not delete this namespace");
@@ -464,15 +484,15 @@ struct Session : std::enable_shared_from_this<Session> {
     for (const auto& n : names) AppendBulk(&wbuf, n);
   }
 
-  void CmdNsSet(const std::vector<std::string>& a) {
+  void CmdNsSet(const Argv& a) {
     if (!Admin() || !Args(a, 4) || !NsNameOk(a[1])) return;
     if (a[3].size() > 63) return AppendError(&wbuf, "Invalid value");
     if (a[1] == "default") return AppendError(&wbuf, "Cannot update default namespace");
-    Namespace* n = srv->store->Get(a[1]);
+    Namespace* n = srv->store->Get(std::string(a[1]));
     if (!n) return AppendError(&wbuf, "Namespace not found");
     NsProps p = n->props();
-    const std::string& prop = a[2];
-    const std::string& v = a[3];
+    std::string_view prop = a[2];
+    const std::string v(a[3]);
     if (prop == "maxsize") {
       p.maxsize = std::strtoull(v.c_str(), nullptr, 10);
     } else if (prop == "password") {
@@ -498,9 +518,9 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendStatus(&wbuf, "OK");
   }
 
-  void CmdNsInfo(const std::vector<std::string>& a) {
+  void CmdNsInfo(const Argv& a) {
     if (!Args(a, 2) || !NsNameOk(a[1])) return;
-    Namespace* n = srv->store->Get(a[1]);
+    Namespace* n = srv->store->Get(std::string(a[1]));
     if (!n) return AppendError(&wbuf, "Namespace not found");
     const NsProps& p = n->props();
     std::string s = "# namespace\n";
@@ -542,11 +562,11 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendBulk(&wbuf, s);
   }
 
-  void CmdSet(Namespace* n, const std::vector<std::string>& a) {
+  void CmdSet(Namespace* n, const Argv& a) {
     std::optional<uint32_t> ts;
     if (a.size() == 4) {
       if (!Admin()) return;
-      ts = static_cast<uint32_t>(std::strtoull(a[3].c_str(), nullptr, 10));
+      ts = static_cast<uint32_t>(std::strtoull(std::string(a[3]).c_str(), nullptr, 10));
     } else if (!Args(a, 3)) {
       return;
     }
@@ -567,18 +587,42 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendBulk(&wbuf, key);
   }
 
-  void CmdGet(Namespace* n, const std::vector<std::string>& a) {
+  void CmdGet(Namespace* n, const Argv& a) {
     if (!Args(a, 2) || !KeyOk(a[1])) return;
-    auto r = n->Get(a[1]);
-    if (!r.ok()) {
-      if (r.status().code() == Status::Code::kNotFound) return AppendNil(&wbuf);
-      spdlog::error("zdb: GET: {}", r.status().ToString());
-      return AppendError(&wbuf, "Internal error: " + Bare(r.status()));
+    Status st = AppendValue(n, a[1]);
+    if (!st.ok()) {
+      spdlog::error("zdb: GET: {}", st.ToString());
+      AppendError(&wbuf, "Internal error: " + Bare(st));
     }
-    AppendBulk(&wbuf, *r);
   }
 
-  void CmdMget(Namespace* n, const std::vector<std::string>& a) {
+  // Appends the bulk reply of key's value (nil when absent), read from the
+  // data file straight into wbuf. On error wbuf is left as it was.
+  Status AppendValue(Namespace* n, std::string_view key) {
+    Loc loc = n->Find(key);
+    if (!loc.valid()) {
+      AppendNil(&wbuf);
+      return Status::OK();
+    }
+    size_t mark = wbuf.size();
+    char num[24];
+    auto [end, ec] = std::to_chars(num, num + sizeof(num), loc.size);
+    (void)ec;
+    wbuf.push_back('$');
+    wbuf.append(std::string_view(num, static_cast<size_t>(end - num)));
+    wbuf.append("\r\n");
+    char* dst = wbuf.Grow(loc.size + 2);  // uninitialized: the read fills it
+    Status st = n->ReadValue(loc, key, dst);
+    if (!st.ok()) {
+      wbuf.Truncate(mark);
+      return st;
+    }
+    dst[loc.size] = '\r';
+    dst[loc.size + 1] = '\n';
+    return Status::OK();
+  }
+
+  void CmdMget(Namespace* n, const Argv& a) {
     if (a.size() < 2) return AppendError(&wbuf, "Invalid argument");
     if (a.size() - 1 > kMaxMget) return AppendError(&wbuf, "Too many keys");
     for (size_t i = 1; i < a.size(); ++i) {
@@ -589,13 +633,15 @@ struct Session : std::enable_shared_from_this<Session> {
     if (total > kMaxMgetReply) return AppendError(&wbuf, "Reply too large");
     AppendArrayHeader(&wbuf, a.size() - 1);
     for (size_t i = 1; i < a.size(); ++i) {
-      auto r = n->Get(a[i]);
-      if (r.ok()) AppendBulk(&wbuf, *r);
-      else AppendNil(&wbuf);
+      Status st = AppendValue(n, a[i]);
+      if (!st.ok()) {
+        spdlog::error("zdb: MGET: {}", st.ToString());
+        AppendNil(&wbuf);  // a damaged entry reads as absent, as before
+      }
     }
   }
 
-  void CmdDel(Namespace* n, const std::vector<std::string>& a) {
+  void CmdDel(Namespace* n, const Argv& a) {
     if (!Args(a, 2) || !KeyOk(a[1])) return;
     if (!writable) return AppendError(&wbuf, "Namespace is in read-only mode");
     Status st = n->Del(a[1]);
@@ -610,10 +656,10 @@ struct Session : std::enable_shared_from_this<Session> {
     AppendStatus(&wbuf, "OK");
   }
 
-  void CmdScan(Namespace* n, const std::vector<std::string>& a, bool reverse) {
+  void CmdScan(Namespace* n, const Argv& a, bool reverse) {
     if (a.size() > 2) return AppendError(&wbuf, "Invalid argument");
     std::optional<std::string> cursor;
-    if (a.size() == 2) cursor = a[1];
+    if (a.size() == 2) cursor = std::string(a[1]);
     std::vector<ScanItem> items;
     std::string next;
     Status st = n->Scan(cursor, reverse, kScanPage, &items, &next);

@@ -284,6 +284,103 @@ TEST(ZdbServer, PipelineOfThousandCommands) {
   EXPECT_EQ(*c->DbSize(), 1000u);
 }
 
+// GET replies are read from the data files straight into the reply buffer,
+// and requests are executed in place from the receive buffer. Checks the
+// bytes of a pipelined stream that crosses the 8 MiB batch limit (so the
+// server stops mid-buffer and resumes), values of 0 B .. 5 MiB, MGET, and a
+// damaged entry in the middle: its GET is an error reply, and the replies
+// around it are intact.
+TEST(ZdbServer, PipelinedRepliesAreByteExactAcrossBatchesAndDamage) {
+  TestServer s;
+  std::mt19937 rng(7);
+  auto random_bytes = [&](size_t n) {
+    std::string v(n, '\0');
+    for (auto& ch : v) ch = static_cast<char>(rng());
+    return v;
+  };
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (size_t n : {size_t{0}, size_t{1}, size_t{4096}, size_t{5u << 20}, size_t{3u << 20},
+                   size_t{777}, size_t{4u << 20}}) {
+    kv.emplace_back("key-" + std::to_string(kv.size()) + "-with-a-long-name", random_bytes(n));
+  }
+  const std::string victim_value = "VICTIM:" + random_bytes(5000);
+  {
+    auto c = Connect(s.port());
+    ASSERT_TRUE(c);
+    for (auto& [k, v] : kv) ASSERT_TRUE(c->Set(k, v).ok());
+    ASSERT_TRUE(c->Set("victim", victim_value).ok());
+  }
+  // Flip one byte of the victim's value in the data file, under the server.
+  bool flipped = false;
+  for (auto& e : fs::recursive_directory_iterator(s.dir())) {
+    if (!e.is_regular_file()) continue;
+    std::FILE* f = std::fopen(e.path().c_str(), "r+b");
+    ASSERT_TRUE(f);
+    std::string data(static_cast<size_t>(e.file_size()), '\0');
+    ASSERT_EQ(std::fread(data.data(), 1, data.size(), f), data.size());
+    size_t at = data.find(victim_value);
+    if (at != std::string::npos) {
+      std::fseek(f, static_cast<long>(at + 100), SEEK_SET);
+      std::fputc(data[at + 100] ^ 0x40, f);
+      flipped = true;
+    }
+    std::fclose(f);
+  }
+  ASSERT_TRUE(flipped);
+
+  auto cmd = [](std::initializer_list<std::string> args) {
+    std::string out = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args) out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return out;
+  };
+  auto bulk = [](const std::string& v) { return "$" + std::to_string(v.size()) + "\r\n" + v + "\r\n"; };
+  std::string req;
+  for (int round = 0; round < 2; ++round) {
+    for (auto& kvp : kv) req += cmd({"GET", kvp.first});
+    req += cmd({"GET", "victim"});
+    req += cmd({"GET", "absent"});
+    req += cmd({"MGET", kv[2].first, "absent", kv[5].first});
+    req += cmd({"PING"});
+  }
+  int fd = RawConnect(s.port());
+  std::thread writer([&] {
+    // Dribble the requests in uneven pieces so requests straddle reads.
+    size_t off = 0, piece = 1;
+    while (off < req.size()) {
+      size_t n = std::min(req.size() - off, piece);
+      SendAll(fd, req.substr(off, n));
+      off += n;
+      piece = piece * 3 % 70001 + 1;
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  bool closed = false;
+  std::string got = ReadUntilClose(fd, &closed);
+  writer.join();
+  ::close(fd);
+  EXPECT_TRUE(closed);
+  // Walk the reply stream.
+  size_t pos = 0;
+  auto expect_next = [&](const std::string& w) {
+    ASSERT_LE(pos + w.size(), got.size()) << "reply stream ends early at " << pos;
+    ASSERT_TRUE(got.compare(pos, w.size(), w) == 0) << "mismatch at byte " << pos;
+    pos += w.size();
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (auto& kvp : kv) expect_next(bulk(kvp.second));
+    size_t eol = got.find("\r\n", pos);
+    ASSERT_NE(eol, std::string::npos);
+    std::string err = got.substr(pos, eol - pos);
+    EXPECT_EQ(err.rfind("-Internal error: entry at ", 0), 0u) << err;
+    EXPECT_NE(err.find("crc32"), std::string::npos) << err;
+    pos = eol + 2;
+    expect_next("$-1\r\n");
+    expect_next("*3\r\n" + bulk(kv[2].second) + "$-1\r\n" + bulk(kv[5].second));
+    expect_next("+PONG\r\n");
+  }
+  EXPECT_EQ(pos, got.size());
+}
+
 TEST(ZdbServer, MalformedInputGetsErrorOrCloseNeverCrash) {
   TestServer s;
   struct Case {

@@ -274,7 +274,7 @@ Loc Namespace::Find(std::string_view key) const {
     if (!SeqId(key, &id) || id >= seq_index_.size()) return Loc();
     return seq_index_[id];
   }
-  auto it = user_index_.find(std::string(key));
+  auto it = user_index_.find(key);
   return it == user_index_.end() ? Loc() : it->second;
 }
 
@@ -299,7 +299,7 @@ bool Namespace::IndexApply(uint8_t flags, std::string_view key, const Loc& loc,
   } else {
     if (key.empty()) return false;
     if (flags & kFlagDeleted) {
-      auto it = user_index_.find(std::string(key));
+      auto it = user_index_.find(key);
       slot = it == user_index_.end() ? &dummy : &it->second;
     } else {
       slot = &user_index_[std::string(key)];
@@ -313,7 +313,10 @@ bool Namespace::IndexApply(uint8_t flags, std::string_view key, const Loc& loc,
   }
   if (flags & kFlagDeleted) {
     *slot = Loc();
-    if (props_.mode == KeyMode::kUser && slot != &dummy) user_index_.erase(std::string(key));
+    if (props_.mode == KeyMode::kUser && slot != &dummy) {
+    auto it = user_index_.find(key);
+    if (it != user_index_.end()) user_index_.erase(it);
+  }
     return true;
   }
   *slot = loc;
@@ -477,10 +480,66 @@ Status Namespace::Set(std::string_view key, std::string_view value, std::string*
 Result<std::string> Namespace::Get(std::string_view key) {
   Loc loc = Find(key);
   if (!loc.valid()) return Fail(Status::Code::kNotFound, "key not found");
-  std::string v;
-  QSTOR_RETURN_IF_ERROR(ReadEntry(loc, nullptr, &v, true));
-  ++stats_.reads;
+  std::string v(loc.size, '\0');
+  QSTOR_RETURN_IF_ERROR(ReadValue(loc, key, v.data()));
   return v;
+}
+
+Status Namespace::ReadValue(const Loc& loc, std::string_view key, char* dst) {
+  auto it = std::lower_bound(files_.begin(), files_.end(), loc.file,
+                             [](const File& f, uint32_t v) { return f.id < v; });
+  if (it == files_.end() || it->id != loc.file) {
+    return Fail(Status::Code::kInternal, "index points to missing data file " + DataName(loc.file));
+  }
+  if (key.size() > kMaxKey) return Fail(Status::Code::kInvalidArgument, "Key too large");
+  char hb[kEntryHeaderSize + kMaxKey];
+  size_t hlen = kEntryHeaderSize + key.size();
+  uint64_t end = uint64_t(loc.offset) + hlen + loc.size;
+  if (end > it->size) {
+    return Fail(Status::Code::kCorruption, "entry at " + DataName(loc.file) + "+" +
+                                               std::to_string(loc.offset) + " runs past the file end");
+  }
+  // One read for header, key and value.
+  iovec iov[2] = {{hb, hlen}, {dst, loc.size}};
+  size_t want = hlen + loc.size, done = 0;
+  while (done < want) {
+    iovec v[2];
+    int n = 0;
+    size_t skip = done;
+    for (auto& e : iov) {
+      if (skip >= e.iov_len) {
+        skip -= e.iov_len;
+        continue;
+      }
+      v[n].iov_base = static_cast<char*>(e.iov_base) + skip;
+      v[n].iov_len = e.iov_len - skip;
+      skip = 0;
+      ++n;
+    }
+    ssize_t r = ::preadv(it->fd, v, n, static_cast<off_t>(loc.offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      return Fail(Status::Code::kIOError,
+                  r == 0 ? "read " + DataName(loc.file) + ": unexpected end of file"
+                         : Errno("read " + DataName(loc.file)));
+    }
+    done += static_cast<size_t>(r);
+  }
+  Header h;
+  h.Decode(hb);
+  if (!h.Sane() || h.dlen != loc.size || h.klen != key.size() ||
+      std::memcmp(hb + kEntryHeaderSize, key.data(), key.size()) != 0) {
+    return Fail(Status::Code::kCorruption, "entry header at " + DataName(loc.file) + "+" +
+                                               std::to_string(loc.offset) + " is damaged");
+  }
+  uint32_t crc = Crc(0, hb + 4, hlen - 4);
+  crc = Crc(crc, dst, loc.size);
+  if (crc != h.crc) {
+    return Fail(Status::Code::kCorruption, "entry at " + DataName(loc.file) + "+" +
+                                               std::to_string(loc.offset) + " fails its crc32");
+  }
+  ++stats_.reads;
+  return Status::OK();
 }
 
 Status Namespace::Del(std::string_view key) {

@@ -59,6 +59,12 @@ struct Loc {
   bool valid() const { return file != kNone; }
 };
 
+// Transparent hash: index lookups by string_view allocate nothing.
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+};
+
 struct ScanItem {
   std::string key;
   uint32_t size = 0;
@@ -93,6 +99,10 @@ class Namespace {
              bool* unchanged, std::optional<uint32_t> timestamp = std::nullopt);
   // Reads a value; kNotFound when absent; kCorruption if the entry fails its crc.
   Result<std::string> Get(std::string_view key);
+  // Reads the value of `key`, found at `loc` (from Find), straight into
+  // dst[0..loc.size) with one read; verifies key and crc (kCorruption).
+  // The server's GET path: the value lands in the reply buffer, uncopied.
+  Status ReadValue(const Loc& loc, std::string_view key, char* dst);
   // Appends a tombstone. kNotFound when absent.
   Status Del(std::string_view key);
   // Index lookup; an invalid Loc when absent.
@@ -169,7 +179,7 @@ class Namespace {
   NsProps props_;
   std::vector<File> files_;  // ascending id; back() is the head
   std::vector<uint32_t> dirty_files_;
-  std::unordered_map<std::string, Loc> user_index_;  // user mode
+  std::unordered_map<std::string, Loc, KeyHash, std::equal_to<>> user_index_;  // user mode
   std::vector<Loc> seq_index_;                        // seq mode, slot per id
   uint64_t entries_ = 0, live_bytes_ = 0, next_id_ = 0;
   NsStats stats_;
