@@ -3,17 +3,14 @@
 #include <algorithm>
 #include <charconv>
 #include <mutex>
-#include <thread>
 
 #include <boost/asio.hpp>
 
-#include "zdb/sha1.h"
+#include "zdb/async_client.h"
 
 namespace qstor::zdb {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -76,168 +73,107 @@ Result<NamespaceInfo> NamespaceInfo::Parse(const std::string& text) {
   return info;
 }
 
+// The synchronous wrapper: a private io_context runs the AsyncClient until
+// the one operation the caller waits for has completed. Timeouts, reconnects,
+// backoff and the AUTH/SELECT replay all live in AsyncClient.
 struct Client::Impl {
-  std::string host;
-  uint16_t port = 0;
-  ClientOptions opt;
   asio::io_context io;
-  tcp::socket sock{io};
-  bool connected = false;
-  std::string rbuf;
-  std::vector<char> tmp = std::vector<char>(256 * 1024);
-  std::string ns = "default";
-  std::string ns_password;
-  std::string admin;
-  std::chrono::milliseconds backoff{0};
-  Clock::time_point next_attempt{};
-  ParseLimits limits;
+  std::unique_ptr<AsyncClient> ac;
 
-  Impl() { limits.max_elements = 1 << 20; }
-
-  std::string Backend() const {
-    return "zdb " + host + ":" + std::to_string(port) + "/" + ns;
+  ~Impl() {
+    if (ac) {
+      ac->Close();
+      ac.reset();
+      io.restart();
+      io.poll();  // completes the cancelled handlers while `io` is alive
+    }
   }
+
+  std::string Backend() const { return ac->Backend(); }
   Status Fail(Status::Code code, const std::string& what) const {
     return Status(code, Backend() + ": " + what);
   }
 
-  void Drop() {
-    boost::system::error_code ig;
-    sock.close(ig);
-    connected = false;
-    rbuf.clear();
-  }
-
-  // Runs the io_context until all queued operations finish or the deadline.
-  Status Wait(Clock::time_point deadline, const std::string& what) {
+  // Runs the io_context until `*done` (set by the operation's callback).
+  void Until(const bool* done) {
     io.restart();
-    auto now = Clock::now();
-    if (deadline > now) io.run_for(deadline - now);
-    if (!io.stopped()) {
-      Drop();
-      io.restart();
-      io.run();  // let the cancelled handlers complete
-      return Fail(Status::Code::kTimeout, what + ": timed out");
+    while (!*done) {
+      if (io.run_one() == 0) io.restart();
     }
-    return Status::OK();
   }
 
-  Status ConnectOnce() {
-    Drop();
-    auto deadline = Clock::now() + opt.connect_timeout;
-    tcp::resolver resolver(io);
-    boost::system::error_code ec;
-    tcp::resolver::results_type results;
-    resolver.async_resolve(host, std::to_string(port),
-                           [&](const boost::system::error_code& e, tcp::resolver::results_type r) {
-                             ec = e;
-                             results = std::move(r);
-                           });
-    QSTOR_RETURN_IF_ERROR(Wait(deadline, "resolve"));
-    if (ec) return Fail(Status::Code::kUnavailable, "resolve: " + ec.message());
-    asio::async_connect(sock, results,
-                        [&](const boost::system::error_code& e, const tcp::endpoint&) { ec = e; });
-    QSTOR_RETURN_IF_ERROR(Wait(deadline, "connect"));
-    if (ec) {
-      Drop();
-      return Fail(Status::Code::kUnavailable, "connect: " + ec.message());
-    }
-    sock.set_option(tcp::no_delay(true), ec);
-    connected = true;
-    return Status::OK();
+  Status WaitStatus(void (AsyncClient::*start)(std::string, std::string, AsyncClient::StatusCallback),
+                    std::string a, std::string b) {
+    bool done = false;
+    Status out;
+    (ac.get()->*start)(std::move(a), std::move(b), [&](Status st) {
+      out = std::move(st);
+      done = true;
+    });
+    Until(&done);
+    return out;
   }
 
-  // Connects if needed (respecting backoff) and restores AUTH/SELECT.
+  Status DoSelect(const std::string& name, const std::string& password) {
+    return WaitStatus(&AsyncClient::Select, name, password);
+  }
+  Status DoAuth(const std::string& password) {
+    bool done = false;
+    Status out;
+    ac->Auth(password, [&](Status st) {
+      out = std::move(st);
+      done = true;
+    });
+    Until(&done);
+    return out;
+  }
   Status Ensure() {
-    if (connected) return Status::OK();
-    auto now = Clock::now();
-    if (now < next_attempt) std::this_thread::sleep_for(next_attempt - now);
-    Status st = ConnectOnce();
-    if (st.ok() && !admin.empty()) st = DoAuth(admin);
-    if (st.ok() && ns != "default") st = DoSelect(ns, ns_password);
-    if (!st.ok()) {
-      backoff = std::clamp(backoff * 2, opt.min_backoff, opt.max_backoff);
-      next_attempt = Clock::now() + backoff;
-      Drop();
-      return st;
-    }
-    backoff = std::chrono::milliseconds(0);
-    return Status::OK();
+    bool done = false;
+    Status out;
+    ac->Connect([&](Status st) {
+      out = std::move(st);
+      done = true;
+    });
+    Until(&done);
+    return out;
   }
 
-  // Sends `out` (already encoded) and reads n replies.
-  Result<std::vector<Reply>> Exchange(const std::string& out, size_t n) {
-    auto deadline = Clock::now() + opt.request_timeout;
-    boost::system::error_code ec;
-    asio::async_write(sock, asio::buffer(out),
-                      [&](const boost::system::error_code& e, size_t) { ec = e; });
-    QSTOR_RETURN_IF_ERROR(Wait(deadline, "write"));
-    if (ec) {
-      Drop();
-      return Fail(Status::Code::kUnavailable, "write: " + ec.message());
-    }
-    std::vector<Reply> replies;
-    replies.reserve(n);
-    size_t pos = 0;
-    while (replies.size() < n) {
-      Reply r;
-      size_t used = 0;
-      std::string err;
-      auto pr = ParseReply(std::string_view(rbuf).substr(pos), limits, &r, &used, &err);
-      if (pr == ParseResult::kOk) {
-        replies.push_back(std::move(r));
-        pos += used;
-        continue;
-      }
-      if (pr == ParseResult::kError) {
-        Drop();
-        return Fail(Status::Code::kProtocol, err);
-      }
-      if (pos > 0) {
-        rbuf.erase(0, pos);
-        pos = 0;
-      }
-      size_t got = 0;
-      sock.async_read_some(asio::buffer(tmp), [&](const boost::system::error_code& e, size_t k) {
-        ec = e;
-        got = k;
+  // Sends the commands pipelined and waits for all replies. The first
+  // failure is returned (the rest of the pipeline failed with it).
+  Result<std::vector<Reply>> Exchange(const std::vector<std::vector<std::string>>& commands) {
+    std::vector<Reply> replies(commands.size());
+    size_t left = commands.size();
+    Status first;
+    bool done = left == 0;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      ac->Command(commands[i], [&, i](Result<Reply> r) {
+        if (r.ok()) {
+          replies[i] = std::move(r.value());
+        } else if (first.ok()) {
+          first = r.status();
+        }
+        done = --left == 0;
       });
-      QSTOR_RETURN_IF_ERROR(Wait(deadline, "read"));
-      if (ec) {
-        Drop();
-        return Fail(Status::Code::kUnavailable,
-                    ec == asio::error::eof ? "connection closed by server" : "read: " + ec.message());
-      }
-      rbuf.append(tmp.data(), got);
     }
-    rbuf.erase(0, pos);
+    Until(&done);
+    if (!first.ok()) return first;
     return replies;
   }
 
   Result<Reply> Raw(const std::vector<std::string>& argv) {
-    std::string out;
-    AppendCommand(&out, argv);
-    auto r = Exchange(out, 1);
-    if (!r.ok()) return r.status();
-    return std::move(r.value()[0]);
+    bool done = false;
+    Result<Reply> out = Status::Internal("no reply");
+    ac->Command(argv, [&](Result<Reply> r) {
+      out = std::move(r);
+      done = true;
+    });
+    Until(&done);
+    return out;
   }
+  Result<Reply> Call(const std::vector<std::string>& argv) { return Raw(argv); }
 
   Status ServerError(const std::string& cmd, const Reply& r) const {
-    const std::string& m = r.str;
-    Status::Code code = Status::Code::kFailedPrecondition;
-    if (m.find("denied") != std::string::npos || m.find("protected") != std::string::npos ||
-        m.find("read-only") != std::string::npos || m.find("Permission") != std::string::npos) {
-      code = Status::Code::kPermissionDenied;
-    } else if (m.find("No space left") != std::string::npos) {
-      code = Status::Code::kResourceExhausted;
-    } else if (m.find("not found") != std::string::npos ||
-               m.find("doesn't exist") != std::string::npos) {
-      code = Status::Code::kNotFound;
-    } else if (m.find("too large") != std::string::npos || m.find("too long") != std::string::npos ||
-               m.find("Invalid") != std::string::npos) {
-      code = Status::Code::kInvalidArgument;
-    }
-    return Fail(code, cmd + ": " + m);
+    return ServerErrorStatus(Backend(), cmd, r.str);
   }
 
   Status ExpectOk(const std::string& cmd, const Result<Reply>& r) const {
@@ -245,48 +181,6 @@ struct Client::Impl {
     if (r->is_error()) return ServerError(cmd, *r);
     if (r->type != Reply::Type::kStatus) return Fail(Status::Code::kProtocol, cmd + ": unexpected reply " + r->Debug());
     return Status::OK();
-  }
-
-  Result<std::string> Challenge() {
-    auto r = Raw({"AUTH", "SECURE", "CHALLENGE"});
-    if (!r.ok()) return r.status();
-    if (r->type != Reply::Type::kStatus) return ServerError("AUTH SECURE CHALLENGE", *r);
-    return r->str;
-  }
-
-  Status DoAuth(const std::string& password) {
-    auto ch = Challenge();
-    if (!ch.ok() && ch.status().code() != Status::Code::kFailedPrecondition) return ch.status();
-    if (ch.ok()) {
-      return ExpectOk("AUTH SECURE", Raw({"AUTH", "SECURE", SecureProof(*ch, password)}));
-    }
-    return ExpectOk("AUTH", Raw({"AUTH", password}));
-  }
-
-  Status DoSelect(const std::string& name, const std::string& password) {
-    std::string saved = ns;
-    ns = name;  // error messages name the namespace we tried
-    Status st;
-    if (password.empty()) {
-      st = ExpectOk("SELECT", Raw({"SELECT", name}));
-    } else {
-      auto ch = Challenge();
-      if (ch.ok()) {
-        st = ExpectOk("SELECT", Raw({"SELECT", name, "SECURE", SecureProof(*ch, password)}));
-      } else if (ch.status().code() == Status::Code::kFailedPrecondition) {
-        st = ExpectOk("SELECT", Raw({"SELECT", name, password}));
-      } else {
-        st = ch.status();
-      }
-    }
-    if (!st.ok()) ns = saved;
-    return st;
-  }
-
-  // Ensure + one command.
-  Result<Reply> Call(const std::vector<std::string>& argv) {
-    QSTOR_RETURN_IF_ERROR(Ensure());
-    return Raw(argv);
   }
 
   Result<ScanPage> ParseScan(const std::string& cmd, Result<Reply> r);
@@ -306,14 +200,8 @@ Client::~Client() = default;
 Result<std::unique_ptr<Client>> Client::Connect(const std::string& host, uint16_t port,
                                                 ClientOptions options) {
   auto impl = std::make_unique<Impl>();
-  impl->host = host;
-  impl->port = port;
-  impl->opt = options;
-  QSTOR_RETURN_IF_ERROR(impl->ConnectOnce());
-  if (!options.admin_password.empty()) {
-    QSTOR_RETURN_IF_ERROR(impl->DoAuth(options.admin_password));
-    impl->admin = options.admin_password;
-  }
+  impl->ac = std::make_unique<AsyncClient>(impl->io, host, port, std::move(options));
+  QSTOR_RETURN_IF_ERROR(impl->Ensure());  // connects, and AUTHs with options.admin_password
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -326,18 +214,10 @@ Status Client::Ping() {
   return Status::OK();
 }
 
-Status Client::Auth(const std::string& admin_password) {
-  QSTOR_RETURN_IF_ERROR(impl_->Ensure());
-  QSTOR_RETURN_IF_ERROR(impl_->DoAuth(admin_password));
-  impl_->admin = admin_password;
-  return Status::OK();
-}
+Status Client::Auth(const std::string& admin_password) { return impl_->DoAuth(admin_password); }
 
 Status Client::Select(const std::string& ns, const std::string& password) {
-  QSTOR_RETURN_IF_ERROR(impl_->Ensure());
-  QSTOR_RETURN_IF_ERROR(impl_->DoSelect(ns, password));
-  impl_->ns_password = password;
-  return Status::OK();
+  return impl_->DoSelect(ns, password);
 }
 
 Result<std::optional<std::string>> Client::Set(const std::string& key, const std::string& value) {
@@ -560,10 +440,7 @@ Status Client::Flush() { return impl_->ExpectOk("FLUSH", impl_->Call({"FLUSH"}))
 Result<Reply> Client::Command(const std::vector<std::string>& argv) { return impl_->Call(argv); }
 
 Result<std::vector<Reply>> Client::Pipeline(const std::vector<std::vector<std::string>>& commands) {
-  QSTOR_RETURN_IF_ERROR(impl_->Ensure());
-  std::string out;
-  for (const auto& c : commands) AppendCommand(&out, c);
-  return impl_->Exchange(out, commands.size());
+  return impl_->Exchange(commands);
 }
 
 // ---------------------------------------------------------------------------

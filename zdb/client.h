@@ -1,5 +1,8 @@
 // zdb::Client: a synchronous client for 0-db servers (real 0-db on grid nodes
-// and `qstor zdb serve`). RESP2 over TCP, built on Boost.Asio underneath.
+// and `qstor zdb serve`). RESP2 over TCP: a small wrapper that runs a
+// zdb::AsyncClient (async_client.h, Boost.Asio) on a private io_context until
+// each call completes, so both share one implementation of pipelining,
+// timeouts, reconnects and the AUTH/SELECT replay.
 //
 // Contract:
 //  - A Client owns one TCP connection to one backend. It is NOT thread-safe:

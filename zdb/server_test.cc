@@ -16,6 +16,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+
+#include "zdb/async_client.h"
 #include "zdb/client.h"
 #include "zdb/test_util.h"
 
@@ -540,6 +543,165 @@ TEST(ZdbServer, ClientPoolReusesConnections) {
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->get(), raw);
   EXPECT_EQ(**(*b)->Get("x"), "1");
+}
+
+// ---- AsyncClient -------------------------------------------------------------
+
+// Runs `io` until `pred()` or 20 s.
+template <class Pred>
+bool RunUntil(boost::asio::io_context& io, Pred pred) {
+  auto end = std::chrono::steady_clock::now() + 20s;
+  io.restart();
+  while (!pred() && std::chrono::steady_clock::now() < end) io.run_for(10ms);
+  return pred();
+}
+
+TEST(ZdbAsyncClient, PipelinesManyCommandsToSeveralBackendsFromOneThread) {
+  TestServer s1, s2, s3;
+  boost::asio::io_context io;
+  std::vector<std::unique_ptr<AsyncClient>> clients;
+  for (auto* s : {&s1, &s2, &s3}) {
+    clients.push_back(std::make_unique<AsyncClient>(io, "127.0.0.1", s->port()));
+  }
+  constexpr int kN = 400;
+  // Everything is queued before the io_context runs once: one connection
+  // per backend, every command pipelined, callbacks in queue order.
+  std::vector<std::vector<int>> order(clients.size());
+  int done = 0, bad = 0;
+  for (size_t c = 0; c < clients.size(); ++c) {
+    for (int i = 0; i < kN; ++i) {
+      std::string key = "k" + std::to_string(i), value = std::to_string(c) + ":" + std::string(i, 'v');
+      clients[c]->Command({"SET", key, value}, [&, c, i, key](Result<Reply> r) {
+        if (!r.ok() || r->str != key) ++bad;
+        order[c].push_back(i);
+        ++done;
+      });
+      clients[c]->Command({"GET", key}, [&, c, i, value](Result<Reply> r) {
+        if (!r.ok() || r->str != value) ++bad;
+        order[c].push_back(kN + i);
+        ++done;
+      });
+    }
+    EXPECT_EQ(clients[c]->pending(), size_t{2 * kN});
+  }
+  ASSERT_TRUE(RunUntil(io, [&] { return done == 3 * 2 * kN; })) << done;
+  EXPECT_EQ(bad, 0);
+  for (auto& o : order) {
+    ASSERT_EQ(o.size(), size_t{2 * kN});
+    for (int i = 0; i < kN; ++i) {
+      EXPECT_EQ(o[2 * i], i);
+      EXPECT_EQ(o[2 * i + 1], kN + i);
+    }
+  }
+  EXPECT_EQ(clients[0]->pending(), 0u);
+  // Error replies are values, not failed Statuses; an empty command is refused.
+  Result<Reply> err = Status::Internal("not run"), empty = Status::Internal("not run");
+  clients[0]->Command({"NOSUCH"}, [&](Result<Reply> r) { err = std::move(r); });
+  clients[0]->Command({}, [&](Result<Reply> r) { empty = std::move(r); });
+  ASSERT_TRUE(RunUntil(io, [&] { return err.ok() && !empty.ok() && empty.status().code() != Status::Code::kInternal; }));
+  EXPECT_TRUE(err->is_error());
+  EXPECT_EQ(err->str, "Command not supported");
+  EXPECT_EQ(empty.status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ZdbAsyncClient, SelectIsOrderedWithTheCommandsAroundIt) {
+  TestServer s;
+  {
+    auto admin = Connect(s.port());
+    ASSERT_TRUE(admin->NsNew("ns2").ok());
+    ASSERT_TRUE(admin->NsSet("ns2", "password", "pw").ok());
+    ASSERT_TRUE(admin->NsSet("ns2", "public", "0").ok());
+  }
+  boost::asio::io_context io;
+  AsyncClient c(io, "127.0.0.1", s.port());
+  std::vector<std::string> log;
+  auto note = [&](std::string what) { return [&log, what](Result<Reply> r) { log.push_back(what + "=" + (r.ok() ? r->Debug() : r.status().ToString())); }; };
+  auto sel = [&](std::string what) { return [&log, what](Status st) { log.push_back(what + "=" + (st.ok() ? "OK" : st.ToString())); }; };
+  c.Command({"SET", "a", "1"}, note("set a"));
+  c.Select("ns2", "pw", sel("select ns2"));
+  c.Command({"SET", "b", "2"}, note("set b"));
+  c.Select("ns2", "pw-not-this-one", sel("select wrong"));
+  c.Command({"SET", "c", "3"}, note("set c"));  // still in ns2: the failed SELECT changed nothing
+  c.Select("nope", "", sel("select nope"));
+  ASSERT_TRUE(RunUntil(io, [&] { return log.size() == 6; }));
+  EXPECT_EQ(log[0], "set a=\"a\"");
+  EXPECT_EQ(log[1], "select ns2=OK");
+  EXPECT_EQ(log[2], "set b=\"b\"");
+  EXPECT_EQ(log[3].rfind("select wrong=permission denied: ", 0), 0u) << log[3];
+  EXPECT_NE(log[3].find("/ns2: SELECT: Access denied"), std::string::npos) << log[3];
+  EXPECT_EQ(log[3].find("pw-not"), std::string::npos) << "password in a message: " << log[3];
+  EXPECT_EQ(log[4], "set c=\"c\"");
+  EXPECT_NE(log[5].find("/nope: SELECT: Namespace not found"), std::string::npos) << log[5];
+  EXPECT_EQ(c.Backend(), "zdb 127.0.0.1:" + std::to_string(s.port()) + "/ns2");
+  auto check = Connect(s.port());
+  EXPECT_EQ(**check->Get("a"), "1");
+  EXPECT_FALSE(check->Get("b")->has_value());
+  ASSERT_TRUE(check->Select("ns2", "pw").ok());
+  EXPECT_EQ(**check->Get("b"), "2");
+  EXPECT_EQ(**check->Get("c"), "3");
+}
+
+TEST(ZdbAsyncClient, TimeoutsConnectFailuresBackoffAndClose) {
+  // A listener that accepts (kernel backlog) and never answers.
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(lfd, 4), 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  uint16_t port = ntohs(a.sin_port);
+  ClientOptions co;
+  co.request_timeout = 300ms;
+  co.min_backoff = 200ms;
+  co.max_backoff = 400ms;
+  boost::asio::io_context io;
+  auto c = std::make_unique<AsyncClient>(io, "127.0.0.1", port, co);
+  std::vector<Status> got;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    c->Command({"PING"}, [&](Result<Reply> r) { got.push_back(r.status()); });
+  }
+  ASSERT_TRUE(RunUntil(io, [&] { return got.size() == 3; }));
+  auto waited = std::chrono::steady_clock::now() - t0;
+  for (auto& st : got) EXPECT_EQ(st.code(), Status::Code::kTimeout) << st.ToString();
+  EXPECT_GE(waited, 300ms);
+  EXPECT_LT(waited, 5s);
+  ::close(lfd);
+  // Nothing listens: connect fails at once with kUnavailable ...
+  got.clear();
+  c->Command({"PING"}, [&](Result<Reply> r) { got.push_back(r.status()); });
+  ASSERT_TRUE(RunUntil(io, [&] { return got.size() == 1; }));
+  EXPECT_EQ(got[0].code(), Status::Code::kUnavailable) << got[0].ToString();
+  EXPECT_NE(got[0].message().find("127.0.0.1:" + std::to_string(port) + "/default: connect"),
+            std::string::npos) << got[0].ToString();
+  // ... and the next attempt waits for the backoff first; a server that
+  // appears meanwhile is used.
+  ServerOptions o = FreePort();
+  o.port = port;
+  TestServer s(o);
+  Status connected = Status::Internal("not run");
+  auto t1 = std::chrono::steady_clock::now();
+  bool fired = false;
+  c->Connect([&](Status st) {
+    connected = st;
+    fired = true;
+  });
+  ASSERT_TRUE(RunUntil(io, [&] { return fired; }));
+  EXPECT_TRUE(connected.ok()) << connected.ToString();
+  EXPECT_GE(std::chrono::steady_clock::now() - t1, 150ms);  // min_backoff 200 ms, less timer slack
+  // Close fails what is queued, with kCancelled, and later commands too.
+  got.clear();
+  c->Command({"PING"}, [&](Result<Reply> r) { got.push_back(r.status()); });
+  c->Close();
+  c->Command({"PING"}, [&](Result<Reply> r) { got.push_back(r.status()); });
+  ASSERT_TRUE(RunUntil(io, [&] { return got.size() == 2; }));
+  EXPECT_EQ(got[0].code(), Status::Code::kCancelled);
+  EXPECT_EQ(got[1].code(), Status::Code::kCancelled);
+  c.reset();
+  io.restart();
+  io.poll();
 }
 
 // ---- redis-cli: a client nobody here wrote ---------------------------------
