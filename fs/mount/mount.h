@@ -60,6 +60,11 @@ struct MountOptions {
   uint32_t segment_size = 4 * 1024 * 1024;
   Durability durability = Durability::kLocal;
   std::chrono::milliseconds upload_within{30000};
+  // kLocal only: metadata operations (create, close, rename, ...) not
+  // followed by fsync share one SQLite transaction, committed at most this
+  // long after it began (0: every operation commits at once). kGrid always
+  // commits each operation.
+  std::chrono::milliseconds commit_window{50};
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds grid_timeout{60000};
   bool allow_other = true;         // only effective when running as root
