@@ -68,6 +68,7 @@ struct MountCli {
   std::string capacity = "1TiB";
   std::string durability = "local";
   std::string upload_within = "30s";
+  std::string commit_window = "50ms";
   std::string read_timeout = "30s";
   std::string grid_timeout = "60s";
   std::string block_size = "256KiB";
@@ -238,6 +239,12 @@ int RunMountCmd(const Context& ctx, const MountCli& c) {
     if (!d.ok()) return Fail(d.status().WithContext("--upload-within"), "mount");
     o.upload_within = *d;
   }
+  auto cw = ParseDuration(c.commit_window);
+  if (!cw.ok()) return Fail(cw.status().WithContext("--commit-window"), "mount");
+  if (*cw > std::chrono::milliseconds(1000)) {
+    return Fail(Status::InvalidArgument("--commit-window: at most 1s"), "mount");
+  }
+  o.commit_window = *cw;
   auto rt = ParseDuration(c.read_timeout);
   if (!rt.ok()) return Fail(rt.status().WithContext("--read-timeout"), "mount");
   auto gt = ParseDuration(c.grid_timeout);
@@ -580,6 +587,10 @@ void RegisterMount(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"local", "grid"}))
       ->capture_default_str();
   m->add_option("--upload-within", c->upload_within, "Upload bound for durability local")
+      ->capture_default_str();
+  m->add_option("--commit-window", c->commit_window,
+                "durability local: metadata operations not followed by fsync are committed "
+                "together, at most this long after the first (0s: each at once)")
       ->capture_default_str();
   m->add_option("--read-timeout", c->read_timeout, "Reads needing the backend fail EIO after this")
       ->capture_default_str();

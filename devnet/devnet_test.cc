@@ -14,6 +14,7 @@
 
 #include "devnet/devnet.h"
 #include "devnet/http_server.h"
+#include "devnet/zdb_process.h"
 #include "grid/challenge.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
@@ -662,6 +663,28 @@ TEST(DevnetCli, StartStatusStopReset) {
   EXPECT_FALSE(fs::exists(dir + "/ledger.sqlite"));
   fs::remove_all(dir);
   fs::remove(dir + ".out");
+}
+
+// A node's 0-db is started from whatever thread handles the deployment (an
+// HTTP worker that ends with its connection). It must outlive that thread:
+// PR_SET_PDEATHSIG, which stops it when the devnet dies, is tied to the
+// forking thread, and nodes used to get SIGTERM when the client that
+// deployed on them hung up.
+TEST(ZdbProcess, OutlivesTheThreadThatStartedIt) {
+  const char* bin = std::getenv("QSTOR_BIN");
+  ASSERT_NE(bin, nullptr);
+  std::string dir = TempDir("zdbproc");
+  ZdbProcess z(bin, dir, "admin-secret-for-test");
+  Status st;
+  std::thread([&] { st = z.Start(0); }).join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(z.Running()) << "the 0-db died with the thread that started it";
+  auto c = z.AdminClient();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  z.Stop();
+  EXPECT_FALSE(z.Running());
+  fs::remove_all(dir);
 }
 
 TEST(TopupUri, Parse) {

@@ -7,14 +7,65 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 namespace qstor::devnet {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not
+// the process. The devnet starts a node's 0-db lazily, from the HTTP worker
+// thread of a deployment request; that thread ends with its connection (the
+// client process exiting), and the node's 0-db got SIGTERM then: a storage
+// deployed by `qstor apply` lost all its backends once apply exited. So every
+// fork happens on this one thread, which lives as long as the process.
+class Spawner {
+ public:
+  static Spawner& Get() {
+    static Spawner* s = new Spawner();  // never destroyed: its thread runs to the end
+    return *s;
+  }
+  pid_t Fork(std::function<pid_t()> fork_fn) {
+    std::packaged_task<pid_t()> task(std::move(fork_fn));
+    auto result = task.get_future();
+    {
+      std::lock_guard l(mu_);
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return result.get();
+  }
+
+ private:
+  Spawner() { std::thread([this] { Loop(); }).detach(); }
+  void Loop() {
+    for (;;) {
+      std::packaged_task<pid_t()> task;
+      {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return !queue_.empty(); });
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<pid_t()>> queue_;
+};
+
+}  // namespace
 
 ZdbProcess::ZdbProcess(std::string qstor_bin, std::string data_dir, std::string admin_password)
     : bin_(std::move(qstor_bin)), dir_(std::move(data_dir)), admin_(std::move(admin_password)) {}
@@ -47,12 +98,9 @@ Status ZdbProcess::Start(uint16_t port) {
   std::string data = dir_ + "/data";
   std::string env_admin = "QSTOR_ZDB_ADMIN=" + admin_;
   pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fd);
-    return Status::Internal("zdb node: fork failed");
-  }
-  if (pid == 0) {
+  pid_t pid = Spawner::Get().Fork([&]() -> pid_t {
+    pid_t child = ::fork();
+    if (child != 0) return child;
     // The devnet may block signals for sigwait(); the mask survives exec.
     sigset_t none;
     sigemptyset(&none);
@@ -67,6 +115,10 @@ Status ZdbProcess::Start(uint16_t port) {
     ::execl(bin_.c_str(), bin_.c_str(), "zdb", "serve", "--data", data.c_str(), "--listen",
             "127.0.0.1", "--port", port_s.c_str(), "--sync", "100ms", static_cast<char*>(nullptr));
     _exit(127);
+  });
+  if (pid < 0) {
+    ::close(fd);
+    return Status::Internal("zdb node: fork failed");
   }
   ::close(fd);
   pid_ = pid;

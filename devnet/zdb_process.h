@@ -6,7 +6,7 @@
 // <data_dir>/zdb.log and waits (up to 10 s) for its "listening on
 // 127.0.0.1:PORT" line. port 0 picks a free port; a non-zero port is reused
 // so namespaces keep their address across restarts. The child gets SIGTERM
-// if the devnet dies. Stop() sends SIGTERM, waits up to 5 s, then SIGKILLs.
+// if the devnet process dies (not when the thread that called Start() ends). Stop() sends SIGTERM, waits up to 5 s, then SIGKILLs.
 // Not thread-safe (the devnet calls it under its lock).
 #pragma once
 

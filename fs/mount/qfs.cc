@@ -150,6 +150,7 @@ Qfs::Qfs(MountOptions options, std::shared_ptr<SegmentSink> sink)
 }
 
 Qfs::~Qfs() {
+  StopCommitter();
   for (auto& [ino, in] : table_) {
     if (in->fd >= 0) ::close(in->fd);
   }
@@ -305,6 +306,18 @@ Status Qfs::Open() {
       inode_count_ = static_cast<uint64_t>(q.Int(1));
     }
   }
+  // Group commit (durability local only: with grid, close and fsync keep
+  // committing each operation at once).
+  if (opt_.durability == Durability::kLocal && opt_.commit_window.count() > 0) {
+    db_->SetGroupWindow(opt_.commit_window);
+    db_->SetOnGroupOpen([this] {
+      {
+        std::lock_guard l(commit_mu_);
+        group_opened_ = true;
+      }
+      commit_cv_.notify_one();
+    });
+  }
   return Status::OK();
 }
 
@@ -439,7 +452,10 @@ void Qfs::ReapLocked(Inode& in) {
     ::close(in.fd);
     in.fd = -1;
   }
-  ::unlink(CachePath(ino).c_str());
+  // Only once the deletion is committed: if the group it belongs to is lost
+  // in a crash, the inode comes back and its cached blocks must still be
+  // there.
+  db_->AfterCommit([path = CachePath(ino)] { ::unlink(path.c_str()); });
   cache_bytes_ -= std::min<uint64_t>(cached, cache_bytes_);
   used_bytes_ -= std::min<uint64_t>(alloc, used_bytes_);
   if (inode_count_ > 0) inode_count_--;
@@ -549,6 +565,17 @@ Status Qfs::EnsureFd(Inode& in) {
   std::lock_guard l(in.mu);
   if (in.fd >= 0) return Status::OK();
   std::string path = CachePath(in.ino);
+  if (in.blocks.empty()) {
+    // No block is cached, so nothing in an existing cache file is valid: it
+    // can only be left over from an inode of the same number whose creation
+    // was lost in a crash (its group never committed, so the number was
+    // handed out again). One open creates or empties it.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::IOError("cache file " + path + ": " + std::strerror(errno));
+    in.fd = fd;
+    in.fd_new = true;
+    return Status::OK();
+  }
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -675,9 +702,14 @@ void Qfs::DecSegLocked(uint64_t ino, uint64_t blk) {
 }
 
 // Writes the inode's in-memory size/times and dirty block list to the
-// database and queues the dirty blocks for upload. durable: the cache file
-// is fdatasync'ed first and the commit is synchronous=FULL.
+// database (the open group transaction, see SqliteDb) and queues the dirty
+// blocks for upload. durable: the cache file is fdatasync'ed first; the
+// caller then makes the metadata durable with CommitDurable().
 Status Qfs::FlushInode(Inode& in, bool durable) {
+  {
+    std::lock_guard l(in.mu);
+    if (in.deleted || (!durable && !in.attr_dirty && in.dirty.empty())) return Status::OK();
+  }
   std::unique_lock dlk(in.data_mu);
   {
     std::lock_guard l(in.mu);
@@ -698,9 +730,10 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
         in.fd_new = false;
       }
     }
+    if (!in.attr_dirty && in.dirty.empty()) return Status::OK();
   }
   std::lock_guard dl(db_->mu());
-  QSTOR_RETURN_IF_ERROR(db_->Begin(durable));
+  QSTOR_RETURN_IF_ERROR(db_->Begin());
   Status st;
   std::vector<uint64_t> flushed;
   uint64_t flushed_bytes = 0;
@@ -730,10 +763,6 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
         flushed.push_back(blk);
         flushed_bytes += b.len;
       }
-    }
-    if (st.ok() && durable) {
-      st = db_->Exec("INSERT OR REPLACE INTO meta(k, v) VALUES('syncs',"
-                     " COALESCE((SELECT v FROM meta WHERE k='syncs'), 0) + 1)");
     }
     if (st.ok()) st = db_->Commit();
     if (!st.ok()) {
@@ -772,18 +801,26 @@ Status Qfs::FlushAll(bool durable) {
     Status st = FlushInode(*in, durable);
     if (!st.ok() && first.ok()) first = st;
   }
-  if (durable && inos.empty()) {
-    std::lock_guard dl(db_->mu());
-    QSTOR_RETURN_IF_ERROR(db_->Begin(true));
-    Status st = db_->Exec("INSERT OR REPLACE INTO meta(k, v) VALUES('syncs',"
-                          " COALESCE((SELECT v FROM meta WHERE k='syncs'), 0) + 1)");
-    if (st.ok()) st = db_->Commit();
-    if (!st.ok()) {
-      db_->Rollback();
-      return st;
-    }
+  if (durable) {
+    Status st = CommitDurable();
+    if (!st.ok() && first.ok()) first = st;
   }
   return first;
+}
+
+// One small transaction committed with synchronous=FULL after the open group
+// is committed: the WAL fsync makes it and every earlier commit durable.
+Status Qfs::CommitDurable() {
+  std::lock_guard dl(db_->mu());
+  QSTOR_RETURN_IF_ERROR(db_->Begin(true));
+  Status st = db_->Exec("INSERT OR REPLACE INTO meta(k, v) VALUES('syncs',"
+                        " COALESCE((SELECT v FROM meta WHERE k='syncs'), 0) + 1)");
+  if (st.ok()) st = db_->Commit();
+  if (!st.ok()) {
+    db_->Rollback();
+    return st.WithContext("durable metadata commit");
+  }
+  return Status::OK();
 }
 
 Status Qfs::WaitUploaded(uint64_t ino, std::chrono::steady_clock::time_point deadline) {
@@ -829,7 +866,12 @@ Status Qfs::Truncate(Inode& in, uint64_t size) {
   std::lock_guard l(in.mu);
   Status st;
   uint64_t old = in.attr.size;
-  if (size < old) {
+  // Nothing beyond the old size is valid in the cache file; cut it first so
+  // that growing the file exposes zeros even if a crash left bytes there.
+  if (size > old && ::ftruncate(in.fd, static_cast<off_t>(old)) != 0) {
+    st = Status::IOError(std::string("truncate cache file: ") + std::strerror(errno));
+  }
+  if (st.ok() && size < old) {
     uint64_t first_gone = (size + bs_ - 1) / bs_;
     for (auto it = in.blocks.lower_bound(first_gone); it != in.blocks.end();) {
       if (it->second.cached) cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
@@ -877,7 +919,13 @@ Status Qfs::Truncate(Inode& in, uint64_t size) {
     st = PersistAttr(in);
   }
   if (st.ok()) st = db_->Commit();
-  if (!st.ok()) db_->Rollback();
+  if (!st.ok()) {
+    db_->Rollback();
+  } else if (size < old) {
+    // The cache file lost the cut bytes already: the database must say so
+    // now, not when the group would have committed.
+    st = db_->CommitGroup();
+  }
   return st;
 }
 
@@ -1566,11 +1614,16 @@ void Qfs::Flush(fuse_req_t req, fuse_ino_t ino) {
     fuse_reply_err(req, 0);
     return;
   }
-  bool grid = opt_.durability == Durability::kGrid;
-  Status st = FlushInode(*in, grid);
-  if (st.ok() && grid) {
-    st = WaitUploaded(ino, std::chrono::steady_clock::now() + opt_.grid_timeout);
+  if (opt_.durability != Durability::kGrid) {
+    // durability local promises nothing at close that release does not do
+    // (flush the inode into the metadata group). ENOSYS makes the kernel stop
+    // sending FLUSH on this connection: one round trip less per close.
+    fuse_reply_err(req, ENOSYS);
+    return;
   }
+  Status st = FlushInode(*in, true);
+  if (st.ok()) st = CommitDurable();
+  if (st.ok()) st = WaitUploaded(ino, std::chrono::steady_clock::now() + opt_.grid_timeout);
   if (!st.ok()) NoteError(st.ToString());
   fuse_reply_err(req, st.ok() ? 0 : EIO);
 }
@@ -1601,6 +1654,7 @@ void Qfs::Fsync(fuse_req_t req, fuse_ino_t ino) {
     return;
   }
   Status st = FlushInode(*in, true);
+  if (st.ok()) st = CommitDurable();
   if (st.ok() && opt_.durability == Durability::kGrid) {
     st = WaitUploaded(ino, std::chrono::steady_clock::now() + opt_.grid_timeout);
   }
@@ -1926,6 +1980,39 @@ void Qfs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
 
 void Qfs::StartBackground() {
   uploader_ = std::thread([this] { UploaderLoop(); });
+  if (db_->group_window().count() > 0) committer_ = std::thread([this] { CommitterLoop(); });
+}
+
+// Commits the open group once it is commit_window old. Operations that end
+// later than that commit it themselves (SqliteDb::Commit); this covers the
+// last operations before an idle period. So an operation is committed at
+// most about 1.5 windows after it was acknowledged (the check runs every
+// half window while a group is open).
+void Qfs::CommitterLoop() {
+  const auto window = db_->group_window();
+  std::unique_lock l(commit_mu_);
+  for (;;) {
+    commit_cv_.wait(l, [&] { return commit_stop_ || group_opened_; });
+    if (commit_stop_) break;
+    group_opened_ = false;
+    for (;;) {
+      commit_cv_.wait_for(l, window / 2, [&] { return commit_stop_; });
+      if (commit_stop_) break;
+      l.unlock();
+      bool open;
+      {
+        std::lock_guard dl(db_->mu());
+        int64_t age = db_->GroupAgeNs();
+        if (age >= window.count()) {
+          Status st = db_->CommitGroup();
+          if (!st.ok()) NoteError("metadata group commit: " + st.ToString());
+        }
+        open = db_->GroupAgeNs() > 0;
+      }
+      l.lock();
+      if (!open) break;
+    }
+  }
 }
 
 void Qfs::FlushIdle() {
@@ -2053,6 +2140,9 @@ bool Qfs::UploadOnce(bool* more) {
                     .BindText(1, id).Bind(2, static_cast<uint64_t>(seg.size()))
                     .Bind(3, kSegUploading).Bind(4, NowNs())
                     .Run();
+    // The segment must be on record before it exists on the backend, or a
+    // crash would leave it there unknown to the next mount.
+    if (st.ok()) st = db_->CommitGroup();
     if (!st.ok()) {
       NoteError(st.ToString());
       return false;
@@ -2188,6 +2278,9 @@ void Qfs::Evict() {
     if (!b.cached || b.dirty || b.seg.empty() || b.gen != r.gen) continue;
     Status st = db_->Prepare("UPDATE blocks SET cached=0 WHERE ino=? AND blk=? AND gen=?")
                     .Bind(1, r.ino).Bind(2, r.blk).Bind(3, r.gen).Run();
+    // Committed before the hole is punched: the database never says cached
+    // for bytes that are gone.
+    if (st.ok()) st = db_->CommitGroup();
     if (!st.ok()) continue;
     if (::fallocate(in->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                     static_cast<off_t>(r.blk * bs_), bs_) != 0) {
@@ -2208,6 +2301,11 @@ void Qfs::ShipMeta() {
   int64_t changes;
   {
     std::lock_guard dl(db_->mu());
+    Status cst = db_->CommitGroup();  // the snapshot holds committed state only
+    if (!cst.ok()) {
+      NoteError("metadata snapshot: " + cst.ToString());
+      return;
+    }
     sqlite3_int64 sz = 0;
     unsigned char* p = sqlite3_serialize(db_->raw(), "main", &sz, 0);
     if (p == nullptr) {
@@ -2332,12 +2430,29 @@ bool Qfs::Shutdown(std::chrono::milliseconds upload_wait) {
       l.unlock();
       spdlog::warn("mount: the uploader is stuck in a backend call; exiting without it");
       uploader_.detach();
+      StopCommitter();
       return false;
     }
     l.unlock();
     uploader_.join();
   }
+  StopCommitter();
   return true;
+}
+
+void Qfs::StopCommitter() {
+  if (committer_.joinable()) {
+    {
+      std::lock_guard l(commit_mu_);
+      commit_stop_ = true;
+    }
+    commit_cv_.notify_all();
+    committer_.join();
+  }
+  if (!db_) return;
+  std::lock_guard dl(db_->mu());
+  Status st = db_->CommitGroup();
+  if (!st.ok()) NoteError("final metadata commit: " + st.ToString());
 }
 
 std::string Qfs::StatsJson() {

@@ -81,7 +81,7 @@ struct Inode {
   std::set<uint64_t> dirty;  // blocks with dirty == true
   bool attr_dirty = false;   // size/times/alloc changed by writes, not yet in the DB
   int fd = -1;               // cache file, opened lazily
-  bool fd_new = false;       // cache file created, its directory not yet fsynced
+  bool fd_new = false;       // cache file (maybe) created, its directory not yet fsynced
   int64_t first_dirty_ns = 0;
   int64_t last_write_ns = 0;
 };
@@ -153,8 +153,13 @@ class Qfs {
   Status EnsureBlocks(Inode& in);  // caller holds data_mu
   Status EnsureFd(Inode& in);      // caller holds data_mu
   std::string CachePath(uint64_t ino) const;
+  // Writes the inode's dirty state into the (group) transaction; durable:
+  // fdatasyncs the cache file first (the caller then calls CommitDurable).
   Status FlushInode(Inode& in, bool durable);
   Status FlushAll(bool durable);
+  // Commits the open group and fsyncs the WAL: everything so far survives a
+  // power cut.
+  Status CommitDurable();
   Status WaitUploaded(uint64_t ino, std::chrono::steady_clock::time_point deadline);
   Result<std::string> FetchBlock(const Blk& b, uint64_t ino, uint64_t blk);
   Result<std::shared_ptr<const std::string>> GetSegment(const std::string& id);
@@ -166,6 +171,11 @@ class Qfs {
   void TouchDirLocked(Inode& dir, int nlink_delta);  // db mu held
 
   void UploaderLoop();
+  // durability local: commits the metadata group once it is commit_window
+  // old when no operation does (SqliteDb group commit).
+  void CommitterLoop();
+  // Stops the committer and commits the open group (idempotent).
+  void StopCommitter();
   // Packs queued blocks into one segment and stores it. Returns true if it
   // stored something; *more says the queue held more than one segment's
   // worth (call again now), else the rest waits for the next wake-up.
@@ -188,6 +198,12 @@ class Qfs {
 
   std::mutex dirty_mu_;
   std::set<uint64_t> dirty_inodes_;
+
+  std::thread committer_;
+  std::mutex commit_mu_;  // leaf: guards the two flags below
+  std::condition_variable commit_cv_;
+  bool commit_stop_ = false;
+  bool group_opened_ = false;  // a group was opened since the committer last looked
 
   std::thread uploader_;
   std::mutex up_mu_;
