@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fs/poly1305.h"
+
 namespace qstor::fs {
 namespace {
 
@@ -101,28 +103,27 @@ struct Codec::Impl {
 
   // One-time Poly1305 key for parity shard `index` (AD index must be set).
   void ParityKey(const SecretKey& key, const SegmentInfo& info, int index,
-                 unsigned char otk[crypto_onetimeauth_KEYBYTES]) {
+                 unsigned char otk[kPoly1305KeySize]) {
     auto nonce = NonceFor(info, index);
     crypto_generichash_state st;
-    crypto_generichash_init(&st, key.data(), SecretKey::kSize, crypto_onetimeauth_KEYBYTES);
+    crypto_generichash_init(&st, key.data(), SecretKey::kSize, kPoly1305KeySize);
     static const unsigned char kDomain[] = "qstor.parity-mac.v1";
     crypto_generichash_update(&st, kDomain, sizeof(kDomain));
     crypto_generichash_update(&st, AdData(), ad.size());
     crypto_generichash_update(&st, nonce.data(), nonce.size());
-    crypto_generichash_final(&st, otk, crypto_onetimeauth_KEYBYTES);
+    crypto_generichash_final(&st, otk, kPoly1305KeySize);
   }
 
   bool VerifyParity(const SecretKey& key, const SegmentInfo& info, int index,
                     std::string_view shard) {
     if (shard.size() != info.shard_size()) return false;
     SetAdIndex(index);
-    unsigned char otk[crypto_onetimeauth_KEYBYTES];
+    unsigned char otk[kPoly1305KeySize];
     ParityKey(key, info, index, otk);
-    int rc = crypto_onetimeauth_verify(info.checks[index].data(),
-                                       reinterpret_cast<const unsigned char*>(shard.data()),
-                                       shard.size(), otk);
+    bool ok = Poly1305Verify(otk, reinterpret_cast<const uint8_t*>(shard.data()), shard.size(),
+                             info.checks[index].data());
     sodium_memzero(otk, sizeof(otk));
-    return rc == 0;
+    return ok;
   }
 
   // Decrypts data shard `index` (chunk || tag) into dst (chunk bytes).
@@ -340,10 +341,10 @@ Status Codec::Encode(const SecretKey& key, std::string_view segment_id, uint64_t
                    pp);
     for (int i = k; i < k + m; ++i) {
       s.SetAdIndex(i);
-      unsigned char otk[crypto_onetimeauth_KEYBYTES];
+      unsigned char otk[kPoly1305KeySize];
       s.ParityKey(key, info, i, otk);
-      crypto_onetimeauth(info.checks[i].data(),
-                         reinterpret_cast<const unsigned char*>(out->shards[i].data()), len, otk);
+      Poly1305(otk, reinterpret_cast<const uint8_t*>(out->shards[i].data()), len,
+               info.checks[i].data());
       sodium_memzero(otk, sizeof(otk));
     }
   }

@@ -13,7 +13,9 @@
 //   3. m parity shards are computed over the k data shards with Reed-Solomon
 //      (ISA-L, Cauchy matrix over GF(2^8));
 //   4. each parity shard gets a 16-byte Poly1305 MAC under a one-time key
-//      derived with keyed BLAKE2b from (data key, associated data, nonce).
+//      derived with keyed BLAKE2b from (data key, associated data, nonce)
+//      (computed by fs/poly1305.h: OpenSSL's vectorised Poly1305, same bytes
+//      as libsodium's).
 // All shards have the same size (chunk + 16). See docs/storage-engine.md for
 // why per-shard checksums are AEAD tags / Poly1305 and not BLAKE2b hashes.
 //
