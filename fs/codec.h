@@ -1,8 +1,9 @@
 // fs::Codec: turns one segment (a byte string) into k+m shards and back.
 //
 // Pipeline on Encode, per segment:
-//   1. optional zstd (level 1); skipped when a sample shows the data is
-//      incompressible or when the result would not be at least 3% smaller;
+//   1. optional zstd (level 1); skipped when a 16 KiB sample (four 4 KiB
+//      windows spread over the segment) does not shrink by 10%, or when the
+//      result would not be at least 3% smaller;
 //   2. the payload is cut into k equal chunks (the last one zero-padded);
 //      each chunk is sealed with XChaCha20-Poly1305-IETF (libsodium) under
 //      the data key, with its own nonce (24 random bytes per segment, the

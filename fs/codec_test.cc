@@ -142,6 +142,27 @@ INSTANTIATE_TEST_SUITE_P(SmallCodes, CodecLossPatterns,
                            return std::to_string(p.param.k) + "_" + std::to_string(p.param.m);
                          });
 
+// The incompressibility probe samples windows spread over the segment, so
+// a segment that is compressible except for its head (say a 64 KiB random
+// header followed by text) is still compressed; random data never is.
+TEST(Codec, ProbeSeesPastTheHead) {
+  Codec codec;
+  SecretKey key = SecretKey::Random();
+  std::string plain = RandomBytes(64 * 1024, 9) + Compressible(1 << 20);
+  EncodedSegment enc;
+  ASSERT_TRUE(codec.Encode(key, "p", 1, 4, 2, plain, &enc).ok());
+  EXPECT_TRUE(enc.info.flags & SegmentInfo::kFlagZstd);
+  EXPECT_LT(enc.info.payload_size, plain.size() / 4);
+  auto dec = codec.Decode(key, "p", 1, enc.info, Views(enc));
+  ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+  EXPECT_EQ(*dec, plain);
+
+  std::string random = RandomBytes(3 << 20, 10);
+  ASSERT_TRUE(codec.Encode(key, "p", 2, 4, 2, random, &enc).ok());
+  EXPECT_FALSE(enc.info.flags & SegmentInfo::kFlagZstd);
+  EXPECT_EQ(enc.info.payload_size, random.size());
+}
+
 TEST(Codec, TooManyCorruptIsErrorNotGarbage) {
   Codec codec;
   SecretKey key = SecretKey::Random();
