@@ -164,8 +164,16 @@ void BM_CodecEncode(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
 }
 BENCHMARK(BM_CodecEncode)->Apply(Args);
-// Two threads, one Codec each: scaling across both cores.
-BENCHMARK(BM_CodecEncode)->Args({4 << 20, 4, 2})->Threads(2)->UseRealTime();
+// Two threads, one Codec each: scaling across both cores (real time; compare
+// with the one-thread rows of the same arguments).
+BENCHMARK(BM_CodecEncode)
+    ->Args({1 << 20, 4, 2})
+    ->Args({4 << 20, 4, 2})
+    ->Args({4 << 20, 10, 4})
+    ->Threads(2)
+    ->UseRealTime();
+// One thread in real time, the baseline for the two-thread rows above.
+BENCHMARK(BM_CodecEncode)->Args({1 << 20, 4, 2})->Args({4 << 20, 4, 2})->Args({4 << 20, 10, 4})->UseRealTime();
 
 // As the object store calls it: a new EncodedSegment per segment, so the
 // shard buffers are allocated (and first touched) on every Encode.
