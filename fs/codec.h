@@ -2,7 +2,8 @@
 //
 // Pipeline on Encode, per segment:
 //   1. optional zstd (level 1); skipped when a 16 KiB sample (four 4 KiB
-//      windows spread over the segment) does not shrink by 10%, or when the
+//      windows spread over the segment) has near-uniform bytes (entropy
+//      >= 7.9 bits/byte) or does not shrink by 10% under zstd, or when the
 //      result would not be at least 3% smaller;
 //   2. the payload is cut into k equal chunks (the last one zero-padded);
 //      each chunk is sealed with XChaCha20-Poly1305-IETF (libsodium) under
