@@ -1,6 +1,7 @@
 // Codec throughput: raw libsodium AEAD, raw ISA-L encode, raw BLAKE2b, raw
 // one-time MACs (Poly1305 from libsodium and as fs::Poly1305 computes it,
-// GMAC = AES-256-GCM over associated data only), and the whole fs::Codec (encode / decode / decode with m shards lost), one
+// GMAC = AES-256-GCM over associated data only), and the whole fs::Codec
+// (encode / decode / decode with m shards lost), one
 // thread, 1 MiB and 4 MiB segments, k+m = 4+2 and 10+4. Incompressible
 // (random) data, so zstd's probe is included but no compression happens.
 // bytes/s = segment bytes per second. See docs/benchmarks.md.
@@ -173,7 +174,11 @@ BENCHMARK(BM_CodecEncode)
     ->Threads(2)
     ->UseRealTime();
 // One thread in real time, the baseline for the two-thread rows above.
-BENCHMARK(BM_CodecEncode)->Args({1 << 20, 4, 2})->Args({4 << 20, 4, 2})->Args({4 << 20, 10, 4})->UseRealTime();
+BENCHMARK(BM_CodecEncode)
+    ->Args({1 << 20, 4, 2})
+    ->Args({4 << 20, 4, 2})
+    ->Args({4 << 20, 10, 4})
+    ->UseRealTime();
 
 // As the object store calls it: a new EncodedSegment per segment, so the
 // shard buffers are allocated (and first touched) on every Encode.
