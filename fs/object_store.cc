@@ -144,8 +144,9 @@ struct ObjectStore::Impl {
   std::vector<std::unique_ptr<Codec>> codecs;
   // Encode outputs kept for the next Put: reusing their shard buffers saves
   // allocating, zero-filling and page-faulting (k+m)/k of every segment
-  // (~12% of encode time, docs/benchmarks.md). At most kMaxSpareSegments
-  // are kept, so memory stays bounded when many Puts ran at once.
+  // (5-14% of encode time for 4 MiB segments, docs/benchmarks.md). At most
+  // kMaxSpareSegments are kept, so memory stays bounded when many Puts ran
+  // at once.
   static constexpr size_t kMaxSpareSegments = 4;
   std::vector<std::unique_ptr<EncodedSegment>> spare_segments;
 
