@@ -1,5 +1,7 @@
-// Codec throughput: raw libsodium AEAD, raw ISA-L encode, raw BLAKE2b, and
-// the whole fs::Codec (encode / decode / decode with m shards lost), one
+// Codec throughput: raw libsodium AEAD, raw ISA-L encode, raw BLAKE2b, raw
+// one-time MACs (Poly1305 from libsodium and as fs::Poly1305 computes it,
+// GMAC = AES-256-GCM over associated data only), and the whole fs::Codec
+// (encode / decode / decode with m shards lost), one
 // thread, 1 MiB and 4 MiB segments, k+m = 4+2 and 10+4. Incompressible
 // (random) data, so zstd's probe is included but no compression happens.
 // bytes/s = segment bytes per second. See docs/benchmarks.md.
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "fs/codec.h"
+#include "fs/poly1305.h"
 
 namespace {
 
@@ -80,6 +83,53 @@ void BM_RawBlake2b(benchmark::State& state) {
 }
 BENCHMARK(BM_RawBlake2b)->Arg(1 << 20)->Arg(4 << 20);
 
+// One-time MACs over n bytes: candidates for the parity shards' check.
+void BM_RawPoly1305Libsodium(benchmark::State& state) {
+  if (sodium_init() < 0) state.SkipWithError("sodium_init");
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::string in = RandomBytes(n);
+  unsigned char key[32] = {7}, tag[16];
+  for (auto _ : state) {
+    crypto_onetimeauth(tag, reinterpret_cast<const unsigned char*>(in.data()), n, key);
+    benchmark::DoNotOptimize(tag);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_RawPoly1305Libsodium)->Arg(1 << 20)->Arg(4 << 20);
+
+// fs::Poly1305: what the codec uses (OpenSSL when available; the label says).
+void BM_RawPoly1305Fs(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::string in = RandomBytes(n);
+  uint8_t key[32] = {7}, tag[16];
+  for (auto _ : state) {
+    qstor::fs::Poly1305(key, reinterpret_cast<const uint8_t*>(in.data()), n, tag);
+    benchmark::DoNotOptimize(tag);
+  }
+  state.SetLabel(std::string(qstor::fs::Poly1305Implementation()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_RawPoly1305Fs)->Arg(1 << 20)->Arg(4 << 20);
+
+void BM_RawGmacAes256Gcm(benchmark::State& state) {
+  if (sodium_init() < 0 || !crypto_aead_aes256gcm_is_available()) {
+    state.SkipWithError("AES-256-GCM not available on this CPU");
+    return;
+  }
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::string in = RandomBytes(n);
+  std::vector<unsigned char> key(32, 7), nonce(12, 1), tag(16);
+  unsigned char empty[1] = {0};  // no message: c and m are 0 bytes (non-null for the API)
+  for (auto _ : state) {
+    crypto_aead_aes256gcm_encrypt_detached(empty, tag.data(), nullptr, empty, 0,
+                                           reinterpret_cast<const unsigned char*>(in.data()), n,
+                                           nullptr, nonce.data(), key.data());
+    benchmark::DoNotOptimize(tag.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_RawGmacAes256Gcm)->Arg(1 << 20)->Arg(4 << 20);
+
 void BM_RawIsalEncode(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
   const int k = static_cast<int>(state.range(1)), m = static_cast<int>(state.range(2));
@@ -115,8 +165,38 @@ void BM_CodecEncode(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
 }
 BENCHMARK(BM_CodecEncode)->Apply(Args);
-// Two threads, one Codec each: scaling across both cores.
-BENCHMARK(BM_CodecEncode)->Args({4 << 20, 4, 2})->Threads(2)->UseRealTime();
+// Two threads, one Codec each: scaling across both cores (real time; compare
+// with the one-thread rows of the same arguments).
+BENCHMARK(BM_CodecEncode)
+    ->Args({1 << 20, 4, 2})
+    ->Args({4 << 20, 4, 2})
+    ->Args({4 << 20, 10, 4})
+    ->Threads(2)
+    ->UseRealTime();
+// One thread in real time, the baseline for the two-thread rows above.
+BENCHMARK(BM_CodecEncode)
+    ->Args({1 << 20, 4, 2})
+    ->Args({4 << 20, 4, 2})
+    ->Args({4 << 20, 10, 4})
+    ->UseRealTime();
+
+// As the object store calls it: a new EncodedSegment per segment, so the
+// shard buffers are allocated (and first touched) on every Encode.
+void BM_CodecEncodeFreshOutput(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  const int k = static_cast<int>(state.range(1)), m = static_cast<int>(state.range(2));
+  qstor::fs::Codec codec;
+  auto key = qstor::fs::SecretKey::Random();
+  std::string in = RandomBytes(n);
+  for (auto _ : state) {
+    qstor::fs::EncodedSegment enc;
+    auto st = codec.Encode(key, "bench/segment", 1, k, m, in, &enc);
+    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+    benchmark::DoNotOptimize(enc.shards.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_CodecEncodeFreshOutput)->Apply(Args);
 
 void BM_CodecDecode(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));

@@ -1,8 +1,10 @@
 // fs::Codec: turns one segment (a byte string) into k+m shards and back.
 //
 // Pipeline on Encode, per segment:
-//   1. optional zstd (level 1); skipped when a sample shows the data is
-//      incompressible or when the result would not be at least 3% smaller;
+//   1. optional zstd (level 1); skipped when a 16 KiB sample (four 4 KiB
+//      windows spread over the segment) has near-uniform bytes (entropy
+//      >= 7.9 bits/byte) or does not shrink by 10% under zstd, or when the
+//      result would not be at least 3% smaller;
 //   2. the payload is cut into k equal chunks (the last one zero-padded);
 //      each chunk is sealed with XChaCha20-Poly1305-IETF (libsodium) under
 //      the data key, with its own nonce (24 random bytes per segment, the
@@ -13,7 +15,9 @@
 //   3. m parity shards are computed over the k data shards with Reed-Solomon
 //      (ISA-L, Cauchy matrix over GF(2^8));
 //   4. each parity shard gets a 16-byte Poly1305 MAC under a one-time key
-//      derived with keyed BLAKE2b from (data key, associated data, nonce).
+//      derived with keyed BLAKE2b from (data key, associated data, nonce)
+//      (computed by fs/poly1305.h: OpenSSL's vectorised Poly1305, same bytes
+//      as libsodium's).
 // All shards have the same size (chunk + 16). See docs/storage-engine.md for
 // why per-shard checksums are AEAD tags / Poly1305 and not BLAKE2b hashes.
 //

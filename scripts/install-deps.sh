@@ -16,6 +16,7 @@ PACKAGES=(
   libsodium-dev            # ed25519, BLAKE2b, AEAD, KDF, Argon2id
   libisal-dev              # Reed-Solomon erasure coding (fs)
   libzstd-dev              # compression (fs)
+  libssl-dev               # libcrypto: fast Poly1305 for parity shard checks (fs/poly1305.h)
   libfuse3-dev fuse3       # the mount (fs)
   libqrencode-dev          # QR codes for ThreeFold Connect (reconciler)
   zlib1g-dev               # PNG output of the QR codes (reconciler/qr.cc)
