@@ -48,6 +48,7 @@ namespace {
 
 namespace sfs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
 constexpr long kFuseSuperMagic = 0x65735546;
 
@@ -1005,6 +1006,53 @@ TEST_F(MountTest, ConcurrentReadersOfEvictedBlocks) {
     EXPECT_EQ(errors.load(), 0) << "round " << round;
     EXPECT_EQ(bad.load(), 0) << "round " << round << ": pieces that differ from what was written";
   }
+  ASSERT_TRUE(m.Unmount());
+}
+
+// A sequential reader of evicted data does not wait for one segment after
+// the other: reading the first block starts fetching the next segments in
+// the background. A read far from where the last one ended (random access)
+// fetches only its own segment.
+TEST_F(MountTest, SequentialReadsPrefetchSegmentsAhead) {
+  auto& m = NewMount({"--cache-size", "2MiB", "--block-size", "64KiB", "--segment-size", "1MiB"});
+  ASSERT_TRUE(m.Start());
+  const size_t kSize = 16 << 20;
+  std::string data = RandomBytes(kSize, 777);
+  ASSERT_TRUE(WriteFile(m.P("seq"), data, true, 0));
+  ASSERT_TRUE(m.Sync(120)) << m.Stats().dump();
+  ASSERT_TRUE(m.Unmount());
+  ASSERT_TRUE(m.Start());
+  auto fetched = [&] { return m.Stats()["fetched"]["bytes"].get<uint64_t>(); };
+  uint64_t before = fetched();
+  int fd = ::open(m.P("seq").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);  // no kernel readahead: only our prefetch
+  std::string buf(64 << 10, '\0');
+  ASSERT_EQ(::pread(fd, buf.data(), buf.size(), 0), static_cast<ssize_t>(buf.size()));
+  EXPECT_EQ(buf, data.substr(0, buf.size()));
+  // The segment read plus 4 prefetched ones (segments hold ~1 MiB of blocks).
+  uint64_t want = before + (4u << 20);
+  for (int i = 0; i < 200 && fetched() < want; i++) std::this_thread::sleep_for(50ms);
+  EXPECT_GE(fetched(), want) << "no prefetch after a read at offset 0: " << m.Stats().dump();
+  // Random access: a read 10 MiB past the last one fetches one segment.
+  uint64_t settled = fetched();
+  std::this_thread::sleep_for(300ms);
+  settled = std::max(settled, fetched());
+  size_t far = 12 << 20;
+  ASSERT_EQ(::pread(fd, buf.data(), buf.size(), static_cast<off_t>(far)), static_cast<ssize_t>(buf.size()));
+  EXPECT_EQ(buf, data.substr(far, buf.size()));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_LE(fetched() - settled, 2u << 20) << "a random read prefetched: " << m.Stats().dump();
+  // Everything reads back (prefetched segments serve their blocks).
+  std::string all(kSize, '\0');
+  size_t got = 0;
+  while (got < kSize) {
+    ssize_t n = ::pread(fd, all.data() + got, kSize - got, static_cast<off_t>(got));
+    ASSERT_GT(n, 0);
+    got += static_cast<size_t>(n);
+  }
+  EXPECT_TRUE(all == data) << "data read back differs";
+  ::close(fd);
   ASSERT_TRUE(m.Unmount());
 }
 

@@ -130,6 +130,8 @@ CREATE TABLE IF NOT EXISTS segments(id TEXT PRIMARY KEY, len INTEGER NOT NULL,
 constexpr int kSegUploading = 0;
 constexpr int kSegStored = 1;
 constexpr int kSegDead = 2;
+// Sequential reads fetch this many segments ahead of the one being read.
+constexpr size_t kPrefetchSegments = 4;
 
 }  // namespace
 
@@ -140,6 +142,7 @@ struct Qfs::Shared {
   std::list<std::pair<std::string, std::shared_ptr<const std::string>>> lru;  // newest first
   std::map<std::string, std::shared_future<SegResult>> inflight;
   size_t lru_max = 8;
+  std::atomic<uint64_t> fetched_bytes{0};  // by the fetch threads, prefetches included
 };
 
 Qfs::Qfs(MountOptions options, std::shared_ptr<SegmentSink> sink)
@@ -599,41 +602,66 @@ Status Qfs::EnsureFd(Inode& in) {
   return Status::OK();
 }
 
-Result<std::shared_ptr<const std::string>> Qfs::GetSegment(const std::string& id) {
-  std::shared_future<Shared::SegResult> fut;
-  {
-    std::lock_guard l(shared_->mu);
-    for (auto it = shared_->lru.begin(); it != shared_->lru.end(); ++it) {
-      if (it->first == id) {
-        auto v = it->second;
-        shared_->lru.splice(shared_->lru.begin(), shared_->lru, it);
-        return v;
-      }
-    }
-    auto f = shared_->inflight.find(id);
-    if (f != shared_->inflight.end()) {
-      fut = f->second;
-    } else {
-      auto p = std::make_shared<std::promise<Shared::SegResult>>();
-      fut = p->get_future().share();
-      shared_->inflight[id] = fut;
-      std::thread([sh = shared_, id, p]() {
-        auto r = sh->sink->Get(id);
-        Shared::SegResult out = r.ok() ? Shared::SegResult(std::make_shared<const std::string>(
-                                             std::move(r.value())))
-                                       : Shared::SegResult(r.status());
-        {
-          std::lock_guard l2(sh->mu);
-          if (out.ok()) {
-            sh->lru.emplace_front(id, out.value());
-            while (sh->lru.size() > sh->lru_max) sh->lru.pop_back();
-          }
-          sh->inflight.erase(id);
-        }
-        p->set_value(std::move(out));
-      }).detach();
+std::shared_future<Qfs::Shared::SegResult> Qfs::StartFetch(const std::string& id,
+                                                         std::shared_ptr<const std::string>* hit) {
+  std::lock_guard l(shared_->mu);
+  for (auto it = shared_->lru.begin(); it != shared_->lru.end(); ++it) {
+    if (it->first == id) {
+      *hit = it->second;
+      shared_->lru.splice(shared_->lru.begin(), shared_->lru, it);
+      return {};
     }
   }
+  auto f = shared_->inflight.find(id);
+  if (f != shared_->inflight.end()) return f->second;
+  auto p = std::make_shared<std::promise<Shared::SegResult>>();
+  std::shared_future<Shared::SegResult> fut = p->get_future().share();
+  shared_->inflight[id] = fut;
+  std::thread([sh = shared_, id, p]() {
+    auto r = sh->sink->Get(id);
+    Shared::SegResult out = r.ok() ? Shared::SegResult(std::make_shared<const std::string>(
+                                         std::move(r.value())))
+                                   : Shared::SegResult(r.status());
+    {
+      std::lock_guard l2(sh->mu);
+      if (out.ok()) {
+        sh->fetched_bytes += out.value()->size();
+        sh->lru.emplace_front(id, out.value());
+        while (sh->lru.size() > sh->lru_max) sh->lru.pop_back();
+      }
+      sh->inflight.erase(id);
+    }
+    p->set_value(std::move(out));
+  }).detach();
+  return fut;
+}
+
+void Qfs::Prefetch(Inode& in, uint64_t from_blk) {
+  // Up to kPrefetchSegments ahead: with the one being read, that many + 1
+  // fetches overlap, each fanning out to k backends. The LRU keeps 8
+  // segments, so a prefetched one is not evicted before it is read.
+  const uint64_t ahead = std::max<uint64_t>(1, kPrefetchSegments * opt_.segment_size / bs_);
+  std::vector<std::string> ids;
+  {
+    std::lock_guard l(in.mu);
+    for (auto it = in.blocks.lower_bound(from_blk);
+         it != in.blocks.end() && it->first < from_blk + ahead && ids.size() < kPrefetchSegments;
+         ++it) {
+      const Blk& b = it->second;
+      if (b.cached || b.seg.empty()) continue;
+      if (std::find(ids.begin(), ids.end(), b.seg) == ids.end()) ids.push_back(b.seg);
+    }
+  }
+  for (const auto& id : ids) {
+    std::shared_ptr<const std::string> hit;
+    (void)StartFetch(id, &hit);
+  }
+}
+
+Result<std::shared_ptr<const std::string>> Qfs::GetSegment(const std::string& id) {
+  std::shared_ptr<const std::string> hit;
+  std::shared_future<Shared::SegResult> fut = StartFetch(id, &hit);
+  if (hit) return hit;
   if (fut.wait_for(opt_.read_timeout) != std::future_status::ready) {
     fetch_errors_++;
     return Status::Timeout("segment " + id + ": no answer from " + shared_->sink->Describe() +
@@ -644,7 +672,6 @@ Result<std::shared_ptr<const std::string>> Qfs::GetSegment(const std::string& id
     fetch_errors_++;
     return r.status();
   }
-  fetched_bytes_ += r.value()->size();
   return r.value();
 }
 
@@ -684,7 +711,12 @@ Status Qfs::FillBlock(Inode& in, uint64_t blk) {
   auto it = in.blocks.find(blk);
   if (it != in.blocks.end() && !it->second.cached && it->second.gen == b.gen) {
     it->second.cached = true;
-    cache_bytes_ += it->second.len;
+    // Reads of evicted data can refill the cache faster than the uploader's
+    // 200 ms timer evicts: a segment's worth over the limit wakes it.
+    if (cache_bytes_.fetch_add(it->second.len) + it->second.len >
+        opt_.cache_size + opt_.segment_size) {
+      up_cv_.notify_all();
+    }
     if (!it->second.dirty) {
       (void)db_->Prepare("UPDATE blocks SET cached=1, cached_ns=? WHERE ino=? AND blk=? AND gen=?")
           .Bind(1, NowNs()).Bind(2, in.ino).Bind(3, blk).Bind(4, b.gen)
@@ -1524,6 +1556,16 @@ void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
   // another reader is filling counts as cached only once its bytes are in
   // the file (FillBlock), and two readers filling the same block write the
   // same bytes.
+  bool sequential;
+  {
+    std::lock_guard l(in->mu);
+    // The kernel's readahead runs reads of one stream out of order on
+    // several threads: "near where the last read ended" counts.
+    sequential = uoff + 2 * opt_.segment_size >= in->read_end &&
+                 uoff <= in->read_end + 2 * opt_.segment_size;
+    in->read_end = std::max(in->read_end, uoff + n);
+  }
+  if (sequential) Prefetch(*in, (uoff + n + bs_ - 1) / bs_);
   for (uint64_t blk = uoff / bs_; blk * bs_ < uoff + n; blk++) {
     st = FillBlock(*in, blk);
     if (!st.ok()) {
@@ -2498,7 +2540,7 @@ std::string Qfs::StatsJson() {
                    {"segments", uploaded_segments_.load()},
                    {"errors", upload_errors_.load()},
                    {"mean_bytes_per_second", up_s > 0 ? uploaded_bytes_.load() / up_s : 0.0}};
-  j["fetched"] = {{"bytes", fetched_bytes_.load()}, {"errors", fetch_errors_.load()}};
+  j["fetched"] = {{"bytes", shared_->fetched_bytes.load()}, {"errors", fetch_errors_.load()}};
   j["deleted_segments"] = deleted_segments_.load();
   j["metadata_snapshots"] = meta_snapshots_.load();
   {

@@ -84,6 +84,7 @@ struct Inode {
   bool fd_new = false;       // cache file (maybe) created, its directory not yet fsynced
   int64_t first_dirty_ns = 0;
   int64_t last_write_ns = 0;
+  uint64_t read_end = 0;  // where the last read ended (sequential detection)
 };
 
 class Qfs {
@@ -163,6 +164,13 @@ class Qfs {
   Status WaitUploaded(uint64_t ino, std::chrono::steady_clock::time_point deadline);
   Result<std::string> FetchBlock(const Blk& b, uint64_t ino, uint64_t blk);
   Result<std::shared_ptr<const std::string>> GetSegment(const std::string& id);
+  // Starts fetching a segment in the background unless it is cached or
+  // already being fetched. Returns its future (invalid if cached).
+  std::shared_future<Result<std::shared_ptr<const std::string>>> StartFetch(
+      const std::string& id, std::shared_ptr<const std::string>* hit);
+  // Sequential reads: starts fetching the segments of the evicted blocks
+  // that follow [from_blk, ...) so their round trips overlap this read's.
+  void Prefetch(Inode& in, uint64_t from_blk);
   Status FillBlock(Inode& in, uint64_t blk);  // data_mu held (unique or shared)
   Status Truncate(Inode& in, uint64_t size);  // data_mu unique held
   void DecSegLocked(uint64_t ino, uint64_t blk);  // db mu held
@@ -229,7 +237,6 @@ class Qfs {
   std::atomic<uint64_t> uploaded_bytes_{0};
   std::atomic<uint64_t> uploaded_segments_{0};
   std::atomic<uint64_t> upload_errors_{0};
-  std::atomic<uint64_t> fetched_bytes_{0};
   std::atomic<uint64_t> fetch_errors_{0};
   std::atomic<uint64_t> evicted_bytes_{0};
   std::atomic<uint64_t> deleted_segments_{0};
