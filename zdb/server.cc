@@ -90,9 +90,14 @@ struct Server::Impl {
 
   std::vector<std::shared_ptr<Session>> sync_waiters;
   bool sync_posted = false;
+  // fdatasync runs here, off the event loop, so reads (and writes to be
+  // acknowledged by the next round) go on while the disk flushes.
+  asio::thread_pool syncer{1};
+  bool sync_running = false;
 
   void Accept();
   void GroupSync();
+  void StartSync(std::vector<std::shared_ptr<Session>> waiters);
   void ScheduleSync();
   void ScheduleCompact();
   void Shutdown();
@@ -698,19 +703,40 @@ void Server::Impl::Accept() {
 
 void Server::Impl::GroupSync() {
   sync_posted = false;
+  // While a round runs, writers queue up; its completion starts the next
+  // round for all of them (group commit).
+  if (sync_running || sync_waiters.empty()) return;
   auto waiters = std::move(sync_waiters);
   sync_waiters.clear();
-  Status st = store->SyncAll();
-  if (!st.ok()) spdlog::error("zdb: sync failed: {}", st.ToString());
-  for (auto& w : waiters) {
-    if (!st.ok()) {
-      // The replies would claim durability we do not have.
-      w->wbuf.clear();
-      AppendError(&w->wbuf, "Cannot write data right now");
-      w->closing = true;
-    }
-    w->Finish();
-  }
+  StartSync(std::move(waiters));
+}
+
+// One fdatasync round over the files written so far, on the sync thread;
+// `waiters` get their replies (or an error and a close) when it is done.
+void Server::Impl::StartSync(std::vector<std::shared_ptr<Session>> waiters) {
+  std::vector<int> fds;
+  Status taken = store->TakeDirtyAll(&fds);
+  sync_running = true;
+  asio::post(syncer, [this, fds = std::move(fds), taken,
+                      waiters = std::move(waiters)]() mutable {
+    Status st = Store::SyncAndClose(fds);
+    if (st.ok()) st = taken;
+    asio::post(io, [this, st, waiters = std::move(waiters)] {
+      sync_running = false;
+      if (stopping) return;
+      if (!st.ok()) spdlog::error("zdb: sync failed: {}", st.ToString());
+      for (auto& w : waiters) {
+        if (!st.ok()) {
+          // The replies would claim durability we do not have.
+          w->wbuf.clear();
+          AppendError(&w->wbuf, "Cannot write data right now");
+          w->closing = true;
+        }
+        w->Finish();
+      }
+      GroupSync();
+    });
+  });
 }
 
 void Server::Impl::ScheduleSync() {
@@ -718,8 +744,7 @@ void Server::Impl::ScheduleSync() {
   sync_timer.expires_after(opt.sync_interval);
   sync_timer.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping) return;
-    Status st = store->SyncAll();
-    if (!st.ok()) spdlog::error("zdb: periodic sync: {}", st.ToString());
+    if (!sync_running) StartSync({});  // else the running round is this tick's
     ScheduleSync();
   });
 }
@@ -754,6 +779,7 @@ void Server::Impl::Shutdown() {
   auto copy = sessions;
   for (auto& s : copy) s->Close();
   sessions.clear();
+  syncer.join();  // a round in flight finishes before the files close
   final_status = store->Close();
   io.stop();
 }

@@ -678,6 +678,21 @@ Status Namespace::Sync() {
   return Status::OK();
 }
 
+Status Namespace::TakeDirty(std::vector<int>* fds) {
+  for (uint32_t id : dirty_files_) {
+    File* f = FileById(id);
+    if (!f) continue;
+    int d = ::fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+    if (d >= 0) {
+      fds->push_back(d);
+    } else if (::fdatasync(f->fd) != 0) {
+      return Fail(Status::Code::kIOError, Errno("fdatasync"));
+    }
+  }
+  dirty_files_.clear();
+  return Status::OK();
+}
+
 Status Namespace::Flush() {
   ::unlink((dir_ + "/index").c_str());
   SyncDir(dir_);
@@ -1241,6 +1256,22 @@ std::vector<std::string> Store::List() const {
 Status Store::SyncAll() {
   for (auto& n : ns_) QSTOR_RETURN_IF_ERROR(n->Sync());
   return Status::OK();
+}
+
+Status Store::TakeDirtyAll(std::vector<int>* fds) {
+  for (auto& n : ns_) QSTOR_RETURN_IF_ERROR(n->TakeDirty(fds));
+  return Status::OK();
+}
+
+Status Store::SyncAndClose(const std::vector<int>& fds) {
+  Status first;
+  for (int fd : fds) {
+    if (::fdatasync(fd) != 0 && first.ok()) {
+      first = Status::IOError(std::string("zdb: fdatasync: ") + std::strerror(errno));
+    }
+    ::close(fd);
+  }
+  return first;
 }
 
 bool Store::AnyDirty() const {

@@ -122,6 +122,11 @@ class Namespace {
   Status Flush();
   // fdatasync of every file written since the last Sync.
   Status Sync();
+  // The same, split so the fdatasync can run off the caller's thread: hands
+  // over a dup of each file written since the last sync (appended to *fds)
+  // and forgets them. The caller fdatasyncs and closes them
+  // (Store::SyncAndClose). A file that cannot be dup'ed is synced here.
+  Status TakeDirty(std::vector<int>* fds);
   bool dirty() const { return !dirty_files_.empty(); }
 
   // Online compaction, one bounded step (at most ~`budget_bytes` copied):
@@ -203,6 +208,11 @@ class Store {
   Status Delete(const std::string& name);
   std::vector<std::string> List() const;  // sorted
   Status SyncAll();
+  // TakeDirty of every namespace.
+  Status TakeDirtyAll(std::vector<int>* fds);
+  // fdatasync and close each fd (all of them, even after an error); the
+  // first error. Thread-safe: touches nothing but the fds.
+  static Status SyncAndClose(const std::vector<int>& fds);
   bool AnyDirty() const;
   // Syncs and writes index snapshots. Called by the destructor too.
   Status Close();
