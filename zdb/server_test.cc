@@ -509,25 +509,36 @@ TEST(ZdbServer, ClientReconnectsAndRestoresSelect) {
   EXPECT_EQ(**g, "v");
 }
 
-TEST(ZdbServer, RequestTimeoutIsReported) {
-  // A listener that never answers.
+// A listener on a free loopback port that accepts (kernel backlog) and never
+// answers. Returns its fd (or -1) and sets *port.
+int SilentListener(uint16_t* port) {
   int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(lfd, 4), 0);
   socklen_t len = sizeof(a);
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::listen(lfd, 4) != 0 || ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (lfd >= 0) ::close(lfd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return lfd;
+}
+
+TEST(ZdbServer, RequestTimeoutIsReported) {
+  uint16_t port = 0;
+  int lfd = SilentListener(&port);
+  ASSERT_GE(lfd, 0);
   ClientOptions co;
   co.request_timeout = 200ms;
-  auto c = Client::Connect("127.0.0.1", ntohs(a.sin_port), co);
+  auto c = Client::Connect("127.0.0.1", port, co);
   ASSERT_TRUE(c.ok());
   Status st = (*c)->Ping();
   EXPECT_EQ(st.code(), Status::Code::kTimeout) << st.ToString();
   ::close(lfd);
   // Nothing listens now: connect fails with kUnavailable.
-  auto d = Client::Connect("127.0.0.1", ntohs(a.sin_port), co);
+  auto d = Client::Connect("127.0.0.1", port, co);
   EXPECT_EQ(d.status().code(), Status::Code::kUnavailable);
 }
 
@@ -642,16 +653,9 @@ TEST(ZdbAsyncClient, SelectIsOrderedWithTheCommandsAroundIt) {
 }
 
 TEST(ZdbAsyncClient, TimeoutsConnectFailuresBackoffAndClose) {
-  // A listener that accepts (kernel backlog) and never answers.
-  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(lfd, 4), 0);
-  socklen_t len = sizeof(a);
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  uint16_t port = ntohs(a.sin_port);
+  uint16_t port = 0;
+  int lfd = SilentListener(&port);
+  ASSERT_GE(lfd, 0);
   ClientOptions co;
   co.request_timeout = 300ms;
   co.min_backoff = 200ms;

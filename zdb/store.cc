@@ -90,6 +90,23 @@ std::string DataName(uint32_t id) {
   return b;
 }
 
+// The part of iov[0..n) past its first `done` bytes, into out[] (at most n
+// entries); returns the entry count. Resumes a short preadv/pwritev.
+int IovPast(const iovec* iov, int n, size_t done, iovec* out) {
+  int k = 0;
+  for (int i = 0; i < n; ++i) {
+    if (done >= iov[i].iov_len) {
+      done -= iov[i].iov_len;
+      continue;
+    }
+    out[k].iov_base = static_cast<char*>(iov[i].iov_base) + done;
+    out[k].iov_len = iov[i].iov_len - done;
+    done = 0;
+    ++k;
+  }
+  return k;
+}
+
 std::string SeqKey(uint64_t id) {
   std::string k(8, '\0');
   Put64(k.data(), id);
@@ -352,20 +369,8 @@ Result<Loc> Namespace::Append(uint8_t flags, std::string_view key, std::string_v
   uint64_t off = f.size;
   size_t done = 0;
   while (done < total) {
-    // Rebuild the iovec past what was written (short writes are rare).
     iovec v[2];
-    int n = 0;
-    size_t skip = done;
-    for (auto& e : iov) {
-      if (skip >= e.iov_len) {
-        skip -= e.iov_len;
-        continue;
-      }
-      v[n].iov_base = static_cast<char*>(e.iov_base) + skip;
-      v[n].iov_len = e.iov_len - skip;
-      skip = 0;
-      ++n;
-    }
+    int n = IovPast(iov, 2, done, v);  // short writes are rare
     ssize_t w = ::pwritev(f.fd, v, n, static_cast<off_t>(off + done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
@@ -504,18 +509,7 @@ Status Namespace::ReadValue(const Loc& loc, std::string_view key, char* dst) {
   size_t want = hlen + loc.size, done = 0;
   while (done < want) {
     iovec v[2];
-    int n = 0;
-    size_t skip = done;
-    for (auto& e : iov) {
-      if (skip >= e.iov_len) {
-        skip -= e.iov_len;
-        continue;
-      }
-      v[n].iov_base = static_cast<char*>(e.iov_base) + skip;
-      v[n].iov_len = e.iov_len - skip;
-      skip = 0;
-      ++n;
-    }
+    int n = IovPast(iov, 2, done, v);
     ssize_t r = ::preadv(it->fd, v, n, static_cast<off_t>(loc.offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
