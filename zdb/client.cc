@@ -94,6 +94,14 @@ struct Client::Impl {
     return Status(code, Backend() + ": " + what);
   }
 
+  // Handles what arrived while the client sat idle (typically the server
+  // closing the connection after its idle timeout), so the next command
+  // reconnects instead of being sent into a dead connection and failing.
+  void Settle() {
+    io.restart();
+    io.poll();
+  }
+
   // Runs the io_context until `*done` (set by the operation's callback).
   void Until(const bool* done) {
     io.restart();
@@ -104,6 +112,7 @@ struct Client::Impl {
 
   Status WaitStatus(void (AsyncClient::*start)(std::string, std::string, AsyncClient::StatusCallback),
                     std::string a, std::string b) {
+    Settle();
     bool done = false;
     Status out;
     (ac.get()->*start)(std::move(a), std::move(b), [&](Status st) {
@@ -118,6 +127,7 @@ struct Client::Impl {
     return WaitStatus(&AsyncClient::Select, name, password);
   }
   Status DoAuth(const std::string& password) {
+    Settle();
     bool done = false;
     Status out;
     ac->Auth(password, [&](Status st) {
@@ -128,6 +138,7 @@ struct Client::Impl {
     return out;
   }
   Status Ensure() {
+    Settle();
     bool done = false;
     Status out;
     ac->Connect([&](Status st) {
@@ -141,6 +152,7 @@ struct Client::Impl {
   // Sends the commands pipelined and waits for all replies. The first
   // failure is returned (the rest of the pipeline failed with it).
   Result<std::vector<Reply>> Exchange(const std::vector<std::vector<std::string>>& commands) {
+    Settle();
     std::vector<Reply> replies(commands.size());
     size_t left = commands.size();
     Status first;
@@ -161,6 +173,7 @@ struct Client::Impl {
   }
 
   Result<Reply> Raw(const std::vector<std::string>& argv) {
+    Settle();
     bool done = false;
     Result<Reply> out = Status::Internal("no reply");
     ac->Command(argv, [&](Result<Reply> r) {

@@ -542,6 +542,23 @@ TEST(ZdbServer, RequestTimeoutIsReported) {
   EXPECT_EQ(d.status().code(), Status::Code::kUnavailable);
 }
 
+// A client that sat idle while the server closed its connection (idle
+// timeout) notices the close before its next command and reconnects, so the
+// command succeeds instead of failing on the dead connection. ClientPool
+// keeps idle clients, so this is the common case, not a corner.
+TEST(ZdbServer, IdleClientClosedByServerReconnectsOnNextCall) {
+  ServerOptions o = FreePort();
+  o.idle_timeout = 200ms;
+  TestServer s(o);
+  auto c = Connect(s.port());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Set("k", "v").ok());
+  std::this_thread::sleep_for(800ms);  // the server has closed the connection by now
+  auto g = c->Get("k");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(**g, "v");
+}
+
 TEST(ZdbServer, ClientPoolReusesConnections) {
   TestServer s;
   ClientPool pool("127.0.0.1", s.port(), "default", "");
