@@ -135,6 +135,30 @@ void HttpServer::Impl::AcceptLoop() {
   }
 }
 
+namespace {
+
+// After an early error reply the client may still be sending its request
+// body. Closing with unread bytes makes the kernel send a reset, and the
+// client can lose the reply (curl: "Failed sending data to the peer").
+// So: stop sending, then read and drop what comes until the client closes,
+// for at most 2 s and 64 MiB.
+void LingeringClose(tcp::socket& sock) {
+  boost::system::error_code ec;
+  sock.shutdown(tcp::socket::shutdown_send, ec);
+  timeval tv{2, 0};
+  ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[64 * 1024];
+  size_t total = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (total < (64u << 20) && std::chrono::steady_clock::now() < until) {
+    size_t n = sock.read_some(asio::buffer(buf), ec);
+    if (ec) break;
+    total += n;
+  }
+}
+
+}  // namespace
+
 void HttpServer::Impl::Serve(tcp::socket sock) {
   int fd = sock.native_handle();
   timeval tv{options.idle_timeout_seconds, 0};
@@ -168,12 +192,14 @@ void HttpServer::Impl::Serve(tcp::socket sock) {
       send(JsonError(413, "request body over " + std::to_string(options.max_body_bytes) +
                               " bytes"),
            false, 11);
+      LingeringClose(sock);
       break;
     }
     if (ec) {
       if (ec != asio::error::would_block && ec != asio::error::try_again &&
           ec != asio::error::timed_out) {
         send(JsonError(400, "bad HTTP request: " + ec.message()), false, 11);
+        LingeringClose(sock);
       }
       break;
     }
