@@ -530,6 +530,24 @@ class MountTest : public ::testing::Test {
     mounts_.push_back(std::make_unique<MountProc>(r, std::move(extra)));
     return *mounts_.back();
   }
+  // Mounts m's backend with a fresh cache directory (metadata from the
+  // backend's snapshot, data from the segments) and checks that every file
+  // of `files` reads back byte for byte.
+  void ExpectFreshCacheRestores(const MountProc& m,
+                                const std::map<std::string, std::string>& files) {
+    MountProc fresh(root_ + "/fresh", {});
+    sfs::create_directories(root_ + "/fresh");
+    fresh.backend = m.backend;
+    fresh.cache = root_ + "/fresh/cache";
+    fresh.mnt = root_ + "/fresh/mnt";
+    ASSERT_TRUE(fresh.Start());
+    for (auto& [name, data] : files) {
+      std::string got = ReadFile(fresh.P(name));
+      ASSERT_EQ(got.size(), data.size()) << name << " not in the backend";
+      ASSERT_TRUE(got == data) << name << " differs after restore from the backend";
+    }
+    ASSERT_TRUE(fresh.Unmount());
+  }
   std::string root_;
   std::vector<std::unique_ptr<MountProc>> mounts_;
   std::unique_ptr<HangWatchdog> watchdog_;
@@ -575,20 +593,7 @@ TEST_F(MountTest, RandomSizesRoundTripThroughCacheRemountAndBackend) {
   EXPECT_LE(st["cache"]["bytes"].get<uint64_t>(), 16u << 20) << st.dump();
   ASSERT_TRUE(m.Unmount());
 
-  // A fresh cache directory: metadata comes back from the backend snapshot,
-  // data from the segments.
-  MountProc fresh(root_ + "/fresh", {});
-  sfs::create_directories(root_ + "/fresh");
-  fresh.backend = m.backend;
-  fresh.cache = root_ + "/fresh/cache";
-  fresh.mnt = root_ + "/fresh/mnt";
-  ASSERT_TRUE(fresh.Start());
-  for (auto& [name, data] : files) {
-    std::string got = ReadFile(fresh.P(name));
-    ASSERT_EQ(got.size(), data.size()) << name;
-    ASSERT_TRUE(got == data) << name << " differs after restore from the backend";
-  }
-  ASSERT_TRUE(fresh.Unmount());
+  ExpectFreshCacheRestores(m, files);
 }
 
 TEST_F(MountTest, CreateExclTruncAppend) {
@@ -1103,16 +1108,7 @@ TEST_F(MountTest, Kill9DuringWritesLosesNothingFsynced) {
   ASSERT_TRUE(m.Sync(60));
   ASSERT_TRUE(m.Unmount());
   // Everything is in the backend: a fresh cache restores it.
-  MountProc fresh(root_ + "/fresh", {});
-  sfs::create_directories(root_ + "/fresh");
-  fresh.backend = m.backend;
-  fresh.cache = root_ + "/fresh/cache";
-  fresh.mnt = root_ + "/fresh/mnt";
-  ASSERT_TRUE(fresh.Start());
-  for (auto& [name, data] : acked) {
-    ASSERT_TRUE(ReadFile(fresh.P(name)) == data) << name << " not in the backend";
-  }
-  ASSERT_TRUE(fresh.Unmount());
+  ExpectFreshCacheRestores(m, acked);
 }
 
 // Group commit (durability local): operations not followed by fsync share one
@@ -1207,16 +1203,7 @@ TEST_F(MountTest, Kill9WithCommitGroupOpenKeepsFsyncedAndConsistent) {
   ASSERT_TRUE(m.Sync(60));
   ASSERT_TRUE(m.Unmount());
   // Everything fsynced is in the backend as well: a fresh cache restores it.
-  MountProc fresh(root_ + "/fresh", {});
-  sfs::create_directories(root_ + "/fresh");
-  fresh.backend = m.backend;
-  fresh.cache = root_ + "/fresh/cache";
-  fresh.mnt = root_ + "/fresh/mnt";
-  ASSERT_TRUE(fresh.Start());
-  for (auto& [name, data] : synced) {
-    ASSERT_TRUE(ReadFile(fresh.P(name)) == data) << name << " not in the backend";
-  }
-  ASSERT_TRUE(fresh.Unmount());
+  ExpectFreshCacheRestores(m, synced);
 }
 
 TEST_F(MountTest, DownBackendNeverHangsDfLsOrUnmountAndReadsFailEio) {
