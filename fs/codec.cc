@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "fs/aead.h"
 #include "fs/poly1305.h"
 
 namespace qstor::fs {
@@ -93,6 +94,7 @@ struct Codec::Impl {
   std::vector<uint8_t> dec_tables;
   std::string ad;
   std::map<int, Matrix> matrices;
+  XChaCha20Poly1305 aead;  // data shards
 
   ~Impl() {
     ZSTD_freeCCtx(cctx);
@@ -168,10 +170,9 @@ struct Codec::Impl {
     if (shard.size() != info.shard_size()) return false;
     SetAdIndex(index);
     auto nonce = NonceFor(info, index);
-    const auto* c = reinterpret_cast<const unsigned char*>(shard.data());
-    return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-               dst, nullptr, c, info.chunk_size, c + info.chunk_size, AdData(), ad.size(),
-               nonce.data(), key.data()) == 0;
+    const auto* c = reinterpret_cast<const uint8_t*>(shard.data());
+    return aead.Open(dst, c, info.chunk_size, c + info.chunk_size, AdData(), ad.size(),
+                     nonce.data(), key.data());
   }
 
   Status ValidateInfo(std::string_view id, const SegmentInfo& info, size_t nshards) const {
@@ -375,9 +376,7 @@ Status Codec::Encode(const SecretKey& key, std::string_view segment_id, uint64_t
     }
     s.SetAdIndex(i);
     auto nonce = Impl::NonceFor(info, i);
-    crypto_aead_xchacha20poly1305_ietf_encrypt_detached(dst, dst + chunk, nullptr, src, chunk,
-                                                        s.AdData(), s.ad.size(), nullptr,
-                                                        nonce.data(), key.data());
+    s.aead.Seal(dst, dst + chunk, src, chunk, s.AdData(), s.ad.size(), nonce.data(), key.data());
     std::memcpy(info.checks[i].data(), dst + chunk, kCheckSize);
   }
   if (m > 0) {
