@@ -698,12 +698,14 @@ TEST(ZdbAsyncClient, TimeoutsConnectFailuresBackoffAndClose) {
   EXPECT_NE(got[0].message().find("127.0.0.1:" + std::to_string(port) + "/default: connect"),
             std::string::npos) << got[0].ToString();
   // ... and the next attempt waits for the backoff first; a server that
-  // appears meanwhile is used.
+  // appears meanwhile is used. The backoff runs from the failure, so the
+  // clock starts here, before the server's start-up (which can take longer
+  // than the backoff on a loaded machine).
+  auto t1 = std::chrono::steady_clock::now();
   ServerOptions o = FreePort();
   o.port = port;
   TestServer s(o);
   Status connected = Status::Internal("not run");
-  auto t1 = std::chrono::steady_clock::now();
   bool fired = false;
   c->Connect([&](Status st) {
     connected = st;
