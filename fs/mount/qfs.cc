@@ -1188,6 +1188,13 @@ void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
     fuse_reply_err(req, EIO);
     return;
   }
+  {
+    // A new inode has no blocks and no xattrs yet: no need to ask the
+    // database on its first write or getxattr.
+    std::lock_guard l(in->mu);
+    if (!in->blocks_loaded && in->blocks.empty()) in->blocks_loaded = true;
+    in->no_xattrs = true;
+  }
   struct fuse_entry_param e;
   FillEntry(*in, &e);
   if (create_fi) {
@@ -1883,6 +1890,10 @@ void Qfs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*
     fuse_reply_err(req, ENOENT);
     return;
   }
+  {
+    std::lock_guard l(in->mu);
+    in->no_xattrs = false;  // before the row exists: GetXattr then asks the database
+  }
   std::lock_guard dl(db_->mu());
   auto q = db_->Prepare("SELECT 1 FROM xattrs WHERE ino=? AND name=?");
   q.Bind(1, ino).BindBlob(2, n);
@@ -1919,6 +1930,21 @@ void Qfs::GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size
   if (ino == FUSE_ROOT_ID && n == kStatsXattr) {
     value = StatsJson();
   } else {
+    {
+      std::shared_ptr<Inode> in;
+      {
+        std::lock_guard l(table_mu_);
+        auto it = table_.find(ino);
+        if (it != table_.end()) in = it->second;
+      }
+      if (in) {
+        std::lock_guard l(in->mu);
+        if (in->no_xattrs) {
+          fuse_reply_err(req, ENODATA);
+          return;
+        }
+      }
+    }
     std::lock_guard dl(db_->mu());
     auto q = db_->Prepare("SELECT value FROM xattrs WHERE ino=? AND name=?");
     q.Bind(1, ino).BindBlob(2, n);

@@ -77,6 +77,10 @@ struct Inode {
   int open_count = 0;
   bool deleted = false;
   bool blocks_loaded = false;
+  // Known to have no extended attributes (created by this mount and never
+  // given one): GETXATTR answers ENODATA without asking the database. The
+  // kernel asks for security.capability before every write.
+  bool no_xattrs = false;
   std::map<uint64_t, Blk> blocks;
   std::set<uint64_t> dirty;  // blocks with dirty == true
   bool attr_dirty = false;   // size/times/alloc changed by writes, not yet in the DB
