@@ -105,7 +105,7 @@ CREATE TABLE IF NOT EXISTS inodes(
   ino INTEGER PRIMARY KEY AUTOINCREMENT, mode INTEGER NOT NULL, uid INTEGER NOT NULL,
   gid INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL, rdev INTEGER NOT NULL,
   atime INTEGER NOT NULL, mtime INTEGER NOT NULL, ctime INTEGER NOT NULL,
-  alloc INTEGER NOT NULL DEFAULT 0, target BLOB);
+  alloc INTEGER NOT NULL DEFAULT 0, target BLOB, slot INTEGER);
 CREATE TABLE IF NOT EXISTS dentries(
   id INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER NOT NULL, name BLOB NOT NULL,
   ino INTEGER NOT NULL);
@@ -130,6 +130,9 @@ CREATE TABLE IF NOT EXISTS segments(id TEXT PRIMARY KEY, len INTEGER NOT NULL,
 constexpr int kSegUploading = 0;
 constexpr int kSegStored = 1;
 constexpr int kSegDead = 2;
+// Files of at most this size (and at most a block) live in a slot of the
+// shared slab file instead of a cache file of their own.
+constexpr uint32_t kMaxSlotSize = 64 * 1024;
 // Sequential reads fetch this many segments ahead of the one being read.
 constexpr size_t kPrefetchSegments = 4;
 
@@ -155,9 +158,10 @@ Qfs::Qfs(MountOptions options, std::shared_ptr<SegmentSink> sink)
 Qfs::~Qfs() {
   StopCommitter();
   for (auto& [ino, in] : table_) {
-    if (in->fd >= 0) ::close(in->fd);
+    if (in->fd >= 0 && in->fd != slab_fd_) ::close(in->fd);
   }
   db_.reset();
+  if (slab_fd_ >= 0) ::close(slab_fd_);
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -258,6 +262,7 @@ Status Qfs::Open() {
   if (bs_ != opt_.block_size) {
     spdlog::info("mount: block size is {} (fixed when the filesystem was created)", bs_);
   }
+  QSTOR_RETURN_IF_ERROR(OpenSlab());
   {
     auto q = db_->Prepare("SELECT 1 FROM inodes WHERE ino=1");
     if (!q.Step()) {
@@ -299,6 +304,32 @@ Status Qfs::Open() {
   }
   QSTOR_RETURN_IF_ERROR(db_->Commit());
   {
+    // Slots the database names are taken; every other slot is free and
+    // punched (a crash can leave bytes in a slot whose inode never reached
+    // the database).
+    std::lock_guard sl(slab_mu_);
+    free_slots_.clear();
+    int64_t next = 0;
+    auto punch = [&](int64_t from, int64_t to) {
+      if (from >= to) return;
+      (void)::fallocate(slab_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        static_cast<off_t>(from) * slot_size_,
+                        static_cast<off_t>(to - from) * slot_size_);
+      for (int64_t i = from; i < to; i++) free_slots_.insert(i);
+    };
+    auto q = db_->Prepare("SELECT DISTINCT slot FROM inodes WHERE slot IS NOT NULL ORDER BY slot");
+    while (q.Step()) {
+      int64_t used = q.Int(0);
+      punch(next, used);
+      next = used + 1;
+    }
+    QSTOR_RETURN_IF_ERROR(q.status());
+    next_slot_ = next;
+    if (::ftruncate(slab_fd_, static_cast<off_t>(next) * slot_size_) != 0) {
+      return Status::IOError(std::string("truncate slab file: ") + std::strerror(errno));
+    }
+  }
+  {
     auto q = db_->Prepare("SELECT COALESCE(SUM(len),0) FROM blocks WHERE cached=1");
     if (q.Step()) cache_bytes_ = static_cast<uint64_t>(q.Int(0));
   }
@@ -339,7 +370,7 @@ std::shared_ptr<Inode> Qfs::LoadInodeLocked(uint64_t ino, const Attr* pre,
   } else {
     std::lock_guard dl(db_->mu());
     auto q = db_->Prepare(
-        "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, alloc, target"
+        "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, alloc, target, slot"
         " FROM inodes WHERE ino=?");
     q.Bind(1, ino);
     if (!q.Step()) return nullptr;
@@ -355,6 +386,7 @@ std::shared_ptr<Inode> Qfs::LoadInodeLocked(uint64_t ino, const Attr* pre,
     a.ctime = q.Int(8);
     a.alloc = static_cast<uint64_t>(q.Int(9));
     in->target = q.Blob(10);
+    if (!q.IsNull(11)) in->slot = in->db_slot = q.Int(11);
   }
   table_[ino] = in;
   return in;
@@ -407,9 +439,12 @@ void Qfs::MaybeDrop(uint64_t ino) {
     std::shared_ptr<Inode> keep = std::move(it->second);  // destroyed after the lock below
     table_.erase(it);
     std::lock_guard il(keep->mu);
-    if (keep->fd >= 0) {
-      ::close(keep->fd);
-      keep->fd = -1;
+    CloseFdLocked(*keep);
+    // A slot the database does not name holds nothing anyone can find again
+    // (an inode given one but never flushed): give it back.
+    if (!keep->deleted && keep->slot >= 0 && keep->slot != keep->db_slot) {
+      FreeSlot(keep->slot);
+      keep->slot = -1;
     }
   }
 }
@@ -430,10 +465,14 @@ void Qfs::ReapLocked(Inode& in) {
       .Bind(1, ino)
       .Run();
   uint64_t alloc = 0;
+  std::set<int64_t> slots;  // every slot the inode may hold, to free after the commit
   {
-    auto q = db_->Prepare("SELECT alloc FROM inodes WHERE ino=?");
+    auto q = db_->Prepare("SELECT alloc, slot FROM inodes WHERE ino=?");
     q.Bind(1, ino);
-    if (q.Step()) alloc = static_cast<uint64_t>(q.Int(0));
+    if (q.Step()) {
+      alloc = static_cast<uint64_t>(q.Int(0));
+      if (!q.IsNull(1)) slots.insert(q.Int(1));
+    }
   }
   (void)db_->Prepare("DELETE FROM blocks WHERE ino=?").Bind(1, ino).Run();
   (void)db_->Prepare("DELETE FROM upload_queue WHERE ino=?").Bind(1, ino).Run();
@@ -451,14 +490,19 @@ void Qfs::ReapLocked(Inode& in) {
   in.blocks.clear();
   in.dirty.clear();
   in.attr_dirty = false;
-  if (in.fd >= 0) {
-    ::close(in.fd);
-    in.fd = -1;
+  CloseFdLocked(in);
+  for (int64_t s : {in.slot, in.db_slot, in.free_slot}) {
+    if (s >= 0) slots.insert(s);
   }
+  in.slot = in.db_slot = in.free_slot = -1;
   // Only once the deletion is committed: if the group it belongs to is lost
   // in a crash, the inode comes back and its cached blocks must still be
-  // there.
-  db_->AfterCommit([path = CachePath(ino)] { ::unlink(path.c_str()); });
+  // there. (A slab inode can have a cache file too: left by a spill or by a
+  // lost inode of the same number.)
+  db_->AfterCommit([this, path = CachePath(ino), slots = std::move(slots)] {
+    ::unlink(path.c_str());
+    for (int64_t s : slots) FreeSlot(s);
+  });
   cache_bytes_ -= std::min<uint64_t>(cached, cache_bytes_);
   used_bytes_ -= std::min<uint64_t>(alloc, used_bytes_);
   if (inode_count_ > 0) inode_count_--;
@@ -497,13 +541,28 @@ void Qfs::FillEntry(Inode& in, struct fuse_entry_param* e) {
 
 Status Qfs::PersistAttr(Inode& in) {
   const Attr& a = in.attr;
-  return db_->Prepare(
-                "UPDATE inodes SET mode=?, uid=?, gid=?, nlink=?, size=?, rdev=?, atime=?, mtime=?,"
-                " ctime=?, alloc=? WHERE ino=?")
-      .Bind(1, a.mode).Bind(2, a.uid).Bind(3, a.gid).Bind(4, a.nlink).Bind(5, a.size)
+  auto q = db_->Prepare(
+      "UPDATE inodes SET mode=?, uid=?, gid=?, nlink=?, size=?, rdev=?, atime=?, mtime=?,"
+      " ctime=?, alloc=?, slot=? WHERE ino=?");
+  q.Bind(1, a.mode).Bind(2, a.uid).Bind(3, a.gid).Bind(4, a.nlink).Bind(5, a.size)
       .Bind(6, a.rdev).Bind(7, a.atime).Bind(8, a.mtime).Bind(9, a.ctime).Bind(10, a.alloc)
-      .Bind(11, in.ino)
-      .Run();
+      .Bind(12, in.ino);
+  if (in.slot >= 0) {
+    q.Bind(11, in.slot);
+  } else {
+    q.BindNull(11);
+  }
+  Status st = q.Run();
+  if (!st.ok()) return st;
+  in.db_slot = in.slot;
+  if (in.free_slot >= 0) {
+    // The row no longer names the slot the inode spilled from: free it once
+    // that is committed (a crash before brings the old row back, and the
+    // slot's bytes with it).
+    db_->AfterCommit([this, s = in.free_slot] { FreeSlot(s); });
+    in.free_slot = -1;
+  }
+  return st;
 }
 
 int Qfs::LookupDentry(uint64_t parent, const std::string& name, uint64_t* ino) {
@@ -564,9 +623,133 @@ Status Qfs::EnsureBlocks(Inode& in) {
   return Status::OK();
 }
 
-Status Qfs::EnsureFd(Inode& in) {
+Status Qfs::OpenSlab() {
+  {
+    auto q = db_->Prepare("SELECT v FROM meta WHERE k='slot_size'");
+    if (q.Step()) {
+      slot_size_ = static_cast<uint32_t>(q.Int(0));
+    } else {
+      QSTOR_RETURN_IF_ERROR(q.status());
+      slot_size_ = std::min(bs_, kMaxSlotSize);
+      QSTOR_RETURN_IF_ERROR(
+          db_->Prepare("INSERT INTO meta(k, v) VALUES('slot_size', ?)").Bind(1, slot_size_).Run());
+    }
+  }
+  if (slot_size_ == 0 || slot_size_ > bs_ || slot_size_ % 4096 != 0) {
+    return Status::Corruption("metadata db: slot size " + std::to_string(slot_size_) +
+                              " with block size " + std::to_string(bs_));
+  }
+  // Databases from before the slab have no slot column: every inode there
+  // has a cache file of its own.
+  bool has_slot = false;
+  {
+    auto q = db_->Prepare("SELECT 1 FROM pragma_table_info('inodes') WHERE name='slot'");
+    has_slot = q.Step();
+    QSTOR_RETURN_IF_ERROR(q.status());
+  }
+  if (!has_slot) QSTOR_RETURN_IF_ERROR(db_->Exec("ALTER TABLE inodes ADD COLUMN slot INTEGER"));
+  std::string data = opt_.cache_dir + "/data";
+  std::string path = data + "/slab";
+  slab_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (slab_fd_ < 0) return Status::IOError("slab file " + path + ": " + std::strerror(errno));
+  // Its directory entry must be durable before an fsync relies on the file.
+  int dfd = ::open(data.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || ::fsync(dfd) != 0) {
+    int e = errno;
+    if (dfd >= 0) ::close(dfd);
+    return Status::IOError("fsync " + data + ": " + std::strerror(e));
+  }
+  ::close(dfd);
+  return Status::OK();
+}
+
+int64_t Qfs::AllocSlot() {
+  std::lock_guard l(slab_mu_);
+  if (!free_slots_.empty()) {
+    int64_t s = *free_slots_.begin();
+    free_slots_.erase(free_slots_.begin());
+    return s;
+  }
+  return next_slot_++;
+}
+
+void Qfs::FreeSlot(int64_t slot) {
+  if (::fallocate(slab_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(slot) * slot_size_, slot_size_) != 0) {
+    // Not reusable: bytes of the old file could show through in a new one.
+    NoteError("punch slab slot " + std::to_string(slot) + ": " + std::strerror(errno));
+    return;
+  }
+  std::lock_guard l(slab_mu_);
+  free_slots_.insert(slot);
+}
+
+void Qfs::CloseFdLocked(Inode& in) {
+  if (in.fd >= 0 && in.fd != slab_fd_) ::close(in.fd);
+  in.fd = -1;
+}
+
+Status Qfs::CutCache(Inode& in, uint64_t at) {
+  if (in.slot >= 0) {
+    if (at >= slot_size_) return Status::OK();
+    if (::fallocate(slab_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    static_cast<off_t>(CacheBase(in) + at), static_cast<off_t>(slot_size_ - at)) !=
+        0) {
+      return Status::IOError(std::string("cut slab slot: ") + std::strerror(errno));
+    }
+    return Status::OK();
+  }
+  if (::ftruncate(in.fd, static_cast<off_t>(at)) != 0) {
+    return Status::IOError(std::string("truncate cache file: ") + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
+Status Qfs::Spill(Inode& in) {
+  std::lock_guard l(in.mu);
+  if (in.slot < 0) return Status::OK();
+  std::string path = CachePath(in.ino);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("cache file " + path + ": " + std::strerror(errno));
+  uint64_t n = std::min<uint64_t>(in.attr.size, slot_size_);
+  std::string buf(n, '\0');
+  size_t got = 0;
+  Status st = PreadFull(slab_fd_, buf.data(), n, CacheBase(in), &got);
+  // Holes stay holes: only what the slot holds is copied.
+  if (st.ok() && got > 0) st = PwriteFull(fd, buf.data(), got, 0);
+  if (!st.ok()) {
+    ::close(fd);
+    return st.WithContext("moving inode " + std::to_string(in.ino) + " out of the slab");
+  }
+  // The row still names the slot until the next PersistAttr commits: it is
+  // freed only then (a crash before brings the slot's bytes back).
+  if (in.slot == in.db_slot) {
+    in.free_slot = in.slot;
+  } else {
+    FreeSlot(in.slot);
+  }
+  in.slot = -1;
+  in.fd = fd;
+  in.fd_new = true;
+  in.attr_dirty = true;
+  MarkDirtyInode(in.ino);
+  return Status::OK();
+}
+
+Status Qfs::EnsureFd(Inode& in, uint64_t want_end) {
   std::lock_guard l(in.mu);
   if (in.fd >= 0) return Status::OK();
+  if (in.slot >= 0) {
+    in.fd = slab_fd_;
+    return Status::OK();
+  }
+  if (in.blocks.empty() && in.free_slot < 0 && S_ISREG(in.attr.mode) &&
+      in.attr.size <= slot_size_ && want_end <= slot_size_) {
+    // A free slot is all holes (punched when freed, or at mount).
+    in.slot = AllocSlot();
+    in.fd = slab_fd_;
+    return Status::OK();
+  }
   std::string path = CachePath(in.ino);
   if (in.blocks.empty()) {
     // No block is cached, so nothing in an existing cache file is valid: it
@@ -693,11 +876,19 @@ Result<std::string> Qfs::FetchBlock(const Blk& b, uint64_t ino, uint64_t blk) {
 // Brings an evicted block back into the cache file.
 Status Qfs::FillBlock(Inode& in, uint64_t blk) {
   Blk b;
+  int fd;
+  uint64_t base;
   {
     std::lock_guard l(in.mu);
     auto it = in.blocks.find(blk);
     if (it == in.blocks.end() || it->second.cached || it->second.len == 0) return Status::OK();
     b = it->second;
+    fd = in.fd;
+    base = CacheBase(in);
+    if (in.slot >= 0 && (blk != 0 || b.len > slot_size_)) {
+      return Status::Corruption("inode " + std::to_string(in.ino) + " block " +
+                                std::to_string(blk) + " does not fit its slab slot");
+    }
   }
   if (b.seg.empty()) {
     return Status::Corruption("inode " + std::to_string(in.ino) + " block " + std::to_string(blk) +
@@ -705,7 +896,7 @@ Status Qfs::FillBlock(Inode& in, uint64_t blk) {
   }
   auto data = FetchBlock(b, in.ino, blk);
   if (!data.ok()) return data.status();
-  QSTOR_RETURN_IF_ERROR(PwriteFull(in.fd, data->data(), data->size(), blk * bs_));
+  QSTOR_RETURN_IF_ERROR(PwriteFull(fd, data->data(), data->size(), base + blk * bs_));
   std::lock_guard dl(db_->mu());
   std::lock_guard l(in.mu);
   auto it = in.blocks.find(blk);
@@ -746,8 +937,10 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
   {
     std::lock_guard l(in.mu);
     if (in.deleted) return Status::OK();
-    if (durable && in.fd >= 0) {
-      if (::fdatasync(in.fd) != 0) {
+    // A slab inode's bytes are in the slab whether or not it holds it open.
+    int sync_fd = in.slot >= 0 ? slab_fd_ : in.fd;
+    if (durable && sync_fd >= 0) {
+      if (::fdatasync(sync_fd) != 0) {
         return Status::IOError("fdatasync cache file of inode " + std::to_string(in.ino) + ": " +
                                std::strerror(errno));
       }
@@ -892,7 +1085,8 @@ Status Qfs::SyncAll(std::chrono::milliseconds timeout) {
 
 Status Qfs::Truncate(Inode& in, uint64_t size) {
   QSTOR_RETURN_IF_ERROR(EnsureBlocks(in));
-  QSTOR_RETURN_IF_ERROR(EnsureFd(in));
+  if (size > slot_size_) QSTOR_RETURN_IF_ERROR(Spill(in));
+  QSTOR_RETURN_IF_ERROR(EnsureFd(in, size));
   std::lock_guard dl(db_->mu());
   QSTOR_RETURN_IF_ERROR(db_->Begin());
   std::lock_guard l(in.mu);
@@ -900,9 +1094,7 @@ Status Qfs::Truncate(Inode& in, uint64_t size) {
   uint64_t old = in.attr.size;
   // Nothing beyond the old size is valid in the cache file; cut it first so
   // that growing the file exposes zeros even if a crash left bytes there.
-  if (size > old && ::ftruncate(in.fd, static_cast<off_t>(old)) != 0) {
-    st = Status::IOError(std::string("truncate cache file: ") + std::strerror(errno));
-  }
+  if (size > old) st = CutCache(in, old);
   if (st.ok() && size < old) {
     uint64_t first_gone = (size + bs_ - 1) / bs_;
     for (auto it = in.blocks.lower_bound(first_gone); it != in.blocks.end();) {
@@ -942,9 +1134,7 @@ Status Qfs::Truncate(Inode& in, uint64_t size) {
       }
     }
   }
-  if (st.ok() && ::ftruncate(in.fd, static_cast<off_t>(size)) != 0) {
-    st = Status::IOError(std::string("truncate cache file: ") + std::strerror(errno));
-  }
+  if (st.ok() && (size < old || in.slot < 0)) st = CutCache(in, size);
   if (st.ok()) {
     in.attr.size = size;
     in.attr.mtime = in.attr.ctime = NowNs();
@@ -1187,6 +1377,13 @@ void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   if (!in) {
     fuse_reply_err(req, EIO);
     return;
+  }
+  {
+    // A new inode has no blocks and no xattrs yet: no need to ask the
+    // database on its first write or getxattr.
+    std::lock_guard l(in->mu);
+    if (!in->blocks_loaded && in->blocks.empty()) in->blocks_loaded = true;
+    in->no_xattrs = true;
   }
   struct fuse_entry_param e;
   FillEntry(*in, &e);
@@ -1528,7 +1725,14 @@ void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
   }
   std::shared_lock dlk(in->data_mu);
   Status st = EnsureBlocks(*in);
-  if (st.ok()) st = EnsureFd(*in);
+  bool no_blocks;
+  {
+    std::lock_guard l(in->mu);
+    no_blocks = in->blocks.empty() && in->fd < 0;
+  }
+  // Nothing to read from a file without blocks (all holes): no cache file
+  // or slot just for that.
+  if (st.ok() && !no_blocks) st = EnsureFd(*in);
   if (!st.ok()) {
     NoteError(st.ToString());
     fuse_reply_err(req, EIO);
@@ -1536,10 +1740,14 @@ void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
   }
   uint64_t fsize;
   int fd;
+  uint64_t base;
+  uint64_t limit;  // bytes of the file the fd can hold
   {
     std::lock_guard l(in->mu);
     fsize = in->attr.size;
     fd = in->fd;
+    base = CacheBase(*in);
+    limit = no_blocks ? 0 : (in->slot >= 0 ? slot_size_ : UINT64_MAX);
   }
   uint64_t uoff = static_cast<uint64_t>(off);
   if (off < 0 || uoff >= fsize) {
@@ -1576,7 +1784,9 @@ void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
   }
   std::string buf(n, '\0');
   size_t got = 0;
-  st = PreadFull(fd, buf.data(), n, uoff, &got);
+  // A slab slot is never read past its end: that is the next file's slot.
+  size_t want = uoff >= limit ? 0 : static_cast<size_t>(std::min<uint64_t>(n, limit - uoff));
+  if (want > 0) st = PreadFull(fd, buf.data(), want, base + uoff, &got);
   if (!st.ok()) {
     NoteError(st.ToString());
     fuse_reply_err(req, EIO);
@@ -1599,8 +1809,9 @@ void Qfs::Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, o
   }
   std::unique_lock dlk(in->data_mu);
   Status st = EnsureBlocks(*in);
-  if (st.ok()) st = EnsureFd(*in);
   uint64_t end = uoff + size;
+  if (st.ok() && end > slot_size_) st = Spill(*in);
+  if (st.ok()) st = EnsureFd(*in, end);
   // Partially overwritten blocks that are only in a segment come back first.
   for (uint64_t blk = uoff / bs_; st.ok() && blk * bs_ < end; blk++) {
     uint64_t bstart = blk * bs_;
@@ -1614,7 +1825,16 @@ void Qfs::Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, o
     }
     if (need) st = FillBlock(*in, blk);
   }
-  if (st.ok()) st = PwriteFull(in->fd, data, size, uoff);
+  if (st.ok()) {
+    int fd;
+    uint64_t base;
+    {
+      std::lock_guard l(in->mu);
+      fd = in->fd;
+      base = CacheBase(*in);
+    }
+    st = PwriteFull(fd, data, size, base + uoff);
+  }
   if (!st.ok()) {
     NoteError(st.ToString());
     fuse_reply_err(req, EIO);
@@ -1679,10 +1899,7 @@ void Qfs::Release(fuse_req_t req, fuse_ino_t ino) {
       std::unique_lock dlk(in->data_mu);
       std::lock_guard l(in->mu);
       if (in->open_count > 0) in->open_count--;
-      if (in->open_count == 0 && in->fd >= 0 && in->dirty.empty()) {
-        ::close(in->fd);
-        in->fd = -1;
-      }
+      if (in->open_count == 0 && in->dirty.empty()) CloseFdLocked(*in);
     }
     MaybeDrop(ino);
   }
@@ -1883,6 +2100,10 @@ void Qfs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*
     fuse_reply_err(req, ENOENT);
     return;
   }
+  {
+    std::lock_guard l(in->mu);
+    in->no_xattrs = false;  // before the row exists: GetXattr then asks the database
+  }
   std::lock_guard dl(db_->mu());
   auto q = db_->Prepare("SELECT 1 FROM xattrs WHERE ino=? AND name=?");
   q.Bind(1, ino).BindBlob(2, n);
@@ -1919,6 +2140,21 @@ void Qfs::GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size
   if (ino == FUSE_ROOT_ID && n == kStatsXattr) {
     value = StatsJson();
   } else {
+    {
+      std::shared_ptr<Inode> in;
+      {
+        std::lock_guard l(table_mu_);
+        auto it = table_.find(ino);
+        if (it != table_.end()) in = it->second;
+      }
+      if (in) {
+        std::lock_guard l(in->mu);
+        if (in->no_xattrs) {
+          fuse_reply_err(req, ENODATA);
+          return;
+        }
+      }
+    }
     std::lock_guard dl(db_->mu());
     auto q = db_->Prepare("SELECT value FROM xattrs WHERE ino=? AND name=?");
     q.Bind(1, ino).BindBlob(2, n);
@@ -2120,6 +2356,7 @@ bool Qfs::UploadOnce(bool* more) {
     if (!EnsureBlocks(*in).ok() || !EnsureFd(*in).ok()) continue;
     uint32_t len = 0;
     int fd = -1;
+    uint64_t base = 0;
     {
       std::lock_guard l(in->mu);
       auto it = in->blocks.find(r.blk);
@@ -2138,7 +2375,11 @@ bool Qfs::UploadOnce(bool* more) {
       // a closed or reused descriptor. (A reaped inode's blocks then fail the
       // gen check of the commit below and are not counted live.)
       if (in->fd < 0) continue;  // closed since EnsureFd: the inode was reaped
-      fd = ::fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
+      // The slab stays open as long as the mount: no duplicate needed. (If
+      // the inode is reaped and its slot reused during the read, the block
+      // fails the gen check below, so those bytes are never referenced.)
+      base = CacheBase(*in);
+      fd = in->fd == slab_fd_ ? slab_fd_ : ::fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
     }
     if (fd < 0) {
       const int e = errno;
@@ -2149,8 +2390,8 @@ bool Qfs::UploadOnce(bool* more) {
     size_t at = seg.size();
     seg.resize(at + len);
     size_t got = 0;
-    Status st = PreadFull(fd, seg.data() + at, len, r.blk * bs_, &got);
-    ::close(fd);
+    Status st = PreadFull(fd, seg.data() + at, len, base + r.blk * bs_, &got);
+    if (fd != slab_fd_) ::close(fd);
     if (!st.ok()) {
       seg.resize(at);
       NoteError(st.ToString());
@@ -2160,10 +2401,7 @@ bool Qfs::UploadOnce(bool* more) {
     entries.push_back({r.ino, r.blk, r.gen, static_cast<uint32_t>(at), len});
     {
       std::lock_guard l(in->mu);
-      if (in->open_count == 0 && in->dirty.empty() && in->fd >= 0) {
-        ::close(in->fd);
-        in->fd = -1;
-      }
+      if (in->open_count == 0 && in->dirty.empty()) CloseFdLocked(*in);
     }
   }
   if (!stale.empty()) {
@@ -2325,16 +2563,14 @@ void Qfs::Evict() {
     if (st.ok()) st = db_->CommitGroup();
     if (!st.ok()) continue;
     if (::fallocate(in->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                    static_cast<off_t>(r.blk * bs_), bs_) != 0) {
+                    static_cast<off_t>(CacheBase(*in) + r.blk * bs_),
+                    in->slot >= 0 ? slot_size_ : bs_) != 0) {
       NoteError(std::string("punch hole in cache file: ") + std::strerror(errno));
     }
     b.cached = false;
     cache_bytes_ -= std::min<uint64_t>(b.len, cache_bytes_);
     evicted_bytes_ += b.len;
-    if (in->open_count == 0 && in->dirty.empty() && in->fd >= 0) {
-      ::close(in->fd);
-      in->fd = -1;
-    }
+    if (in->open_count == 0 && in->dirty.empty()) CloseFdLocked(*in);
   }
 }
 

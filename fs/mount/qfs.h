@@ -77,11 +77,24 @@ struct Inode {
   int open_count = 0;
   bool deleted = false;
   bool blocks_loaded = false;
+  // Known to have no extended attributes (created by this mount and never
+  // given one): GETXATTR answers ENODATA without asking the database. The
+  // kernel asks for security.capability before every write.
+  bool no_xattrs = false;
   std::map<uint64_t, Blk> blocks;
   std::set<uint64_t> dirty;  // blocks with dirty == true
   bool attr_dirty = false;   // size/times/alloc changed by writes, not yet in the DB
-  int fd = -1;               // cache file, opened lazily
+  int fd = -1;               // cache file (or the shared slab), opened lazily
   bool fd_new = false;       // cache file (maybe) created, its directory not yet fsynced
+  // Small files keep their one block in a slot of the shared slab file
+  // instead of a cache file of their own (see "Data" in docs/mount.md):
+  // slot >= 0 means fd is the slab and the file's byte i is at
+  // slot * slot_size + i. db_slot is what the inodes row says; free_slot is
+  // a slot left by a spill to a cache file, freed once the row no longer
+  // names it.
+  int64_t slot = -1;
+  int64_t db_slot = -1;
+  int64_t free_slot = -1;
   int64_t first_dirty_ns = 0;
   int64_t last_write_ns = 0;
   uint64_t read_end = 0;  // where the last read ended (sequential detection)
@@ -152,7 +165,24 @@ class Qfs {
   void FillStat(const Inode& in, struct stat* st);  // caller holds in.mu
   Status PersistAttr(Inode& in);  // caller holds db mu, in.mu
   Status EnsureBlocks(Inode& in);  // caller holds data_mu
-  Status EnsureFd(Inode& in);      // caller holds data_mu
+  // Caller holds data_mu. want_end: the end of the write or truncate the fd
+  // is for (0: reading); an inode without blocks whose size stays within a
+  // slab slot gets a slot instead of a cache file.
+  Status EnsureFd(Inode& in, uint64_t want_end = 0);
+  // Moves a slab inode's bytes into a cache file of its own (it grows past
+  // a slot). Caller holds data_mu unique.
+  Status Spill(Inode& in);
+  // Offset of the inode's byte 0 in its fd (caller holds in.mu).
+  uint64_t CacheBase(const Inode& in) const {
+    return in.slot >= 0 ? static_cast<uint64_t>(in.slot) * slot_size_ : 0;
+  }
+  // Drops everything in the inode's cache at and after `at` (ftruncate, or
+  // a hole to the end of its slot). Caller holds in.mu.
+  Status CutCache(Inode& in, uint64_t at);
+  void CloseFdLocked(Inode& in);  // caller holds in.mu; never closes the slab
+  int64_t AllocSlot();
+  void FreeSlot(int64_t slot);  // punches the slot and makes it reusable
+  Status OpenSlab();            // db mu held, bs_ known
   std::string CachePath(uint64_t ino) const;
   // Writes the inode's dirty state into the (group) transaction; durable:
   // fdatasyncs the cache file first (the caller then calls CommitDurable).
@@ -199,6 +229,13 @@ class Qfs {
   std::unique_ptr<SqliteDb> db_;
   int lock_fd_ = -1;
   uint32_t bs_ = 0;
+
+  // The slab: one sparse file <cache-dir>/data/slab of slot_size_ slots.
+  int slab_fd_ = -1;
+  uint32_t slot_size_ = 0;
+  std::mutex slab_mu_;  // leaf: guards the two below
+  std::set<int64_t> free_slots_;
+  int64_t next_slot_ = 0;
 
   std::mutex ns_mu_;
   std::mutex table_mu_;
