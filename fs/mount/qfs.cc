@@ -939,10 +939,22 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
     if (in.deleted) return Status::OK();
     // A slab inode's bytes are in the slab whether or not it holds it open.
     int sync_fd = in.slot >= 0 ? slab_fd_ : in.fd;
+    // A cache file whose descriptor was closed (after a close without fsync
+    // flushed its blocks into the metadata group) may still hold writes that
+    // are not on disk: open it again to sync it. No cache file: nothing to
+    // sync.
+    int reopened = -1;
+    if (durable && sync_fd < 0) {
+      reopened = ::open(CachePath(in.ino).c_str(), O_RDONLY | O_CLOEXEC);
+      sync_fd = reopened;
+    }
     if (durable && sync_fd >= 0) {
-      if (::fdatasync(sync_fd) != 0) {
+      int rc = ::fdatasync(sync_fd);
+      int err = errno;
+      if (reopened >= 0) ::close(reopened);
+      if (rc != 0) {
         return Status::IOError("fdatasync cache file of inode " + std::to_string(in.ino) + ": " +
-                               std::strerror(errno));
+                               std::strerror(err));
       }
       if (in.fd_new) {
         std::string dir = CachePath(in.ino);
