@@ -717,6 +717,11 @@ Status Qfs::Spill(Inode& in) {
   Status st = PreadFull(slab_fd_, buf.data(), n, CacheBase(in), &got);
   // Holes stay holes: only what the slot holds is copied.
   if (st.ok() && got > 0) st = PwriteFull(fd, buf.data(), got, 0);
+  // The slot may hold clean (uploaded) blocks, which the database says are
+  // cached: their new home must be on disk before the slot can be reused.
+  if (st.ok() && ::fdatasync(fd) != 0) {
+    st = Status::IOError(std::string("fdatasync new cache file: ") + std::strerror(errno));
+  }
   if (!st.ok()) {
     ::close(fd);
     return st.WithContext("moving inode " + std::to_string(in.ino) + " out of the slab");
@@ -2353,6 +2358,16 @@ bool Qfs::UploadOnce(bool* more) {
   std::string seg;
   seg.reserve(opt_.segment_size + bs_);
   std::vector<Row> stale;
+  // The cache files the segment's bytes were read from, synced before the
+  // blocks are recorded clean (below). Duplicates of the inodes'
+  // descriptors, one per inode; the slab (open as long as the mount) by flag.
+  struct SyncSet {
+    std::map<uint64_t, int> fds;
+    bool slab = false;
+    ~SyncSet() {
+      for (auto& [ino, fd] : fds) ::close(fd);
+    }
+  } to_sync;
   *more = rows.size() == 512;
   for (const Row& r : rows) {
     if (seg.size() >= opt_.segment_size) {
@@ -2403,7 +2418,11 @@ bool Qfs::UploadOnce(bool* more) {
     seg.resize(at + len);
     size_t got = 0;
     Status st = PreadFull(fd, seg.data() + at, len, base + r.blk * bs_, &got);
-    if (fd != slab_fd_) ::close(fd);
+    if (fd == slab_fd_) {
+      to_sync.slab = true;
+    } else if (!to_sync.fds.emplace(r.ino, fd).second) {
+      ::close(fd);
+    }
     if (!st.ok()) {
       seg.resize(at);
       NoteError(st.ToString());
@@ -2443,6 +2462,23 @@ bool Qfs::UploadOnce(bool* more) {
   in_sink_since_ns_ = NowNs();
   Status put = shared_->sink->Put(id, seg);
   in_sink_since_ns_ = 0;
+  // A clean block's bytes stay in the cache and are read from there; a power
+  // cut must not leave the database naming cached bytes that never reached
+  // the disk (writes without fsync sit in the page cache). So the files they
+  // came from are synced before the blocks are recorded clean, without
+  // holding the database (foreground operations go on meanwhile). If that
+  // fails the blocks stay queued and the segment is dropped.
+  Status synced;
+  if (put.ok()) {
+    auto sync = [&](int fd, const std::string& what) {
+      if (synced.ok() && ::fdatasync(fd) != 0) {
+        synced = Status::IOError("fdatasync " + what + " before recording its blocks uploaded: " +
+                                 std::strerror(errno));
+      }
+    };
+    if (to_sync.slab) sync(slab_fd_, "the slab");
+    for (auto& [ino, fd] : to_sync.fds) sync(fd, "cache file of inode " + std::to_string(ino));
+  }
   std::vector<const Entry*> done;
   {
     std::lock_guard dl(db_->mu());
@@ -2460,6 +2496,11 @@ bool Qfs::UploadOnce(bool* more) {
     {
       std::lock_guard l(up_mu_);
       upload_failures_ = 0;
+    }
+    if (!synced.ok()) {
+      NoteError(synced.ToString());
+      (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
+      return false;
     }
     Status st = db_->Begin();
     int64_t live = 0;
