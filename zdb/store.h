@@ -111,7 +111,8 @@ class Namespace {
   // Reads a value; kNotFound when absent; kCorruption if the entry fails its crc.
   Result<std::string> Get(std::string_view key);
   // Reads the value of `key`, found at `loc` (from Find), straight into
-  // dst[0..loc.size) with one read; verifies key and crc (kCorruption).
+  // dst[0..loc.size): a copy from the file's mapping, or one preadv where
+  // there is none; verifies key and crc (kCorruption).
   // The server's GET path: the value lands in the reply buffer, uncopied.
   Status ReadValue(const Loc& loc, std::string_view key, char* dst);
   // Appends a tombstone. kNotFound when absent.
