@@ -20,7 +20,8 @@ PACKAGES=(
   libfuse3-dev fuse3       # the mount (fs)
   libqrencode-dev          # QR codes for ThreeFold Connect (reconciler)
   zlib1g-dev               # PNG output of the QR codes (reconciler/qr.cc)
-  libsqlite3-dev           # devnet ledger
+  libsqlite3-dev           # devnet ledger, the mount's metadata
+  libxxhash-dev            # checksums of the mount's cached blocks (fs/mount)
   libcurl4-openssl-dev     # HTTP client for the grid API (grid)
   # tests
   libgtest-dev libgmock-dev libbenchmark-dev

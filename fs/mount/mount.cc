@@ -3,6 +3,7 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -79,6 +80,12 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 }
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               struct fuse_file_info* fi) {
+  // "/" is no name a create can carry: it is an O_TMPFILE open that IoRead
+  // turned into a create (the kernel names a tmpfile's dentry "/").
+  if (std::strcmp(name, "/") == 0) {
+    QSTOR_OP(req, FsOf(req)->MakeTmpFile(req, parent, mode, fi));
+    return;
+  }
   QSTOR_OP(req, FsOf(req)->MakeNode(req, parent, name, S_IFREG | (mode & 07777), 0, nullptr, fi));
 }
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -177,6 +184,31 @@ struct fuse_lowlevel_ops MakeOps() {
   return ops;
 }
 
+// O_TMPFILE. The kernel sends FUSE_TMPFILE (opcode 51, protocol 7.37) for
+// open(dir, O_TMPFILE): a FUSE_CREATE request in all but the opcode (same
+// fuse_create_in, the name "/", answered with fuse_entry_out +
+// fuse_open_out). Debian 12's libfuse (3.14) predates it and answers ENOSYS,
+// after which the kernel says EOPNOTSUPP for good. The session's reads go
+// through IoRead, which relabels it as a FUSE_CREATE; OpCreate tells it by
+// its name. Offsets and values are the kernel's ABI (linux/fuse.h).
+constexpr size_t kInHeaderOpcodeOffset = 4;  // fuse_in_header: u32 len, u32 opcode, ...
+constexpr size_t kInHeaderSize = 40;
+constexpr uint32_t kFuseCreate = 35;
+constexpr uint32_t kFuseTmpfile = 51;
+
+ssize_t IoRead(int fd, void* buf, size_t len, void*) {
+  ssize_t n = ::read(fd, buf, len);
+  if (n >= static_cast<ssize_t>(kInHeaderSize)) {
+    auto* p = static_cast<unsigned char*>(buf) + kInHeaderOpcodeOffset;
+    uint32_t op;
+    std::memcpy(&op, p, sizeof op);
+    if (op == kFuseTmpfile) std::memcpy(p, &kFuseCreate, sizeof kFuseCreate);
+  }
+  return n;
+}
+
+ssize_t IoWritev(int fd, struct iovec* iov, int count, void*) { return ::writev(fd, iov, count); }
+
 }  // namespace
 
 // A FUSE mount whose server died answers ENOTCONN; detach it so that a
@@ -256,6 +288,13 @@ Status RunMount(const MountOptions& in_opt, std::shared_ptr<SegmentSink> sink) {
     return Status::Unavailable("cannot mount FUSE at " + opt.mountpoint +
                                " (is /dev/fuse there, and are we root or is fusermount3 "
                                "installed?)");
+  }
+  {
+    static const struct fuse_custom_io io = {IoWritev, IoRead, nullptr, nullptr};
+    int io_rc = fuse_session_custom_io(se, &io, fuse_session_fd(se));
+    if (io_rc != 0) {
+      spdlog::warn("mount: no O_TMPFILE support (fuse_session_custom_io: {})", std::strerror(-io_rc));
+    }
   }
   spdlog::info("mount: {} mounted (cache {}, backend {})", opt.mountpoint, opt.cache_dir,
                sink->Describe());

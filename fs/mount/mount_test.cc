@@ -12,6 +12,7 @@
 // and gtest reports the line it was on.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -22,6 +23,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -1319,6 +1321,197 @@ TEST_F(MountTest, CliSyncStatsUmount) {
             1)
       << out;
   EXPECT_NE(out.find("keystore"), std::string::npos) << out;
+}
+
+// Flips bytes of a file outside the mount (the cache, while unmounted).
+void DamageFile(const std::string& path, off_t off, size_t n) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
+  std::string buf(n, '\0');
+  ssize_t got = ::pread(fd, buf.data(), n, off);
+  ASSERT_GT(got, 0) << path << " has no bytes at " << off;
+  for (auto& c : buf) c = static_cast<char>(~c);
+  ASSERT_EQ(::pwrite(fd, buf.data(), static_cast<size_t>(got), off), got);
+  ::fsync(fd);
+  ::close(fd);
+}
+
+std::string CacheFileOf(const std::string& cache, uint64_t ino) {
+  char sub[8];
+  std::snprintf(sub, sizeof sub, "%02x", static_cast<unsigned>(ino & 0xff));
+  return cache + "/data/" + sub + "/" + std::to_string(ino);
+}
+
+TEST_F(MountTest, CachedBlocksDamagedOnDiskAreReadAgainFromTheBackend) {
+  auto& m = NewMount({"--block-size", "64KiB"});
+  ASSERT_TRUE(m.Start());
+  std::map<std::string, std::string> files = {{"big", RandomBytes(1 << 20, 11)},
+                                              {"small", RandomBytes(10000, 12)}};
+  for (auto& [name, data] : files) ASSERT_TRUE(WriteFile(m.P(name), data, true, 1));
+  ASSERT_TRUE(m.Sync(60)) << m.Stats().dump();
+  struct stat st {};
+  ASSERT_EQ(::stat(m.P("big").c_str(), &st), 0);
+  const uint64_t big_ino = st.st_ino;
+  ASSERT_TRUE(m.Unmount());
+
+  // Damage block 1 (to be read) and block 3 (to be partly overwritten) of
+  // the big file's cache file, and the small file's bytes in the slab.
+  const std::string big_cache = CacheFileOf(m.cache, big_ino);
+  DamageFile(big_cache, 65536 + 1000, 100);
+  DamageFile(big_cache, 3 * 65536 + 5000, 100);
+  DamageFile(m.cache + "/data/slab", 0, 10000);
+
+  ASSERT_TRUE(m.Start());
+  RunCmd("sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null");
+  EXPECT_TRUE(ReadFile(m.P("small")) == files["small"]) << "a damaged slab slot was returned";
+  // A partial write into damaged block 3 must merge with the grid's bytes,
+  // not with the damaged ones (which would then be uploaded as the truth).
+  int fd = ::open(m.P("big").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "0123456789", 10, 3 * 65536 + 100), 10);
+  ASSERT_EQ(::close(fd), 0);
+  files["big"].replace(3 * 65536 + 100, 10, "0123456789");
+  std::string got = ReadFile(m.P("big"));
+  ASSERT_EQ(got.size(), files["big"].size());
+  EXPECT_TRUE(got == files["big"]) << "damaged cache bytes were returned";
+  auto j = m.Stats();
+  EXPECT_EQ(j["cache"]["corrupt_blocks"].get<uint64_t>(), 3u) << j.dump();
+  EXPECT_GE(j["cache"]["verified_blocks"].get<uint64_t>(), 10u) << j.dump();
+  EXPECT_GT(j["fetched"]["bytes"].get<uint64_t>(), 0u) << j.dump();
+  ASSERT_TRUE(m.Sync(60));
+  ASSERT_TRUE(m.Unmount());
+  ExpectFreshCacheRestores(m, files);
+}
+
+TEST_F(MountTest, PunchHoleZeroRangeAndUnsupportedModes) {
+  auto& m = NewMount({"--block-size", "64KiB"});
+  ASSERT_TRUE(m.Start());
+  std::string model = RandomBytes(1 << 20, 21);
+  ASSERT_TRUE(WriteFile(m.P("f"), model, false, 2));
+  ASSERT_TRUE(m.Sync(60));  // the punched blocks are in segments too
+  int fd = ::open(m.P("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  struct stat before {}, after {};
+  ASSERT_EQ(::fstat(fd, &before), 0);
+  // Partial blocks at both ends, four whole blocks between.
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100000, 300000), 0)
+      << std::strerror(errno);
+  std::fill(model.begin() + 100000, model.begin() + 400000, '\0');
+  ASSERT_EQ(::fstat(fd, &after), 0);
+  EXPECT_EQ(after.st_size, before.st_size);
+  EXPECT_LE(after.st_blocks * 512, before.st_blocks * 512 - 4 * 65536) << "whole blocks stay";
+  // ZERO_RANGE without KEEP_SIZE past the end grows the file.
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_ZERO_RANGE, 900000, 400000), 0) << std::strerror(errno);
+  std::fill(model.begin() + 900000, model.end(), '\0');
+  model.resize(1300000, '\0');
+  // A punch inside one block, and one past the end (nothing to do).
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 500010, 20), 0);
+  std::fill(model.begin() + 500010, model.begin() + 500030, '\0');
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 5000000, 10), 0);
+  errno = 0;
+  EXPECT_EQ(::fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, 65536), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  errno = 0;
+  EXPECT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, 65536), -1) << "punch needs KEEP_SIZE";
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  ::close(fd);
+  std::string got = ReadFile(m.P("f"));
+  ASSERT_EQ(got.size(), model.size());
+  EXPECT_TRUE(got == model);
+  ASSERT_TRUE(m.Sync(60));
+  ASSERT_TRUE(m.Unmount());
+  ExpectFreshCacheRestores(m, {{"f", model}});
+}
+
+TEST_F(MountTest, TmpfileLinkedOrDropped) {
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  ASSERT_EQ(::mkdir(m.P("d").c_str(), 0755), 0);
+  const std::string data = RandomBytes(200000, 31);
+  int fd = ::open(m.P("d").c_str(), O_TMPFILE | O_RDWR, 0640);
+  ASSERT_GE(fd, 0) << "O_TMPFILE: " << std::strerror(errno);
+  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  ASSERT_EQ(::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, m.P("d/named").c_str(), AT_SYMLINK_FOLLOW),
+            0)
+      << std::strerror(errno);
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_nlink, 1u);
+  ASSERT_EQ(::close(fd), 0);
+  // One never linked: gone with its last descriptor, space back.
+  const uint64_t used = m.Stats()["used_bytes"].get<uint64_t>();
+  fd = ::open(m.P("d").c_str(), O_TMPFILE | O_WRONLY, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
+  ASSERT_EQ(::fsync(fd), 0);
+  EXPECT_EQ(m.Stats()["used_bytes"].get<uint64_t>(), used + data.size());
+  ASSERT_EQ(::close(fd), 0);
+  std::vector<std::string> names;
+  DIR* dir = ::opendir(m.P("d").c_str());
+  ASSERT_NE(dir, nullptr);
+  while (auto* e = ::readdir(dir)) names.push_back(e->d_name);
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "named"}));
+  bool freed = false;
+  for (int i = 0; i < 100 && !freed; i++) {
+    freed = m.Stats()["used_bytes"].get<uint64_t>() == used;
+    if (!freed) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(freed) << m.Stats().dump();
+  EXPECT_TRUE(ReadFile(m.P("d/named")) == data);
+  ASSERT_TRUE(m.Sync(60));
+  ASSERT_TRUE(m.Unmount());
+  ExpectFreshCacheRestores(m, {{"d/named", data}});
+}
+
+TEST_F(MountTest, SizesPastTheCacheFileSystemLimitAreEfbig) {
+  // The limit of the cache's file system, found as the mount finds it.
+  std::string probe = root_ + "/probe";
+  int pfd = ::open(probe.c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(pfd, 0);
+  uint64_t lo = 1ull << 20, hi = static_cast<uint64_t>(INT64_MAX);
+  if (::ftruncate(pfd, static_cast<off_t>(hi)) == 0) {
+    ::close(pfd);
+    GTEST_SKIP() << "the cache file system here holds files of 8 EiB: no limit to test";
+  }
+  while (hi - lo > 1) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    (::ftruncate(pfd, static_cast<off_t>(mid)) == 0 ? lo : hi) = mid;
+  }
+  ::close(pfd);
+  ::unlink(probe.c_str());
+  const off_t limit = static_cast<off_t>(lo);
+
+  auto& m = NewMount();
+  ASSERT_TRUE(m.Start());
+  int fd = ::open(m.P("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  errno = 0;
+  EXPECT_EQ(::pwrite(fd, "x", 1, limit), -1);
+  EXPECT_EQ(errno, EFBIG);
+  errno = 0;
+  EXPECT_EQ(::ftruncate(fd, limit + 1), -1);
+  EXPECT_EQ(errno, EFBIG);
+  errno = 0;
+  EXPECT_EQ(::fallocate(fd, 0, limit - 10, 20), -1);
+  EXPECT_EQ(errno, EFBIG);
+  // Up to the limit works, and a write across it is short.
+  EXPECT_EQ(::pwrite(fd, "0123456789abcdefghij", 20, limit - 10), 10) << std::strerror(errno);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, limit);
+  char buf[10];
+  ASSERT_EQ(::pread(fd, buf, 10, limit - 10), 10);
+  EXPECT_EQ(std::string(buf, 10), "0123456789");
+  EXPECT_EQ(::ftruncate(fd, 5), 0);
+  ::close(fd);
+  ASSERT_TRUE(m.Unmount());
 }
 
 // A `qstor zdb serve --port 0` child process.

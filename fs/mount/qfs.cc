@@ -1,5 +1,7 @@
 #include "fs/mount/qfs.h"
 
+#include <xxhash.h>
+
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/file.h>
@@ -22,6 +24,8 @@ constexpr size_t kNameMax = 255;
 constexpr size_t kXattrMax = 64 * 1024;
 constexpr const char* kStatsXattr = "trusted.qstor.stats";
 constexpr const char* kSyncXattr = "trusted.qstor.sync";
+constexpr const char* kCheckXattr = "trusted.qstor.check-cache";
+constexpr const char* kCheckDecodeXattr = "trusted.qstor.check-cache-decode";
 constexpr const char* kMetaBlob = "fsmeta.sqlite";
 constexpr double kAttrTimeout = 1.0;
 
@@ -83,11 +87,43 @@ Status PwriteFull(int fd, const char* buf, size_t n, uint64_t off) {
     ssize_t r = ::pwrite(fd, buf + done, n - done, static_cast<off_t>(off + done));
     if (r < 0) {
       if (errno == EINTR) continue;
+      if (errno == ENOSPC || errno == EDQUOT) {
+        return Status::ResourceExhausted(std::string("cache write: ") + std::strerror(errno));
+      }
       return Status::IOError(std::string("cache write: ") + std::strerror(errno));
     }
     done += static_cast<size_t>(r);
   }
   return Status::OK();
+}
+
+// The largest size ftruncate accepts for a file in `dir`: a sparse probe
+// file, binary search over the bit length (ext4 with 4 KiB blocks: 16 TiB -
+// 4 KiB; xfs, btrfs: 8 EiB - 1), so no space is used.
+uint64_t ProbeMaxFileSize(const std::string& dir) {
+  std::string path = dir + "/.maxsize-probe";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return UINT64_MAX;
+  ::unlink(path.c_str());
+  uint64_t lo = 1ull << 20, hi = static_cast<uint64_t>(INT64_MAX);  // lo works, hi may not
+  if (::ftruncate(fd, static_cast<off_t>(hi)) == 0) {
+    ::close(fd);
+    return hi;
+  }
+  if (::ftruncate(fd, static_cast<off_t>(lo)) != 0) {
+    ::close(fd);
+    return UINT64_MAX;  // cannot tell: leave it to the writes
+  }
+  while (hi - lo > 1) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (::ftruncate(fd, static_cast<off_t>(mid)) == 0) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  ::close(fd);
+  return lo;
 }
 
 int ErrnoOf(const Status& st) {
@@ -116,7 +152,7 @@ CREATE TABLE IF NOT EXISTS xattrs(ino INTEGER NOT NULL, name BLOB NOT NULL, valu
 CREATE TABLE IF NOT EXISTS blocks(
   ino INTEGER NOT NULL, blk INTEGER NOT NULL, gen INTEGER NOT NULL, len INTEGER NOT NULL,
   cached INTEGER NOT NULL, cached_ns INTEGER NOT NULL, seg TEXT, seg_off INTEGER NOT NULL,
-  seg_len INTEGER NOT NULL, PRIMARY KEY(ino, blk)) WITHOUT ROWID;
+  seg_len INTEGER NOT NULL, csum INTEGER, PRIMARY KEY(ino, blk)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_seg ON blocks(seg) WHERE seg IS NOT NULL;
 CREATE INDEX IF NOT EXISTS blocks_evict ON blocks(cached_ns) WHERE cached=1 AND seg IS NOT NULL;
 CREATE TABLE IF NOT EXISTS upload_queue(ino INTEGER NOT NULL, blk INTEGER NOT NULL,
@@ -125,6 +161,48 @@ CREATE INDEX IF NOT EXISTS upload_queue_age ON upload_queue(queued_ns);
 CREATE TABLE IF NOT EXISTS segments(id TEXT PRIMARY KEY, len INTEGER NOT NULL,
   live INTEGER NOT NULL, state INTEGER NOT NULL, created_ns INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
+
+// The columns of an inodes row that ReadInodeRow reads, in its order.
+#define QSTOR_INODE_COLS(t) \
+  t "mode, " t "uid, " t "gid, " t "nlink, " t "size, " t "rdev, " t "atime, " t "mtime, " t \
+    "ctime, " t "alloc, " t "target, " t "slot"
+
+// Reads the QSTOR_INODE_COLS columns starting at column `c`.
+InodeRow ReadInodeRow(const Query& q, int c) {
+  InodeRow r;
+  Attr& a = r.attr;
+  a.mode = static_cast<uint32_t>(q.Int(c + 0));
+  a.uid = static_cast<uint32_t>(q.Int(c + 1));
+  a.gid = static_cast<uint32_t>(q.Int(c + 2));
+  a.nlink = static_cast<uint64_t>(q.Int(c + 3));
+  a.size = static_cast<uint64_t>(q.Int(c + 4));
+  a.rdev = static_cast<uint64_t>(q.Int(c + 5));
+  a.atime = q.Int(c + 6);
+  a.mtime = q.Int(c + 7);
+  a.ctime = q.Int(c + 8);
+  a.alloc = static_cast<uint64_t>(q.Int(c + 9));
+  r.target = q.Blob(c + 10);
+  if (!q.IsNull(c + 11)) r.slot = q.Int(c + 11);
+  return r;
+}
+
+// A block's checksum (Blk::csum): XXH3-64 of its `len` bytes, where bytes
+// past `data` (holes, a short segment copy) count as zeros.
+uint64_t BlockSum(std::string_view data, uint32_t len) {
+  if (data.size() >= len) return XXH3_64bits(data.data(), len);
+  XXH3_state_t* s = XXH3_createState();
+  XXH3_64bits_reset(s);
+  XXH3_64bits_update(s, data.data(), data.size());
+  static const std::string kZeros(64 * 1024, '\0');
+  for (size_t left = len - data.size(); left > 0;) {
+    size_t n = std::min(left, kZeros.size());
+    XXH3_64bits_update(s, kZeros.data(), n);
+    left -= n;
+  }
+  uint64_t h = XXH3_64bits_digest(s);
+  XXH3_freeState(s);
+  return h;
+}
 
 // Segment states.
 constexpr int kSegUploading = 0;
@@ -263,6 +341,7 @@ Status Qfs::Open() {
     spdlog::info("mount: block size is {} (fixed when the filesystem was created)", bs_);
   }
   QSTOR_RETURN_IF_ERROR(OpenSlab());
+  max_file_size_ = ProbeMaxFileSize(opt_.cache_dir + "/data");
   {
     auto q = db_->Prepare("SELECT 1 FROM inodes WHERE ino=1");
     if (!q.Step()) {
@@ -287,6 +366,8 @@ Status Qfs::Open() {
         "DELETE FROM blocks WHERE seg IS NULL;"
         "DELETE FROM upload_queue;"
         "UPDATE segments SET state=2 WHERE state=0;"
+        // Slots name places in the other cache's slab; this slab is empty.
+        "UPDATE inodes SET slot=NULL;"
         "UPDATE inodes SET alloc=(SELECT COALESCE(SUM(len),0) FROM blocks b WHERE b.ino=inodes.ino);"));
   }
   // Crash recovery: half-uploaded segments are garbage; unlinked inodes whose
@@ -359,49 +440,37 @@ Status Qfs::Open() {
 // Inode table
 // ---------------------------------------------------------------------------
 
-std::shared_ptr<Inode> Qfs::LoadInodeLocked(uint64_t ino, const Attr* pre,
-                                            const std::string* target) {
+std::shared_ptr<Inode> Qfs::LoadInodeLocked(uint64_t ino, const InodeRow* row) {
   auto it = table_.find(ino);
   if (it != table_.end()) return it->second;
   auto in = std::make_shared<Inode>(ino);
-  if (pre != nullptr) {
-    in->attr = *pre;
-    if (target) in->target = *target;
-  } else {
+  InodeRow r;
+  if (row != nullptr && row->drop_epoch != drop_epoch_.load()) row = nullptr;  // maybe stale
+  if (row == nullptr) {
     std::lock_guard dl(db_->mu());
-    auto q = db_->Prepare(
-        "SELECT mode, uid, gid, nlink, size, rdev, atime, mtime, ctime, alloc, target, slot"
-        " FROM inodes WHERE ino=?");
+    auto q = db_->Prepare("SELECT " QSTOR_INODE_COLS("") " FROM inodes WHERE ino=?");
     q.Bind(1, ino);
     if (!q.Step()) return nullptr;
-    Attr& a = in->attr;
-    a.mode = static_cast<uint32_t>(q.Int(0));
-    a.uid = static_cast<uint32_t>(q.Int(1));
-    a.gid = static_cast<uint32_t>(q.Int(2));
-    a.nlink = static_cast<uint64_t>(q.Int(3));
-    a.size = static_cast<uint64_t>(q.Int(4));
-    a.rdev = static_cast<uint64_t>(q.Int(5));
-    a.atime = q.Int(6);
-    a.mtime = q.Int(7);
-    a.ctime = q.Int(8);
-    a.alloc = static_cast<uint64_t>(q.Int(9));
-    in->target = q.Blob(10);
-    if (!q.IsNull(11)) in->slot = in->db_slot = q.Int(11);
+    r = ReadInodeRow(q, 0);
+    row = &r;
   }
+  in->attr = row->attr;
+  in->target = row->target;
+  in->slot = in->db_slot = row->slot;
   table_[ino] = in;
   return in;
 }
 
 std::shared_ptr<Inode> Qfs::GetInode(uint64_t ino) {
   std::lock_guard l(table_mu_);
-  auto in = LoadInodeLocked(ino, nullptr, nullptr);
+  auto in = LoadInodeLocked(ino, nullptr);
   if (in && in->deleted) return nullptr;
   return in;
 }
 
-std::shared_ptr<Inode> Qfs::Ref(uint64_t ino, const Attr* pre, const std::string* target) {
+std::shared_ptr<Inode> Qfs::Ref(uint64_t ino, const InodeRow* row) {
   std::lock_guard l(table_mu_);
-  auto in = LoadInodeLocked(ino, pre, target);
+  auto in = LoadInodeLocked(ino, row);
   if (!in || in->deleted) return nullptr;
   in->nlookup++;
   return in;
@@ -438,6 +507,7 @@ void Qfs::MaybeDrop(uint64_t ino) {
   if (erase && it->second.use_count() == 1) {
     std::shared_ptr<Inode> keep = std::move(it->second);  // destroyed after the lock below
     table_.erase(it);
+    drop_epoch_++;
     std::lock_guard il(keep->mu);
     CloseFdLocked(*keep);
     // A slot the database does not name holds nothing anyone can find again
@@ -601,7 +671,7 @@ Status Qfs::EnsureBlocks(Inode& in) {
   {
     std::lock_guard dl(db_->mu());
     auto q = db_->Prepare(
-        "SELECT blk, gen, len, cached, seg, seg_off, seg_len FROM blocks WHERE ino=?");
+        "SELECT blk, gen, len, cached, seg, seg_off, seg_len, csum FROM blocks WHERE ino=?");
     q.Bind(1, in.ino);
     while (q.Step()) {
       Blk b;
@@ -611,6 +681,10 @@ Status Qfs::EnsureBlocks(Inode& in) {
       if (!q.IsNull(4)) b.seg = q.Blob(4);
       b.seg_off = static_cast<uint32_t>(q.Int(5));
       b.seg_len = static_cast<uint32_t>(q.Int(6));
+      if (!q.IsNull(7) && !b.seg.empty()) {
+        b.has_csum = true;
+        b.csum = static_cast<uint64_t>(q.Int(7));
+      }
       blocks.emplace(static_cast<uint64_t>(q.Int(0)), std::move(b));
     }
     QSTOR_RETURN_IF_ERROR(q.status());
@@ -648,6 +722,23 @@ Status Qfs::OpenSlab() {
     QSTOR_RETURN_IF_ERROR(q.status());
   }
   if (!has_slot) QSTOR_RETURN_IF_ERROR(db_->Exec("ALTER TABLE inodes ADD COLUMN slot INTEGER"));
+  // Nor, from before block checksums, a csum column: their blocks get one
+  // when they are next uploaded or filled from their segment.
+  bool has_csum = false;
+  {
+    auto q = db_->Prepare("SELECT 1 FROM pragma_table_info('blocks') WHERE name='csum'");
+    has_csum = q.Step();
+    QSTOR_RETURN_IF_ERROR(q.status());
+  }
+  if (!has_csum) {
+    QSTOR_RETURN_IF_ERROR(db_->Exec("ALTER TABLE blocks ADD COLUMN csum INTEGER"));
+    // Such a cache may hold the damage of the readdir slot bug (docs/mount.md
+    // "Slab"): a small file's clean block "cached" in a slot that holds a
+    // hole. Its segment has the right bytes: read clean slab blocks from there.
+    QSTOR_RETURN_IF_ERROR(db_->Exec(
+        "UPDATE blocks SET cached=0 WHERE seg IS NOT NULL AND cached=1 AND"
+        " ino IN (SELECT ino FROM inodes WHERE slot IS NOT NULL)"));
+  }
   std::string data = opt_.cache_dir + "/data";
   std::string path = data + "/slab";
   slab_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -901,6 +992,14 @@ Status Qfs::FillBlock(Inode& in, uint64_t blk) {
   }
   auto data = FetchBlock(b, in.ino, blk);
   if (!data.ok()) return data.status();
+  const uint64_t sum = BlockSum(*data, b.len);
+  if (b.has_csum && sum != b.csum) {
+    // The segment does not hold what was uploaded (a sink without its own
+    // integrity check, or a bug): never pass it off as the file's bytes.
+    fetch_errors_++;
+    return Status::Corruption("inode " + std::to_string(in.ino) + " block " + std::to_string(blk) +
+                              ": segment " + b.seg + " does not match the block's checksum");
+  }
   QSTOR_RETURN_IF_ERROR(PwriteFull(fd, data->data(), data->size(), base + blk * bs_));
   std::lock_guard dl(db_->mu());
   std::lock_guard l(in.mu);
@@ -914,12 +1013,63 @@ Status Qfs::FillBlock(Inode& in, uint64_t blk) {
       up_cv_.notify_all();
     }
     if (!it->second.dirty) {
-      (void)db_->Prepare("UPDATE blocks SET cached=1, cached_ns=? WHERE ino=? AND blk=? AND gen=?")
-          .Bind(1, NowNs()).Bind(2, in.ino).Bind(3, blk).Bind(4, b.gen)
+      it->second.has_csum = true;
+      it->second.csum = sum;
+      it->second.verified = true;  // just written from the segment
+      (void)db_->Prepare(
+              "UPDATE blocks SET cached=1, cached_ns=?, csum=? WHERE ino=? AND blk=? AND gen=?")
+          .Bind(1, NowNs()).Bind(2, static_cast<int64_t>(sum)).Bind(3, in.ino).Bind(4, blk)
+          .Bind(5, b.gen)
           .Run();
     }
   }
   return Status::OK();
+}
+
+Status Qfs::VerifyBlock(Inode& in, uint64_t blk) {
+  Blk b;
+  int fd;
+  uint64_t base;
+  {
+    std::lock_guard l(in.mu);
+    auto it = in.blocks.find(blk);
+    if (it == in.blocks.end()) return Status::OK();
+    const Blk& cur = it->second;
+    if (!cur.cached || cur.dirty || !cur.has_csum || cur.verified || cur.len == 0) {
+      return Status::OK();
+    }
+    b = cur;
+    fd = in.fd;
+    base = CacheBase(in);
+  }
+  if (fd < 0) return Status::OK();
+  std::string buf(b.len, '\0');
+  size_t got = 0;
+  Status st = PreadFull(fd, buf.data(), b.len, base + blk * bs_, &got);
+  // An unreadable cache block is as good as a damaged one: the segment has it.
+  const bool intact = st.ok() && BlockSum(std::string_view(buf.data(), got), b.len) == b.csum;
+  std::lock_guard dl(db_->mu());
+  std::lock_guard l(in.mu);
+  auto it = in.blocks.find(blk);
+  if (it == in.blocks.end()) return Status::OK();
+  Blk& cur = it->second;
+  if (!cur.cached || cur.dirty || cur.gen != b.gen || !cur.has_csum || cur.verified) {
+    return Status::OK();  // changed meanwhile: whoever changed it decided
+  }
+  if (intact) {
+    cur.verified = true;
+    verified_blocks_++;
+    return Status::OK();
+  }
+  corrupt_blocks_++;
+  NoteError("inode " + std::to_string(in.ino) + " block " + std::to_string(blk) +
+            ": cached copy " + (st.ok() ? "fails its checksum" : "unreadable (" + st.ToString() + ")") +
+            "; reading it again from segment " + cur.seg);
+  cur.cached = false;
+  cache_bytes_ -= std::min<uint64_t>(cur.len, cache_bytes_);
+  return db_->Prepare("UPDATE blocks SET cached=0 WHERE ino=? AND blk=? AND gen=?")
+      .Bind(1, in.ino).Bind(2, blk).Bind(3, b.gen)
+      .Run();
 }
 
 void Qfs::DecSegLocked(uint64_t ino, uint64_t blk) {
@@ -993,6 +1143,7 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
         b.gen++;
         b.seg.clear();
         b.seg_off = b.seg_len = 0;
+        b.has_csum = b.verified = false;
         st = db_->Prepare("INSERT OR REPLACE INTO blocks(ino, blk, gen, len, cached, cached_ns, seg,"
                           " seg_off, seg_len) VALUES(?, ?, ?, ?, 1, ?, NULL, 0, 0)")
                  .Bind(1, in.ino).Bind(2, blk).Bind(3, b.gen).Bind(4, b.len).Bind(5, now)
@@ -1143,9 +1294,10 @@ Status Qfs::Truncate(Inode& in, uint64_t size) {
         in.attr.alloc -= std::min<uint64_t>(delta, in.attr.alloc);
         used_bytes_ -= std::min<uint64_t>(delta, used_bytes_);
         it->second.len = rem;
+        it->second.has_csum = it->second.verified = false;  // it was over the old length
         if (!it->second.dirty) {
           // The block's segment copy stays valid: its first `rem` bytes.
-          st = db_->Prepare("UPDATE blocks SET len=? WHERE ino=? AND blk=?")
+          st = db_->Prepare("UPDATE blocks SET len=?, csum=NULL WHERE ino=? AND blk=?")
                    .Bind(1, rem).Bind(2, in.ino).Bind(3, size / bs_).Run();
         }
       }
@@ -1246,6 +1398,10 @@ void Qfs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set)
       fuse_reply_err(req, EINVAL);
       return;
     }
+    if (static_cast<uint64_t>(attr->st_size) > max_file_size_) {
+      fuse_reply_err(req, EFBIG);
+      return;
+    }
     std::unique_lock dlk(in->data_mu);
     Status st = Truncate(*in, static_cast<uint64_t>(attr->st_size));
     if (!st.ok()) {
@@ -1309,12 +1465,13 @@ void Qfs::ReadLink(fuse_req_t req, fuse_ino_t ino) {
 
 void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
                    const char* link_target, struct fuse_file_info* create_fi) {
-  std::string n(name);
-  if (n.size() > kNameMax) {
+  const bool tmp = name == nullptr;  // O_TMPFILE: no name, nlink 0 (MakeTmpFile)
+  std::string n(tmp ? "" : name);
+  if (!tmp && n.size() > kNameMax) {
     fuse_reply_err(req, ENAMETOOLONG);
     return;
   }
-  if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos) {
+  if (!tmp && (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos)) {
     fuse_reply_err(req, EINVAL);
     return;
   }
@@ -1345,15 +1502,16 @@ void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   std::string target = link_target ? std::string(link_target) : std::string();
   a.mode = mode;
   a.uid = ctx->uid;
-  a.nlink = S_ISDIR(mode) ? 2 : 1;
+  a.nlink = tmp ? 0 : (S_ISDIR(mode) ? 2 : 1);
   a.size = S_ISDIR(mode) ? 4096 : (S_ISLNK(mode) ? target.size() : 0);
   a.rdev = rdev;
   a.atime = a.mtime = a.ctime = NowNs();
   uint64_t ino = 0;
+  const uint64_t epoch = drop_epoch_.load();
   {
     std::lock_guard dl(db_->mu());
     uint64_t existing;
-    int rc = LookupDentry(parent, n, &existing);
+    int rc = tmp ? ENOENT : LookupDentry(parent, n, &existing);
     if (rc != ENOENT) {
       fuse_reply_err(req, rc == 0 ? EEXIST : rc);
       return;
@@ -1374,12 +1532,14 @@ void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
     }
     if (st.ok()) {
       ino = static_cast<uint64_t>(db_->LastInsertRowid());
-      st = db_->Prepare("INSERT INTO dentries(parent, name, ino) VALUES(?, ?, ?)")
-               .Bind(1, parent).BindBlob(2, n).Bind(3, ino)
-               .Run();
+      if (!tmp) {
+        st = db_->Prepare("INSERT INTO dentries(parent, name, ino) VALUES(?, ?, ?)")
+                 .Bind(1, parent).BindBlob(2, n).Bind(3, ino)
+                 .Run();
+      }
     }
     if (st.ok()) {
-      TouchDirLocked(*p, S_ISDIR(mode) ? 1 : 0);
+      if (!tmp) TouchDirLocked(*p, S_ISDIR(mode) ? 1 : 0);
       st = db_->Commit();
     }
     if (!st.ok()) {
@@ -1390,7 +1550,8 @@ void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
     }
   }
   inode_count_++;
-  auto in = Ref(ino, &a, &target);
+  InodeRow row{a, target, -1, epoch};  // a new inode names no slab slot yet
+  auto in = Ref(ino, &row);
   if (!in) {
     fuse_reply_err(req, EIO);
     return;
@@ -1421,6 +1582,12 @@ void Qfs::MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
   } else {
     if (fuse_reply_entry(req, &e) != 0) Forget(ino, 1);
   }
+}
+
+void Qfs::MakeTmpFile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info* fi) {
+  // Reaped like any unlinked inode once the last descriptor closes (or, after
+  // a crash, by the orphan sweep of the next Open).
+  MakeNode(req, parent, nullptr, S_IFREG | (mode & 07777), 0, nullptr, fi);
 }
 
 void Qfs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir) {
@@ -1792,7 +1959,8 @@ void Qfs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
   }
   if (sequential) Prefetch(*in, (uoff + n + bs_ - 1) / bs_);
   for (uint64_t blk = uoff / bs_; blk * bs_ < uoff + n; blk++) {
-    st = FillBlock(*in, blk);
+    st = VerifyBlock(*in, blk);
+    if (st.ok()) st = FillBlock(*in, blk);
     if (!st.ok()) {
       NoteError(st.ToString());
       fuse_reply_err(req, EIO);
@@ -1824,67 +1992,81 @@ void Qfs::Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, o
     fuse_reply_write(req, 0);
     return;
   }
+  // Past what the cache's file system can hold: EFBIG, or a short write up
+  // to the limit, as write(2) does at RLIMIT_FSIZE.
+  if (uoff >= max_file_size_) {
+    fuse_reply_err(req, EFBIG);
+    return;
+  }
+  size = static_cast<size_t>(std::min<uint64_t>(size, max_file_size_ - uoff));
   std::unique_lock dlk(in->data_mu);
-  Status st = EnsureBlocks(*in);
+  Status st = WriteData(*in, data, size, uoff);
+  if (!st.ok()) {
+    NoteError(st.ToString());
+    fuse_reply_err(req, ErrnoOf(st));
+    return;
+  }
+  MarkDirtyInode(ino);
+  fuse_reply_write(req, size);
+}
+
+Status Qfs::WriteData(Inode& in, const char* data, size_t size, uint64_t uoff) {
+  Status st = EnsureBlocks(in);
   uint64_t end = uoff + size;
-  if (st.ok() && end > slot_size_) st = Spill(*in);
-  if (st.ok()) st = EnsureFd(*in, end);
-  // Partially overwritten blocks that are only in a segment come back first.
+  if (st.ok() && end > slot_size_) st = Spill(in);
+  if (st.ok()) st = EnsureFd(in, end);
+  // Partially overwritten blocks that are only in a segment come back first
+  // (and cached ones are checked: a damaged copy would spread to the grid).
   for (uint64_t blk = uoff / bs_; st.ok() && blk * bs_ < end; blk++) {
     uint64_t bstart = blk * bs_;
     bool need = false;
+    st = VerifyBlock(in, blk);
+    if (!st.ok()) break;
     {
-      std::lock_guard l(in->mu);
-      auto it = in->blocks.find(blk);
-      if (it != in->blocks.end() && !it->second.cached && it->second.len > 0) {
+      std::lock_guard l(in.mu);
+      auto it = in.blocks.find(blk);
+      if (it != in.blocks.end() && !it->second.cached && it->second.len > 0) {
         need = !(uoff <= bstart && end >= bstart + it->second.len);
       }
     }
-    if (need) st = FillBlock(*in, blk);
+    if (need) st = FillBlock(in, blk);
   }
   if (st.ok()) {
     int fd;
     uint64_t base;
     {
-      std::lock_guard l(in->mu);
-      fd = in->fd;
-      base = CacheBase(*in);
+      std::lock_guard l(in.mu);
+      fd = in.fd;
+      base = CacheBase(in);
     }
     st = PwriteFull(fd, data, size, base + uoff);
   }
-  if (!st.ok()) {
-    NoteError(st.ToString());
-    fuse_reply_err(req, EIO);
-    return;
-  }
-  {
-    std::lock_guard l(in->mu);
-    for (uint64_t blk = uoff / bs_; blk * bs_ < end; blk++) {
-      uint64_t bstart = blk * bs_;
-      uint32_t upto = static_cast<uint32_t>(std::min<uint64_t>(end - bstart, bs_));
-      Blk& b = in->blocks[blk];
-      uint32_t newlen = std::max(b.len, upto);
-      if (!b.cached) {
-        cache_bytes_ += newlen;
-        b.cached = true;
-      } else {
-        cache_bytes_ += newlen - b.len;
-      }
-      in->attr.alloc += newlen - b.len;
-      used_bytes_ += newlen - b.len;
-      b.len = newlen;
-      b.dirty = true;
-      in->dirty.insert(blk);
+  if (!st.ok()) return st;
+  std::lock_guard l(in.mu);
+  for (uint64_t blk = uoff / bs_; blk * bs_ < end; blk++) {
+    uint64_t bstart = blk * bs_;
+    uint32_t upto = static_cast<uint32_t>(std::min<uint64_t>(end - bstart, bs_));
+    Blk& b = in.blocks[blk];
+    uint32_t newlen = std::max(b.len, upto);
+    if (!b.cached) {
+      cache_bytes_ += newlen;
+      b.cached = true;
+    } else {
+      cache_bytes_ += newlen - b.len;
     }
-    int64_t now = NowNs();
-    in->attr.size = std::max(in->attr.size, end);
-    in->attr.mtime = in->attr.ctime = now;
-    in->attr_dirty = true;
-    in->last_write_ns = now;
-    if (in->first_dirty_ns == 0) in->first_dirty_ns = now;
+    in.attr.alloc += newlen - b.len;
+    used_bytes_ += newlen - b.len;
+    b.len = newlen;
+    b.dirty = true;
+    in.dirty.insert(blk);
   }
-  MarkDirtyInode(ino);
-  fuse_reply_write(req, size);
+  int64_t now = NowNs();
+  in.attr.size = std::max(in.attr.size, end);
+  in.attr.mtime = in.attr.ctime = now;
+  in.attr_dirty = true;
+  in.last_write_ns = now;
+  if (in.first_dirty_ns == 0) in.first_dirty_ns = now;
+  return Status::OK();
 }
 
 void Qfs::Flush(fuse_req_t req, fuse_ino_t ino) {
@@ -1994,36 +2176,26 @@ void Qfs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
     int64_t id;
     std::string name;
     uint64_t ino;
-    Attr a;
-    std::string target;
+    InodeRow r;
   };
   int64_t after = off - 2;
   bool full = false;
   while (!full) {
     std::vector<Row> rows;
+    const uint64_t epoch = drop_epoch_.load();
     {
       std::lock_guard dl(db_->mu());
-      auto q = db_->Prepare(
-          "SELECT d.id, d.name, d.ino, i.mode, i.uid, i.gid, i.nlink, i.size, i.rdev, i.atime,"
-          " i.mtime, i.ctime, i.alloc, i.target FROM dentries d JOIN inodes i ON i.ino=d.ino"
-          " WHERE d.parent=? AND d.id>? ORDER BY d.id LIMIT 128");
+      auto q = db_->Prepare("SELECT d.id, d.name, d.ino, " QSTOR_INODE_COLS("i.")
+                            " FROM dentries d JOIN inodes i ON i.ino=d.ino"
+                            " WHERE d.parent=? AND d.id>? ORDER BY d.id LIMIT 128");
       q.Bind(1, ino).Bind(2, after);
       while (q.Step()) {
         Row r;
         r.id = q.Int(0);
         r.name = q.Blob(1);
         r.ino = static_cast<uint64_t>(q.Int(2));
-        r.a.mode = static_cast<uint32_t>(q.Int(3));
-        r.a.uid = static_cast<uint32_t>(q.Int(4));
-        r.a.gid = static_cast<uint32_t>(q.Int(5));
-        r.a.nlink = static_cast<uint64_t>(q.Int(6));
-        r.a.size = static_cast<uint64_t>(q.Int(7));
-        r.a.rdev = static_cast<uint64_t>(q.Int(8));
-        r.a.atime = q.Int(9);
-        r.a.mtime = q.Int(10);
-        r.a.ctime = q.Int(11);
-        r.a.alloc = static_cast<uint64_t>(q.Int(12));
-        r.target = q.Blob(13);
+        r.r = ReadInodeRow(q, 3);
+        r.r.drop_epoch = epoch;
         rows.push_back(std::move(r));
       }
       if (!q.status().ok()) {
@@ -2037,13 +2209,13 @@ void Qfs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
       off_t next = static_cast<off_t>(r.id + 2);
       if (plus) {
         struct fuse_entry_param e {};
-        e.attr.st_mode = r.a.mode;
+        e.attr.st_mode = r.r.attr.mode;
         size_t need = fuse_add_direntry_plus(req, nullptr, 0, r.name.c_str(), &e, next);
         if (need > size - used) {
           full = true;
           break;
         }
-        auto in = Ref(r.ino, &r.a, &r.target);
+        auto in = Ref(r.ino, &r.r);
         if (!in) continue;
         FillEntry(*in, &e);
         used += fuse_add_direntry_plus(req, buf.data() + used, size - used, r.name.c_str(), &e,
@@ -2051,7 +2223,7 @@ void Qfs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
       } else {
         struct stat st {};
         st.st_ino = r.ino;
-        st.st_mode = r.a.mode;
+        st.st_mode = r.r.attr.mode;
         size_t need = fuse_add_direntry(req, buf.data() + used, size - used, r.name.c_str(), &st,
                                         next);
         if (need > size - used) {
@@ -2156,6 +2328,16 @@ void Qfs::GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size
   std::string value;
   if (ino == FUSE_ROOT_ID && n == kStatsXattr) {
     value = StatsJson();
+  } else if (ino == FUSE_ROOT_ID && (n == kCheckXattr || n == kCheckDecodeXattr)) {
+    if (fuse_req_ctx(req)->uid != 0) {
+      fuse_reply_err(req, EPERM);
+      return;
+    }
+    if (size == 0) {
+      fuse_reply_xattr(req, 64 * 1024);  // the report's bound; the check runs on the real call
+      return;
+    }
+    value = CheckCacheJson(n == kCheckDecodeXattr);
   } else {
     {
       std::shared_ptr<Inode> in;
@@ -2240,7 +2422,15 @@ void Qfs::RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
 }
 
 void Qfs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len) {
-  if (mode & ~FALLOC_FL_KEEP_SIZE) {
+  // Supported: plain allocation (extends the size; blocks stay sparse until
+  // written: the cache and the grid hold no preallocated space), KEEP_SIZE
+  // (nothing to do), PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE[|KEEP_SIZE]. Not:
+  // COLLAPSE_RANGE, INSERT_RANGE (they shift blocks between segments) and
+  // UNSHARE_RANGE. See docs/mount.md "fallocate".
+  const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+  if ((mode & ~known) != 0 ||
+      ((mode & FALLOC_FL_PUNCH_HOLE) && (!(mode & FALLOC_FL_KEEP_SIZE) ||
+                                         (mode & FALLOC_FL_ZERO_RANGE)))) {
     fuse_reply_err(req, EOPNOTSUPP);
     return;
   }
@@ -2253,11 +2443,24 @@ void Qfs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
     fuse_reply_err(req, EINVAL);
     return;
   }
-  if (mode & FALLOC_FL_KEEP_SIZE) {
+  {
+    std::lock_guard l(in->mu);
+    if (!S_ISREG(in->attr.mode)) {
+      fuse_reply_err(req, S_ISDIR(in->attr.mode) ? EISDIR : ENODEV);
+      return;
+    }
+  }
+  uint64_t uoff = static_cast<uint64_t>(off);
+  uint64_t end = uoff + static_cast<uint64_t>(len);
+  if (end < uoff || end > max_file_size_) {
+    fuse_reply_err(req, EFBIG);
+    return;
+  }
+  const bool zero = (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) != 0;
+  if (!zero && (mode & FALLOC_FL_KEEP_SIZE)) {
     fuse_reply_err(req, 0);
     return;
   }
-  uint64_t end = static_cast<uint64_t>(off) + static_cast<uint64_t>(len);
   std::unique_lock dlk(in->data_mu);
   uint64_t size;
   {
@@ -2265,13 +2468,82 @@ void Qfs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
     size = in->attr.size;
   }
   Status st;
-  if (end > size) st = Truncate(*in, end);
-  fuse_reply_err(req, st.ok() ? 0 : EIO);
+  if (zero && uoff < size) st = ZeroRange(*in, uoff, std::min(end, size));
+  if (st.ok() && !(mode & FALLOC_FL_KEEP_SIZE) && end > size) st = Truncate(*in, end);
+  if (!st.ok()) {
+    NoteError(st.ToString());
+    fuse_reply_err(req, ErrnoOf(st));
+    return;
+  }
+  if (zero) MarkDirtyInode(ino);
+  fuse_reply_err(req, 0);
 }
 
-// ---------------------------------------------------------------------------
-// Background: idle flush, upload, delete, evict, ship metadata
-// ---------------------------------------------------------------------------
+Status Qfs::ZeroRange(Inode& in, uint64_t off, uint64_t end) {
+  QSTOR_RETURN_IF_ERROR(EnsureBlocks(in));
+  const uint64_t first_full = (off + bs_ - 1) / bs_;  // whole blocks [first_full, end_full)
+  const uint64_t end_full = end / bs_;
+  // The partial blocks at either end get zeros written over the range.
+  auto zeros = [&](uint64_t from, uint64_t to) -> Status {
+    static const std::string kZeros(256 * 1024, '\0');
+    while (from < to) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(to - from, kZeros.size()));
+      QSTOR_RETURN_IF_ERROR(WriteData(in, kZeros.data(), n, from));
+      from += n;
+    }
+    return Status::OK();
+  };
+  if (first_full >= end_full) return zeros(off, end);  // within one or two partial blocks
+  QSTOR_RETURN_IF_ERROR(zeros(off, first_full * bs_));
+  QSTOR_RETURN_IF_ERROR(zeros(end_full * bs_, end));
+  QSTOR_RETURN_IF_ERROR(EnsureFd(in));
+  std::lock_guard dl(db_->mu());
+  QSTOR_RETURN_IF_ERROR(db_->Begin());
+  std::lock_guard l(in.mu);
+  for (auto it = in.blocks.lower_bound(first_full);
+       it != in.blocks.end() && it->first < end_full;) {
+    if (it->second.cached) cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
+    in.attr.alloc -= std::min<uint64_t>(it->second.len, in.attr.alloc);
+    used_bytes_ -= std::min<uint64_t>(it->second.len, used_bytes_);
+    in.dirty.erase(it->first);
+    it = in.blocks.erase(it);
+  }
+  Status st = db_->Prepare("UPDATE segments SET live = live - (SELECT COUNT(*) FROM blocks b WHERE"
+                           " b.ino=?1 AND b.blk>=?2 AND b.blk<?3 AND b.seg=segments.id) WHERE id IN"
+                           " (SELECT seg FROM blocks WHERE ino=?1 AND blk>=?2 AND blk<?3 AND seg IS"
+                           " NOT NULL)")
+                  .Bind(1, in.ino).Bind(2, first_full).Bind(3, end_full)
+                  .Run();
+  if (st.ok()) {
+    st = db_->Prepare("DELETE FROM blocks WHERE ino=? AND blk>=? AND blk<?")
+             .Bind(1, in.ino).Bind(2, first_full).Bind(3, end_full).Run();
+  }
+  if (st.ok()) {
+    st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk>=? AND blk<?")
+             .Bind(1, in.ino).Bind(2, first_full).Bind(3, end_full).Run();
+  }
+  if (st.ok()) {
+    in.attr.mtime = in.attr.ctime = NowNs();
+    st = PersistAttr(in);
+  }
+  if (st.ok()) st = db_->Commit();
+  if (!st.ok()) {
+    db_->Rollback();
+    return st;
+  }
+  QSTOR_RETURN_IF_ERROR(db_->CommitGroup());
+  // The database no longer names the blocks: now their cache bytes go (a
+  // crash before this leaves bytes nothing reads; a slab slot only ever
+  // holds block 0, which then lies inside the range).
+  uint64_t from = CacheBase(in) + first_full * bs_;
+  uint64_t n = (end_full - first_full) * bs_;
+  if (in.slot >= 0) n = std::min<uint64_t>(n, slot_size_);
+  if (in.fd >= 0 && ::fallocate(in.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                static_cast<off_t>(from), static_cast<off_t>(n)) != 0) {
+    return Status::IOError(std::string("punch hole in cache file: ") + std::strerror(errno));
+  }
+  return Status::OK();
+}
 
 void Qfs::StartBackground() {
   uploader_ = std::thread([this] { UploaderLoop(); });
@@ -2353,6 +2625,7 @@ bool Qfs::UploadOnce(bool* more) {
   struct Entry {
     uint64_t ino, blk, gen;
     uint32_t off, len;
+    uint64_t csum;
   };
   std::vector<Entry> entries;
   std::string seg;
@@ -2429,7 +2702,8 @@ bool Qfs::UploadOnce(bool* more) {
       continue;
     }
     std::memset(seg.data() + at + got, 0, len - got);
-    entries.push_back({r.ino, r.blk, r.gen, static_cast<uint32_t>(at), len});
+    entries.push_back({r.ino, r.blk, r.gen, static_cast<uint32_t>(at), len,
+                       XXH3_64bits(seg.data() + at, len)});
     {
       std::lock_guard l(in->mu);
       if (in->open_count == 0 && in->dirty.empty()) CloseFdLocked(*in);
@@ -2507,9 +2781,10 @@ bool Qfs::UploadOnce(bool* more) {
     for (const Entry& e : entries) {
       if (!st.ok()) break;
       st = db_->Prepare(
-               "UPDATE blocks SET seg=?, seg_off=?, seg_len=? WHERE ino=? AND blk=? AND gen=?")
-               .BindText(1, id).Bind(2, e.off).Bind(3, e.len).Bind(4, e.ino).Bind(5, e.blk)
-               .Bind(6, e.gen).Run();
+               "UPDATE blocks SET seg=?, seg_off=?, seg_len=?, csum=? WHERE ino=? AND blk=?"
+               " AND gen=?")
+               .BindText(1, id).Bind(2, e.off).Bind(3, e.len).Bind(4, static_cast<int64_t>(e.csum))
+               .Bind(5, e.ino).Bind(6, e.blk).Bind(7, e.gen).Run();
       if (st.ok() && db_->Changes() > 0) {
         live++;
         done.push_back(&e);
@@ -2552,6 +2827,13 @@ bool Qfs::UploadOnce(bool* more) {
       it->second.seg = id;
       it->second.seg_off = e->off;
       it->second.seg_len = e->len;
+      // Written since it was read for the segment: the next flush gives it
+      // a new generation, and the checksum would not be of its bytes.
+      if (!it->second.dirty) {
+        it->second.has_csum = true;
+        it->second.csum = e->csum;
+        it->second.verified = true;  // the bytes were just read for the segment
+      }
     }
   }
   return true;
@@ -2621,6 +2903,7 @@ void Qfs::Evict() {
       NoteError(std::string("punch hole in cache file: ") + std::strerror(errno));
     }
     b.cached = false;
+    b.verified = false;
     cache_bytes_ -= std::min<uint64_t>(b.len, cache_bytes_);
     evicted_bytes_ += b.len;
     if (in->open_count == 0 && in->dirty.empty()) CloseFdLocked(*in);
@@ -2786,6 +3069,121 @@ void Qfs::StopCommitter() {
   if (!st.ok()) NoteError("final metadata commit: " + st.ToString());
 }
 
+std::string Qfs::CheckCacheJson(bool decode) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<uint64_t> inos;
+  {
+    std::lock_guard dl(db_->mu());
+    auto q = db_->Prepare(
+        "SELECT DISTINCT ino FROM blocks WHERE cached=1 AND seg IS NOT NULL ORDER BY ino");
+    while (q.Step()) inos.push_back(static_cast<uint64_t>(q.Int(0)));
+  }
+  uint64_t checked = 0, damaged = 0, no_csum = 0, decoded = 0, differ = 0, fetch_failed = 0;
+  uint64_t bytes = 0;
+  std::vector<std::string> problems;
+  auto note = [&](const std::string& what) {
+    if (problems.size() < 20) problems.push_back(what);
+  };
+  for (uint64_t ino : inos) {
+    auto in = GetInode(ino);
+    if (!in) continue;
+    {
+      std::shared_lock dlk(in->data_mu);
+      Status st = EnsureBlocks(*in);
+      if (st.ok()) st = EnsureFd(*in);
+      if (!st.ok()) {
+        note("inode " + std::to_string(ino) + ": " + st.ToString());
+        continue;
+      }
+      std::vector<uint64_t> blks;
+      {
+        std::lock_guard l(in->mu);
+        for (auto& [blk, b] : in->blocks) {
+          if (!b.cached || b.dirty || b.seg.empty() || b.len == 0) continue;
+          blks.push_back(blk);
+          b.verified = false;  // check again, whatever was checked before
+        }
+      }
+      for (uint64_t blk : blks) {
+        Blk b;
+        int fd;
+        uint64_t base;
+        {
+          std::lock_guard l(in->mu);
+          auto it = in->blocks.find(blk);
+          if (it == in->blocks.end() || !it->second.cached || it->second.dirty) continue;
+          b = it->second;
+          fd = in->fd;
+          base = CacheBase(*in);
+        }
+        checked++;
+        bytes += b.len;
+        const std::string where = "inode " + std::to_string(ino) + " block " + std::to_string(blk);
+        if (!b.has_csum) {
+          no_csum++;
+        } else {
+          uint64_t before = corrupt_blocks_.load();
+          st = VerifyBlock(*in, blk);
+          if (!st.ok()) note(where + ": " + st.ToString());
+          if (corrupt_blocks_.load() != before) {
+            damaged++;
+            note(where + ": cached copy fails its checksum (dropped; read again from the grid)");
+            continue;
+          }
+        }
+        if (!decode) continue;
+        auto seg = FetchBlock(b, ino, blk);
+        if (!seg.ok()) {
+          fetch_failed++;
+          note(where + ": " + seg.status().ToString());
+          continue;
+        }
+        decoded++;
+        std::string cached(b.len, '\0');
+        size_t got = 0;
+        st = PreadFull(fd, cached.data(), b.len, base + blk * bs_, &got);
+        std::string want = seg.value();
+        want.resize(b.len, '\0');
+        if (st.ok() && cached == want) continue;
+        differ++;
+        note(where + ": cached copy differs from segment " + b.seg + " (dropped)");
+        std::lock_guard dl(db_->mu());
+        std::lock_guard l(in->mu);
+        auto it = in->blocks.find(blk);
+        if (it != in->blocks.end() && it->second.cached && !it->second.dirty &&
+            it->second.gen == b.gen) {
+          it->second.cached = it->second.verified = false;
+          cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
+          corrupt_blocks_++;
+          (void)db_->Prepare("UPDATE blocks SET cached=0 WHERE ino=? AND blk=? AND gen=?")
+              .Bind(1, ino).Bind(2, blk).Bind(3, b.gen)
+              .Run();
+        }
+      }
+    }
+    in.reset();
+    MaybeDrop(ino);
+  }
+  nlohmann::json j;
+  j["format"] = "qstor.fs.cache-check/v1";
+  j["decode"] = decode;
+  j["blocks_checked"] = checked;
+  j["bytes_checked"] = bytes;
+  j["damaged"] = damaged;          // failed their checksum
+  j["no_checksum"] = no_csum;      // from before checksums; compared only with decode
+  j["decoded"] = decoded;          // compared with their segment
+  j["differ"] = differ;            // differed from their segment
+  j["fetch_failed"] = fetch_failed;
+  j["problems"] = problems;
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::string out = j.dump();
+  if (out.size() > 60 * 1024) {
+    j["problems"] = std::vector<std::string>{"(list too long; see last_error in fs stats)"};
+    out = j.dump();
+  }
+  return out;
+}
+
 std::string Qfs::StatsJson() {
   nlohmann::json j;
   j["format"] = "qstor.fs.stats/v1";
@@ -2800,7 +3198,9 @@ std::string Qfs::StatsJson() {
   j["used_bytes"] = used_bytes_.load();
   j["inodes"] = inode_count_.load();
   j["cache"] = {{"bytes", cache_bytes_.load()}, {"limit_bytes", opt_.cache_size},
-                {"evicted_bytes", evicted_bytes_.load()}};
+                {"evicted_bytes", evicted_bytes_.load()},
+                {"verified_blocks", verified_blocks_.load()},
+                {"corrupt_blocks", corrupt_blocks_.load()}};
   {
     std::lock_guard dl(db_->mu());
     auto q = db_->Prepare(

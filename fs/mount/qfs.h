@@ -63,6 +63,32 @@ struct Blk {
   std::string seg;       // segment holding generation `gen`, "" if none
   uint32_t seg_off = 0;
   uint32_t seg_len = 0;
+  // XXH3-64 of the block's `len` bytes (holes as zeros) as they are in its
+  // segment, set when the block is uploaded or filled from the segment and
+  // dropped when it is rewritten or cut (a dirty block has none: the cache
+  // is its only copy). A cached block with one is checked against it before
+  // its cache bytes are first read or merged into a write (`verified` then
+  // holds until it is evicted or rewritten); a mismatch drops the cached
+  // copy and reads the segment again (fs stats: cache.corrupt_blocks).
+  bool has_csum = false;
+  bool verified = false;
+  uint64_t csum = 0;
+};
+
+// An inode's row as the database holds it: what LoadInodeLocked needs to
+// build an Inode without asking the database again (the readdir path reads
+// it in its own join). Every path that builds an Inode from the database
+// reads this one struct with ReadInodeRow (qfs.cc), so none can forget a
+// column: the slab slot above all, whose loss reads a file's cached bytes
+// from the wrong place.
+struct InodeRow {
+  Attr attr;
+  std::string target;  // symlink target
+  int64_t slot = -1;   // slab slot, -1 if the row names none
+  // Qfs::drop_epoch_ as read before the row was: if an inode left the table
+  // since (its row may have changed after this one was read, then the inode
+  // was dropped), the row is stale and LoadInodeLocked reads it again.
+  uint64_t drop_epoch = 0;
 };
 
 struct Inode {
@@ -127,6 +153,9 @@ class Qfs {
   void ReadLink(fuse_req_t req, fuse_ino_t ino);
   void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
                 const char* link_target, struct fuse_file_info* create_fi);
+  // open(O_TMPFILE): a regular file with no name (nlink 0), open; linkat
+  // may give it one, else it is reaped when closed (or at the next mount).
+  void MakeTmpFile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info* fi);
   void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool dir);
   void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags);
@@ -147,6 +176,12 @@ class Qfs {
   void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len);
 
   std::string StatsJson();
+  // Checks every cached clean block against its checksum, and with `decode`
+  // also against its segment's bytes (fetched from the sink); a damaged
+  // cached copy is dropped, so the next read fetches the block again.
+  // Returns the report as JSON (format qstor.fs.cache-check/v1, see
+  // docs/mount.md "Control channel"). Runs on the calling thread.
+  std::string CheckCacheJson(bool decode);
   // Flushes all dirty inodes durably, waits (bounded) for the upload queue
   // to empty and a metadata snapshot to be stored. Unavailable/Timeout if
   // it could not finish in time.
@@ -156,9 +191,10 @@ class Qfs {
   struct Shared;  // state shared with detached fetch threads
 
   std::shared_ptr<Inode> GetInode(uint64_t ino);                  // nullptr if missing
-  std::shared_ptr<Inode> LoadInodeLocked(uint64_t ino, const Attr* preloaded, const std::string* target);
-  std::shared_ptr<Inode> Ref(uint64_t ino, const Attr* preloaded = nullptr,
-                             const std::string* target = nullptr);  // nlookup++
+  // `row`: the inode's row when the caller has just read it (readdir) or
+  // made it (create); nullptr reads it from the database.
+  std::shared_ptr<Inode> LoadInodeLocked(uint64_t ino, const InodeRow* row);
+  std::shared_ptr<Inode> Ref(uint64_t ino, const InodeRow* row = nullptr);  // nlookup++
   void MaybeDrop(uint64_t ino);
   void ReapLocked(Inode& in);  // caller holds db mu and a txn
   void FillEntry(Inode& in, struct fuse_entry_param* e);
@@ -202,7 +238,19 @@ class Qfs {
   // that follow [from_blk, ...) so their round trips overlap this read's.
   void Prefetch(Inode& in, uint64_t from_blk);
   Status FillBlock(Inode& in, uint64_t blk);  // data_mu held (unique or shared)
+  // Checks a cached block's bytes against its checksum (see Blk::csum); on a
+  // mismatch marks it not cached, so that FillBlock reads it again. data_mu
+  // held (unique or shared), EnsureFd done.
+  Status VerifyBlock(Inode& in, uint64_t blk);
   Status Truncate(Inode& in, uint64_t size);  // data_mu unique held
+  // Writes `size` bytes at `off` into the cache and marks the blocks dirty
+  // (the caller then calls MarkDirtyInode). data_mu unique held.
+  Status WriteData(Inode& in, const char* data, size_t size, uint64_t off);
+  // fallocate PUNCH_HOLE / ZERO_RANGE: [off, end) reads as zeros; whole
+  // blocks in it are dropped (cache bytes punched, segment references
+  // released), partial ones are written with zeros. end <= size; data_mu
+  // unique held.
+  Status ZeroRange(Inode& in, uint64_t off, uint64_t end);
   void DecSegLocked(uint64_t ino, uint64_t blk);  // db mu held
   void MarkDirtyInode(uint64_t ino);
   int LookupDentry(uint64_t parent, const std::string& name, uint64_t* ino);  // db mu held
@@ -229,6 +277,9 @@ class Qfs {
   std::unique_ptr<SqliteDb> db_;
   int lock_fd_ = -1;
   uint32_t bs_ = 0;
+  // The largest file the cache's file system holds (16 TiB on ext4 with 4
+  // KiB blocks), found at Open: writes and truncates past it are EFBIG.
+  uint64_t max_file_size_ = UINT64_MAX;
 
   // The slab: one sparse file <cache-dir>/data/slab of slot_size_ slots.
   int slab_fd_ = -1;
@@ -240,6 +291,9 @@ class Qfs {
   std::mutex ns_mu_;
   std::mutex table_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> table_;
+  // Bumped (under table_mu_) each time MaybeDrop removes an inode from the
+  // table; see InodeRow::drop_epoch.
+  std::atomic<uint64_t> drop_epoch_{0};
 
   std::mutex dirty_mu_;
   std::set<uint64_t> dirty_inodes_;
@@ -276,6 +330,8 @@ class Qfs {
   std::atomic<uint64_t> upload_errors_{0};
   std::atomic<uint64_t> fetch_errors_{0};
   std::atomic<uint64_t> evicted_bytes_{0};
+  std::atomic<uint64_t> corrupt_blocks_{0};   // cached blocks that failed their checksum
+  std::atomic<uint64_t> verified_blocks_{0};  // cached blocks checked and found intact
   std::atomic<uint64_t> deleted_segments_{0};
   std::atomic<uint64_t> meta_snapshots_{0};
   std::chrono::steady_clock::time_point started_;
