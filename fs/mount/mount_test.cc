@@ -1749,8 +1749,7 @@ TEST_F(MountTest, ThirtyFilesFreshCacheListRemount) {
   }
   std::map<std::string, std::string> files;
   for (size_t i = 0; i < sizes.size(); i++) {
-    char name[16];
-    std::snprintf(name, sizeof name, "d/f%02zu", i);
+    std::string name = (i < 10 ? "d/f0" : "d/f") + std::to_string(i);
     files[name] = RandomBytes(sizes[i], 1300 + i);
     ASSERT_TRUE(WriteFile(w.P(name), files[name], false, i)) << name;
   }

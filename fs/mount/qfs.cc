@@ -2781,10 +2781,14 @@ bool Qfs::UploadOnce(bool* more) {
     for (const Entry& e : entries) {
       if (!st.ok()) break;
       st = db_->Prepare(
-               "UPDATE blocks SET seg=?, seg_off=?, seg_len=?, csum=? WHERE ino=? AND blk=?"
-               " AND gen=?")
-               .BindText(1, id).Bind(2, e.off).Bind(3, e.len).Bind(4, static_cast<int64_t>(e.csum))
-               .Bind(5, e.ino).Bind(6, e.blk).Bind(7, e.gen).Run();
+               // A truncate since the read cut the block (same generation: its
+               // segment copy's prefix stays valid) and the checksum is of the
+               // longer bytes: none then, until the block is next filled.
+               "UPDATE blocks SET seg=?, seg_off=?, seg_len=?, csum=CASE WHEN len=? THEN ? END"
+               " WHERE ino=? AND blk=? AND gen=?")
+               .BindText(1, id).Bind(2, e.off).Bind(3, e.len).Bind(4, e.len)
+               .Bind(5, static_cast<int64_t>(e.csum)).Bind(6, e.ino).Bind(7, e.blk).Bind(8, e.gen)
+               .Run();
       if (st.ok() && db_->Changes() > 0) {
         live++;
         done.push_back(&e);
@@ -2829,7 +2833,9 @@ bool Qfs::UploadOnce(bool* more) {
       it->second.seg_len = e->len;
       // Written since it was read for the segment: the next flush gives it
       // a new generation, and the checksum would not be of its bytes.
-      if (!it->second.dirty) {
+      // (Or cut by a truncate: then the checksum is of more bytes than it
+      // has, as in the UPDATE above.)
+      if (!it->second.dirty && it->second.len == e->len) {
         it->second.has_csum = true;
         it->second.csum = e->csum;
         it->second.verified = true;  // the bytes were just read for the segment
