@@ -667,5 +667,96 @@ TEST_F(MountGridTest, GcAndMetadataReplicaRepair) {
   EXPECT_EQ(u.code, 0) << u.out;
 }
 
+// "" when equal; else the sizes, the first differing offset and whether
+// what was read is all zeros.
+std::string DescribeDiff(const std::string& got, const std::string& want) {
+  if (got == want) return "";
+  size_t n = std::min(got.size(), want.size());
+  size_t i = 0;
+  while (i < n && got[i] == want[i]) i++;
+  std::string s = fmt::format("read {} bytes (want {}), first difference at offset {}", got.size(),
+                              want.size(), i);
+  if (!got.empty() && got.find_first_not_of('\0') == std::string::npos) {
+    s += ", the data read is ALL ZEROS";
+  }
+  if (got.rfind("<cannot open", 0) == 0) s = got;
+  return s;
+}
+
+// Every file compared byte for byte; one failure listing the wrong ones.
+int CheckFiles(const std::string& mnt, const std::map<std::string, std::string>& files,
+               const std::string& step) {
+  std::string report;
+  int bad = 0;
+  for (const auto& [name, data] : files) {
+    std::string diff = DescribeDiff(ReadAll(mnt + "/" + name), data);
+    if (diff.empty()) continue;
+    bad++;
+    report += fmt::format("    {} ({} bytes): {}\n", name, data.size(), diff);
+  }
+  if (bad > 0) {
+    ADD_FAILURE() << step << ": " << bad << " of " << files.size() << " files read wrong:\n"
+                  << report;
+  }
+  return bad;
+}
+
+// `ls -l DIR`: readdir (READDIRPLUS), lstat of every entry; names and sizes.
+void ListLong(const std::string& mnt, const std::string& dir,
+              const std::map<std::string, std::string>& files, const std::string& step) {
+  std::map<std::string, int64_t> want, got;
+  for (const auto& [name, data] : files) {
+    want[name.substr(dir.size() + 1)] = static_cast<int64_t>(data.size());
+  }
+  for (const auto& e : sfs::directory_iterator(mnt + "/" + dir)) {
+    struct stat st {};
+    ASSERT_EQ(::lstat(e.path().c_str(), &st), 0) << step << ": " << e.path();
+    got[e.path().filename().string()] = st.st_size;
+  }
+  EXPECT_EQ(got, want) << step << ": listing (name -> size)";
+}
+
+// Issue 13 item 1 over the grid: 30 files written and synced through the
+// deployment's own mount path (`qstor mount MANIFEST`), then a fresh cache:
+// `ls -l`, every file read; a remount of that cache, every file read again.
+// The small files (at most 64 KiB) live in the slab.
+TEST_F(MountGridTest, ThirtyFilesFreshCacheListRemount) {
+  std::map<uint32_t, uint64_t> data_contract, meta_contract;
+  ASSERT_NO_FATAL_FAILURE(Deploy(&data_contract, &meta_contract));
+  std::vector<size_t> sizes = {4096, 4097, 32768, 65535, 65536, 65537, 262144, 1 << 20};
+  std::mt19937_64 rng(31);
+  for (int i = 0; sizes.size() < 30; i++) {
+    sizes.push_back(i % 2 == 0 ? 4096 + rng() % (65536 - 4096 + 1)
+                               : 65537 + rng() % ((512 << 10) - 65537 + 1));
+  }
+  std::map<std::string, std::string> files;
+  ASSERT_NO_FATAL_FAILURE(MountBackground());
+  ASSERT_EQ(::mkdir((mnt_ + "/d").c_str(), 0755), 0);
+  for (size_t i = 0; i < sizes.size(); i++) {
+    std::string name = fmt::format("d/f{:02}", i);
+    files[name] = RandomBytes(sizes[i], 3100 + i);
+    ASSERT_TRUE(WriteAndFsync(mnt_ + "/" + name, files[name])) << name;
+  }
+  ASSERT_EQ(CheckFiles(mnt_, files, "right after writing"), 0);
+  {
+    CmdResult s = Qstor({"sync", mnt_, "--timeout", "120s"}, Home(home_));
+    ASSERT_EQ(s.code, 0) << s.out;
+    CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+    ASSERT_EQ(u.code, 0) << u.out;
+  }
+  sfs::remove_all(cache_);
+  ASSERT_NO_FATAL_FAILURE(MountBackground());
+  ASSERT_NO_FATAL_FAILURE(ListLong(mnt_, "d", files, "fresh cache, ls -l"));
+  CheckFiles(mnt_, files, "fresh cache, read after ls -l");
+  {
+    CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+    ASSERT_EQ(u.code, 0) << u.out;
+  }
+  ASSERT_NO_FATAL_FAILURE(MountBackground());
+  CheckFiles(mnt_, files, "the same cache remounted, read by path");
+  CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+  EXPECT_EQ(u.code, 0) << u.out;
+}
+
 }  // namespace
 }  // namespace qstor::cli

@@ -1420,4 +1420,752 @@ TEST_F(MountTest, ZdbBackendsThroughStorageEngine) {
   ASSERT_TRUE(f.Unmount());
 }
 
+// ---------------------------------------------------------------------------
+// Restores through a fresh cache, with listings, remounts and eviction
+// (issue 13 item 1), and a randomized fsx-like run against a model.
+// ---------------------------------------------------------------------------
+
+// "" when `got` equals `want`; otherwise what differs: the sizes, the first
+// differing offset, whether what was read is all zeros (or a run of zeros
+// starts there) and how many of the common bytes differ.
+std::string DescribeDiff(const std::string& got, const std::string& want) {
+  if (got == want) return "";
+  std::ostringstream o;
+  if (got.rfind("<errno ", 0) == 0 && !got.empty() && got.back() == '>' && got.size() < 16) {
+    o << "read failed " << got << " (want " << want.size() << " bytes)";
+    return o.str();
+  }
+  size_t n = std::min(got.size(), want.size());
+  size_t i = 0;
+  while (i < n && got[i] == want[i]) i++;
+  o << "read " << got.size() << " bytes (want " << want.size() << "), first difference at offset "
+    << i;
+  if (!got.empty() && got.find_first_not_of('\0') == std::string::npos) {
+    o << ", the data read is ALL ZEROS";
+  } else if (i < got.size() && got[i] == '\0') {
+    size_t nz = got.find_first_not_of('\0', i);
+    o << ", zeros from there for " << ((nz == std::string::npos ? got.size() : nz) - i)
+      << " bytes";
+  }
+  size_t ndiff = 0;
+  for (size_t k = i; k < n; k++) ndiff += got[k] != want[k];
+  o << ", " << ndiff << " of " << n << " common bytes differ";
+  return o.str();
+}
+
+// Reads every file of `files` under m and compares it byte for byte; one
+// failure per call listing every wrong file. Returns the number wrong.
+int CheckFiles(const MountProc& m, const std::map<std::string, std::string>& files,
+               const std::string& step) {
+  std::string report;
+  int bad = 0, bad_small = 0, small = 0;
+  for (const auto& [name, data] : files) {
+    if (data.size() <= (64u << 10)) small++;
+    std::string diff = DescribeDiff(ReadFile(m.P(name)), data);
+    if (diff.empty()) continue;
+    bad++;
+    if (data.size() <= (64u << 10)) bad_small++;
+    report += "    " + name + " (" + std::to_string(data.size()) + " bytes): " + diff + "\n";
+  }
+  if (bad > 0) {
+    ADD_FAILURE() << step << ": " << bad << " of " << files.size() << " files read wrong ("
+                  << bad_small << " of the " << small << " of at most 64 KiB, " << bad - bad_small
+                  << " of the " << files.size() - small << " larger):\n"
+                  << report;
+  }
+  return bad;
+}
+
+// What `ls -l DIR` does: opendir + readdir (READDIRPLUS), then lstat of each
+// entry. Checks the names and sizes against `files` (those under `dir`).
+void ListLong(const MountProc& m, const std::string& dir,
+              const std::map<std::string, std::string>& files, const std::string& step) {
+  std::map<std::string, int64_t> want, got;
+  for (const auto& [name, data] : files) {
+    if (name.rfind(dir + "/", 0) == 0 && name.find('/', dir.size() + 1) == std::string::npos) {
+      want[name.substr(dir.size() + 1)] = static_cast<int64_t>(data.size());
+    }
+  }
+  DIR* d = ::opendir(m.P(dir).c_str());
+  ASSERT_NE(d, nullptr) << step << ": opendir " << dir << ": " << std::strerror(errno);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  ::closedir(d);
+  for (const auto& n : names) {
+    struct stat st {};
+    if (::lstat(m.P(dir + "/" + n).c_str(), &st) != 0) {
+      ADD_FAILURE() << step << ": lstat " << dir << "/" << n << ": " << std::strerror(errno);
+      continue;
+    }
+    got[n] = st.st_size;
+  }
+  EXPECT_EQ(got, want) << step << ": listing of " << dir << " (name -> size)";
+}
+
+// stat of every file, size checked; no readdir.
+void StatAll(const MountProc& m, const std::map<std::string, std::string>& files,
+             const std::string& step) {
+  for (const auto& [name, data] : files) {
+    struct stat st {};
+    ASSERT_EQ(::stat(m.P(name).c_str(), &st), 0) << step << ": " << name;
+    EXPECT_EQ(st.st_size, static_cast<off_t>(data.size())) << step << ": " << name;
+  }
+}
+
+// open + close of every file (a LOOKUP and an OPEN), no stat, no read.
+void OpenAll(const MountProc& m, const std::map<std::string, std::string>& files,
+             const std::string& step) {
+  for (const auto& [name, data] : files) {
+    int fd = ::open(m.P(name).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << step << ": " << name << ": " << std::strerror(errno);
+    ::close(fd);
+  }
+}
+
+bool AppendTo(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  return ::close(fd) == 0 && ok;
+}
+
+// Issue 13 item 1. 30 files of 4 KiB..2 MiB (both sides of the 64 KiB slab
+// slot: the small ones live in the slab) written and synced with cache c1,
+// then read back through other caches of the same backend in every way a
+// restored inode can first be loaded: by a listing (READDIRPLUS hands the
+// kernel the inode with its attributes: `ls -l`), by stat, by open; across
+// remounts of that cache (the inode then loaded by LOOKUP from the restored
+// row), with a cache too small for the data (eviction), with c1 reused; and
+// finally what the issue found: the slab files of a fresh cache listed and
+// read, read again after a remount, appended to and synced, and read by a
+// third fresh cache. Every read is compared byte for byte.
+TEST_F(MountTest, ThirtyFilesFreshCacheListRemount) {
+  auto& w = NewMount();  // default block size (256 KiB): slab slot 64 KiB
+  ASSERT_TRUE(w.Start());
+  ASSERT_EQ(::mkdir(w.P("d").c_str(), 0755), 0);
+  std::vector<size_t> sizes = {4096,   4097,       8191,           32768,    65535,
+                               65536,  65537,      131072,         262143,   262144,
+                               262145, 1 << 20,    (2 << 20) - 1,  2 << 20};
+  std::mt19937_64 rng(13);
+  for (int i = 0; sizes.size() < 30; i++) {
+    sizes.push_back(i % 2 == 0 ? 4096 + rng() % (65536 - 4096 + 1)
+                               : 65537 + rng() % ((2 << 20) - 65537 + 1));
+  }
+  std::map<std::string, std::string> files;
+  for (size_t i = 0; i < sizes.size(); i++) {
+    char name[16];
+    std::snprintf(name, sizeof name, "d/f%02zu", i);
+    files[name] = RandomBytes(sizes[i], 1300 + i);
+    ASSERT_TRUE(WriteFile(w.P(name), files[name], false, i)) << name;
+  }
+  ASSERT_EQ(CheckFiles(w, files, "c1, right after writing"), 0);
+  ASSERT_TRUE(w.Sync(120)) << w.Stats().dump();
+  ASSERT_EQ(w.Stats()["pending_upload"]["blocks"].get<int64_t>(), 0);
+  ASSERT_TRUE(w.Unmount());
+
+  // A mount of w's backend over cache directory root_/<cache>.
+  auto mount_of = [&](const std::string& sub, const std::string& cache,
+                      std::vector<std::string> extra = {}) -> MountProc& {
+    MountProc& m = NewMount(std::move(extra), sub);
+    m.backend = w.backend;
+    m.cache = root_ + "/" + cache;
+    return m;
+  };
+
+  // Fresh cache, first touched by stat; remount; then listed; remount.
+  {
+    auto& m = mount_of("s", "c-stat");
+    ASSERT_TRUE(m.Start());
+    StatAll(m, files, "fresh cache, stat");
+    CheckFiles(m, files, "fresh cache, read after stat");
+    ASSERT_TRUE(m.Unmount());
+    ASSERT_TRUE(m.Start());
+    CheckFiles(m, files, "stat cache remounted, read by path");
+    ASSERT_NO_FATAL_FAILURE(ListLong(m, "d", files, "stat cache remounted twice, ls -l"));
+    CheckFiles(m, files, "stat cache remounted, read after ls -l");
+    ASSERT_TRUE(m.Unmount());
+    ASSERT_TRUE(m.Start());
+    CheckFiles(m, files, "stat cache remounted twice, read by path");
+    ASSERT_TRUE(m.Unmount());
+  }
+  // Fresh cache, first touched by open (LOOKUP + OPEN); remount.
+  {
+    auto& m = mount_of("o", "c-open");
+    ASSERT_TRUE(m.Start());
+    ASSERT_NO_FATAL_FAILURE(OpenAll(m, files, "fresh cache, open"));
+    CheckFiles(m, files, "fresh cache, read after open");
+    ASSERT_TRUE(m.Unmount());
+    ASSERT_TRUE(m.Start());
+    CheckFiles(m, files, "open cache remounted, read by path");
+    ASSERT_TRUE(m.Unmount());
+  }
+  // Fresh cache of 1 MiB (the files are about 20 MiB): eviction between and
+  // during the reads.
+  {
+    auto& m = mount_of("t", "c-tiny", {"--cache-size", "1MiB"});
+    ASSERT_TRUE(m.Start());
+    ASSERT_NO_FATAL_FAILURE(ListLong(m, "d", files, "fresh tiny cache, ls -l"));
+    CheckFiles(m, files, "fresh tiny cache, read after ls -l");
+    CheckFiles(m, files, "fresh tiny cache, read again");
+    ASSERT_TRUE(m.Unmount());
+    ASSERT_TRUE(m.Start());
+    CheckFiles(m, files, "tiny cache remounted, read by path");
+    ASSERT_NO_FATAL_FAILURE(ListLong(m, "d", files, "tiny cache remounted, ls -l"));
+    CheckFiles(m, files, "tiny cache remounted, read after ls -l");
+    ASSERT_TRUE(m.Unmount());
+  }
+  // The writer's cache c1 reused: listed, read, remounted, read.
+  {
+    ASSERT_TRUE(w.Start());
+    ASSERT_NO_FATAL_FAILURE(ListLong(w, "d", files, "c1 reused, ls -l"));
+    CheckFiles(w, files, "c1 reused, read after ls -l");
+    ASSERT_TRUE(w.Unmount());
+    ASSERT_TRUE(w.Start());
+    CheckFiles(w, files, "c1 reused and remounted, read by path");
+    ASSERT_TRUE(w.Unmount());
+  }
+  // The issue's sequence, last (it writes to the backend): fresh c2, ls -l,
+  // read; remount c2, read; append a byte to each and sync; fresh c3 reads.
+  {
+    auto& m = mount_of("a", "c2");
+    ASSERT_TRUE(m.Start());
+    ASSERT_NO_FATAL_FAILURE(ListLong(m, "d", files, "fresh c2, ls -l"));
+    CheckFiles(m, files, "fresh c2, read after ls -l");
+    ASSERT_TRUE(m.Unmount());
+    ASSERT_TRUE(m.Start());
+    CheckFiles(m, files, "c2 remounted, read by path");
+    std::map<std::string, std::string> appended;
+    for (const auto& [name, data] : files) {
+      ASSERT_TRUE(AppendTo(m.P(name), "+")) << name;
+      appended[name] = data + "+";
+    }
+    ASSERT_TRUE(m.Sync(120)) << m.Stats().dump();
+    CheckFiles(m, appended, "c2 remounted, after appending a byte and syncing");
+    ASSERT_TRUE(m.Unmount());
+    auto& c3 = mount_of("a3", "c3");
+    ASSERT_TRUE(c3.Start());
+    CheckFiles(c3, appended, "fresh c3 after c2's append + sync, read by path");
+    ASSERT_TRUE(c3.Unmount());
+  }
+}
+
+// The same first load by READDIRPLUS on a reused cache whose small files
+// were never uploaded (backend down): the slab holds their only copy.
+TEST_F(MountTest, UnsyncedSlabFilesSurviveRemountAndList) {
+  auto& m = NewMount({"--block-size", "64KiB"});
+  sfs::create_directories(m.backend);
+  ASSERT_TRUE(m.Start());
+  { std::FILE* f = std::fopen((m.backend + "/down").c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+  ASSERT_EQ(::mkdir(m.P("d").c_str(), 0755), 0);
+  std::map<std::string, std::string> files;
+  const size_t sizes[] = {1, 4096, 20000, 65535, 65536, 65537, 200000};
+  for (size_t i = 0; i < std::size(sizes); i++) {
+    std::string name = "d/u" + std::to_string(i);
+    files[name] = RandomBytes(sizes[i], 2400 + i);
+    ASSERT_TRUE(WriteFile(m.P(name), files[name], true, i)) << name;
+  }
+  m.Unmount();  // gives up on the uploads: the backend is down
+  ASSERT_TRUE(m.Start());
+  ASSERT_NO_FATAL_FAILURE(ListLong(m, "d", files, "remounted, backend down, ls -l"));
+  CheckFiles(m, files, "remounted, backend down, read after ls -l");
+  m.Unmount();
+  ASSERT_TRUE(m.Start());
+  CheckFiles(m, files, "remounted twice, backend down, read by path");
+  m.Unmount();
+  sfs::remove(m.backend + "/down");
+  ASSERT_TRUE(m.Start());
+  ASSERT_TRUE(m.Sync(60)) << m.Stats().dump();
+  CheckFiles(m, files, "backend up, synced");
+  ASSERT_TRUE(m.Unmount());
+  ExpectFreshCacheRestores(m, files);
+}
+
+long EnvLong(const char* name, long def) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return def;
+  return std::strtol(v, nullptr, 10);
+}
+
+// fsx-like: random operations on a small tree (the root, d0, d1; names from
+// a pool of 24), each checked against an in-memory model, with syncs,
+// remounts over the same cache, remounts over a fresh cache (after a sync:
+// only what was synced is on the backend) and dropped kernel caches. Block
+// size 64 KiB (= the slab slot) and a 1 MiB cache, so writes cross blocks,
+// files spill out of and shrink below the slab, and blocks get evicted.
+// Bounded by QSTOR_FSX_OPS (1500) and QSTOR_FSX_SECONDS (90); seed
+// QSTOR_FSX_SEED. On a mismatch: the seed, the op and the ops before it.
+TEST_F(MountTest, RandomOpsAgainstModel) {
+  const uint64_t seed = static_cast<uint64_t>(EnvLong("QSTOR_FSX_SEED", 20261130));
+  const long max_ops = EnvLong("QSTOR_FSX_OPS", 1500);
+  const long max_seconds = EnvLong("QSTOR_FSX_SECONDS", 90);
+  if (std::chrono::seconds(max_seconds + 150) > HangWatchdog::Budget()) {
+    watchdog_->Stop();
+    watchdog_ = std::make_unique<HangWatchdog>("MountTest.RandomOpsAgainstModel",
+                                               std::chrono::seconds(max_seconds + 150));
+  }
+  const std::vector<std::string> mount_args = {"--block-size", "64KiB", "--cache-size", "1MiB",
+                                               "--segment-size", "1MiB"};
+  auto& m = NewMount(mount_args);
+  ASSERT_TRUE(m.Start());
+  const std::vector<std::string> dirs = {"", "d0", "d1"};
+  for (const auto& d : dirs) {
+    if (d.empty()) continue;
+    ASSERT_EQ(::mkdir(m.P(d).c_str(), 0755), 0);
+  }
+  std::vector<std::string> pool;
+  for (const auto& d : dirs) {
+    for (int i = 0; i < 8; i++) pool.push_back((d.empty() ? "" : d + "/") + "f" + std::to_string(i));
+  }
+  const size_t kMaxSize = (3 << 20) / 2;  // 1.5 MiB
+  const uint64_t kBlk = 64 << 10;
+
+  // The model: names -> inode number (of the model), inode -> content.
+  std::map<std::string, int> names;
+  std::map<int, std::string> data;
+  int next_id = 1;
+  auto nlink_of = [&](int id) {
+    int n = 0;
+    for (const auto& [nm, i] : names) n += i == id;
+    return n;
+  };
+
+  enum Op {
+    kCreate, kWrite, kTruncate, kAppend, kReadAll, kReadRange, kRename, kUnlink, kLink,
+    kFsync, kReaddir, kStat, kSync, kRemount, kRemountFresh, kDropCaches, kNumOps
+  };
+  const char* op_names[kNumOps] = {"create", "write", "truncate", "append", "read_all",
+                                   "read_range", "rename", "unlink", "link", "fsync",
+                                   "readdir", "stat", "sync", "remount", "remount_fresh",
+                                   "drop_caches"};
+  // Weights in tenths: about one remount and one fresh-cache remount per
+  // 100-150 ops.
+  std::discrete_distribution<int> pick_op(
+      {60, 200, 60, 60, 120, 120, 50, 40, 30, 40, 50, 60, 20, 8, 6, 20});
+  std::mt19937_64 rng(seed);
+  std::map<int, long> counts;
+  std::vector<std::string> history;  // every op's description
+  int fresh_caches = 0;
+  std::string failure;
+
+  auto rand_name = [&](bool existing) -> std::string {
+    if (existing) {
+      if (names.empty()) return "";
+      auto it = names.begin();
+      std::advance(it, static_cast<long>(rng() % names.size()));
+      return it->first;
+    }
+    return pool[rng() % pool.size()];
+  };
+  // Write length and offset: small in the slot, across a block boundary,
+  // anywhere, or past the end (a hole).
+  auto rand_range = [&](size_t size, uint64_t* off, uint64_t* len) {
+    switch (rng() % 4) {
+      case 0:
+        *off = rng() % kBlk;
+        *len = 1 + rng() % 4096;
+        break;
+      case 1:
+        *off = (1 + rng() % 8) * kBlk - (1 + rng() % 4096);
+        *len = 2 + rng() % 8192;
+        break;
+      case 2:
+        *off = rng() % kMaxSize;
+        *len = 1 + rng() % (200 << 10);
+        break;
+      default:
+        *off = size + rng() % 100000;
+        *len = 1 + rng() % 70000;
+        break;
+    }
+    if (*off >= kMaxSize) *off = rng() % kMaxSize;
+    *len = std::min<uint64_t>(*len, kMaxSize - *off);
+    if (*len == 0) *len = 1;
+  };
+  auto pwrite_all = [](int fd, const std::string& buf, uint64_t off) {
+    size_t done = 0;
+    while (done < buf.size()) {
+      ssize_t n = ::pwrite(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(off + done));
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  };
+  auto errno_str = [](const std::string& what) {
+    return what + ": " + std::strerror(errno);
+  };
+  // The whole tree against the model: listings (with lstat of each entry:
+  // type, size, nlink), then every file's content. `list_first`: the
+  // listing loads the inodes (READDIRPLUS) before the reads.
+  auto verify_all = [&](bool list_first, const std::string& what) -> std::string {
+    auto check_lists = [&]() -> std::string {
+      for (const auto& d : dirs) {
+        std::map<std::string, std::string> want, got;  // name -> "size/nlink" or "dir"
+        for (const auto& [nm, id] : names) {
+          size_t slash = nm.rfind('/');
+          std::string parent = slash == std::string::npos ? "" : nm.substr(0, slash);
+          if (parent != d) continue;
+          want[nm.substr(slash == std::string::npos ? 0 : slash + 1)] =
+              std::to_string(data[id].size()) + "/" + std::to_string(nlink_of(id));
+        }
+        if (d.empty()) {
+          for (const auto& sub : dirs) {
+            if (!sub.empty()) want[sub] = "dir";
+          }
+        }
+        DIR* dp = ::opendir(m.P(d).c_str());
+        if (dp == nullptr) return errno_str("opendir /" + d);
+        std::vector<std::string> entries;
+        while (struct dirent* e = ::readdir(dp)) {
+          std::string n = e->d_name;
+          if (n != "." && n != "..") entries.push_back(n);
+        }
+        ::closedir(dp);
+        for (const auto& n : entries) {
+          struct stat st {};
+          std::string rel = d.empty() ? n : d + "/" + n;
+          if (::lstat(m.P(rel).c_str(), &st) != 0) return errno_str(what + ": lstat " + rel);
+          got[n] = S_ISDIR(st.st_mode) ? "dir"
+                                       : std::to_string(st.st_size) + "/" +
+                                             std::to_string(st.st_nlink);
+        }
+        if (got != want) {
+          std::string s = what + ": listing of /" + d + " (name=size/nlink) is";
+          for (const auto& [k, v] : got) s += " " + k + "=" + v;
+          s += "; the model has";
+          for (const auto& [k, v] : want) s += " " + k + "=" + v;
+          return s;
+        }
+      }
+      return "";
+    };
+    if (list_first) {
+      std::string e = check_lists();
+      if (!e.empty()) return e;
+    }
+    for (const auto& [nm, id] : names) {
+      std::string diff = DescribeDiff(ReadFile(m.P(nm)), data[id]);
+      if (!diff.empty()) return what + ": " + nm + ": " + diff;
+    }
+    if (!list_first) return check_lists();
+    return "";
+  };
+
+  const auto t0 = Clock::now();
+  long op_index = 0;
+  for (; op_index < max_ops && Clock::now() - t0 < std::chrono::seconds(max_seconds);
+       op_index++) {
+    int op = pick_op(rng);
+    std::ostringstream desc;
+    desc << "#" << op_index << " " << op_names[op];
+    std::string err;
+    switch (op) {
+      case kCreate: {
+        std::string nm = rand_name(false);
+        size_t size = 0;
+        switch (rng() % 3) {
+          case 0: size = 0; break;
+          case 1: size = 1 + rng() % kBlk; break;
+          default: size = rng() % (400 << 10); break;
+        }
+        std::string content = RandomBytes(size, rng());
+        desc << " " << nm << " size=" << size << (names.count(nm) ? " (O_TRUNC of existing)" : "");
+        if (!WriteFile(m.P(nm), content, false, rng())) {
+          err = errno_str("create " + nm);
+          break;
+        }
+        if (!names.count(nm)) names[nm] = next_id++;
+        data[names[nm]] = content;
+        break;
+      }
+      case kWrite:
+      case kAppend: {
+        std::string nm = rand_name(true);
+        if (nm.empty()) break;
+        std::string& d = data[names[nm]];
+        uint64_t off = 0, len = 0;
+        rand_range(d.size(), &off, &len);
+        if (op == kAppend) {
+          off = d.size();
+          if (off >= kMaxSize) break;
+          len = std::min<uint64_t>(len, kMaxSize - off);
+        }
+        std::string buf = RandomBytes(len, rng());
+        desc << " " << nm << " off=" << off << " len=" << len << " (size " << d.size();
+        int fd = ::open(m.P(nm).c_str(), op == kAppend ? O_WRONLY | O_APPEND : O_WRONLY);
+        if (fd < 0) {
+          err = errno_str("open " + nm);
+          break;
+        }
+        bool ok = op == kAppend ? ::write(fd, buf.data(), len) == static_cast<ssize_t>(len)
+                                : pwrite_all(fd, buf, off);
+        int e = errno;
+        ::close(fd);
+        if (!ok) {
+          errno = e;
+          err = errno_str("write " + nm);
+          break;
+        }
+        if (d.size() < off + len) d.resize(off + len, '\0');
+        d.replace(off, len, buf);
+        desc << " -> " << d.size() << ")";
+        break;
+      }
+      case kTruncate: {
+        std::string nm = rand_name(true);
+        if (nm.empty()) break;
+        std::string& d = data[names[nm]];
+        static const uint64_t marks[] = {0, 1, kBlk - 1, kBlk, kBlk + 1, 2 * kBlk, 5 * kBlk + 7};
+        uint64_t to = 0;
+        switch (rng() % 3) {
+          case 0: to = rng() % (d.size() + 1); break;
+          case 1: to = std::min<uint64_t>(kMaxSize, d.size() + rng() % 300000); break;
+          default: to = marks[rng() % std::size(marks)]; break;
+        }
+        bool by_fd = rng() % 2 == 0;
+        desc << " " << nm << " " << d.size() << " -> " << to << (by_fd ? " (ftruncate)" : "");
+        int rc;
+        if (by_fd) {
+          int fd = ::open(m.P(nm).c_str(), O_RDWR);
+          rc = fd < 0 ? -1 : ::ftruncate(fd, static_cast<off_t>(to));
+          if (fd >= 0) ::close(fd);
+        } else {
+          rc = ::truncate(m.P(nm).c_str(), static_cast<off_t>(to));
+        }
+        if (rc != 0) {
+          err = errno_str("truncate " + nm);
+          break;
+        }
+        d.resize(to, '\0');
+        break;
+      }
+      case kReadAll: {
+        std::string nm = rand_name(true);
+        if (nm.empty()) break;
+        desc << " " << nm;
+        std::string diff = DescribeDiff(ReadFile(m.P(nm)), data[names[nm]]);
+        if (!diff.empty()) err = nm + ": " + diff;
+        break;
+      }
+      case kReadRange: {
+        std::string nm = rand_name(true);
+        if (nm.empty()) break;
+        const std::string& d = data[names[nm]];
+        uint64_t off = 0, len = 0;
+        rand_range(d.size(), &off, &len);
+        desc << " " << nm << " off=" << off << " len=" << len << " (size " << d.size() << ")";
+        int fd = ::open(m.P(nm).c_str(), O_RDONLY);
+        if (fd < 0) {
+          err = errno_str("open " + nm);
+          break;
+        }
+        std::string got(len, '\0');
+        size_t done = 0;
+        while (done < len) {
+          ssize_t n = ::pread(fd, got.data() + done, len - done, static_cast<off_t>(off + done));
+          if (n < 0) {
+            err = errno_str("pread " + nm);
+            break;
+          }
+          if (n == 0) break;
+          done += static_cast<size_t>(n);
+        }
+        ::close(fd);
+        if (!err.empty()) break;
+        got.resize(done);
+        std::string want = off < d.size() ? d.substr(off, len) : "";
+        std::string diff = DescribeDiff(got, want);
+        if (!diff.empty()) err = nm + " range at " + std::to_string(off) + ": " + diff;
+        break;
+      }
+      case kRename: {
+        std::string from = rand_name(true);
+        if (from.empty()) break;
+        std::string to = rand_name(false);
+        desc << " " << from << " -> " << to << (names.count(to) ? " (replacing)" : "");
+        if (::rename(m.P(from).c_str(), m.P(to).c_str()) != 0) {
+          err = errno_str("rename " + from + " " + to);
+          break;
+        }
+        // POSIX: renaming onto another link of the same inode does nothing.
+        if (from != to && !(names.count(to) && names[to] == names[from])) {
+          if (names.count(to)) {
+            int old = names[to];
+            names.erase(to);
+            if (nlink_of(old) == 0) data.erase(old);
+          }
+          names[to] = names[from];
+          names.erase(from);
+        }
+        break;
+      }
+      case kUnlink: {
+        std::string nm = rand_name(true);
+        if (nm.empty()) break;
+        desc << " " << nm;
+        if (::unlink(m.P(nm).c_str()) != 0) {
+          err = errno_str("unlink " + nm);
+          break;
+        }
+        int id = names[nm];
+        names.erase(nm);
+        if (nlink_of(id) == 0) data.erase(id);
+        break;
+      }
+      case kLink: {
+        std::string from = rand_name(true);
+        std::string to = rand_name(false);
+        if (from.empty() || names.count(to)) break;
+        desc << " " << from << " -> " << to;
+        if (::link(m.P(from).c_str(), m.P(to).c_str()) != 0) {
+          err = errno_str("link " + from + " " + to);
+          break;
+        }
+        names[to] = names[from];
+        break;
+      }
+      case kFsync: {
+        std::string nm = rand_name(true);
+        if (nm.empty()) break;
+        desc << " " << nm;
+        int fd = ::open(m.P(nm).c_str(), O_RDWR);
+        if (fd < 0 || ::fsync(fd) != 0) err = errno_str("fsync " + nm);
+        if (fd >= 0) ::close(fd);
+        break;
+      }
+      case kReaddir: {
+        // Listings only (lstat of every entry); no reads.
+        std::string d = dirs[rng() % dirs.size()];
+        desc << " /" << d;
+        std::map<std::string, std::string> want, got;
+        for (const auto& [nm, id] : names) {
+          size_t slash = nm.rfind('/');
+          std::string parent = slash == std::string::npos ? "" : nm.substr(0, slash);
+          if (parent == d) {
+            want[nm.substr(slash == std::string::npos ? 0 : slash + 1)] =
+                std::to_string(data[id].size());
+          }
+        }
+        if (d.empty()) {
+          for (const auto& sub : dirs) {
+            if (!sub.empty()) want[sub] = "dir";
+          }
+        }
+        DIR* dp = ::opendir(m.P(d).c_str());
+        if (dp == nullptr) {
+          err = errno_str("opendir /" + d);
+          break;
+        }
+        while (struct dirent* e = ::readdir(dp)) {
+          std::string n = e->d_name;
+          if (n == "." || n == "..") continue;
+          struct stat st {};
+          std::string rel = d.empty() ? n : d + "/" + n;
+          if (::lstat(m.P(rel).c_str(), &st) != 0) {
+            got[n] = "<lstat failed>";
+          } else {
+            got[n] = S_ISDIR(st.st_mode) ? "dir" : std::to_string(st.st_size);
+          }
+        }
+        ::closedir(dp);
+        if (got != want) {
+          err = "listing of /" + d + " (name=size) is";
+          for (const auto& [k, v] : got) err += " " + k + "=" + v;
+          err += "; the model has";
+          for (const auto& [k, v] : want) err += " " + k + "=" + v;
+        }
+        break;
+      }
+      case kStat: {
+        std::string nm = rand_name(false);
+        desc << " " << nm;
+        struct stat st {};
+        int rc = ::stat(m.P(nm).c_str(), &st);
+        if (!names.count(nm)) {
+          if (rc == 0 || errno != ENOENT) err = nm + ": stat of a removed name did not fail ENOENT";
+          break;
+        }
+        int id = names[nm];
+        if (rc != 0) {
+          err = errno_str("stat " + nm);
+        } else if (st.st_size != static_cast<off_t>(data[id].size()) ||
+                   st.st_nlink != static_cast<nlink_t>(nlink_of(id))) {
+          err = nm + ": stat says size " + std::to_string(st.st_size) + " nlink " +
+                std::to_string(st.st_nlink) + ", the model " + std::to_string(data[id].size()) +
+                " and " + std::to_string(nlink_of(id));
+        }
+        break;
+      }
+      case kSync:
+        if (!m.Sync(120)) err = "sync failed: " + m.Stats().dump();
+        break;
+      case kRemount:
+        if (!m.Unmount()) {
+          err = "unmount failed";
+        } else if (!m.Start()) {
+          err = "mount failed";
+        }
+        break;
+      case kRemountFresh: {
+        bool list_first = rng() % 2 == 0;
+        desc << " (cache-" << fresh_caches + 1 << (list_first ? ", listed first" : ", read by path")
+             << ")";
+        if (!m.Sync(120)) {
+          err = "sync failed: " + m.Stats().dump();
+        } else if (!m.Unmount()) {
+          err = "unmount failed";
+        } else {
+          m.cache = root_ + "/cache-" + std::to_string(++fresh_caches);
+          if (!m.Start()) {
+            err = "mount over a fresh cache failed";
+          } else {
+            err = verify_all(list_first, "after the fresh-cache remount");
+          }
+        }
+        break;
+      }
+      case kDropCaches:
+        RunCmd("echo 3 > /proc/sys/vm/drop_caches 2>/dev/null");
+        break;
+    }
+    counts[op]++;
+    history.push_back(desc.str());
+    if (!err.empty()) {
+      failure = err;
+      break;
+    }
+  }
+  auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t0).count();
+  std::ostringstream summary;
+  summary << "fsx seed " << seed << ": " << op_index + (failure.empty() ? 0 : 1) << " ops in "
+          << elapsed << " s, " << names.size() << " names, " << fresh_caches
+          << " fresh caches; per kind:";
+  for (const auto& [op, n] : counts) summary << " " << op_names[op] << "=" << n;
+  std::printf("%s\n", summary.str().c_str());
+  if (!failure.empty()) {
+    std::string last;
+    for (size_t i = history.size() > 30 ? history.size() - 30 : 0; i < history.size(); i++) {
+      last += "    " + history[i] + "\n";
+    }
+    FAIL() << "seed " << seed << " (QSTOR_FSX_SEED), op " << history.back() << ": " << failure
+           << "\n  " << summary.str() << "\n  the last " << std::min<size_t>(30, history.size())
+           << " ops:\n" << last;
+  }
+  // At the end, always: sync, a fresh cache listed before it is read, and a
+  // remount of that cache read by path.
+  ASSERT_TRUE(m.Sync(120)) << m.Stats().dump();
+  ASSERT_TRUE(m.Unmount());
+  m.cache = root_ + "/cache-final";
+  ASSERT_TRUE(m.Start());
+  std::string e = verify_all(true, "final fresh cache, listed first");
+  ASSERT_EQ(e, "") << "seed " << seed;
+  ASSERT_TRUE(m.Unmount());
+  ASSERT_TRUE(m.Start());
+  e = verify_all(false, "final fresh cache remounted, read by path");
+  ASSERT_EQ(e, "") << "seed " << seed;
+  ASSERT_TRUE(m.Unmount());
+}
+
 }  // namespace
