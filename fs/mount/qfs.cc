@@ -415,6 +415,13 @@ Status Qfs::Open() {
     if (q.Step()) cache_bytes_ = static_cast<uint64_t>(q.Int(0));
   }
   {
+    auto q = db_->Prepare(
+        "SELECT MAX(COALESCE((SELECT MAX(gen) FROM blocks), 0),"
+        " COALESCE((SELECT MAX(gen) FROM upload_queue), 0))");
+    if (!q.Step()) return q.status().WithContext("metadata db: block generations");
+    gen_seq_ = static_cast<uint64_t>(q.Int(0));
+  }
+  {
     auto q = db_->Prepare("SELECT COALESCE(SUM(alloc),0), COUNT(*) FROM inodes");
     if (q.Step()) {
       used_bytes_ = static_cast<uint64_t>(q.Int(0));
@@ -1140,7 +1147,7 @@ Status Qfs::FlushInode(Inode& in, bool durable) {
         if (it == in.blocks.end()) continue;
         Blk& b = it->second;
         DecSegLocked(in.ino, blk);
-        b.gen++;
+        b.gen = ++gen_seq_;
         b.seg.clear();
         b.seg_off = b.seg_len = 0;
         b.has_csum = b.verified = false;
@@ -2733,6 +2740,7 @@ bool Qfs::UploadOnce(bool* more) {
       return false;
     }
   }
+  in_sink_what_ = "segment";
   in_sink_since_ns_ = NowNs();
   Status put = shared_->sink->Put(id, seg);
   in_sink_since_ns_ = 0;
@@ -2854,6 +2862,7 @@ void Qfs::DeleteDeadSegments() {
     while (q.Step()) ids.push_back(q.Blob(0));
   }
   for (const std::string& id : ids) {
+    in_sink_what_ = "delete";
     in_sink_since_ns_ = NowNs();
     Status st = shared_->sink->Delete(id);
     in_sink_since_ns_ = 0;
@@ -2936,6 +2945,7 @@ void Qfs::ShipMeta() {
     sqlite3_free(p);
     changes = sqlite3_total_changes64(db_->raw());
   }
+  in_sink_what_ = "metadata";
   in_sink_since_ns_ = NowNs();
   Status st = shared_->sink->PutMeta(kMetaBlob, snap);
   in_sink_since_ns_ = 0;
@@ -3235,6 +3245,14 @@ std::string Qfs::StatsJson() {
                    {"segments", uploaded_segments_.load()},
                    {"errors", upload_errors_.load()},
                    {"mean_bytes_per_second", up_s > 0 ? uploaded_bytes_.load() / up_s : 0.0}};
+  {
+    // What the uploader is waiting for the backend to do, if anything: a
+    // call that takes long (a stalled node) shows here.
+    int64_t since = in_sink_since_ns_.load();
+    j["backend_call"] = since == 0 ? nlohmann::json(nullptr)
+                                   : nlohmann::json{{"what", in_sink_what_.load()},
+                                                    {"seconds", (NowNs() - since) / 1e9}};
+  }
   j["fetched"] = {{"bytes", shared_->fetched_bytes.load()}, {"errors", fetch_errors_.load()}};
   j["deleted_segments"] = deleted_segments_.load();
   j["metadata_snapshots"] = meta_snapshots_.load();

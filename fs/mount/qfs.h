@@ -56,7 +56,11 @@ struct Attr {
 
 // One block of a file (see mount.h for the states).
 struct Blk {
-  uint64_t gen = 0;      // bumped each time the block is queued for upload
+  // Set each time the block is queued for upload, from one counter for the
+  // whole file system (Qfs::gen_seq_): never the same twice for a block,
+  // also when it was cut by a truncate and written again (an upload still
+  // reading the old bytes must not match the new block).
+  uint64_t gen = 0;
   uint32_t len = 0;      // valid bytes; the rest of the block reads as zeros
   bool cached = false;   // bytes are in the cache file
   bool dirty = false;    // written since the last metadata flush
@@ -294,6 +298,9 @@ class Qfs {
   // Bumped (under table_mu_) each time MaybeDrop removes an inode from the
   // table; see InodeRow::drop_epoch.
   std::atomic<uint64_t> drop_epoch_{0};
+  // Last block generation handed out (FlushInode): above every gen in the
+  // database at Open, then one more per queued block.
+  std::atomic<uint64_t> gen_seq_{0};
 
   std::mutex dirty_mu_;
   std::set<uint64_t> dirty_inodes_;
@@ -321,6 +328,7 @@ class Qfs {
   std::chrono::steady_clock::time_point last_ship_;
   int upload_failures_ = 0;                    // guarded by up_mu_
   std::atomic<int64_t> in_sink_since_ns_{0};  // uploader inside a sink call since
+  std::atomic<const char*> in_sink_what_{""};  // that call: "segment", "delete", "metadata"
 
   std::atomic<uint64_t> cache_bytes_{0};
   std::atomic<uint64_t> used_bytes_{0};
