@@ -7,6 +7,7 @@
 #if defined(QSTOR_CLI_GRID_MOUNT)
 
 #include <sodium.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "common/file_util.h"
 #include "common/units.h"
 #include "fs/mount/object_store_sink.h"
 #include "fs/repair.h"
@@ -496,6 +498,71 @@ std::string Verdict(const fs::CheckReport& r, const std::string& manifest) {
   return "HEALTHY: every shard of every segment and every metadata replica verified";
 }
 
+// The local cache, checked by the live mount of the deployment (the only
+// process that may read and fix it): every cached clean block against its
+// checksum, with `decode` also against its segment on the grid. A damaged
+// copy is dropped there and read again from the grid. {"checked": false,
+// "why": ...} when there is no mount to ask.
+nlohmann::json CheckCacheThroughMount(const reconciler::Manifest& m, bool decode) {
+  if (!m.mount.enabled || m.mount.path.empty()) {
+    return {{"checked", false}, {"why", "the manifest mounts nothing"}};
+  }
+  if (!IsMountPoint(m.mount.path)) {
+    return {{"checked", false},
+            {"why", "not mounted at " + m.mount.path + " (the cache is checked through its mount)"}};
+  }
+  const char* attr = decode ? "trusted.qstor.check-cache-decode" : "trusted.qstor.check-cache";
+  std::string buf(64 * 1024, '\0');
+  ssize_t n = ::getxattr(m.mount.path.c_str(), attr, buf.data(), buf.size());
+  if (n < 0) {
+    int e = errno;
+    std::string why = e == ENODATA || e == ENOTSUP
+                          ? m.mount.path + " is not a qstor mount, or its qstor predates cache checks"
+                          : m.mount.path + ": " + std::strerror(e);
+    return {{"checked", false}, {"why", why}};
+  }
+  buf.resize(static_cast<size_t>(n));
+  auto j = nlohmann::json::parse(buf, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return {{"checked", false}, {"why", "the mount at " + m.mount.path + " answered no JSON"}};
+  }
+  j["checked"] = true;
+  j["mountpoint"] = m.mount.path;
+  return j;
+}
+
+// One line (and the problems) for the text output of `fs check`.
+void PrintCacheCheck(const nlohmann::json& j) {
+  if (!j.value("checked", false)) {
+    std::cout << "cache: not checked: " << j.value("why", std::string("?")) << "\n";
+    return;
+  }
+  const uint64_t damaged = j.value("damaged", uint64_t{0}), differ = j.value("differ", uint64_t{0});
+  const uint64_t failed = j.value("fetch_failed", uint64_t{0});
+  std::string line = fmt::format(
+      "cache (mount {}): {} cached block(s) checked ({}): {} damaged", j.value("mountpoint", ""),
+      j.value("blocks_checked", uint64_t{0}), FormatSize(j.value("bytes_checked", uint64_t{0})),
+      damaged);
+  if (j.value("decode", false)) {
+    line += fmt::format(", {} compared with the grid, {} differ, {} could not be fetched",
+                        j.value("decoded", uint64_t{0}), differ, failed);
+  }
+  if (j.value("no_checksum", uint64_t{0}) > 0) {
+    line += fmt::format(", {} without a checksum (from an older qstor{})",
+                        j.value("no_checksum", uint64_t{0}),
+                        j.value("decode", false) ? "" : "; --decode compares them with the grid");
+  }
+  std::cout << line << "\n";
+  if (damaged + differ > 0) {
+    std::cout << "  WARNING: " << damaged + differ
+              << " cached cop(ies) were bad (the local disk?): dropped, and read again from the "
+                 "grid when needed\n";
+  }
+  for (const auto& p : j.value("problems", std::vector<std::string>{})) {
+    std::cout << "  " << p << "\n";
+  }
+}
+
 int RunCheck(const Context& ctx, const CheckCli& c) {
   auto m = PickManifest(c.manifest, c.name);
   if (!m.ok()) return FailWith(m.status(), "fs check");
@@ -509,6 +576,7 @@ int RunCheck(const Context& ctx, const CheckCli& c) {
   auto report = fs::Check(**store, co);
   if (!report.ok()) return FailWith(report.status().WithContext(d->Label()), "fs check");
   auto rows = BackendRows(*d, probe, &*report);
+  const nlohmann::json cache = CheckCacheThroughMount(*m, c.decode);
   if (ctx.global.json) {
     nlohmann::json out{{"version", 1},
                        {"name", d->state.name},
@@ -518,7 +586,8 @@ int RunCheck(const Context& ctx, const CheckCli& c) {
                        {"decode", c.decode},
                        {"summary", CountsJson(*report)},
                        {"backends", BackendsJson(rows)},
-                       {"segments", SegmentsJson(*report, c.decode)}};
+                       {"segments", SegmentsJson(*report, c.decode)},
+                       {"cache", cache}};
     std::cout << out.dump() << "\n";
   } else {
     std::cout << fmt::format("check of {}: {} segments: {} healthy, {} degraded, {} lost "
@@ -529,6 +598,7 @@ int RunCheck(const Context& ctx, const CheckCli& c) {
     std::cout << MetadataLine(*report);
     PrintBackendTable(rows);
     PrintUnhealthySegments(*report, 20);
+    PrintCacheCheck(cache);
     std::cout << Verdict(*report, c.manifest) << "\n";
   }
   return HealthExit(*report);
@@ -973,7 +1043,9 @@ void RegisterFsCheckRepair(CLI::App& fsg, Context& ctx) {
   CLI::App* chk = fsg.add_subcommand(
       "check",
       "Read and verify every shard of every segment of a deployment (from its manifest and\n"
-      "state, keys from the keystore) and probe every backend. Exit 0 healthy, 4 degraded\n"
+      "state, keys from the keystore) and probe every backend; through a live mount also\n"
+      "check its cache (every cached block against its checksum; with --decode against the\n"
+      "grid; bad copies are dropped and read again). Exit 0 healthy, 4 degraded\n"
       "(all readable, redundancy lost: run `qstor fs repair`), 5 lost, 1 error.");
   AddDeploymentOptions(chk, c->manifest, c->name, c->passphrase_fd);
   chk->add_flag("--decode", c->decode, "Also decode and authenticate every whole segment");

@@ -335,6 +335,42 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
     ASSERT_EQ(j["backends"].size(), 6u);
     for (const auto& b : j["backends"]) EXPECT_EQ(b["state"], "up") << b.dump();
     EXPECT_EQ(j.dump().find(kPass), std::string::npos);
+    // The live mount checked its cache: a.bin's blocks are cached and clean.
+    ASSERT_TRUE(j["cache"].is_object()) << j.dump(1);
+    EXPECT_EQ(j["cache"]["checked"], true) << j["cache"].dump();
+    EXPECT_GT(j["cache"]["blocks_checked"].get<uint64_t>(), 0u) << j["cache"].dump();
+    EXPECT_EQ(j["cache"]["damaged"], 0) << j["cache"].dump();
+
+    // A cached block damaged on the local disk: `fs check --decode` finds it
+    // (a WARNING; the grid is healthy, exit 0), drops the copy, and a.bin
+    // reads back right, from the grid.
+    std::string big;
+    uintmax_t big_size = 0;
+    for (const auto& e : sfs::recursive_directory_iterator(cache_ + "/data")) {
+      if (e.is_regular_file() && e.path().filename() != "slab" && e.file_size() > big_size) {
+        big = e.path().string();
+        big_size = e.file_size();
+      }
+    }
+    ASSERT_GE(big_size, a.size()) << "a.bin's cache file";
+    {
+      int fd = ::open(big.c_str(), O_WRONLY);
+      ASSERT_GE(fd, 0);
+      std::string junk(5000, '\x5a');
+      ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), 200000), static_cast<ssize_t>(junk.size()));
+      ::close(fd);
+    }
+    std::ofstream("/proc/sys/vm/drop_caches") << "3\n";  // reads of a.bin reach the mount
+    CmdResult h = Qstor({"fs", "check", manifest_, "--decode", "--passphrase-fd", "3"},
+                        Home(home_), std::string(kPass) + "\n");
+    EXPECT_EQ(h.code, 0) << h.out;
+    EXPECT_NE(h.out.find("cache (mount " + mnt_ + "): "), std::string::npos) << h.out;
+    EXPECT_NE(h.out.find(" 1 damaged"), std::string::npos) << h.out;
+    EXPECT_NE(h.out.find("WARNING: 1 cached cop(ies) were bad"), std::string::npos) << h.out;
+    EXPECT_TRUE(ReadAll(mnt_ + "/a.bin") == a) << "a.bin after its damaged cached block";
+    auto [code2, j2] = Fs("check");
+    EXPECT_EQ(code2, 0) << j2.dump(1);
+    EXPECT_EQ(j2["cache"]["damaged"], 0) << "the copy was read again: " << j2["cache"].dump();
 
     CmdResult u = Qstor({"umount", mnt_}, Home(home_));
     ASSERT_EQ(u.code, 0) << u.out;
