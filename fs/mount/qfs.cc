@@ -1072,10 +1072,14 @@ Status Qfs::VerifyBlock(Inode& in, uint64_t blk) {
   NoteError("inode " + std::to_string(in.ino) + " block " + std::to_string(blk) +
             ": cached copy " + (st.ok() ? "fails its checksum" : "unreadable (" + st.ToString() + ")") +
             "; reading it again from segment " + cur.seg);
-  cur.cached = false;
+  return DropCachedCopyLocked(in, blk, cur);
+}
+
+Status Qfs::DropCachedCopyLocked(Inode& in, uint64_t blk, Blk& cur) {
+  cur.cached = cur.verified = false;
   cache_bytes_ -= std::min<uint64_t>(cur.len, cache_bytes_);
   return db_->Prepare("UPDATE blocks SET cached=0 WHERE ino=? AND blk=? AND gen=?")
-      .Bind(1, in.ino).Bind(2, blk).Bind(3, b.gen)
+      .Bind(1, in.ino).Bind(2, blk).Bind(3, cur.gen)
       .Run();
 }
 
@@ -3168,12 +3172,9 @@ std::string Qfs::CheckCacheJson(bool decode) {
         auto it = in->blocks.find(blk);
         if (it != in->blocks.end() && it->second.cached && !it->second.dirty &&
             it->second.gen == b.gen) {
-          it->second.cached = it->second.verified = false;
-          cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
           corrupt_blocks_++;
-          (void)db_->Prepare("UPDATE blocks SET cached=0 WHERE ino=? AND blk=? AND gen=?")
-              .Bind(1, ino).Bind(2, blk).Bind(3, b.gen)
-              .Run();
+          Status dst = DropCachedCopyLocked(*in, blk, it->second);
+          if (!dst.ok()) note(where + ": " + dst.ToString());
         }
       }
     }

@@ -246,6 +246,10 @@ class Qfs {
   // mismatch marks it not cached, so that FillBlock reads it again. data_mu
   // held (unique or shared), EnsureFd done.
   Status VerifyBlock(Inode& in, uint64_t blk);
+  // Marks a clean cached block (cur = in.blocks[blk]) as not cached, in
+  // memory and in the database, so that the next read fetches it from its
+  // segment. db mu and in.mu held.
+  Status DropCachedCopyLocked(Inode& in, uint64_t blk, Blk& cur);
   Status Truncate(Inode& in, uint64_t size);  // data_mu unique held
   // Writes `size` bytes at `off` into the cache and marks the blocks dirty
   // (the caller then calls MarkDirtyInode). data_mu unique held.
