@@ -1276,26 +1276,7 @@ Status Qfs::Truncate(Inode& in, uint64_t size) {
   if (size > old) st = CutCache(in, old);
   if (st.ok() && size < old) {
     uint64_t first_gone = (size + bs_ - 1) / bs_;
-    for (auto it = in.blocks.lower_bound(first_gone); it != in.blocks.end();) {
-      if (it->second.cached) cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
-      in.attr.alloc -= std::min<uint64_t>(it->second.len, in.attr.alloc);
-      used_bytes_ -= std::min<uint64_t>(it->second.len, used_bytes_);
-      in.dirty.erase(it->first);
-      it = in.blocks.erase(it);
-    }
-    st = db_->Prepare("UPDATE segments SET live = live - (SELECT COUNT(*) FROM blocks b WHERE"
-                      " b.ino=?1 AND b.blk>=?2 AND b.seg=segments.id) WHERE id IN (SELECT seg FROM"
-                      " blocks WHERE ino=?1 AND blk>=?2 AND seg IS NOT NULL)")
-             .Bind(1, in.ino).Bind(2, first_gone)
-             .Run();
-    if (st.ok()) {
-      st = db_->Prepare("DELETE FROM blocks WHERE ino=? AND blk>=?")
-               .Bind(1, in.ino).Bind(2, first_gone).Run();
-    }
-    if (st.ok()) {
-      st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk>=?")
-               .Bind(1, in.ino).Bind(2, first_gone).Run();
-    }
+    st = RemoveBlocksLocked(in, first_gone, UINT64_MAX);
     uint32_t rem = static_cast<uint32_t>(size % bs_);
     if (st.ok() && rem != 0) {
       auto it = in.blocks.find(size / bs_);
@@ -2490,6 +2471,33 @@ void Qfs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t l
   fuse_reply_err(req, 0);
 }
 
+Status Qfs::RemoveBlocksLocked(Inode& in, uint64_t from, uint64_t to) {
+  for (auto it = in.blocks.lower_bound(from); it != in.blocks.end() && it->first < to;) {
+    if (it->second.cached) cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
+    in.attr.alloc -= std::min<uint64_t>(it->second.len, in.attr.alloc);
+    used_bytes_ -= std::min<uint64_t>(it->second.len, used_bytes_);
+    in.dirty.erase(it->first);
+    it = in.blocks.erase(it);
+  }
+  // SQLite integers are signed: "to the end" is INT64_MAX there.
+  const int64_t sto = to > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(to);
+  Status st = db_->Prepare("UPDATE segments SET live = live - (SELECT COUNT(*) FROM blocks b WHERE"
+                           " b.ino=?1 AND b.blk>=?2 AND b.blk<?3 AND b.seg=segments.id) WHERE id IN"
+                           " (SELECT seg FROM blocks WHERE ino=?1 AND blk>=?2 AND blk<?3 AND seg IS"
+                           " NOT NULL)")
+                  .Bind(1, in.ino).Bind(2, from).Bind(3, sto)
+                  .Run();
+  if (st.ok()) {
+    st = db_->Prepare("DELETE FROM blocks WHERE ino=? AND blk>=? AND blk<?")
+             .Bind(1, in.ino).Bind(2, from).Bind(3, sto).Run();
+  }
+  if (st.ok()) {
+    st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk>=? AND blk<?")
+             .Bind(1, in.ino).Bind(2, from).Bind(3, sto).Run();
+  }
+  return st;
+}
+
 Status Qfs::ZeroRange(Inode& in, uint64_t off, uint64_t end) {
   QSTOR_RETURN_IF_ERROR(EnsureBlocks(in));
   const uint64_t first_full = (off + bs_ - 1) / bs_;  // whole blocks [first_full, end_full)
@@ -2511,28 +2519,7 @@ Status Qfs::ZeroRange(Inode& in, uint64_t off, uint64_t end) {
   std::lock_guard dl(db_->mu());
   QSTOR_RETURN_IF_ERROR(db_->Begin());
   std::lock_guard l(in.mu);
-  for (auto it = in.blocks.lower_bound(first_full);
-       it != in.blocks.end() && it->first < end_full;) {
-    if (it->second.cached) cache_bytes_ -= std::min<uint64_t>(it->second.len, cache_bytes_);
-    in.attr.alloc -= std::min<uint64_t>(it->second.len, in.attr.alloc);
-    used_bytes_ -= std::min<uint64_t>(it->second.len, used_bytes_);
-    in.dirty.erase(it->first);
-    it = in.blocks.erase(it);
-  }
-  Status st = db_->Prepare("UPDATE segments SET live = live - (SELECT COUNT(*) FROM blocks b WHERE"
-                           " b.ino=?1 AND b.blk>=?2 AND b.blk<?3 AND b.seg=segments.id) WHERE id IN"
-                           " (SELECT seg FROM blocks WHERE ino=?1 AND blk>=?2 AND blk<?3 AND seg IS"
-                           " NOT NULL)")
-                  .Bind(1, in.ino).Bind(2, first_full).Bind(3, end_full)
-                  .Run();
-  if (st.ok()) {
-    st = db_->Prepare("DELETE FROM blocks WHERE ino=? AND blk>=? AND blk<?")
-             .Bind(1, in.ino).Bind(2, first_full).Bind(3, end_full).Run();
-  }
-  if (st.ok()) {
-    st = db_->Prepare("DELETE FROM upload_queue WHERE ino=? AND blk>=? AND blk<?")
-             .Bind(1, in.ino).Bind(2, first_full).Bind(3, end_full).Run();
-  }
+  Status st = RemoveBlocksLocked(in, first_full, end_full);
   if (st.ok()) {
     in.attr.mtime = in.attr.ctime = NowNs();
     st = PersistAttr(in);

@@ -251,6 +251,10 @@ class Qfs {
   // segment. db mu and in.mu held.
   Status DropCachedCopyLocked(Inode& in, uint64_t blk, Blk& cur);
   Status Truncate(Inode& in, uint64_t size);  // data_mu unique held
+  // Forgets blocks [from, to) of `in` (memory, blocks table, upload queue,
+  // segments' live counts), inside the caller's transaction; the cache
+  // bytes are the caller's. db mu and in.mu held.
+  Status RemoveBlocksLocked(Inode& in, uint64_t from, uint64_t to);
   // Writes `size` bytes at `off` into the cache and marks the blocks dirty
   // (the caller then calls MarkDirtyInode). data_mu unique held.
   Status WriteData(Inode& in, const char* data, size_t size, uint64_t off);
