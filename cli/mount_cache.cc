@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,6 +160,14 @@ bool CacheHasContent(const std::string& dir) {
   return Exists(dir + "/meta.db") || IsDir(dir + "/data");
 }
 
+bool CacheInUse(const std::string& dir) {
+  int fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops our lock, if we got it
+  return held;
+}
+
 Result<CacheClaim> ClaimCache(const std::string& dir, const CacheOwner& me, bool may_move) {
   CacheClaim claim;
   if (IsDir(dir)) {
@@ -175,6 +184,11 @@ Result<CacheClaim> ClaimCache(const std::string& dir, const CacheOwner& me, bool
       const CacheOwner& other = **found;
       std::string who = "\"" + other.name + "\" on " + other.network +
                         (other.lineage.empty() ? "" : " (lineage " + other.lineage + ")");
+      if (CacheInUse(dir)) {
+        return Status::FailedPrecondition("cache dir " + dir + " belongs to another deployment, " +
+                                          who + ", and a running mount uses it; unmount that "
+                                          "first");
+      }
       if (!may_move) {
         return Status::FailedPrecondition(
             "cache dir " + dir + " belongs to another deployment, " + who +
@@ -228,6 +242,10 @@ Status MakeCachePrivate(const std::string& dir) {
 Result<CacheRemoval> RemoveCache(const std::string& dir) {
   CacheRemoval r;
   if (!IsDir(dir)) return r;
+  if (CacheInUse(dir)) {
+    return Status::FailedPrecondition("cache dir " + dir +
+                                      " is in use by a running mount; unmount it first");
+  }
   for (const auto& n : List(dir)) {
     const std::string p = dir + "/" + n;
     if (n == "data" && IsDir(p)) {

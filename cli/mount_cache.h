@@ -46,6 +46,9 @@ bool SameDeployment(const CacheOwner& a, const CacheOwner& b);
 // Whether `dir` holds anything a mount wrote (meta.db or data/).
 bool CacheHasContent(const std::string& dir);
 
+// Whether a running mount holds `dir` (its flock on <dir>/lock).
+bool CacheInUse(const std::string& dir);
+
 struct CacheClaim {
   enum class What {
     kNew,        // empty or missing: now owned by `me`
@@ -62,7 +65,9 @@ struct CacheClaim {
 // deployment is renamed aside (<dir>.other-<lineage prefix>-<unix time>)
 // when `may_move` (the default path, chosen by qstor), and refused with
 // kFailedPrecondition otherwise (a cacheDir the user gave: qstor does not
-// move the user's directories). Creates `dir` (0700) and records the owner.
+// move the user's directories). Another deployment's cache that a running
+// mount holds is refused either way. Creates `dir` (0700) and records the
+// owner.
 Result<CacheClaim> ClaimCache(const std::string& dir, const CacheOwner& me, bool may_move);
 
 // Directories 0700, files 0600, for what a mount creates in `dir` (caches
@@ -81,7 +86,8 @@ struct CacheRemoval {
 // directories. Anything else is left (and listed): no `rm -rf` of a
 // directory the user may have put other things in. Zeroing is best effort:
 // on copy-on-write or journalled-data file systems, and on SSDs, old blocks
-// may survive (docs/mount.md). A missing `dir` is OK.
+// may survive (docs/mount.md). A missing `dir` is OK; one a running mount
+// holds (CacheInUse) is refused with kFailedPrecondition.
 Result<CacheRemoval> RemoveCache(const std::string& dir);
 
 }  // namespace qstor::cli

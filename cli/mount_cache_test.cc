@@ -1,5 +1,7 @@
 #include "cli/mount_cache.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,6 +167,28 @@ TEST_F(MountCacheTest, RemoveZeroesAndUnlinksOnlyWhatAMountMakes) {
 
   // Nothing there: fine.
   EXPECT_TRUE(RemoveCache(root_ + "/never").ok());
+}
+
+TEST_F(MountCacheTest, ACacheARunningMountHoldsIsNeitherRemovedNorMoved) {
+  ASSERT_TRUE(ClaimCache(dir_, Owner("L1", {1}), true).ok());
+  FakeMountFiles(dir_);
+  EXPECT_FALSE(CacheInUse(dir_));
+  int fd = ::open((dir_ + "/lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // what a mount holds while it runs
+  // flock locks belong to the open file description: a second open is refused.
+  EXPECT_TRUE(CacheInUse(dir_));
+  auto r = RemoveCache(dir_);
+  EXPECT_EQ(r.status().code(), Status::Code::kFailedPrecondition);
+  auto c = ClaimCache(dir_, Owner("L2", {2}), true);
+  EXPECT_EQ(c.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(c.status().message().find("a running mount uses it"), std::string::npos)
+      << c.status().message();
+  EXPECT_EQ(Read(dir_ + "/data/0a/10"), "plaintext file");
+  ::close(fd);
+  EXPECT_FALSE(CacheInUse(dir_));
+  EXPECT_TRUE(RemoveCache(dir_).ok());
+  EXPECT_FALSE(sfs::exists(dir_));
 }
 
 }  // namespace
