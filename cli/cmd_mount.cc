@@ -474,7 +474,7 @@ Status CheckQstorMountRoot(const std::string& in_path) {
   if (::realpath(path.c_str(), buf) == nullptr) {
     int e = errno;
     if (e == ENOTCONN || e == ECONNABORTED) {
-      return Status::Unavailable(in_path + " is a qstor mount whose process is gone (" +
+      return Status::Unavailable(in_path + " is a dead FUSE mount (its process is gone: " +
                                  std::strerror(e) + "); mount it again, the cache resumes "
                                  "what was not uploaded");
     }
@@ -486,7 +486,7 @@ Status CheckQstorMountRoot(const std::string& in_path) {
   if (::statfs(path.c_str(), &sf) != 0) {
     int e = errno;
     if (e == ENOTCONN || e == ECONNABORTED) {
-      return Status::Unavailable(path + " is a qstor mount whose process is gone; mount it "
+      return Status::Unavailable(path + " is a dead FUSE mount (its process is gone); mount it "
                                  "again, the cache resumes what was not uploaded");
     }
     return Status::IOError("statfs " + path + ": " + std::strerror(e));
@@ -504,7 +504,7 @@ Status CheckQstorMountRoot(const std::string& in_path) {
   auto stats = ReadStats(path, &err);
   if (!stats.ok()) {
     if (err == ENOTCONN || err == ECONNABORTED) {
-      return Status::Unavailable(path + " is a qstor mount whose process is gone; mount it "
+      return Status::Unavailable(path + " is a dead FUSE mount (its process is gone); mount it "
                                  "again, the cache resumes what was not uploaded");
     }
     return Status::FailedPrecondition(
