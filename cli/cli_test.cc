@@ -218,3 +218,215 @@ TEST(ProgressViewTest, PlainLinesOffATerminalAndRedrawsOnOne) {
   EXPECT_EQ(o.substr(o.size() - 4), "\r\033[K") << o;
 }
 #endif
+
+#if defined(QSTOR_HAVE_FS_MOUNT)
+// `qstor mount` over the local development backend on real FUSE mounts:
+// needs root and /dev/fuse (like fs/mount/mount_test.cc).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace {
+
+namespace sfs = std::filesystem;
+
+class MountCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0) {
+      GTEST_SKIP() << "needs root and /dev/fuse (real FUSE mounts)";
+    }
+    root_ = (sfs::temp_directory_path() /
+             ("qstor-mount-cli-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    sfs::remove_all(root_);
+    sfs::create_directories(root_ + "/backend");
+    mnt_ = root_ + "/mnt";
+    cache_ = root_ + "/cache";
+  }
+  void TearDown() override {
+    if (root_.empty()) return;
+    if (IsFuse(mnt_) || IsDead(mnt_)) {
+      (void)!std::system(("fusermount3 -u -z '" + mnt_ + "' >/dev/null 2>&1").c_str());
+    }
+    for (int p : pids_) {
+      if (p > 0) ::kill(p, SIGKILL);
+    }
+    sfs::remove_all(root_);
+  }
+
+  static bool IsFuse(const std::string& path) {
+    struct statfs sf {};
+    return ::statfs(path.c_str(), &sf) == 0 && sf.f_type == 0x65735546;
+  }
+  static bool IsDead(const std::string& path) {
+    struct statfs sf {};
+    return ::statfs(path.c_str(), &sf) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
+  }
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  static bool WriteSynced(const std::string& path, const std::string& data) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return false;
+    bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+              ::fsync(fd) == 0;
+    return ::close(fd) == 0 && ok;
+  }
+  std::string MountArgs() const {
+    return "--json mount --local-backend " + root_ + "/backend --mountpoint " + mnt_ +
+           " --cache-dir " + cache_ + " --cache-size 64MiB";
+  }
+  // Background mount; returns the pid of the mount process (0 on failure).
+  int Mount(CmdResult* out = nullptr) {
+    CmdResult r = Qstor(MountArgs());
+    if (out) *out = r;
+    EXPECT_EQ(r.code, 0) << r.out;
+    if (r.code != 0) return 0;
+    size_t end = r.out.find_last_not_of('\n');
+    size_t start = r.out.rfind('\n', end);
+    auto j = nlohmann::json::parse(r.out.substr(start == std::string::npos ? 0 : start + 1),
+                                   nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("pid")) << r.out;
+    if (!j.is_object() || !j.contains("pid")) return 0;
+    int pid = j["pid"].get<int>();
+    pids_.push_back(pid);
+    EXPECT_TRUE(IsFuse(mnt_)) << "qstor mount returned before the mount was live";
+    return pid;
+  }
+  // kill -9 and wait (bounded) until the process is gone or a zombie.
+  static void Kill9(int pid) {
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    for (int i = 0; i < 200; i++) {
+      std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+      size_t rp = stat.rfind(')');
+      if (stat.empty() || (rp != std::string::npos && rp + 2 < stat.size() &&
+                           (stat[rp + 2] == 'Z' || stat[rp + 2] == 'X'))) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  std::string root_, mnt_, cache_;
+  std::vector<int> pids_;
+};
+
+// Issue 13 item 4: the mount of a killed process is dead (ENOTCONN or
+// ECONNABORTED, or its root still answers stat from the attribute cache);
+// mounting again right away detaches it and mounts, never "busy".
+TEST_F(MountCliTest, RemountRightAfterKill9IsNeverBusy) {
+  int pid = Mount();
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WriteSynced(mnt_ + "/kept.txt", "still here\n"));
+  for (int round = 0; round < 6; round++) {
+    struct stat st {};
+    ASSERT_EQ(::stat(mnt_.c_str(), &st), 0);  // the root's attributes in the kernel's cache
+    ASSERT_EQ(::stat((mnt_ + "/kept.txt").c_str(), &st), 0);
+    ASSERT_NO_FATAL_FAILURE(Kill9(pid));
+    CmdResult r;
+    pid = Mount(&r);
+    ASSERT_GT(pid, 0) << "round " << round << ": " << r.out;
+    EXPECT_EQ(r.out.find("busy"), std::string::npos) << "round " << round << ": " << r.out;
+    EXPECT_EQ(ReadAll(mnt_ + "/kept.txt"), "still here\n") << "round " << round;
+  }
+  // A live mount is busy, and says whose.
+  CmdResult busy = Qstor(MountArgs());
+  EXPECT_EQ(busy.code, 1) << busy.out;
+  EXPECT_NE(busy.out.find("is busy: a qstor mount (pid " + std::to_string(pid)),
+            std::string::npos)
+      << busy.out;
+  CmdResult u = Qstor("umount " + mnt_);
+  EXPECT_EQ(u.code, 0) << u.out;
+}
+
+// Issue 13 item 6: `qstor sync` of a plain directory (e.g. a mount that
+// died and was detached) set an xattr there and said "synced".
+TEST_F(MountCliTest, SyncRefusesAnythingButAQstorMountRoot) {
+  const std::string plain = root_ + "/plain";
+  sfs::create_directories(plain);
+  CmdResult r = Qstor("sync " + plain);
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("is not the root of a qstor mount"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("synced"), std::string::npos) << r.out;
+  char buf[64];
+  EXPECT_LT(::getxattr(plain.c_str(), "trusted.qstor.sync", buf, sizeof buf), 0)
+      << "nothing set on the plain directory";
+
+  r = Qstor("sync " + root_ + "/no-such-dir");
+  EXPECT_NE(r.code, 0) << r.out;
+
+  int pid = Mount();
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::mkdir((mnt_ + "/sub").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteSynced(mnt_ + "/sub/f", "x"));
+  r = Qstor("sync " + mnt_ + "/sub");
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("is not the root of a qstor mount"), std::string::npos) << r.out;
+  r = Qstor("sync " + mnt_);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("synced " + mnt_), std::string::npos) << r.out;
+
+  // The mount killed: its directory is dead, not synced.
+  ASSERT_NO_FATAL_FAILURE(Kill9(pid));
+  r = Qstor("sync " + mnt_);
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("synced"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("process is gone"), std::string::npos) << r.out;
+}
+
+// Issue 13 item 3: the cache holds plaintext and the inode table: every
+// directory in it 0700, every file 0600, including meta.db (SQLite creates
+// it 0644 & ~umask) and a cache made private after the fact.
+TEST_F(MountCliTest, CacheFilesArePrivate) {
+  ASSERT_GT(Mount(), 0);
+  ASSERT_TRUE(sfs::create_directories(mnt_ + "/d"));
+  ASSERT_TRUE(WriteSynced(mnt_ + "/small.txt", "small"));
+  ASSERT_TRUE(WriteSynced(mnt_ + "/d/big.bin", std::string(300000, 'b')));
+  CmdResult s = Qstor("sync " + mnt_);
+  ASSERT_EQ(s.code, 0) << s.out;
+  CmdResult u = Qstor("umount " + mnt_);
+  ASSERT_EQ(u.code, 0) << u.out;
+
+  auto check = [&](const std::string& when) {
+    int files = 0;
+    struct stat st {};
+    ASSERT_EQ(::stat(cache_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u) << when << ": " << cache_;
+    for (const auto& e : sfs::recursive_directory_iterator(cache_)) {
+      ASSERT_EQ(::lstat(e.path().c_str(), &st), 0);
+      if (S_ISDIR(st.st_mode)) {
+        EXPECT_EQ(st.st_mode & 07777, 0700u) << when << ": " << e.path();
+      } else {
+        files++;
+        EXPECT_EQ(st.st_mode & 077, 0u) << when << ": " << e.path() << " mode " << std::oct
+                                         << (st.st_mode & 07777);
+      }
+    }
+    EXPECT_GT(files, 2) << when;
+    EXPECT_TRUE(sfs::exists(cache_ + "/meta.db")) << when;
+  };
+  ASSERT_NO_FATAL_FAILURE(check("after the first mount"));
+
+  // A cache left open by an older version: made private by the next mount.
+  ::chmod(cache_.c_str(), 0755);
+  ::chmod((cache_ + "/meta.db").c_str(), 0644);
+  ::chmod((cache_ + "/data").c_str(), 0755);
+  ASSERT_GT(Mount(), 0);
+  EXPECT_EQ(ReadAll(mnt_ + "/small.txt"), "small");
+  u = Qstor("umount " + mnt_);
+  ASSERT_EQ(u.code, 0) << u.out;
+  ASSERT_NO_FATAL_FAILURE(check("after a remount of a 0755/0644 cache"));
+}
+
+}  // namespace
+#endif  // QSTOR_HAVE_FS_MOUNT

@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/mount_cache.h"
 #include "cli/mount_grid.h"
 #include "common/file_util.h"
 #include "common/units.h"
@@ -137,7 +138,7 @@ Status MkdirP(const std::string& path) {
   for (size_t i = 0; i <= path.size(); i++) {
     if (i == path.size() || (path[i] == '/' && i > 0)) {
       cur = path.substr(0, i);
-      if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST) {  // & ~umask
         return Status::IOError("mkdir " + cur + ": " + std::strerror(errno));
       }
     }
@@ -150,7 +151,9 @@ int Fail(const Status& st, const char* what) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
-Result<std::string> ReadStats(const std::string& path);
+// The mount's stats (its control attribute); *err (if given) is the errno
+// of a failed read.
+Result<std::string> ReadStats(const std::string& path, int* err = nullptr);
 
 int RunMountCmd(const Context& ctx, const MountCli& c) {
   using qstor::fs::mount::MountOptions;
@@ -190,7 +193,11 @@ int RunMountCmd(const Context& ctx, const MountCli& c) {
       // The deployment's own backends, from its state and the keystore.
       auto d = LoadDeployed(*m, c.passphrase_fd);
       if (!d.ok()) return Fail(d.status(), "mount");
+      const bool user_given = !cache_dir.empty();
       if (cache_dir.empty()) cache_dir = DeployedCacheDir(*d);
+      NoteDegraded(*d, std::cerr);
+      Status cst = ClaimDeployedCache(*d, cache_dir, user_given);
+      if (!cst.ok()) return Fail(cst, "mount");
       what = d->Label();
       make_sink = DeployedSinkFactory(std::make_shared<Deployed>(std::move(d).value()));
     }
@@ -329,32 +336,53 @@ int ServeInBackground(qstor::fs::mount::MountOptions o, const SinkFactory& make_
 
 int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkFactory& make_sink,
                const std::string& what) {
-  // A dead FUSE mount (its process killed) answers ENOTCONN to everything:
-  // detach it first, as the foreground mount does.
+  // A dead FUSE mount (its process killed) answers ENOTCONN or ECONNABORTED
+  // (statfs, then stat): detach it first, as the foreground mount does.
   qstor::fs::mount::DetachDeadMount(o.mountpoint);
   Status st = MkdirP(o.mountpoint);
+  // The cache holds file contents in plaintext and the inode table: what the
+  // mount process creates is private (directories 0700, files 0600; meta.db
+  // is created by SQLite with 0644 & ~umask).
+  ::umask(077);
   if (st.ok()) st = MkdirP(o.cache_dir);
+  if (st.ok()) st = MakeCachePrivate(o.cache_dir);
   if (!st.ok()) return Fail(st, "mount");
   char buf[PATH_MAX];
   if (::realpath(o.mountpoint.c_str(), buf) != nullptr) o.mountpoint = buf;
   if (::realpath(o.cache_dir.c_str(), buf) != nullptr) o.cache_dir = buf;
-  // Busy: something is mounted there already (a dead FUSE mount, ENOTCONN,
-  // is detached by RunMount and does not count).
-  struct stat mst {};
-  if (::stat(o.mountpoint.c_str(), &mst) == 0 && IsMountPoint(o.mountpoint)) {
+  // Busy: a file system answers there, and it is not a qstor mount whose
+  // process is gone. A qstor mount is busy only while its recorded pid is
+  // alive; one whose control attribute cannot be read because the
+  // connection is gone (the root's attributes may still come from the
+  // kernel's attribute cache right after a kill -9) is detached.
+  if (IsMountPoint(o.mountpoint)) {
     std::string who = "another file system is mounted there";
-    auto stats = ReadStats(o.mountpoint);
+    bool busy = true;
+    int err = 0;
+    auto stats = ReadStats(o.mountpoint, &err);
     if (stats.ok()) {
       auto j = nlohmann::json::parse(*stats, nullptr, false);
       if (!j.is_discarded() && j.contains("pid")) {
-        who = fmt::format("a qstor mount (pid {}, backend {}) serves it",
-                          j["pid"].get<int64_t>(), j.value("backend", std::string("?")));
+        int64_t pid = j["pid"].get<int64_t>();
+        who = fmt::format("a qstor mount (pid {}, backend {}) serves it", pid,
+                          j.value("backend", std::string("?")));
+        busy = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
       }
+    } else if (err == ENOTCONN || err == ECONNABORTED || IsDeadFuseMount(o.mountpoint)) {
+      busy = false;
     }
-    std::cerr << "qstor mount: mount point " << o.mountpoint << " is busy: " << who
-              << "; unmount it first (`qstor umount " << o.mountpoint << "`)\n";
-    return kExitError;
+    if (!busy) {
+      qstor::fs::mount::DetachDeadMount(o.mountpoint, /*force=*/true);
+      busy = IsMountPoint(o.mountpoint) && !IsDeadFuseMount(o.mountpoint);
+      if (busy) who = "a dead mount there could not be detached";
+    }
+    if (busy) {
+      std::cerr << "qstor mount: mount point " << o.mountpoint << " is busy: " << who
+                << "; unmount it first (`qstor umount " << o.mountpoint << "`)\n";
+      return kExitError;
+    }
   }
+  struct stat mst {};
   if (o.foreground) {
     auto sink = make_sink();
     if (!sink.ok()) return Fail(sink.status(), "mount");
@@ -420,11 +448,12 @@ int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkF
 
 namespace {
 
-Result<std::string> ReadStats(const std::string& path) {
+Result<std::string> ReadStats(const std::string& path, int* err) {
   std::string buf(64 * 1024, '\0');
   ssize_t n = ::getxattr(path.c_str(), kStatsXattr, buf.data(), buf.size());
   if (n < 0) {
     int e = errno;
+    if (err) *err = e;
     if (e == ENODATA || e == ENOTSUP) {
       return Status::NotFound(path + " is not the root of a qstor mount");
     }
@@ -432,6 +461,56 @@ Result<std::string> ReadStats(const std::string& path) {
   }
   buf.resize(static_cast<size_t>(n));
   return buf;
+}
+
+// `path` must be the root of a live qstor mount: a FUSE file system
+// mounted exactly there that answers the qstor control attribute. Anything
+// else (a plain directory, a mount that died and left its directory behind,
+// a subdirectory of a mount, another FUSE file system) is refused:
+// setting the sync attribute there would do nothing and say "synced".
+Status CheckQstorMountRoot(const std::string& in_path) {
+  std::string path = in_path;
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr) {
+    int e = errno;
+    if (e == ENOTCONN || e == ECONNABORTED) {
+      return Status::Unavailable(in_path + " is a dead FUSE mount (its process is gone: " +
+                                 std::strerror(e) + "); mount it again, the cache resumes "
+                                 "what was not uploaded");
+    }
+    return Status::NotFound(in_path + ": " + std::strerror(e));
+  }
+  path = buf;
+  const std::string not_root = path + " is not the root of a qstor mount";
+  struct statfs sf {};
+  if (::statfs(path.c_str(), &sf) != 0) {
+    int e = errno;
+    if (e == ENOTCONN || e == ECONNABORTED) {
+      return Status::Unavailable(path + " is a dead FUSE mount (its process is gone); mount it "
+                                 "again, the cache resumes what was not uploaded");
+    }
+    return Status::IOError("statfs " + path + ": " + std::strerror(e));
+  }
+  if (sf.f_type != kFuseSuperMagic) {
+    return Status::FailedPrecondition(not_root +
+                                      " (not a FUSE file system: nothing is mounted there, or "
+                                      "the mount ended; `qstor mount` it first)");
+  }
+  if (!IsMountPoint(path)) {
+    return Status::FailedPrecondition(not_root +
+                                      " (a directory inside a mount: give the mount point)");
+  }
+  int err = 0;
+  auto stats = ReadStats(path, &err);
+  if (!stats.ok()) {
+    if (err == ENOTCONN || err == ECONNABORTED) {
+      return Status::Unavailable(path + " is a dead FUSE mount (its process is gone); mount it "
+                                 "again, the cache resumes what was not uploaded");
+    }
+    return Status::FailedPrecondition(
+        not_root + " (a FUSE file system that does not answer qstor's control attribute)");
+  }
+  return Status::OK();
 }
 
 Status SyncMount(const std::string& path, std::chrono::milliseconds timeout) {
@@ -630,7 +709,8 @@ void RegisterMount(CLI::App& app, Context& ctx) {
       return;
     }
     auto start = std::chrono::steady_clock::now();
-    Status st = SyncMount(*spath, *t);
+    Status st = CheckQstorMountRoot(*spath);
+    if (st.ok()) st = SyncMount(*spath, *t);
     if (!st.ok()) {
       ctx.exit_code = Fail(st, "sync");
       return;

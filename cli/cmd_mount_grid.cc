@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -27,6 +28,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/mount_cache.h"
 #include "common/file_util.h"
 #include "common/units.h"
 #include "fs/mount/object_store_sink.h"
@@ -192,6 +194,14 @@ Result<std::unique_ptr<fs::ObjectStore>> OpenDeployedStore(const Deployed& d) {
   o.k = d.layout.k;
   o.m = d.layout.m;
   o.compress = d.compress;
+  const int have = static_cast<int>(d.layout.data.size());
+  if (have < o.k + o.m) {
+    // Degraded layout (a data namespace gone, not replaced yet): k+1 shards
+    // where that many namespaces are left, else k, so writes go on; the
+    // shards without a namespace are rebuilt by `fs repair` once apply
+    // replaced the slot.
+    o.min_durable = std::max(o.k, std::min(o.k + 1, have));
+  }
   auto store =
       fs::ObjectStore::Open(d.keys, ToBackends(d.layout.data), ToBackends(d.layout.meta), o);
   if (!store.ok()) return store.status().WithContext(d.Label());
@@ -210,6 +220,61 @@ SinkFactory DeployedSinkFactory(std::shared_ptr<const Deployed> d) {
 
 std::string DeployedCacheDir(const Deployed& d) {
   return d.home + "/mount-cache/" + d.state.network + "/" + d.state.name;
+}
+
+std::vector<std::string> MissingDataSlots(const Deployed& d) {
+  std::vector<std::string> out;
+  const int n = d.state.data_shards + d.state.parity_shards;
+  for (int i = 0; i < n; ++i) {
+    bool have = false;
+    for (const auto& ns : d.state.namespaces) {
+      if (ns.role == reconciler::Role::kData && ns.index == static_cast<uint32_t>(i) &&
+          ns.deployed()) {
+        have = true;
+      }
+    }
+    if (!have) out.push_back(fmt::format("data[{}]", i));
+  }
+  return out;
+}
+
+void NoteDegraded(const Deployed& d, std::ostream& out) {
+  auto missing = MissingDataSlots(d);
+  if (missing.empty()) return;
+  const int k = d.state.data_shards, m = d.state.parity_shards;
+  const int left = k + m - static_cast<int>(missing.size());
+  out << fmt::format(
+      "DEGRADED: {} has {} of its {} data namespaces ({} missing: {}); every file reads from "
+      "any {} of them, new writes are stored on the {} left with less redundancy; repaired by "
+      "the next `qstor apply` (a new namespace for each missing slot) or the monitor, then "
+      "`qstor fs repair`.\n",
+      d.Label(), left, k + m, missing.size(), fmt::join(missing, ", "), k, left);
+  out.flush();
+}
+
+Status ClaimDeployedCache(const Deployed& d, const std::string& dir, bool user_given) {
+  CacheOwner me;
+  me.network = d.state.network;
+  me.name = d.state.name;
+  me.lineage = d.state.lineage;
+  for (const auto& ns : d.state.namespaces) {
+    if (ns.contract_id != 0) me.contracts.push_back(ns.contract_id);
+  }
+  std::error_code ec;
+  const std::string parent = std::filesystem::path(dir).parent_path().string();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  auto claim = ClaimCache(dir, me, !user_given);
+  if (!claim.ok()) return claim.status().WithContext(d.Label());
+  if (claim->what == CacheClaim::What::kMovedAside) {
+    const CacheOwner& o = *claim->previous;
+    std::cerr << fmt::format(
+        "qstor: the cache {} belonged to another deployment (\"{}\" on {}, lineage {}; no "
+        "contract in common with {}); moved it aside to {} so its files do not show up in "
+        "this storage. Remove it when you no longer need it.\n",
+        dir, o.name, o.network, o.lineage.empty() ? "?" : o.lineage, d.Label(),
+        claim->moved_to);
+  }
+  return Status::OK();
 }
 
 // --- fs check / fs repair ----------------------------------------------------
@@ -964,8 +1029,17 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
     if (!lock.ok()) return FailWith(lock.status(), what);
     auto old = reconciler::LoadState(d.state_path);
     if (old.ok()) {
-      // Same storage seen again: keep its lineage, the serial moves on.
-      d.state.lineage = old->lineage;
+      // Same storage seen again (a contract in common): keep its lineage,
+      // the serial moves on. A state of another deployment of the same name
+      // (destroyed since, or made elsewhere) is replaced by a new lineage,
+      // so its cache is not taken for this one's.
+      bool shared = false;
+      for (const auto& a : old->namespaces) {
+        for (const auto& b : d.state.namespaces) {
+          shared = shared || (a.contract_id != 0 && a.contract_id == b.contract_id);
+        }
+      }
+      if (shared) d.state.lineage = old->lineage;
       d.state.serial = old->serial;
     }
     Status st = reconciler::SaveState(d.state_path, d.state);
@@ -1013,9 +1087,12 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
   Status st = ResolveLayout(d, *identity, "; the grid does not have enough of it deployed");
   identity.reset();
   if (!st.ok()) return FailWith(st, what);
+  NoteDegraded(d, std::cerr);
   fs::mount::MountOptions o;
   o.mountpoint = c.mountpoint;
   o.cache_dir = c.cache_dir.empty() ? DeployedCacheDir(d) : c.cache_dir;
+  st = ClaimDeployedCache(d, o.cache_dir, !c.cache_dir.empty());
+  if (!st.ok()) return FailWith(st, what);
   o.cache_size = *cache_size;
   o.capacity = d.state.capacity_bytes ? d.state.capacity_bytes : o.capacity;
   o.durability = *durability;

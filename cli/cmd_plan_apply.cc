@@ -20,6 +20,7 @@
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include "cli/mount_cache.h"
 #include "cli/progress.h"
 #include "cli/session.h"
 #include "common/file_util.h"
@@ -208,9 +209,7 @@ int MountStep(const Context& ctx, Session& s, bool layout_changed) {
   const auto& mnt = s.manifest.mount;
   if (!mnt.enabled) return kExitOk;
   bool mounted = IsMountPoint(mnt.path);
-  struct stat mst {};
-  if (mounted && ::stat(mnt.path.c_str(), &mst) != 0 &&
-      (errno == ENOTCONN || errno == ECONNABORTED)) {
+  if (mounted && IsDeadFuseMount(mnt.path)) {
     // A FUSE mount whose process died (crash, kill -9, reboot of the
     // daemon): still in the mount table, but every access fails. `qstor
     // mount` detaches it and mounts again; the cache directory resumes the
@@ -502,6 +501,55 @@ int RunApply(const Context& ctx, const PlanCli& c) {
   return rc;
 }
 
+// After a destroy: the storage's cache holds file contents in plaintext and
+// an inode table whose segments are gone; a new deployment of the same name
+// must not see them. Removes what a mount made there (zeroed before the
+// unlink, best effort; cli/mount_cache.h), unless the cache is recorded as
+// another deployment's or something still has it mounted.
+void RemoveDestroyedCache(const Context& ctx, const Manifest& m, const std::string& home,
+                          const State& state) {
+  const std::string dir = m.mount.cache_dir.empty()
+                              ? home + "/mount-cache/" + m.network + "/" + m.name
+                              : m.mount.cache_dir;
+  CacheOwner me{m.network, m.name, state.lineage, {}};
+  for (const auto& ns : state.namespaces) {
+    if (ns.contract_id != 0) me.contracts.push_back(ns.contract_id);
+  }
+  auto owner = ReadCacheOwner(dir);
+  if (owner.ok() && owner->has_value() && !SameDeployment(**owner, me)) {
+    std::cerr << "Note: the cache " << dir << " belongs to another deployment (lineage "
+              << (*owner)->lineage << "); left in place.\n";
+    return;
+  }
+  if (m.mount.enabled && IsMountPoint(m.mount.path) && !IsDeadFuseMount(m.mount.path)) {
+    std::cerr << "Note: " << m.mount.path << " is still mounted; the cache " << dir
+              << " was not removed.\n";
+    return;
+  }
+  auto r = RemoveCache(dir);
+  if (!r.ok()) {
+    std::cerr << "Note: removing the cache " << dir << ": " << r.status().ToString() << "\n";
+    return;
+  }
+  if (r->files == 0 && r->left.empty()) return;
+  if (ctx.global.json) {
+    std::cout << nlohmann::json{{"type", "cache_removed"},
+                                {"cache_dir", dir},
+                                {"files", r->files},
+                                {"bytes_zeroed", r->bytes_zeroed},
+                                {"left", r->left}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << fmt::format("Removed the cache {} ({} files, {} overwritten with zeros first).\n",
+                             dir, r->files, FormatSize(r->bytes_zeroed));
+    if (!r->left.empty()) {
+      std::cout << fmt::format("  left {} entries a mount did not make, e.g. {}\n",
+                               r->left.size(), r->left.front());
+    }
+  }
+}
+
 int RunDestroy(const Context& ctx, const PlanCli& c) {
   auto lt = LockTimeout(c);
   if (!lt.ok()) return Fail("destroy", lt.status());
@@ -556,6 +604,8 @@ int RunDestroy(const Context& ctx, const PlanCli& c) {
       } else {
         std::cout << "Nothing to destroy for \"" << m.name << "\" on " << m.network << ".\n";
       }
+      if (m.mount.enabled && IsMountPoint(m.mount.path)) (void)RunSelf({"umount", m.mount.path});
+      RemoveDestroyedCache(ctx, m, *home, state);
       (void)reconciler::RemoveState(s.state_path);
       continue;
     }
@@ -628,6 +678,7 @@ int RunDestroy(const Context& ctx, const PlanCli& c) {
     }
     Status rm = reconciler::RemoveState(s.state_path);
     if (!rm.ok()) return Fail("destroy", rm);
+    RemoveDestroyedCache(ctx, m, *home, obs->state);
     if (json) {
       std::cout << nlohmann::json{{"type", "destroy_complete"}, {"cancelled", *n}}.dump() << "\n";
     } else {

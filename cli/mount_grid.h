@@ -47,6 +47,7 @@ int StartMount(const Context& ctx, fs::mount::MountOptions options, const SinkFa
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,22 @@ SinkFactory DeployedSinkFactory(std::shared_ptr<const Deployed> d);
 // The mount's default cache directory for a deployment:
 // <home>/mount-cache/<network>/<name>.
 std::string DeployedCacheDir(const Deployed& d);
+
+// The slots ("data[1]") of data namespaces the state has no deployed
+// namespace for: the layout is degraded (cli reads from any k; see
+// fs::ObjectStore::Open).
+std::vector<std::string> MissingDataSlots(const Deployed& d);
+
+// Prints (to `out`) one DEGRADED line when data namespaces are missing:
+// which, that reads work from the k+m-n left, where new writes go, and that
+// the next `qstor apply` or the monitor repairs it. Nothing when complete.
+void NoteDegraded(const Deployed& d, std::ostream& out);
+
+// Before a mount: makes `dir` the cache of `d` (cli/mount_cache.h: owner.json
+// with network, name, lineage, contracts). Another deployment's cache is
+// moved aside and said on stderr when `user_given` is false (the default
+// path), refused (kFailedPrecondition) when the user chose the directory.
+Status ClaimDeployedCache(const Deployed& d, const std::string& dir, bool user_given);
 
 // Registers `qstor fs check`, `qstor fs repair`, `qstor fs gc` under `fs` and `qstor recover`.
 void RegisterFsCheckRepair(CLI::App& fs_group, Context& ctx);

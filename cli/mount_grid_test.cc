@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -792,6 +793,134 @@ TEST_F(MountGridTest, ThirtyFilesFreshCacheListRemount) {
   CheckFiles(mnt_, files, "the same cache remounted, read by path");
   CmdResult u = Qstor({"umount", mnt_}, Home(home_));
   EXPECT_EQ(u.code, 0) << u.out;
+}
+
+// Issue 13 item 5: a data namespace gone for good (its contract cancelled,
+// not replaced yet). `recover` on a new machine and `qstor mount` both work
+// with the k left, say DEGRADED plainly, read everything and take writes.
+TEST_F(MountGridTest, RecoverAndWriteWithDataNamespacesGone) {
+  std::map<uint32_t, uint64_t> data_contract, meta_contract;
+  ASSERT_NO_FATAL_FAILURE(Deploy(&data_contract, &meta_contract));
+  const std::string a = RandomBytes((1 << 20) + 77, 51);
+  ASSERT_NO_FATAL_FAILURE(MountBackground());
+  ASSERT_TRUE(WriteAndFsync(mnt_ + "/a.bin", a));
+  ASSERT_TRUE(WriteAndFsync(mnt_ + "/small.txt", "small before\n"));
+  {
+    CmdResult s = Qstor({"sync", mnt_, "--timeout", "120s"}, Home(home_));
+    ASSERT_EQ(s.code, 0) << s.out;
+    CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+    ASSERT_EQ(u.code, 0) << u.out;
+  }
+  // data[2] (node 5) is gone: its contract cancelled.
+  ASSERT_TRUE(net_.Cancel(data_contract[2]).ok());
+
+  const std::string home2 = root_ + "/home2", mnt2 = root_ + "/mnt2";
+  Env fresh = Home(home2);
+  fresh["QSTOR_MNEMONIC"] = net_.words();
+  fresh["QSTOR_PASSPHRASE"] = "a new passphrase";
+  const std::string b = RandomBytes(300000, 52);
+  {
+    CmdResult r = Qstor({"recover", "--name", "e2e", "--mount", mnt2}, fresh);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(IsFuse(mnt2));
+    EXPECT_NE(r.out.find("DEGRADED"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1 missing: data[2]"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("repaired by the next `qstor apply`"), std::string::npos) << r.out;
+    EXPECT_TRUE(ReadAll(mnt2 + "/a.bin") == a) << "a.bin differs, read from 2 of 3 shards";
+    EXPECT_EQ(ReadAll(mnt2 + "/small.txt"), "small before\n");
+    ASSERT_TRUE(WriteAndFsync(mnt2 + "/b.bin", b));
+    ASSERT_TRUE(WriteAndFsync(mnt2 + "/small.txt", "small after\n"));
+    CmdResult s = Qstor({"sync", mnt2, "--timeout", "60s"}, fresh);
+    EXPECT_EQ(s.code, 0) << "writes reach the 2 namespaces left: " << s.out;
+    CmdResult u = Qstor({"umount", mnt2}, fresh);
+    ASSERT_EQ(u.code, 0) << u.out;
+  }
+  // The first machine, its state brought up to date from the grid: `qstor
+  // mount MANIFEST` over a fresh cache says DEGRADED too and reads the
+  // files the other machine wrote, from the grid.
+  ASSERT_NO_FATAL_FAILURE(SaveStateFromGrid(home_));
+  sfs::remove_all(cache_);
+  {
+    CmdResult r = Qstor({"mount", manifest_, "--passphrase-fd", "3"}, Home(home_),
+                        std::string(kPass) + "\n");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("DEGRADED"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("data[2]"), std::string::npos) << r.out;
+    EXPECT_TRUE(ReadAll(mnt_ + "/a.bin") == a);
+    EXPECT_TRUE(ReadAll(mnt_ + "/b.bin") == b) << "b.bin, written degraded, differs";
+    EXPECT_EQ(ReadAll(mnt_ + "/small.txt"), "small after\n");
+    CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+    EXPECT_EQ(u.code, 0) << u.out;
+  }
+}
+
+// Whether any regular file under `dir` contains `needle`.
+bool AnyFileContains(const std::string& dir, const std::string& needle) {
+  std::error_code ec;
+  if (!sfs::exists(dir, ec)) return false;
+  for (const auto& e : sfs::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec) && ReadAll(e.path().string()).find(needle) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Issue 13 item 3: `qstor destroy` left the cache (plaintext file bytes, a
+// 0644 meta.db) and a new apply of the same name showed the old files, whose
+// segments were gone. Now destroy removes the cache, and a new deployment of
+// that name starts empty.
+TEST_F(MountGridTest, DestroyRemovesTheCacheAndANewDeploymentStartsEmpty) {
+  reconciler::KeystoreKdf fast{1, 1 << 20};
+  ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
+                                        false, fast)
+                  .ok());
+  {
+    // No cacheDir: the default $QSTOR_HOME/mount-cache/devnet/e2e.
+    std::ofstream f(manifest_);
+    f << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: e2e\n"
+         "spec:\n  network: devnet\n  capacity: 1GiB\n"
+         "  redundancy: {dataShards: 2, parityShards: 1}\n  metadata: {backends: 3}\n"
+         "  mount:\n    path: " << mnt_ << "\n    cacheSize: 64MiB\n    durability: local\n"
+         "    uploadWithin: 10s\n";
+  }
+  Env env = Home(home_);
+  env["QSTOR_PASSPHRASE"] = kPass;
+  const std::string cache = home_ + "/mount-cache/devnet/e2e";
+  const std::string secret = "GHOST-" + RandomBytes(8, 61) + "-plaintext marker of the old files";
+  std::string secret_hex;
+  for (unsigned char ch : secret) secret_hex += fmt::format("{:02x}", ch);
+  const std::string marker = "ghost-marker-" + secret_hex;
+  {
+    CmdResult r = Qstor({"apply", manifest_, "--auto-approve"}, env);
+    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_TRUE(IsFuse(mnt_)) << r.out;
+    ASSERT_TRUE(WriteAndFsync(mnt_ + "/old.txt", marker + "\n"));
+    ASSERT_TRUE(WriteAndFsync(mnt_ + "/old.bin", RandomBytes(200000, 62) + marker));
+    CmdResult s = Qstor({"sync", mnt_, "--timeout", "120s"}, env);
+    ASSERT_EQ(s.code, 0) << s.out;
+    ASSERT_TRUE(AnyFileContains(cache, marker)) << "the test's premise: plaintext in the cache";
+  }
+  {
+    CmdResult r = Qstor({"destroy", manifest_, "--auto-approve"}, env);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_FALSE(IsFuse(mnt_)) << r.out;
+    EXPECT_NE(r.out.find("Removed the cache " + cache), std::string::npos) << r.out;
+    EXPECT_FALSE(sfs::exists(cache)) << r.out;
+    EXPECT_FALSE(AnyFileContains(home_ + "/mount-cache", marker))
+        << "plaintext of the destroyed storage left under " << home_ << "/mount-cache";
+  }
+  {
+    CmdResult r = Qstor({"apply", manifest_, "--auto-approve"}, env);
+    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_TRUE(IsFuse(mnt_)) << r.out;
+    std::vector<std::string> names;
+    for (const auto& e : sfs::directory_iterator(mnt_)) names.push_back(e.path().filename());
+    EXPECT_TRUE(names.empty()) << "ghost files in the new deployment: " << fmt::format("{}", fmt::join(names, ", "));
+    EXPECT_FALSE(sfs::exists(mnt_ + "/old.txt"));
+    CmdResult u = Qstor({"umount", mnt_}, env);
+    EXPECT_EQ(u.code, 0) << u.out;
+  }
 }
 
 }  // namespace

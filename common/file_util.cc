@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -69,6 +70,17 @@ bool IsMountPoint(const std::string& path) {
     }
     if (decoded == path) return true;
   }
+  return false;
+}
+
+bool IsDeadFuseMount(const std::string& path) {
+  auto dead = [](int e) { return e == ENOTCONN || e == ECONNABORTED; };
+  struct statfs sf {};
+  if (::statfs(path.c_str(), &sf) != 0) return dead(errno);
+  // statfs may be answered without the server (the kernel's own answer for
+  // an aborted connection); stat of the root asks for its attributes.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return dead(errno);
   return false;
 }
 

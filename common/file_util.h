@@ -21,4 +21,10 @@ Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t m
 // normalized as the kernel prints it.
 bool IsMountPoint(const std::string& path);
 
+// Whether `path` is a FUSE mount whose server is gone: statfs, then stat,
+// answers ENOTCONN ("Transport endpoint is not connected") or ECONNABORTED
+// (the connection was aborted while a request was in flight). Anything else
+// (an answer, ENOENT, EACCES...) is not a dead mount.
+bool IsDeadFuseMount(const std::string& path);
+
 }  // namespace qstor

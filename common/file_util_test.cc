@@ -50,5 +50,14 @@ TEST(FileUtilTest, MissingDirectoryIsAnError) {
   EXPECT_NE(s.message().find("/nonexistent-dir-qstor/f.tmp."), std::string::npos) << s.message();
 }
 
+// A live directory, a missing path or a file is not a dead FUSE mount (the
+// dead case, a killed mount's ENOTCONN/ECONNABORTED, is
+// MountCliTest.RemountRightAfterKill9IsNeverBusy in cli/cli_test.cc).
+TEST(FileUtilTest, IsDeadFuseMountOnlyForADeadConnection) {
+  EXPECT_FALSE(IsDeadFuseMount(fs::temp_directory_path().string()));
+  EXPECT_FALSE(IsDeadFuseMount("/nonexistent-dir-qstor"));
+  EXPECT_FALSE(IsDeadFuseMount("/proc/self/status"));
+}
+
 }  // namespace
 }  // namespace qstor

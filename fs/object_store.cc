@@ -688,10 +688,14 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(FsKeys keys, std::vector<
     return Status::InvalidArgument("object store: bad k/m " + std::to_string(k) + "+" +
                                    std::to_string(m));
   }
-  if (data.size() < static_cast<size_t>(k + m)) {
+  // Fewer than k+m data backends is a degraded layout (a namespace lost,
+  // not yet replaced): every segment can still be read from k shards, and
+  // a Put stores what it can place (it succeeds while min_durable holds).
+  if (data.size() < static_cast<size_t>(k)) {
     return Status::InvalidArgument("object store: " + std::to_string(k) + "+" + std::to_string(m) +
-                                   " needs at least " + std::to_string(k + m) +
-                                   " data backends, got " + std::to_string(data.size()));
+                                   " needs at least " + std::to_string(k) +
+                                   " data backends (k) to read, got " +
+                                   std::to_string(data.size()));
   }
   if (metadata.empty()) {
     return Status::InvalidArgument("object store: at least one metadata backend is needed");
@@ -773,18 +777,32 @@ Result<SegmentRef> ObjectStore::Put(std::string_view segment_id, std::string_vie
 
   // Placement.
   std::mt19937 rng(std::random_device{}());
+  // With fewer data backends than shards (a degraded layout) the shards
+  // beyond the backend count have nowhere to go: they stay unplaced and are
+  // queued for repair, like a shard whose backend failed.
   std::vector<size_t> chosen;
+  std::vector<std::optional<size_t>> initial(n);
   std::set<size_t> none;
-  for (int i = 0; i < n; ++i) chosen.push_back(*s.PickBackend(chosen, none, rng));
+  for (int i = 0; i < n; ++i) {
+    auto b = s.PickBackend(chosen, none, rng);
+    if (!b) break;
+    chosen.push_back(*b);
+    initial[i] = *b;
+  }
 
-  const std::vector<size_t> initial = chosen;  // read without the lock below
   std::mutex place_mu;                          // guards chosen, failed_backends, rng
   std::set<size_t> failed_backends;
   std::vector<std::optional<size_t>> where(n);
   std::vector<Status> errors(n);
   ParallelFor(*s.pool, n, [&](size_t i) {
+    if (!initial[i]) {
+      errors[i] = Status::Unavailable("no data backend for this shard (" +
+                                      std::to_string(s.data.size()) + " data backends for " +
+                                      std::to_string(n) + " shards)");
+      return;
+    }
     const std::string key = s.ShardKey(id, version, static_cast<int>(i));
-    size_t b = initial[i];
+    size_t b = *initial[i];
     for (size_t relocation = 0; relocation <= s.data.size(); ++relocation) {
       Status st;
       for (int attempt = 0; attempt <= s.options.retries; ++attempt) {

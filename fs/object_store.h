@@ -142,7 +142,11 @@ struct MetadataRecordInfo {
 
 class ObjectStore {
  public:
-  // Needs >= k+m data backends with distinct names and >= 1 metadata backend.
+  // Needs >= k data backends with distinct names and >= 1 metadata backend.
+  // k+m of them is the full layout; with k..k+m-1 (a data namespace lost and
+  // not yet replaced) the store is degraded: Get decodes from any k shards,
+  // Put stores the shards it can place and succeeds while at least
+  // min_durable are stored (the rest are queued for repair).
   // Connections are made lazily; Open does not fail because a backend is down.
   static Result<std::unique_ptr<ObjectStore>> Open(FsKeys keys, std::vector<Backend> data,
                                                    std::vector<Backend> metadata,

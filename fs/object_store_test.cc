@@ -42,7 +42,9 @@ bool EventuallyAbsent(const ZdbCluster& c, int node, const std::string& key) {
 TEST(ObjectStore, OpenValidates) {
   ZdbCluster c(3);
   FsKeys keys = Keys();
-  EXPECT_EQ(ObjectStore::Open(keys, c.backends(0, 2), c.backends(2, 3), FastOptions(2, 1))
+  // Fewer than k data backends cannot read anything (k..k+m is a degraded
+  // layout, DegradedLayoutReadsAndWritesWhileMinDurableHolds).
+  EXPECT_EQ(ObjectStore::Open(keys, c.backends(0, 1), c.backends(2, 3), FastOptions(2, 1))
                 .status()
                 .code(),
             Status::Code::kInvalidArgument);
@@ -324,6 +326,73 @@ TEST(ObjectStore, ConcurrentPutsAndGets) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// Issue 13 item 5: a layout with data namespaces gone (k..k+m-1 backends)
+// opens; everything reads from any k shards; Put succeeds while min_durable
+// shards can be stored, and queues the unplaced shards for repair.
+TEST(ObjectStore, DegradedLayoutReadsAndWritesWhileMinDurableHolds) {
+  ZdbCluster c(7);  // 0..5 data, 6 metadata
+  FsKeys keys = Keys();
+  const std::string a = RandomBytes(200000, 71);
+  {
+    auto full = OpenStore(c, 0, 6, 6, 7, keys, FastOptions(4, 2));
+    ASSERT_TRUE(full->Put("a", a).ok());
+  }
+  auto without = [&](std::set<int> gone) {
+    std::vector<Backend> out;
+    for (int i = 0; i < 6; ++i) {
+      if (!gone.count(i)) out.push_back(c.backend(i));
+    }
+    return out;
+  };
+  {
+    // One namespace gone: 5 backends, default min_durable k+1 = 5 holds.
+    auto s = ObjectStore::Open(keys, without({2}), c.backends(6, 7), FastOptions(4, 2));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto got = (*s)->Get("a");
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == a);
+    const std::string b = RandomBytes(150000, 72);
+    auto ref = (*s)->Put("b", b);
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    EXPECT_EQ(ref->stored(), 5);
+    bool queued = false;
+    for (const auto& t : (*s)->PendingRepairs()) {
+      if (t.segment_id == "b") queued = t.shards.size() == 1;
+    }
+    EXPECT_TRUE(queued) << "the unplaced shard of b is queued for repair";
+    auto gb = (*s)->Get("b");
+    ASSERT_TRUE(gb.ok()) << gb.status().ToString();
+    EXPECT_TRUE(*gb == b);
+  }
+  {
+    // Two gone: 4 = k backends. Reads still work; the default policy
+    // (5 shards) refuses a Put, min_durable = k accepts it.
+    auto s = ObjectStore::Open(keys, without({0, 4}), c.backends(6, 7), FastOptions(4, 2));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto got = (*s)->Get("a");
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == a);
+    auto ref = (*s)->Put("c", "ccc");
+    ASSERT_FALSE(ref.ok());
+    EXPECT_EQ(ref.status().code(), Status::Code::kUnavailable);
+    EXPECT_NE(ref.status().message().find("only 4 of 6 shards stored, need 5"), std::string::npos)
+        << ref.status().message();
+    auto o = FastOptions(4, 2);
+    o.min_durable = 4;
+    auto s4 = ObjectStore::Open(keys, without({0, 4}), c.backends(6, 7), o);
+    ASSERT_TRUE(s4.ok()) << s4.status().ToString();
+    auto r4 = (*s4)->Put("c", "ccc");
+    ASSERT_TRUE(r4.ok()) << r4.status().ToString();
+    EXPECT_EQ(r4->stored(), 4);
+    EXPECT_EQ(*(*s4)->Get("c"), "ccc");
+  }
+  // Fewer than k: refused, saying why.
+  auto s3 = ObjectStore::Open(keys, without({0, 1, 2}), c.backends(6, 7), FastOptions(4, 2));
+  ASSERT_FALSE(s3.ok());
+  EXPECT_NE(s3.status().message().find("needs at least 4 data backends"), std::string::npos)
+      << s3.status().message();
 }
 
 }  // namespace

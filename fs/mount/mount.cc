@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/file_util.h"
 #include "fs/mount/qfs.h"
 
 namespace qstor::fs::mount {
@@ -211,11 +212,11 @@ ssize_t IoWritev(int fd, struct iovec* iov, int count, void*) { return ::writev(
 
 }  // namespace
 
-// A FUSE mount whose server died answers ENOTCONN; detach it so that a
-// restarted mount (systemd, tests after kill -9) can take its place.
-void DetachDeadMount(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 || errno != ENOTCONN) return;
+// A FUSE mount whose server died answers ENOTCONN or ECONNABORTED; detach
+// it so that a restarted mount (systemd, tests after kill -9) can take its
+// place.
+void DetachDeadMount(const std::string& path, bool force) {
+  if (!force && !IsDeadFuseMount(path)) return;
   spdlog::warn("mount: {} is a dead FUSE mount; detaching it", path);
   if (::umount2(path.c_str(), MNT_DETACH) != 0) {
     std::string cmd = "fusermount3 -u -z '" + path + "' >/dev/null 2>&1";

@@ -74,10 +74,11 @@ struct MountOptions {
   int threads = 8;                 // FUSE worker threads
 };
 
-// When `path` is a FUSE mount whose server died (stat answers ENOTCONN),
-// detaches it (umount2 MNT_DETACH, else `fusermount3 -u -z`) so a new mount
-// can take its place; otherwise does nothing.
-void DetachDeadMount(const std::string& path);
+// When `path` is a FUSE mount whose server died (IsDeadFuseMount: statfs or
+// stat answers ENOTCONN or ECONNABORTED), or `force` (the caller knows its
+// server is gone), detaches it (umount2 MNT_DETACH, else `fusermount3 -u
+// -z`) so a new mount can take its place; otherwise does nothing.
+void DetachDeadMount(const std::string& path, bool force = false);
 
 // Mounts, serves until unmounted (fusermount3 -u, umount, SIGINT/SIGTERM),
 // then flushes dirty metadata, tries to upload the queue for a bounded time
