@@ -2018,6 +2018,7 @@ TEST_F(MountTest, SecondWriterIsRefusedWhileTheLeaseIsHeldReadOnlyWorks) {
   EXPECT_EQ(errno, EROFS);
   EXPECT_NE(::mkdir(r.P("dir").c_str(), 0755), 0);
   EXPECT_EQ(errno, EROFS);
+  EXPECT_FALSE(r.Sync(5)) << "sync of a read-only mount stores nothing";
   ASSERT_TRUE(r.Unmount());
   EXPECT_EQ(ReadFile(a.backend + "/meta/fsmeta.head"), head_before);
   auto lr = LeaseRecordOf(a);
@@ -2068,6 +2069,54 @@ TEST_F(MountTest, KilledWritersLeaseExpires) {
   lr = LeaseRecordOf(b);
   EXPECT_EQ(lr["cache_id"].get<std::string>(), TrimmedFile(b.cache + "/cache-id"));
   ASSERT_TRUE(b.Unmount());
+}
+
+// --take-over of a live writer: the new mount proceeds at once; the old one
+// notices at its next renewal, stops writing to the grid and answers EROFS;
+// what the new writer stores is what a fresh cache then sees.
+TEST_F(MountTest, TakeOverFencesTheRunningWriter) {
+  const std::vector<std::string> lease = {"--lease", "2s", "--lease-renew", "500ms"};
+  auto& a = NewMount(lease, "a");
+  ASSERT_TRUE(a.Start());
+  ASSERT_TRUE(WriteFile(a.P("from_a"), "A", true, 0));
+  ASSERT_TRUE(a.Sync(60));
+  std::vector<std::string> take = lease;
+  take.push_back("--take-over");
+  auto& b = NewMount(take, "b");
+  b.backend = a.backend;
+  auto t0 = Clock::now();
+  ASSERT_TRUE(b.Start());
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2)) << "--take-over does not wait";
+  ASSERT_TRUE(WriteFile(b.P("from_b"), "B", true, 0));
+  ASSERT_TRUE(b.Sync(60));
+  // a's next renewal (every 500 ms) finds the lease names b's cache.
+  std::string got;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    int fd = ::open(a.P("late").c_str(), O_WRONLY | O_CREAT, 0644);
+    if (fd < 0 && errno == EROFS) break;
+    if (fd >= 0) {
+      ::close(fd);
+      ::unlink(a.P("late").c_str());
+    }
+    ASSERT_LT(Clock::now(), deadline) << "the old writer was not fenced";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ReadFile(a.P("from_a")), "A");  // still readable
+  EXPECT_FALSE(a.Sync(5)) << "a fenced mount stores nothing";
+  std::string head = ReadFile(a.backend + "/meta/fsmeta.head");
+  ASSERT_TRUE(a.Unmount());
+  EXPECT_EQ(ReadFile(a.backend + "/meta/fsmeta.head"), head) << "the fenced unmount wrote a head";
+  auto lr = LeaseRecordOf(b);
+  EXPECT_EQ(lr["cache_id"].get<std::string>(), TrimmedFile(b.cache + "/cache-id"));
+  EXPECT_FALSE(lr["released"].get<bool>()) << "the fenced mount released b's lease";
+  ASSERT_TRUE(b.Unmount());
+  auto& f = NewMount({}, "f");
+  f.backend = a.backend;
+  ASSERT_TRUE(f.Start());
+  EXPECT_EQ(ReadFile(f.P("from_a")), "A");
+  EXPECT_EQ(ReadFile(f.P("from_b")), "B");
+  ASSERT_TRUE(f.Unmount());
 }
 
 long EnvLong(const char* name, long def) {

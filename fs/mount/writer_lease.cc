@@ -527,6 +527,21 @@ Result<uint64_t> GridWriter::BeginSnapshot() {
   auto ls = lease();
   if (!ls || !MayWrite()) return Status::FailedPrecondition(WhyNot());
   QSTOR_RETURN_IF_ERROR(ls->Check());
+  // Past whatever the grid says: a writer we took the lease from may have
+  // stored one more snapshot between its last check and our take-over; our
+  // generation must still be the newer one, so that its cache is stale.
+  auto head = ReadHead(*sink_);
+  if (!head.ok()) return head.status();
+  if (*head && (*head)->gen > gen_.load()) {
+    if ((*head)->cache_id != cache_id_) {
+      spdlog::warn("mount: the grid's generation {} was written by host {} (cache {}) after this "
+                   "mount took the lease; this mount's next snapshot replaces it",
+                   (*head)->gen, (*head)->host, (*head)->cache_id);
+    }
+    uint64_t cur = gen_.load();
+    while (cur < (*head)->gen && !gen_.compare_exchange_weak(cur, (*head)->gen)) {
+    }
+  }
   return gen_.load() + 1;
 }
 

@@ -187,7 +187,8 @@ class GridWriter {
   std::string WhyNot() const;
 
   // Before storing a snapshot: checks the lease is still ours (fencing) and
-  // returns the generation the snapshot gets.
+  // returns the generation the snapshot gets: one past both ours and the
+  // head's (a writer fenced by our take-over may have stored one more).
   Result<uint64_t> BeginSnapshot();
   // After the snapshot is stored: writes the head record for `gen`.
   Status FinishSnapshot(uint64_t gen);

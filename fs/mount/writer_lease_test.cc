@@ -196,6 +196,13 @@ TEST_F(WriterLeaseTest, TakeOverFencesTheHolder) {
   EXPECT_EQ((*head)->gen, 4u);
   EXPECT_EQ((*head)->cache_id, "a");
 
+  // A head written behind our back (a writer we took over stored one more
+  // snapshot): the next generation is past it.
+  ASSERT_TRUE(WriteHead(*sink_, HeadRecord{9, "z", "hZ", 2, 0}).ok());
+  auto g9 = ga->BeginSnapshot();
+  ASSERT_TRUE(g9.ok()) << g9.status().ToString();
+  EXPECT_EQ(*g9, 10u);
+
   auto ob = Opts("b");
   ob.take_over = true;
   auto t0 = Clock::now();
