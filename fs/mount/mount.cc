@@ -250,6 +250,25 @@ ssize_t IoWritev(int fd, struct iovec* iov, int count, void*) { return ::writev(
 
 }  // namespace
 
+// A FUSE mount whose server died answers ENOTCONN; detach it so that a
+// restarted mount (systemd, tests after kill -9) can take its place.
+void DetachDeadMount(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 || errno != ENOTCONN) return;
+  spdlog::warn("mount: {} is a dead FUSE mount; detaching it", path);
+  if (::umount2(path.c_str(), MNT_DETACH) != 0) {
+    std::string cmd = "fusermount3 -u -z '" + path + "' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      spdlog::warn("mount: could not detach {}", path);
+    }
+  }
+}
+
+const struct fuse_lowlevel_ops* Qfs::Ops() {
+  static const struct fuse_lowlevel_ops ops = MakeOps();
+  return &ops;
+}
+
 std::string HostName() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return "unknown-host";
@@ -295,25 +314,6 @@ void FinishWriterChecks(std::shared_ptr<GridWriter> writer, std::shared_ptr<Segm
       return;
     }
   }).detach();
-}
-
-// A FUSE mount whose server died answers ENOTCONN; detach it so that a
-// restarted mount (systemd, tests after kill -9) can take its place.
-void DetachDeadMount(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 || errno != ENOTCONN) return;
-  spdlog::warn("mount: {} is a dead FUSE mount; detaching it", path);
-  if (::umount2(path.c_str(), MNT_DETACH) != 0) {
-    std::string cmd = "fusermount3 -u -z '" + path + "' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) {
-      spdlog::warn("mount: could not detach {}", path);
-    }
-  }
-}
-
-const struct fuse_lowlevel_ops* Qfs::Ops() {
-  static const struct fuse_lowlevel_ops ops = MakeOps();
-  return &ops;
 }
 
 Result<Durability> ParseDurability(const std::string& text) {
