@@ -74,6 +74,10 @@ struct MountCli {
   std::string grid_timeout = "60s";
   std::string block_size = "256KiB";
   std::string segment_size = "4MiB";
+  bool read_only = false;
+  bool take_over = false;
+  std::string lease = "60s";
+  std::string lease_renew = "20s";
   bool foreground = false;
   int threads = 8;
   std::vector<std::string> zdb;  // host:port/ns, development access to 0-db backends
@@ -265,6 +269,21 @@ int RunMountCmd(const Context& ctx, const MountCli& c) {
   }
   o.read_timeout = *rt;
   o.grid_timeout = *gt;
+  auto lease = ParseDuration(c.lease);
+  if (!lease.ok()) return Fail(lease.status().WithContext("--lease"), "mount");
+  auto renew = ParseDuration(c.lease_renew);
+  if (!renew.ok()) return Fail(renew.status().WithContext("--lease-renew"), "mount");
+  if (renew->count() <= 0 || *renew >= *lease) {
+    return Fail(Status::InvalidArgument("--lease-renew must be shorter than --lease"), "mount");
+  }
+  if (c.read_only && c.take_over) {
+    return Fail(Status::InvalidArgument("--read-only and --take-over exclude each other"),
+                "mount");
+  }
+  o.lease = *lease;
+  o.lease_renew = *renew;
+  o.read_only = c.read_only;
+  o.take_over = c.take_over;
   o.block_size = static_cast<uint32_t>(std::min<uint64_t>(*bs, 1u << 30));
   o.segment_size = static_cast<uint32_t>(*ss);
   o.cache_size = cache_size;
@@ -681,6 +700,17 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   m->add_option("--segment-size", c->segment_size, "Target size of uploaded segments")
       ->capture_default_str();
   m->add_option("--threads", c->threads, "FUSE worker threads")->capture_default_str();
+  m->add_flag("--read-only", c->read_only,
+              "Mount read-only: allowed next to a writer, takes no lease, never writes to the "
+              "grid (see docs/mount.md \"One writer\")");
+  m->add_flag("--take-over", c->take_over,
+              "Mount even if this cache is older than the grid (its state becomes the storage's: "
+              "what another cache stored since is dropped) or another mount holds the writer "
+              "lease (it stops writing to the grid)");
+  m->add_option("--lease", c->lease, "Writer lease duration on the metadata backends")
+      ->capture_default_str();
+  m->add_option("--lease-renew", c->lease_renew, "How often the writer renews its lease")
+      ->capture_default_str();
   m->add_flag("--foreground,-f", c->foreground, "Stay in the foreground (systemd, tests)");
   m->callback([&ctx, c]() { ctx.exit_code = RunMountCmd(ctx, *c); });
 

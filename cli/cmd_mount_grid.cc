@@ -879,6 +879,10 @@ struct RecoverCli {
   std::string cache_dir;
   std::string cache_size = "1GiB";
   std::string durability = "local";
+  bool read_only = false;
+  bool take_over = false;
+  std::string lease = "60s";
+  std::string lease_renew = "20s";
   bool foreground = false;
 };
 
@@ -891,6 +895,13 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
   if (!durability.ok()) return FailWith(durability.status(), what);
   auto cache_size = ParseSize(c.cache_size);
   if (!cache_size.ok()) return FailWith(cache_size.status().WithContext("--cache-size"), what);
+  auto lease = ParseDuration(c.lease);
+  if (!lease.ok()) return FailWith(lease.status().WithContext("--lease"), what);
+  auto lease_renew = ParseDuration(c.lease_renew);
+  if (!lease_renew.ok()) return FailWith(lease_renew.status().WithContext("--lease-renew"), what);
+  if (lease_renew->count() <= 0 || *lease_renew >= *lease) {
+    return FailWith(Status::InvalidArgument("--lease-renew must be shorter than --lease"), what);
+  }
 
   // 1. The identity: the keystore, or the words (then imported into a new
   //    keystore once the grid confirmed there is something to recover).
@@ -1097,6 +1108,10 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
   o.capacity = d.state.capacity_bytes ? d.state.capacity_bytes : o.capacity;
   o.durability = *durability;
   o.foreground = c.foreground;
+  o.read_only = c.read_only;
+  o.take_over = c.take_over;
+  o.lease = *lease;
+  o.lease_renew = *lease_renew;
   std::string label = d.Label();
   return StartMount(ctx, o, DeployedSinkFactory(std::make_shared<Deployed>(std::move(d))), label);
 }
@@ -1178,6 +1193,14 @@ void RegisterRecover(CLI::App& app, Context& ctx) {
   cmd->add_option("--cache-size", c->cache_size, "Cache size limit")->capture_default_str();
   cmd->add_option("--durability", c->durability, "local or grid (see docs/mount.md)")
       ->check(CLI::IsMember({"local", "grid"}))
+      ->capture_default_str();
+  cmd->add_flag("--read-only", c->read_only,
+                "Mount read-only (allowed next to a writer; see docs/mount.md \"One writer\")");
+  cmd->add_flag("--take-over", c->take_over,
+                "Mount even a cache older than the grid, or while another mount holds the "
+                "writer lease (see docs/mount.md \"One writer\")");
+  cmd->add_option("--lease", c->lease, "Writer lease duration")->capture_default_str();
+  cmd->add_option("--lease-renew", c->lease_renew, "Writer lease renewal interval")
       ->capture_default_str();
   cmd->add_flag("--foreground,-f", c->foreground, "Serve the mount in this process");
   cmd->callback([&ctx, c]() { ctx.exit_code = RunRecover(ctx, *c); });

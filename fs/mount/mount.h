@@ -72,6 +72,15 @@ struct MountOptions {
   bool allow_other = true;         // only effective when running as root
   bool foreground = true;          // false: daemonize once mounted
   int threads = 8;                 // FUSE worker threads
+  // One writer per storage (writer_lease.h, docs/mount.md "One writer").
+  // read_only: mounted ro, takes no lease, never writes to the grid.
+  bool read_only = false;
+  // take_over: mount even a cache older than the grid (its state becomes
+  // the storage's next generation) and take the lease even from a live
+  // holder (which stops writing to the grid).
+  bool take_over = false;
+  std::chrono::milliseconds lease{60000};        // writer lease duration
+  std::chrono::milliseconds lease_renew{20000};  // renewed this often
 };
 
 // When `path` is a FUSE mount whose server died (IsDeadFuseMount: statfs or

@@ -1893,6 +1893,250 @@ TEST_F(MountTest, UnsyncedSlabFilesSurviveRemountAndList) {
   ExpectFreshCacheRestores(m, files);
 }
 
+// One writer per storage (docs/mount.md "One writer").
+
+// Runs `qstor mount --foreground` over m's cache, mount point and backend,
+// expecting it to refuse; bounded (a mount that does start is ended by
+// `timeout`, cleanly: SIGTERM unmounts). Returns its output, *rc its status.
+std::string RefusedMount(const MountProc& m, const std::string& extra, int* rc) {
+  std::string out;
+  *rc = RunCmd("timeout -k 5 30 " + QstorBin() + " --log-level warn mount --foreground" +
+                   " --cache-dir " + m.cache + " --mountpoint " + m.mnt + " --local-backend " +
+                   m.backend + " " + extra + " 2>&1",
+               &out);
+  RunCmd("fusermount3 -u -z '" + m.mnt + "' >/dev/null 2>&1");
+  return out;
+}
+
+std::string TrimmedFile(const std::string& path) {
+  std::string s = ReadFile(path);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+nlohmann::json LeaseRecordOf(const MountProc& m) {
+  return nlohmann::json::parse(ReadFile(m.backend + "/meta/fsmeta.lease"), nullptr, false);
+}
+
+std::string ThisHost() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// Cache A writes and syncs; a fresh cache B writes and syncs; A's cache is
+// then older than the grid and refused, with the way out in the message.
+// Dropping A's cache loses nothing (B's files come back from the grid);
+// --take-over makes the old cache's state the storage's (what was stored
+// after it is dropped), and the cache it overrode is refused in turn.
+TEST_F(MountTest, StaleCacheIsRefusedAndTheWayOutLosesNothing) {
+  auto& a = NewMount({}, "a");
+  ASSERT_TRUE(a.Start());
+  ASSERT_TRUE(WriteFile(a.P("from_a"), "written by cache A", true, 0));
+  ASSERT_TRUE(a.Sync(60));
+  ASSERT_TRUE(a.Unmount());
+
+  auto& b = NewMount({}, "b");
+  b.backend = a.backend;
+  ASSERT_TRUE(b.Start());
+  EXPECT_EQ(ReadFile(b.P("from_a")), "written by cache A");
+  ASSERT_TRUE(WriteFile(b.P("from_b"), "written by cache B", true, 0));
+  ASSERT_TRUE(b.Sync(60));
+  ASSERT_TRUE(b.Unmount());
+
+  // A's cache again: refused, nothing mounted.
+  const std::string old_a = root_ + "/a-cache-copy";
+  ASSERT_EQ(RunCmd("cp -a '" + a.cache + "' '" + old_a + "'"), 0);
+  int rc = 0;
+  std::string out = RefusedMount(a, "", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("this cache is older than the storage on the grid (grid generation "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("written by host " + ThisHost() + " at "), std::string::npos) << out;
+  EXPECT_NE(out.find("; cache has "), std::string::npos) << out;
+  EXPECT_NE(out.find("drop the cache (rm -r " + a.cache + ") or mount with --take-over"),
+            std::string::npos)
+      << out;
+
+  // Way out 1: drop the cache. B's file is not lost.
+  sfs::remove_all(a.cache);
+  ASSERT_TRUE(a.Start());
+  EXPECT_EQ(ReadFile(a.P("from_a")), "written by cache A");
+  EXPECT_EQ(ReadFile(a.P("from_b")), "written by cache B");
+  ASSERT_TRUE(WriteFile(a.P("from_a2"), "A again", true, 0));
+  ASSERT_TRUE(a.Sync(60));
+  ASSERT_TRUE(a.Unmount());
+  // B's cache is now the older one.
+  out = RefusedMount(b, "", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("this cache is older than the storage on the grid"), std::string::npos)
+      << out;
+
+  // Way out 2: --take-over with A's old cache: its state becomes the
+  // storage's; what was stored after it (from_b, from_a2) is dropped.
+  auto& t = NewMount({"--take-over"}, "t");
+  t.backend = a.backend;
+  t.cache = old_a;
+  ASSERT_TRUE(t.Start());
+  EXPECT_EQ(ReadFile(t.P("from_a")), "written by cache A");
+  EXPECT_EQ(ReadFile(t.P("from_b")), "<errno " + std::to_string(ENOENT) + ">");
+  ASSERT_TRUE(t.Sync(60));
+  ASSERT_TRUE(t.Unmount());
+  auto& f = NewMount({}, "f");
+  f.backend = a.backend;
+  ASSERT_TRUE(f.Start());
+  EXPECT_EQ(ReadFile(f.P("from_a")), "written by cache A");
+  EXPECT_EQ(ReadFile(f.P("from_a2")), "<errno " + std::to_string(ENOENT) + ">");
+  ASSERT_TRUE(f.Unmount());
+  // The fresh cache a (at the generation t overrode) is refused now.
+  out = RefusedMount(a, "", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("this cache is older than the storage on the grid"), std::string::npos)
+      << out;
+}
+
+// While a writer holds the lease a second writable mount is refused, naming
+// the holder and when its lease ends; a --read-only mount works next to it
+// and writes nothing; after a clean unmount the second writer mounts at once.
+TEST_F(MountTest, SecondWriterIsRefusedWhileTheLeaseIsHeldReadOnlyWorks) {
+  const std::vector<std::string> lease = {"--lease", "2s", "--lease-renew", "500ms"};
+  auto& a = NewMount(lease, "a");
+  ASSERT_TRUE(a.Start());
+  std::string data = RandomBytes(100000, 77);
+  ASSERT_TRUE(WriteFile(a.P("f"), data, true, 0));
+  ASSERT_TRUE(a.Sync(60));
+
+  auto& b = NewMount(lease, "b");
+  b.backend = a.backend;
+  int rc = 0;
+  auto t0 = Clock::now();
+  std::string out = RefusedMount(b, "--lease 2s --lease-renew 500ms", &rc);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("the storage is mounted for writing by host " + ThisHost() + " (pid "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("mount point " + a.mnt), std::string::npos) << out;
+  EXPECT_NE(out.find("ends 2 s after its last renewal, at about "), std::string::npos) << out;
+  EXPECT_NE(out.find("--read-only"), std::string::npos) << out;
+  // A refused mount leaves no restored cache behind to go stale.
+  EXPECT_FALSE(sfs::exists(b.cache + "/meta.db"));
+
+  // A read-only mount next to the writer: reads, refuses writes, writes no
+  // record.
+  std::string lease_before = ReadFile(a.backend + "/meta/fsmeta.lease");
+  std::string head_before = ReadFile(a.backend + "/meta/fsmeta.head");
+  auto& r = NewMount({"--read-only"}, "r");
+  r.backend = a.backend;
+  ASSERT_TRUE(r.Start());
+  EXPECT_TRUE(ReadFile(r.P("f")) == data);
+  errno = 0;
+  EXPECT_LT(::open(r.P("new").c_str(), O_WRONLY | O_CREAT, 0644), 0);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_NE(::mkdir(r.P("dir").c_str(), 0755), 0);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_FALSE(r.Sync(5)) << "sync of a read-only mount stores nothing";
+  ASSERT_TRUE(r.Unmount());
+  EXPECT_EQ(ReadFile(a.backend + "/meta/fsmeta.head"), head_before);
+  auto lr = LeaseRecordOf(a);
+  ASSERT_FALSE(lr.is_discarded()) << lease_before;
+  EXPECT_EQ(lr["cache_id"].get<std::string>(), TrimmedFile(a.cache + "/cache-id"));
+  EXPECT_FALSE(lr["released"].get<bool>());
+
+  // The writer was not disturbed; its clean unmount releases the lease.
+  ASSERT_TRUE(WriteFile(a.P("g"), "after the read-only mount", true, 0));
+  ASSERT_TRUE(a.Unmount());
+  lr = LeaseRecordOf(a);
+  EXPECT_TRUE(lr["released"].get<bool>()) << lr.dump();
+  t0 = Clock::now();
+  ASSERT_TRUE(b.Start());
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2)) << "a released lease needs no wait";
+  EXPECT_TRUE(ReadFile(b.P("f")) == data);
+  EXPECT_EQ(ReadFile(b.P("g")), "after the read-only mount");
+  ASSERT_TRUE(b.Unmount());
+  // And the same cache remounts at once too (its own released lease).
+  t0 = Clock::now();
+  ASSERT_TRUE(b.Start());
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));
+  ASSERT_TRUE(b.Unmount());
+}
+
+// kill -9 of the writer leaves its lease unreleased: a new mount watches it,
+// sees it is not renewed for lease + renew interval, and proceeds.
+TEST_F(MountTest, KilledWritersLeaseExpires) {
+  const std::vector<std::string> lease = {"--lease", "2s", "--lease-renew", "500ms"};
+  auto& a = NewMount(lease, "a");
+  ASSERT_TRUE(a.Start());
+  std::string data = RandomBytes(70000, 78);
+  ASSERT_TRUE(WriteFile(a.P("f"), data, true, 0));
+  ASSERT_TRUE(a.Sync(60));
+  a.Kill9();
+  auto lr = LeaseRecordOf(a);
+  ASSERT_FALSE(lr.is_discarded());
+  EXPECT_FALSE(lr["released"].get<bool>());
+
+  auto& b = NewMount(lease, "b");
+  b.backend = a.backend;
+  auto t0 = Clock::now();
+  ASSERT_TRUE(b.Start());
+  auto waited = Clock::now() - t0;
+  EXPECT_GE(waited, std::chrono::milliseconds(2000)) << "the dead lease must be watched first";
+  EXPECT_LT(waited, std::chrono::seconds(15));
+  EXPECT_TRUE(ReadFile(b.P("f")) == data);
+  lr = LeaseRecordOf(b);
+  EXPECT_EQ(lr["cache_id"].get<std::string>(), TrimmedFile(b.cache + "/cache-id"));
+  ASSERT_TRUE(b.Unmount());
+}
+
+// --take-over of a live writer: the new mount proceeds at once; the old one
+// notices at its next renewal, stops writing to the grid and answers EROFS;
+// what the new writer stores is what a fresh cache then sees.
+TEST_F(MountTest, TakeOverFencesTheRunningWriter) {
+  const std::vector<std::string> lease = {"--lease", "2s", "--lease-renew", "500ms"};
+  auto& a = NewMount(lease, "a");
+  ASSERT_TRUE(a.Start());
+  ASSERT_TRUE(WriteFile(a.P("from_a"), "A", true, 0));
+  ASSERT_TRUE(a.Sync(60));
+  std::vector<std::string> take = lease;
+  take.push_back("--take-over");
+  auto& b = NewMount(take, "b");
+  b.backend = a.backend;
+  auto t0 = Clock::now();
+  ASSERT_TRUE(b.Start());
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2)) << "--take-over does not wait";
+  ASSERT_TRUE(WriteFile(b.P("from_b"), "B", true, 0));
+  ASSERT_TRUE(b.Sync(60));
+  // a's next renewal (every 500 ms) finds the lease names b's cache.
+  std::string got;
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    int fd = ::open(a.P("late").c_str(), O_WRONLY | O_CREAT, 0644);
+    if (fd < 0 && errno == EROFS) break;
+    if (fd >= 0) {
+      ::close(fd);
+      ::unlink(a.P("late").c_str());
+    }
+    ASSERT_LT(Clock::now(), deadline) << "the old writer was not fenced";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ReadFile(a.P("from_a")), "A");  // still readable
+  EXPECT_FALSE(a.Sync(5)) << "a fenced mount stores nothing";
+  std::string head = ReadFile(a.backend + "/meta/fsmeta.head");
+  ASSERT_TRUE(a.Unmount());
+  EXPECT_EQ(ReadFile(a.backend + "/meta/fsmeta.head"), head) << "the fenced unmount wrote a head";
+  auto lr = LeaseRecordOf(b);
+  EXPECT_EQ(lr["cache_id"].get<std::string>(), TrimmedFile(b.cache + "/cache-id"));
+  EXPECT_FALSE(lr["released"].get<bool>()) << "the fenced mount released b's lease";
+  ASSERT_TRUE(b.Unmount());
+  auto& f = NewMount({}, "f");
+  f.backend = a.backend;
+  ASSERT_TRUE(f.Start());
+  EXPECT_EQ(ReadFile(f.P("from_a")), "A");
+  EXPECT_EQ(ReadFile(f.P("from_b")), "B");
+  ASSERT_TRUE(f.Unmount());
+}
+
 long EnvLong(const char* name, long def) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return def;

@@ -1,6 +1,9 @@
 #include "fs/mount/object_store_sink.h"
 
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +11,7 @@ namespace qstor::fs::mount {
 namespace {
 
 constexpr size_t kChunk = 4u << 20;
+constexpr size_t kInlineMax = 4096;  // records up to this size are stored inline
 
 class ObjectStoreSink final : public SegmentSink {
  public:
@@ -25,7 +29,9 @@ class ObjectStoreSink final : public SegmentSink {
   }
 
   Status PutMeta(const std::string& name, std::string_view data) override {
-    std::lock_guard l(mu_);  // one snapshot writer at a time
+    // Writes to one record are serialized; different records (the snapshot
+    // and the writer lease) do not wait for each other.
+    std::lock_guard l(*RecordMutex(name));
     uint64_t old_gen = 0, old_chunks = 0;
     auto rec = store_->GetBlob("meta/" + name);
     if (rec.ok()) {
@@ -38,12 +44,19 @@ class ObjectStoreSink final : public SegmentSink {
       return rec.status().WithContext("metadata record " + name);
     }
     uint64_t gen = old_gen + 1;
-    uint64_t chunks = (data.size() + kChunk - 1) / kChunk;
-    for (uint64_t i = 0; i < chunks; i++) {
-      auto r = store_->Put(ChunkId(name, gen, i), data.substr(i * kChunk, kChunk));
-      if (!r.ok()) return r.status().WithContext("metadata chunk " + std::to_string(i));
+    nlohmann::json j;
+    if (data.size() <= kInlineMax) {
+      // Small records (fsmeta.head, fsmeta.lease) live in the record itself:
+      // one backend write, no chunks.
+      j = {{"gen", gen}, {"chunks", 0}, {"size", data.size()}, {"inline", ToHex(data)}};
+    } else {
+      uint64_t chunks = (data.size() + kChunk - 1) / kChunk;
+      for (uint64_t i = 0; i < chunks; i++) {
+        auto r = store_->Put(ChunkId(name, gen, i), data.substr(i * kChunk, kChunk));
+        if (!r.ok()) return r.status().WithContext("metadata chunk " + std::to_string(i));
+      }
+      j = {{"gen", gen}, {"chunks", chunks}, {"size", data.size()}};
     }
-    nlohmann::json j = {{"gen", gen}, {"chunks", chunks}, {"size", data.size()}};
     QSTOR_RETURN_IF_ERROR(store_->PutBlob("meta/" + name, j.dump()));
     if (old_gen != 0) {
       for (uint64_t i = 0; i < old_chunks; i++) (void)store_->Delete(ChunkId(name, old_gen, i));
@@ -60,6 +73,13 @@ class ObjectStoreSink final : public SegmentSink {
     }
     uint64_t gen = j["gen"].get<uint64_t>(), chunks = j["chunks"].get<uint64_t>();
     uint64_t size = j["size"].get<uint64_t>();
+    if (j.contains("inline")) {
+      auto out = FromHex(j["inline"].get<std::string>());
+      if (!out || out->size() != size) {
+        return Status::Corruption("metadata record " + name + ": bad inline content");
+      }
+      return *out;
+    }
     std::string out;
     out.reserve(size);
     for (uint64_t i = 0; i < chunks; i++) {
@@ -84,8 +104,42 @@ class ObjectStoreSink final : public SegmentSink {
   static std::string ChunkId(const std::string& name, uint64_t gen, uint64_t i) {
     return "meta/" + name + "/" + std::to_string(gen) + "/" + std::to_string(i);
   }
+  static std::string ToHex(std::string_view d) {
+    static const char* k = "0123456789abcdef";
+    std::string out;
+    out.reserve(d.size() * 2);
+    for (unsigned char c : d) {
+      out += k[c >> 4];
+      out += k[c & 15];
+    }
+    return out;
+  }
+  static std::optional<std::string> FromHex(const std::string& h) {
+    if (h.size() % 2) return std::nullopt;
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    std::string out;
+    out.reserve(h.size() / 2);
+    for (size_t i = 0; i < h.size(); i += 2) {
+      int a = nib(h[i]), b = nib(h[i + 1]);
+      if (a < 0 || b < 0) return std::nullopt;
+      out += static_cast<char>(a * 16 + b);
+    }
+    return out;
+  }
+  std::shared_ptr<std::mutex> RecordMutex(const std::string& name) {
+    std::lock_guard l(mu_);
+    auto& m = record_mu_[name];
+    if (!m) m = std::make_shared<std::mutex>();
+    return m;
+  }
+
   std::shared_ptr<fs::ObjectStore> store_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards record_mu_
+  std::map<std::string, std::shared_ptr<std::mutex>> record_mu_;
 };
 
 }  // namespace

@@ -6,7 +6,10 @@
 // are split into chunks stored as segments "meta/<name>/<gen>/<i>"; a small
 // record "meta/<name>" (ObjectStore blob: {"gen", "chunks", "size"}) commits
 // a generation, after which the previous generation's chunks are deleted.
-// A crash between the two leaves the previous snapshot intact.
+// A crash between the two leaves the previous snapshot intact. Records of at
+// most 4 KiB (fsmeta.head, fsmeta.lease: fs/mount/writer_lease.h) are stored
+// inline in the record, hex-encoded under "inline", with no chunks. Writes to
+// one record are serialized within the process; different records are not.
 #pragma once
 
 #include <memory>

@@ -368,7 +368,14 @@ Status Qfs::Open() {
         "UPDATE segments SET state=2 WHERE state=0;"
         // Slots name places in the other cache's slab; this slab is empty.
         "UPDATE inodes SET slot=NULL;"
-        "UPDATE inodes SET alloc=(SELECT COALESCE(SUM(len),0) FROM blocks b WHERE b.ino=inodes.ino);"));
+        "UPDATE inodes SET alloc=(SELECT COALESCE(SUM(len),0) FROM blocks b WHERE b.ino=inodes.ino);"
+        // The grid has everything this cache holds (writer_lease.h).
+        "DELETE FROM meta WHERE k='unshipped';"));
+  }
+  restored_ = restored;
+  {
+    auto q = db_->Prepare("SELECT v FROM meta WHERE k='unshipped'");
+    unshipped_ = restored ? false : (q.Step() ? q.Int(0) != 0 : true);
   }
   // Crash recovery: half-uploaded segments are garbage; unlinked inodes whose
   // last user died with the process are reaped.
@@ -1258,6 +1265,9 @@ Status Qfs::WaitUploaded(uint64_t ino, std::chrono::steady_clock::time_point dea
 
 Status Qfs::SyncAll(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (writer_ && !writer_->read_only() && !writer_->MayWrite()) {
+    return Status::Unavailable("sync: " + writer_->WhyNot());
+  }
   QSTOR_RETURN_IF_ERROR(FlushAll(true));
   return WaitUploaded(0, deadline);
 }
@@ -2916,21 +2926,39 @@ void Qfs::Evict() {
   }
 }
 
-void Qfs::ShipMeta() {
+bool Qfs::ShipMeta() {
   std::string snap;
   int64_t changes;
+  if (!unshipped_.load()) {
+    // Nothing the grid lacks: no snapshot, so no new generation.
+    std::lock_guard dl(db_->mu());
+    last_ship_changes_ = sqlite3_total_changes64(db_->raw());
+    return true;
+  }
+  uint64_t gen = 0;
+  if (writer_) {
+    auto g = writer_->BeginSnapshot();  // fencing: the lease is still ours
+    if (!g.ok()) {
+      NoteError("metadata snapshot not stored: " + g.status().ToString());
+      std::lock_guard l(up_mu_);
+      upload_failures_++;
+      return false;
+    }
+    gen = *g;
+  }
+  const uint64_t mutations = mutations_.load();
   {
     std::lock_guard dl(db_->mu());
     Status cst = db_->CommitGroup();  // the snapshot holds committed state only
     if (!cst.ok()) {
       NoteError("metadata snapshot: " + cst.ToString());
-      return;
+      return false;
     }
     sqlite3_int64 sz = 0;
     unsigned char* p = sqlite3_serialize(db_->raw(), "main", &sz, 0);
     if (p == nullptr) {
       NoteError("metadata snapshot: sqlite3_serialize failed");
-      return;
+      return false;
     }
     snap.assign(reinterpret_cast<const char*>(p), static_cast<size_t>(sz));
     sqlite3_free(p);
@@ -2947,7 +2975,28 @@ void Qfs::ShipMeta() {
       upload_failures_++;
     }
     NoteError("metadata snapshot to " + shared_->sink->Describe() + ": " + st.ToString());
-    return;
+    return false;
+  }
+  if (writer_) {
+    Status hs = writer_->FinishSnapshot(gen);
+    if (!hs.ok()) {
+      upload_errors_++;
+      {
+        std::lock_guard l(up_mu_);
+        upload_failures_++;
+      }
+      NoteError("metadata snapshot: " + hs.ToString());
+      return false;
+    }
+    // The cache is at the generation it stored; unshipped only if nothing
+    // changed since the snapshot was taken (see BeginMutation).
+    bool clean = mutations_.load() == mutations;
+    Status gs = SetCacheGen(gen, !clean);
+    if (!gs.ok()) NoteError("recording the generation: " + gs.ToString());
+    if (clean) {
+      unshipped_ = false;
+      if (mutations_.load() != mutations) unshipped_ = true;
+    }
   }
   {
     std::lock_guard l(up_mu_);
@@ -2955,6 +3004,45 @@ void Qfs::ShipMeta() {
   }
   meta_snapshots_++;
   last_ship_changes_ = changes;
+  return true;
+}
+
+bool Qfs::BeginMutation() {
+  if (writer_ && writer_->fenced()) return false;
+  mutations_++;
+  if (!unshipped_.exchange(true)) {
+    std::lock_guard dl(db_->mu());
+    Status st = db_->Begin();
+    if (st.ok()) {
+      st = db_->Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES('unshipped', 1)").Run();
+      if (st.ok()) {
+        st = db_->Commit();
+      } else {
+        db_->Rollback();
+      }
+    }
+    if (!st.ok()) NoteError("recording unshipped changes: " + st.ToString());
+  }
+  return true;
+}
+
+Status Qfs::SetCacheGen(uint64_t gen, bool unshipped) {
+  std::lock_guard dl(db_->mu());
+  QSTOR_RETURN_IF_ERROR(db_->Begin());
+  Status st = db_->Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES('gen', ?)")
+                  .Bind(1, static_cast<int64_t>(gen))
+                  .Run();
+  if (st.ok()) {
+    st = db_->Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES('unshipped', ?)")
+             .Bind(1, int64_t{unshipped ? 1 : 0})
+             .Run();
+  }
+  if (!st.ok()) {
+    db_->Rollback();
+    return st;
+  }
+  if (unshipped) unshipped_ = true;
+  return db_->Commit();
 }
 
 void Qfs::UploaderLoop() {
@@ -2972,6 +3060,18 @@ void Qfs::UploaderLoop() {
     }
     queued_since_wake_ = 0;
     FlushIdle();
+    // Read-only, fenced, or the lease not (yet) held: nothing goes to the
+    // grid (writer_lease.h); a read-only mount has nothing to store.
+    const bool may_write = !writer_ || writer_->MayWrite();
+    if (!may_write) {
+      Evict();
+      if (writer_->read_only()) {
+        std::lock_guard l(up_mu_);
+        meta_shipped_ = std::max(meta_shipped_, want);
+      }
+      done_cv_.notify_all();
+      continue;
+    }
     bool failed = false;
     // Only full segments go back to back; a partial one means the queue is
     // drained, and what arrives meanwhile waits for the next wake-up (a
@@ -3003,10 +3103,9 @@ void Qfs::UploaderLoop() {
       pending = q.Step();
     }
     if ((want > meta_shipped_ || (due && !failed)) && !pending) {
-      uint64_t before = meta_snapshots_.load();
-      ShipMeta();
+      bool shipped = ShipMeta();
       last_ship_ = now;
-      if (meta_snapshots_.load() > before) {
+      if (shipped) {
         std::lock_guard l(up_mu_);
         meta_shipped_ = std::max(meta_shipped_, want);
       }
@@ -3036,7 +3135,7 @@ bool Qfs::Shutdown(std::chrono::milliseconds upload_wait) {
       bool failing;
       {
         std::lock_guard l(up_mu_);
-        failing = upload_failures_ > 0;
+        failing = upload_failures_ > 0 || (writer_ && !writer_->MayWrite());
       }
       if (now >= deadline || hung || failing) {
         spdlog::warn("mount: unmounting with uploads pending ({}); the next mount resumes them",

@@ -38,6 +38,7 @@
 #include "fs/mount/mount.h"
 #include "fs/mount/segment_sink.h"
 #include "fs/mount/sqlite_db.h"
+#include "fs/mount/writer_lease.h"
 
 namespace qstor::fs::mount {
 
@@ -191,6 +192,21 @@ class Qfs {
   // it could not finish in time.
   Status SyncAll(std::chrono::milliseconds timeout);
 
+  // One writer per storage (writer_lease.h). Set before StartBackground;
+  // without one (tests of Qfs alone) every grid write is allowed.
+  void SetWriter(std::shared_ptr<GridWriter> w) { writer_ = std::move(w); }
+  // Before a mutating operation: false (answer EROFS) once the mount is
+  // read-only or fenced; else notes, durably with the operation, that the
+  // cache holds changes no stored snapshot has ('unshipped').
+  bool BeginMutation();
+  // Opening for writing is refused (EROFS) once read-only or fenced.
+  bool Writable() const { return !writer_ || !writer_->fenced(); }
+  // Open restored meta.db from the sink's snapshot.
+  bool restored() const { return restored_; }
+  // Records the generation this cache is at (meta 'gen'); `unshipped`: it
+  // must store a snapshot even if nothing changes (--take-over).
+  Status SetCacheGen(uint64_t gen, bool unshipped);
+
  private:
   struct Shared;  // state shared with detached fetch threads
 
@@ -280,7 +296,8 @@ class Qfs {
   bool UploadOnce(bool* more);
   void DeleteDeadSegments();
   void Evict();
-  void ShipMeta();
+  // True if the grid has everything (stored now, or nothing to store).
+  bool ShipMeta();
   void FlushIdle();
   void NoteError(const std::string& what);
 
@@ -353,6 +370,14 @@ class Qfs {
   std::chrono::steady_clock::time_point started_;
   std::mutex err_mu_;
   std::string last_error_;
+
+  std::shared_ptr<GridWriter> writer_;
+  bool restored_ = false;
+  // The cache holds changes no stored snapshot has (meta 'unshipped'); a
+  // mount that only restored and read never stores one, so it never makes
+  // a new generation that would make the cache it restored from stale.
+  std::atomic<bool> unshipped_{true};
+  std::atomic<uint64_t> mutations_{0};
 };
 
 }  // namespace qstor::fs::mount

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -35,7 +36,11 @@ Status MakeDir(const std::string& path) {
 }
 
 Status WriteAtomic(const std::string& dir, const std::string& name, std::string_view data) {
-  std::string tmp = dir + "/." + name + ".tmp";
+  // Unique per writer: two processes may write one record at once (the
+  // writer lease), and must not share a temporary file.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = dir + "/." + name + "." + std::to_string(::getpid()) + "." +
+                    std::to_string(counter++) + ".tmp";
   std::string path = dir + "/" + name;
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError(Errno("open", tmp));
