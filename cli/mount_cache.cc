@@ -66,7 +66,8 @@ bool IsHexByteDir(const std::string& s) {
 bool IsMountTopFile(const std::string& n) {
   static const char* kNames[] = {"lock",          "meta.db",          "meta.db-wal",
                                  "meta.db-shm",   "meta.db-journal",  "meta.db.restore",
-                                 "mount.log",     kOwnerFile};
+                                 "mount.log",     "cache-id",         "cache-id.tmp",
+                                 kOwnerFile};
   for (const char* k : kNames) {
     if (n == k) return true;
   }

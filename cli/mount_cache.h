@@ -81,7 +81,7 @@ struct CacheRemoval {
 };
 
 // Removes a cache directory a mount made: each file it knows a mount
-// creates (meta.db*, lock, mount.log, owner.json, data/slab, data/XX/<ino>)
+// creates (meta.db*, lock, mount.log, cache-id, owner.json, data/slab, data/XX/<ino>)
 // is overwritten with zeros and fsynced, then unlinked; then the emptied
 // directories. Anything else is left (and listed): no `rm -rf` of a
 // directory the user may have put other things in. Zeroing is best effort:

@@ -52,6 +52,7 @@ class MountCacheTest : public ::testing::Test {
     Write(dir + "/meta.db-wal", "wal");
     Write(dir + "/lock", "");
     Write(dir + "/mount.log", "log");
+    Write(dir + "/cache-id", "0123456789abcdef");
     Write(dir + "/data/slab", "plaintext slab");
     Write(dir + "/data/0a/10", "plaintext file");
   }
@@ -147,7 +148,8 @@ TEST_F(MountCacheTest, RemoveZeroesAndUnlinksOnlyWhatAMountMakes) {
   auto r = RemoveCache(dir_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_FALSE(sfs::exists(dir_));
-  EXPECT_EQ(r->files, 7u);  // owner.json, meta.db, meta.db-wal, lock, mount.log, slab, 0a/10
+  // owner.json, meta.db, meta.db-wal, lock, mount.log, cache-id, slab, 0a/10
+  EXPECT_EQ(r->files, 8u);
   EXPECT_TRUE(r->left.empty());
   EXPECT_EQ(Read(root_ + "/peek-file"), std::string(14, '\0'));
   EXPECT_EQ(Read(root_ + "/peek-db"), std::string(28, '\0'));
