@@ -8,7 +8,7 @@ SECONDS_PER_TARGET="${1:-30}"
 BUILD=build-fuzz
 cmake -S . -B "$BUILD" -G Ninja -DQSTOR_FUZZ=ON -DQSTOR_TESTS=OFF \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DQSTOR_ROOMS="common;zdb;grid;devnet;reconciler" >/dev/null
+  -DQSTOR_ROOMS="common;zdb;grid;fs;devnet;reconciler" >/dev/null
 targets=$(grep -v "^$" "$BUILD/fuzzers.txt" | sort -u)
 if [ -z "$targets" ]; then
   echo "fuzz: no fuzz targets found" >&2
