@@ -96,7 +96,12 @@ Result<NamespaceInfo> NamespaceInfo::Parse(const std::string& text) {
     }
   }
   uint64_t avail = 0;
-  if (num("space_available", &avail)) info.space_available = avail;
+  if (num("space_available", &avail)) {
+    // 0-db computes maxsize - datasize unsigned: below a lowered maxsize it
+    // wraps to ~2^64. Nothing above the limit can be available; that is 0.
+    if (info.data_limits_bytes > 0 && avail > info.data_limits_bytes) avail = 0;
+    info.space_available = avail;
+  }
   auto m = info.fields.find("mode");
   if (m != info.fields.end()) {
     info.mode = (m->second == "sequential" || m->second == "seq") ? NsMode::kSeq : NsMode::kUser;

@@ -135,6 +135,19 @@ TEST(ZdbNamespaceInfo, UnknownAndUnparsableFieldsAreSkippedNotFatal) {
   EXPECT_EQ(info->fields.at("entries"), "lots");
 }
 
+// 0-db prints maxsize - datasize as an unsigned subtraction: with maxsize
+// lowered below what is stored it wraps, and the namespace must read as full.
+TEST(ZdbNamespaceInfo, WrappedSpaceAvailableReadsAsFull) {
+  auto info = NamespaceInfo::Parse(
+      "name: over\n"
+      "data_size_bytes: 2048\n"
+      "data_limits_bytes: 1024\n"
+      "space_available: 18446744073709550592\n");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->space_available.value_or(1), 0u);
+  EXPECT_EQ(info->fields.at("space_available"), "18446744073709550592");
+}
+
 TEST(ZdbNamespaceInfo, MissingNameIsAProtocolError) {
   for (const char* text : {"", "# namespace\n", "entries: 3\ndata_size_bytes: 1\n",
                            "name:x\n", "# name: x\n"}) {
