@@ -1,6 +1,7 @@
 #include "zdb/client.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <mutex>
 
@@ -14,9 +15,22 @@ namespace asio = boost::asio;
 
 namespace {
 
-bool ParseU64(std::string_view s, uint64_t* v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
-  return ec == std::errc() && p == s.data() + s.size();
+bool ParseU64(std::string_view s, uint64_t* v, int base = 10) {
+  if (s.empty()) return false;
+  uint64_t out = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
+  if (ec != std::errc() || p != s.data() + s.size()) return false;
+  *v = out;
+  return true;
+}
+
+// An NSINFO number as 0-db prints it: decimal ("%lu") or hex with a 0x
+// prefix ("0x%08x"). Signs, blanks and anything else are not numbers.
+bool ParseNsInfoNumber(std::string_view s, uint64_t* v, bool* hex) {
+  *hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+  if (*hex) s.remove_prefix(2);
+  if (s.empty() || !std::isxdigit(static_cast<unsigned char>(s[0]))) return false;
+  return ParseU64(s, v, *hex ? 16 : 10);
 }
 
 }  // namespace
@@ -42,29 +56,51 @@ Result<NamespaceInfo> NamespaceInfo::Parse(const std::string& text) {
     auto it = info.fields.find(k);
     return it != info.fields.end() && (it->second == "yes" || it->second == "1");
   };
-  auto num = [&](const char* k, uint64_t* out) -> Status {
+  // A numeric field that is missing or not a number keeps its default: one
+  // odd line (a newer server, a format we do not know) must not cost the
+  // caller the whole reply. The text stays in `fields`.
+  auto num = [&](const char* k, uint64_t* out, bool* hex = nullptr) {
     auto it = info.fields.find(k);
-    if (it == info.fields.end()) return Status::OK();
-    if (!ParseU64(it->second, out)) {
-      return Status::Protocol(std::string("NSINFO field '") + k + "' is not a number: " +
-                              it->second);
-    }
-    return Status::OK();
+    if (it == info.fields.end()) return false;
+    bool h = false;
+    uint64_t v = 0;
+    if (!ParseNsInfoNumber(it->second, &v, &h)) return false;
+    *out = v;
+    if (hex) *hex = h;
+    return true;
   };
   info.name = info.fields["name"];
   info.is_public = yes("public");
   info.password = yes("password");
   info.worm = yes("worm");
   info.locked = yes("locked");
-  QSTOR_RETURN_IF_ERROR(num("entries", &info.entries));
-  QSTOR_RETURN_IF_ERROR(num("data_size_bytes", &info.data_size_bytes));
-  QSTOR_RETURN_IF_ERROR(num("data_limits_bytes", &info.data_limits_bytes));
-  QSTOR_RETURN_IF_ERROR(num("index_size_bytes", &info.index_size_bytes));
-  QSTOR_RETURN_IF_ERROR(num("next_internal_id", &info.next_internal_id));
-  if (info.fields.count("space_available")) {
-    uint64_t v = 0;
-    QSTOR_RETURN_IF_ERROR(num("space_available", &v));
-    info.space_available = v;
+  num("entries", &info.entries);
+  num("data_size_bytes", &info.data_size_bytes);
+  num("data_limits_bytes", &info.data_limits_bytes);
+  num("index_size_bytes", &info.index_size_bytes);
+  // 0-db prints the next id byte-swapped, in hex: "0x%08x" of bswap_32(id)
+  // (2.0 sources) or "0x%08" PRIx64 of bswap_64(id) (v2.0.7 on the grid), so
+  // the digits are the little-endian key's bytes in order. A value above 32
+  // bits can only be the 64-bit form; below, it is read as the 32-bit form
+  // (the 64-bit form of an id that is a multiple of 2^32 reads wrong, and
+  // 0 reads as 0 in both). Decimal is the id itself.
+  uint64_t next = 0;
+  bool next_hex = false;
+  if (num("next_internal_id", &next, &next_hex)) {
+    if (!next_hex) {
+      info.next_internal_id = next;
+    } else if (next > 0xffffffffu) {
+      info.next_internal_id = __builtin_bswap64(next);
+    } else {
+      info.next_internal_id = __builtin_bswap32(static_cast<uint32_t>(next));
+    }
+  }
+  uint64_t avail = 0;
+  if (num("space_available", &avail)) {
+    // 0-db computes maxsize - datasize unsigned: below a lowered maxsize it
+    // wraps to ~2^64. Nothing above the limit can be available; that is 0.
+    if (info.data_limits_bytes > 0 && avail > info.data_limits_bytes) avail = 0;
+    info.space_available = avail;
   }
   auto m = info.fields.find("mode");
   if (m != info.fields.end()) {

@@ -57,8 +57,10 @@ struct ClientOptions {
 
 enum class NsMode { kUser, kSeq };
 
-// Parsed NSINFO reply. Fields the server did not send keep their defaults;
-// every line is also kept verbatim in `fields`.
+// Parsed NSINFO reply, as 0-db and qstor's server write it. Numbers may be
+// decimal or 0x-prefixed hex; fields the server did not send, or sent in a
+// form that is not a number, keep their defaults (never an error); every
+// "key: value" line is also kept verbatim in `fields`.
 struct NamespaceInfo {
   std::string name;
   uint64_t entries = 0;
@@ -69,12 +71,13 @@ struct NamespaceInfo {
   uint64_t data_size_bytes = 0;   // live payload bytes
   uint64_t data_limits_bytes = 0; // maxsize, 0 = unlimited
   uint64_t index_size_bytes = 0;
-  uint64_t next_internal_id = 0;
+  uint64_t next_internal_id = 0;  // next sequential id (0-db prints it byte-swapped, in hex)
   NsMode mode = NsMode::kUser;
   std::optional<uint64_t> space_available;  // only when maxsize > 0
   std::map<std::string, std::string> fields;  // "key: value" lines
 
   // Parses the text of an NSINFO reply ("# namespace\nname: x\n...").
+  // Protocol error only when there is no "name: " line.
   static Result<NamespaceInfo> Parse(const std::string& text);
 };
 

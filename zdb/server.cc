@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cctype>
+#include <cinttypes>
 #include <cstdio>
 #include <random>
 #include <set>
@@ -540,12 +541,17 @@ struct Session : std::enable_shared_from_this<Session> {
     s += "data_limits_bytes: " + std::to_string(p.maxsize) + "\n";
     s += "index_size_bytes: " + std::to_string(n->index_bytes()) + "\n";
     s += "index_size_kb: " + Fmt2(double(n->index_bytes()) / 1024.0) + "\n";
-    s += "data_disk_bytes: " + std::to_string(n->disk_bytes()) + "\n";
-    s += "data_files: " + std::to_string(n->file_count()) + "\n";
-    s += "next_internal_id: " + std::to_string(n->next_id()) + "\n";
+    // As 0-db v2.0.7 prints it: "0x%08" PRIx64 of the byte-swapped id, i.e.
+    // the bytes of the 8-byte little-endian key in order (0x00000000 when new).
+    char next_id[32];
+    std::snprintf(next_id, sizeof(next_id), "0x%08" PRIx64, __builtin_bswap64(n->next_id()));
+    s += "next_internal_id: " + std::string(next_id) + "\n";
     s += "mode: " + std::string(p.mode == KeyMode::kSeq ? "sequential" : "userkey") + "\n";
     const NsStats& st = n->stats();
     s += "stats_index_io_errors: 0\n";
+    // qstor's own fields, after the ones 0-db also prints.
+    s += "data_disk_bytes: " + std::to_string(n->disk_bytes()) + "\n";
+    s += "data_files: " + std::to_string(n->file_count()) + "\n";
     s += "stats_data_read: " + std::to_string(st.reads) + "\n";
     s += "stats_data_write: " + std::to_string(st.writes) + "\n";
     s += "stats_data_delete: " + std::to_string(st.deletes) + "\n";

@@ -252,12 +252,23 @@ TEST(ZdbServer, NamespacesAdminAndAccessRules) {
   ASSERT_TRUE(admin->NsNew("seq").ok());
   ASSERT_TRUE(admin->NsSet("seq", "mode", "seq").ok());
   EXPECT_EQ(admin->NsInfo("seq")->mode, NsMode::kSeq);
+  // next_internal_id as 0-db v2.0.7 prints it ("0x%08" PRIx64 of the
+  // byte-swapped id), and the client reads the id back from it.
+  auto fresh = admin->NsInfo("seq");
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(fresh->fields["next_internal_id"], "0x00000000");
+  EXPECT_EQ(fresh->next_internal_id, 0u);
   auto sc = Connect(s.port());
   ASSERT_TRUE(sc->Select("seq").ok());
   auto id = sc->Set("", "first");
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(**id, std::string(8, '\0'));
   EXPECT_EQ(**sc->Get(std::string(8, '\0')), "first");
+  auto used = admin->NsInfo("seq");
+  ASSERT_TRUE(used.ok()) << used.status().ToString();
+  EXPECT_EQ(used->fields["next_internal_id"], "0x100000000000000");
+  EXPECT_EQ(used->next_internal_id, 1u);
+  EXPECT_EQ(used->entries, 1u);
   std::string missing(8, '\0');
   missing[0] = 9;
   auto bad = sc->Set(missing, "x");
@@ -797,6 +808,17 @@ TEST(ZdbRedisCli, RepliesAreByteExact) {
             "data_limits_bytes: 0\n"
             "index_size_bytes: ");
   EXPECT_NE(info.find("\nmode: userkey\n"), std::string::npos);
+  // 0-db's order and formats: index_size_kb, then the hex next_internal_id, then mode.
+  size_t kb = info.find("\nindex_size_kb: ");
+  size_t next = info.find("\nnext_internal_id: 0x");
+  ASSERT_NE(kb, std::string::npos);
+  ASSERT_NE(next, std::string::npos);
+  EXPECT_EQ(info.find('\n', kb + 1), next);
+  EXPECT_EQ(info.find('\n', next + 1), info.find("\nmode: "));
+  auto parsed = NamespaceInfo::Parse(info);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->name, "space");
+  EXPECT_EQ(parsed->entries, 1u);
   EXPECT_EQ(Sh(cli + "--no-raw NSINFO nothere"), "(error) Namespace not found\n");
 }
 
