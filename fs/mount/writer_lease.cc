@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
 #include <future>
 
 #include <fmt/format.h>
@@ -28,6 +29,36 @@ Result<nlohmann::json> ParseObject(std::string_view text, const char* what) {
     return Status::Corruption(std::string(what) + " record is not a JSON object");
   }
   return j;
+}
+
+// Integer fields, strictly. nlohmann's get<uint64_t>() converts whatever
+// number it finds: a float out of range (`"gen": 7e26`, or 27 digits, which
+// parse as a double) is undefined behaviour, and a negative one wraps.
+// Throws (caught by the decoders) with the field named.
+uint64_t U64Field(const nlohmann::json& j, const char* key, bool required, uint64_t def = 0) {
+  auto it = j.find(key);
+  if (it == j.end()) {
+    if (required) throw std::runtime_error(std::string("no '") + key + "' field");
+    return def;
+  }
+  if (!it->is_number_unsigned()) {
+    throw std::runtime_error(std::string("'") + key + "' is not an integer from 0 to 2^64-1");
+  }
+  return it->get<uint64_t>();
+}
+
+int64_t I64Field(const nlohmann::json& j, const char* key, int64_t def = 0) {
+  auto it = j.find(key);
+  if (it == j.end()) return def;
+  if (it->is_number_unsigned()) {
+    uint64_t v = it->get<uint64_t>();
+    if (v > static_cast<uint64_t>(INT64_MAX)) {
+      throw std::runtime_error(std::string("'") + key + "' is out of range");
+    }
+    return static_cast<int64_t>(v);
+  }
+  if (!it->is_number_integer()) throw std::runtime_error(std::string("'") + key + "' is not an integer");
+  return it->get<int64_t>();
 }
 
 std::string DescribeHolder(const LeaseRecord& l) {
@@ -60,11 +91,11 @@ Result<HeadRecord> DecodeHead(std::string_view text) {
   if (!j.ok()) return j.status();
   HeadRecord h;
   try {
-    h.gen = j->at("gen").get<uint64_t>();
+    h.gen = U64Field(*j, "gen", true);
     h.cache_id = j->value("cache_id", std::string());
     h.host = j->value("host", std::string());
-    h.pid = j->value("pid", int64_t{0});
-    h.written_unix = j->value("written_unix", int64_t{0});
+    h.pid = I64Field(*j, "pid");
+    h.written_unix = I64Field(*j, "written_unix");
   } catch (const std::exception& e) {
     return Status::Corruption(std::string(kHeadRecord) + " record: " + e.what());
   }
@@ -86,14 +117,14 @@ Result<LeaseRecord> DecodeLease(std::string_view text) {
   LeaseRecord l;
   try {
     l.cache_id = j->at("cache_id").get<std::string>();
-    l.seq = j->at("seq").get<uint64_t>();
+    l.seq = U64Field(*j, "seq", true);
     l.host = j->value("host", std::string());
-    l.pid = j->value("pid", int64_t{0});
+    l.pid = I64Field(*j, "pid");
     l.mountpoint = j->value("mountpoint", std::string());
     l.released = j->value("released", false);
-    l.renewed_unix = j->value("renewed_unix", int64_t{0});
-    l.duration_ms = j->value("duration_ms", int64_t{0});
-    l.renew_ms = j->value("renew_ms", int64_t{0});
+    l.renewed_unix = I64Field(*j, "renewed_unix");
+    l.duration_ms = I64Field(*j, "duration_ms");
+    l.renew_ms = I64Field(*j, "renew_ms");
   } catch (const std::exception& e) {
     return Status::Corruption(std::string(kLeaseRecord) + " record: " + e.what());
   }

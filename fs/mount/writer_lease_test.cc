@@ -77,6 +77,30 @@ TEST_F(WriterLeaseTest, RecordsRoundTrip) {
   EXPECT_EQ((*back)->gen, 7u);
 }
 
+// Found by fuzz_writer_records: 27 digits parse as a double, and
+// nlohmann's get<uint64_t>() of it was undefined behaviour (UBSan:
+// float-cast-overflow). Integer fields are integers, in range, or the record
+// is refused with the field named.
+TEST_F(WriterLeaseTest, NumbersThatAreNotIntegersInRangeAreRefused) {
+  for (const char* bad : {R"({"gen":723422222222222222222222000})", R"({"gen":7e26})",
+                          R"({"gen":1.5})", R"({"gen":-1})", R"({"gen":"7"})",
+                          R"({"gen":7,"pid":18446744073709551615})",
+                          R"({"gen":7,"written_unix":1e300})"}) {
+    auto h = DecodeHead(bad);
+    ASSERT_FALSE(h.ok()) << bad;
+    EXPECT_EQ(h.status().code(), Status::Code::kCorruption) << bad;
+    EXPECT_NE(h.status().message().find("fsmeta.head"), std::string::npos) << h.status().ToString();
+  }
+  auto h = DecodeHead(R"({"gen":18446744073709551615,"pid":-5})");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->gen, UINT64_MAX);
+  EXPECT_EQ(h->pid, -5);
+  for (const char* bad : {R"({"cache_id":"c","seq":1e30})", R"({"cache_id":"c","seq":-2})",
+                          R"({"cache_id":"c","seq":1,"duration_ms":9.5})"}) {
+    EXPECT_FALSE(DecodeLease(bad).ok()) << bad;
+  }
+}
+
 TEST_F(WriterLeaseTest, CacheIdIsStableAndPrivate) {
   std::string dir = root_ + "/cache";
   sfs::create_directories(dir);
