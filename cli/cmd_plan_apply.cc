@@ -69,12 +69,6 @@ int Fail(const std::string& cmd, const Status& st) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
-uint64_t RandomSeed() {
-  uint64_t s = 0;
-  randombytes_buf(&s, sizeof s);
-  return s % 1000000000ull;  // short enough to retype
-}
-
 // Everything a command needs about one manifest on its network.
 struct Session {
   Manifest manifest;
@@ -121,6 +115,15 @@ Status OpenSession(Session& s, bool autostart, bool need_identity) {
   return Status::OK();
 }
 
+// Without --seed: derived from the state on disk (lineage and serial; none
+// before the first apply, the same for diff and apply) and the manifest, so
+// an apply chooses the nodes the diff before it showed.
+uint64_t SeedFor(const Session& s, std::optional<uint64_t> seed) {
+  if (seed) return *seed;
+  return reconciler::DefaultSeed(s.state ? s.state->lineage : "", s.state ? s.state->serial : 0,
+                                 s.manifest);
+}
+
 void PrintPlan(const Context& ctx, const Plan& plan) {
   if (ctx.global.json) {
     std::cout << reconciler::RenderPlanEvents(plan) << std::flush;
@@ -136,7 +139,7 @@ Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
   auto obs = reconciler::Observe(*s.grid, s.manifest, s.pub.public_key_hex, s.state, oo);
   if (!obs.ok()) return obs.status();
   reconciler::PlanOptions po;
-  po.seed = seed.value_or(RandomSeed());
+  po.seed = SeedFor(s, seed);
   Plan p = reconciler::MakePlan(s.manifest, *obs, po);
   spdlog::info("diff {}: observed {} nodes, {} contracts in {} HTTP requests", s.manifest.name,
                obs->nodes.size(), obs->contracts.size(), s.grid->requests());
@@ -318,7 +321,7 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
     plan = *saved;
   } else {
     reconciler::PlanOptions po;
-    po.seed = c.seed.value_or(RandomSeed());
+    po.seed = SeedFor(s, c.seed);
     plan = reconciler::MakePlan(s.manifest, *obs, po);
   }
   PrintPlan(ctx, plan);
@@ -725,7 +728,8 @@ void AddPlanOptions(CLI::App* cmd, PlanCli* c) {
   cmd->add_option("files", c->files, "Manifest file(s) (storage.yaml)");
   cmd->add_option("--name", c->name, "Only the Storage document with this metadata.name");
   cmd->add_option("--seed", c->seed,
-                  "Seed of the random node choice (recorded in the plan; default: random)");
+                  "Seed of the node choice (recorded in the plan; default: derived from the state's "
+                  "lineage and serial and the manifest, so diff and apply agree)");
 }
 
 }  // namespace

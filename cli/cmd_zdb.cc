@@ -24,6 +24,9 @@ struct ServeArgs {
   std::string sync = "always";
   uint64_t rotate = 256ull << 20;
   int idle_timeout = 300;
+  int header_timeout = 10;
+  size_t max_clients = 1024;
+  size_t max_clients_per_peer = 64;
   double compact_ratio = 0.5;
 };
 
@@ -71,6 +74,17 @@ void RegisterZdb(CLI::App& app, Context& ctx) {
                     "Seconds a client may stay idle or take to send one request")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
+  serve->add_option("--header-timeout", args->header_timeout,
+                    "Seconds a new connection has to complete its first request")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  serve->add_option("--max-clients", args->max_clients,
+                    "Connections at once; with --admin the last one is kept for the admin")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+      ->capture_default_str();
+  serve->add_option("--max-clients-per-peer", args->max_clients_per_peer,
+                    "Connections at once from one IP address (0 = no cap)")
+      ->capture_default_str();
   serve->add_option("--compact-ratio", args->compact_ratio,
                     "Online compaction of files with at least this dead fraction (0 = off)")
       ->check(CLI::Range(0.0, 1.0))
@@ -92,6 +106,9 @@ void RegisterZdb(CLI::App& app, Context& ctx) {
     }
     o.rotate_bytes = args->rotate;
     o.idle_timeout = std::chrono::seconds(args->idle_timeout);
+    o.header_timeout = std::chrono::seconds(args->header_timeout);
+    o.max_clients = args->max_clients;
+    o.max_clients_per_peer = args->max_clients_per_peer;
     o.compact_ratio = args->compact_ratio;
     o.handle_signals = true;
     auto server = zdb::Server::Create(o);

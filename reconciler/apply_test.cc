@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -329,6 +330,53 @@ TEST_F(ApplyTest, ApplyDeploysEverythingThenNothingToDo) {
   EXPECT_EQ(sj["storages"][0]["health"], "healthy") << st.out;
   EXPECT_EQ(sj["storages"][0]["can_lose_nodes"], 2);
   EXPECT_GT(sj["storages"][0]["runway_days"].get<double>(), 30.0);
+}
+
+// Issue 19 item 4: without --seed two diffs of one manifest chose different
+// nodes, so the reviewed plan was not the one apply made. The default seed
+// now derives from the state (lineage, serial) and the manifest.
+TEST_F(ApplyTest, DefaultNodeChoiceIsTheSameForDiffAndApply) {
+  Fund(100);
+  auto choice = [](const Cmd& c, uint64_t* seed) {
+    std::map<std::string, uint32_t> nodes;  // "data[3]" -> node
+    for (const auto& e : Events(c.out)) {
+      if (e["type"] == "version" && seed != nullptr) *seed = e["seed"].get<uint64_t>();
+      if (e["type"] != "planned_change" || !e["change"].contains("node_id")) continue;
+      const auto& a = e["change"];
+      nodes[a["role"].get<std::string>() + "[" + std::to_string(a["index"].get<uint32_t>()) + "]"] =
+          a["node_id"].get<uint32_t>();
+    }
+    return nodes;
+  };
+  Cmd d1 = Q("--json diff storage.yaml");
+  ASSERT_EQ(d1.code, 0) << d1.out << d1.err;
+  Cmd d2 = Q("--json diff storage.yaml");
+  ASSERT_EQ(d2.code, 0) << d2.out << d2.err;
+  uint64_t seed1 = 0, seed2 = 1;
+  auto n1 = choice(d1, &seed1);
+  auto n2 = choice(d2, &seed2);
+  ASSERT_EQ(n1.size(), 10u) << d1.out;
+  EXPECT_EQ(seed1, seed2) << "two diffs of one manifest and state: one seed";
+  EXPECT_EQ(n1, n2) << "two diffs chose different nodes:\n" << d1.out << "\n" << d2.out;
+
+  // --seed still overrides the derived seed.
+  uint64_t forced = 0;
+  Cmd ds = Q("--json diff storage.yaml --seed 424242");
+  ASSERT_EQ(ds.code, 0) << ds.err;
+  choice(ds, &forced);
+  EXPECT_EQ(forced, 424242u);
+
+  // apply without --seed makes the plan the diffs showed.
+  Cmd a = Q("--json apply storage.yaml --auto-approve --no-mount");
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  uint64_t applied_seed = 0;
+  EXPECT_EQ(choice(a, &applied_seed), n1) << a.out;
+  EXPECT_EQ(applied_seed, seed1);
+  State s = LoadDemoState();
+  ASSERT_EQ(s.namespaces.size(), 10u);
+  for (const auto& ns : s.namespaces) {
+    EXPECT_EQ(ns.node_id, n1[ns.Slot()]) << ns.Slot() << " is not where the diff put it";
+  }
 }
 
 TEST_F(ApplyTest, DeadNodeIsReplacedAndItsContractCancelled) {

@@ -271,6 +271,27 @@ bool NodeMatchesLocations(const Manifest& manifest, const grid::Node& node, std:
   return false;
 }
 
+uint64_t DefaultSeed(const std::string& state_lineage, uint64_t state_serial,
+                     const Manifest& manifest) {
+  // Length-prefixed fields: no two different inputs hash the same bytes.
+  std::string input = "qstor-plan-seed-v1\n";
+  auto field = [&input](const std::string& v) {
+    input += std::to_string(v.size());
+    input += ':';
+    input += v;
+    input += '\n';
+  };
+  field(state_lineage);
+  field(std::to_string(state_serial));
+  field(manifest.ToJson().dump());
+  unsigned char h[crypto_generichash_BYTES];
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(input.data()),
+                     input.size(), nullptr, 0);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | h[i];
+  return v % 1000000000ull;  // as short as a RandomSeed() to retype
+}
+
 Result<NodeChoice> ChooseNode(const Manifest& manifest, const std::map<uint32_t, grid::Node>& nodes,
                               Role role, uint64_t size, const std::vector<uint32_t>& taken_same_role,
                               const std::set<uint32_t>& other_role_nodes,

@@ -137,6 +137,14 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
 // manifest's locations and exclusions, status up, free HRU >= size, the spread
 // against `taken` (the nodes of the other slots of the same role), and never
 // a node in `avoid`. kResourceExhausted with a reason that counts what each
+// The seed of the node choice when none is given (--seed): a BLAKE2b hash
+// of the state's lineage and serial ("" and 0 before the first apply) and the
+// manifest's canonical form (Manifest::ToJson), reduced to 9 decimal digits
+// like a typed seed. So `diff` and `apply` of one manifest against one state
+// choose the same nodes; a changed manifest or a new serial may choose others.
+uint64_t DefaultSeed(const std::string& state_lineage, uint64_t state_serial,
+                     const Manifest& manifest);
+
 // filter removed.
 struct NodeChoice {
   uint32_t node_id = 0;

@@ -135,6 +135,21 @@ TEST(Plan, SameSeedSameNodesAndTheSeedIsRecorded) {
   EXPECT_TRUE(differs) << "ten seeds all chose the same nodes";
 }
 
+TEST(Plan, DefaultSeedIsDerivedFromStateAndManifest) {
+  Manifest m = Load("");
+  uint64_t s0 = DefaultSeed("", 0, m);
+  EXPECT_EQ(s0, DefaultSeed("", 0, m)) << "same inputs, same seed";
+  EXPECT_LT(s0, 1000000000u) << "short enough to retype";
+  EXPECT_NE(s0, DefaultSeed("", 1, m)) << "the serial counts";
+  EXPECT_NE(DefaultSeed("lineage-a", 3, m), DefaultSeed("lineage-b", 3, m)) << "the lineage counts";
+  Manifest bigger = m;
+  bigger.capacity_bytes += 1ull << 30;
+  EXPECT_NE(s0, DefaultSeed("", 0, bigger)) << "the manifest counts";
+  // Same seed, same observation: the same nodes.
+  EXPECT_EQ(MakePlan(m, Grid12(), {s0, {}}).ToJson()["actions"],
+            MakePlan(m, Grid12(), {DefaultSeed("", 0, m), {}}).ToJson()["actions"]);
+}
+
 TEST(Plan, SpreadRulesDistinctFarmsAndCountries) {
   Manifest farms = Load("", "1GiB", 4, 2);
   farms.distinct_farms = true;

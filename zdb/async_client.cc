@@ -16,7 +16,9 @@ using Clock = std::chrono::steady_clock;
 Status ServerErrorStatus(const std::string& backend, const std::string& cmd,
                          const std::string& m) {
   Status::Code code = Status::Code::kFailedPrecondition;
-  if (m.find("denied") != std::string::npos || m.find("protected") != std::string::npos ||
+  if (m.find("Too many clients") != std::string::npos) {
+    code = Status::Code::kUnavailable;  // the server is full now; later may work
+  } else if (m.find("denied") != std::string::npos || m.find("protected") != std::string::npos ||
       m.find("read-only") != std::string::npos || m.find("Permission") != std::string::npos) {
     code = Status::Code::kPermissionDenied;
   } else if (m.find("No space left") != std::string::npos) {
@@ -288,14 +290,23 @@ struct AsyncClient::Impl : std::enable_shared_from_this<Impl> {
     uint64_t c = conn;
     size_t pos = 0;
     while (pos < rbuf.size()) {
-      if (sent.empty()) {
-        Drop(Fail(Status::Code::kProtocol, "reply without a request"), false);
-        return;
-      }
       Reply r;
       size_t used = 0;
       std::string err;
       auto pr = ParseReply(std::string_view(rbuf).substr(pos), limits, &r, &used, &err);
+      if (sent.empty()) {
+        if (pr == ParseResult::kOk && r.is_error()) {
+          // An error nobody asked for: the server refusing this connection
+          // ("Too many clients") before closing it. Its reason is the error
+          // of everything queued, like a failed connect.
+          Drop(Fail(Status::Code::kUnavailable, "the server refused the connection: " + r.str),
+               true);
+          return;
+        }
+        if (pr == ParseResult::kNeedMore) break;
+        Drop(Fail(Status::Code::kProtocol, "reply without a request"), false);
+        return;
+      }
       if (pr == ParseResult::kNeedMore) break;
       if (pr == ParseResult::kError) {
         Drop(Fail(Status::Code::kProtocol, sent.front().name + ": " + err), false);

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cinttypes>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -84,6 +86,7 @@ struct Server::Impl {
   asio::signal_set signals{io};
   std::unique_ptr<Store> store;
   std::set<std::shared_ptr<Session>> sessions;
+  std::map<asio::ip::address, size_t> per_peer;  // open sessions by peer address
   bool stopping = false;
   Clock::time_point started = Clock::now();
   uint64_t commands = 0, connections = 0;
@@ -120,14 +123,18 @@ struct Session : std::enable_shared_from_this<Session> {
   bool closing = false;     // close after the pending write
   bool eof = false;
   bool dirty = false;       // a write happened in this batch
+  bool greeted = false;     // a first complete request arrived (header_timeout over)
+  bool reserved = false;    // in the admin's slot: only AUTH until admin
+  std::optional<asio::ip::address> peer;  // counted in srv->per_peer while set
   Clock::time_point deadline;
   ParseLimits limits;
 
-  Session(Server::Impl* s, tcp::socket so)
-      : srv(s), sock(std::move(so)), timer(s->io) {
+  Session(Server::Impl* s, tcp::socket so, asio::ip::address from, bool in_reserved_slot)
+      : srv(s), sock(std::move(so)), timer(s->io), reserved(in_reserved_slot), peer(from) {
     limits.max_bulk = kMaxPayload;
     limits.max_elements = kMaxMget + 1;
     admin = srv->opt.admin_password.empty();
+    ++srv->per_peer[from];
   }
 
   void Start() {
@@ -138,7 +145,10 @@ struct Session : std::enable_shared_from_this<Session> {
     Read();
   }
 
-  void Touch() { deadline = Clock::now() + srv->opt.idle_timeout; }
+  void Touch() {
+    deadline = Clock::now() + (greeted ? srv->opt.idle_timeout
+                                       : std::min(srv->opt.header_timeout, srv->opt.idle_timeout));
+  }
 
   void ArmTimer() {
     auto self = shared_from_this();
@@ -160,6 +170,11 @@ struct Session : std::enable_shared_from_this<Session> {
     sock.shutdown(tcp::socket::shutdown_both, ec);
     sock.close(ec);
     timer.cancel();
+    if (peer) {
+      auto it = srv->per_peer.find(*peer);
+      if (it != srv->per_peer.end() && --it->second == 0) srv->per_peer.erase(it);
+      peer.reset();
+    }
     srv->sessions.erase(shared_from_this());
   }
 
@@ -205,6 +220,7 @@ struct Session : std::enable_shared_from_this<Session> {
         closing = true;  // cannot resynchronize: reply, then close
         break;
       }
+      greeted = true;
       Touch();
       if (!argv.empty()) Execute(argv);
       pos += used;
@@ -285,6 +301,12 @@ struct Session : std::enable_shared_from_this<Session> {
   void Execute(const Argv& a) {
     ++srv->commands;
     std::string cmd = Upper(a[0]);
+    if (reserved && !admin && cmd != "AUTH") {
+      // The last slot is the admin's: the server is otherwise full.
+      AppendError(&wbuf, "Too many clients");
+      closing = true;
+      return;
+    }
     if (cmd == "PING") {
       if (a.size() == 1) AppendStatus(&wbuf, "PONG");
       else if (a.size() == 2) AppendBulk(&wbuf, a[1]);
@@ -692,13 +714,29 @@ void Server::Impl::Accept() {
     if (stopping) return;
     if (!ec) {
       ++connections;
-      if (sessions.size() >= opt.max_clients) {
+      boost::system::error_code pe;
+      auto from = s.remote_endpoint(pe);
+      auto refuse = [&s](const char* why) {
         boost::system::error_code ig;
-        std::string msg = "-Too many clients\r\n";
+        std::string msg = std::string("-") + why + "\r\n";
         asio::write(s, asio::buffer(msg), ig);
+        // Shut the sending side first, so the reply is ahead of the FIN.
+        s.shutdown(tcp::socket::shutdown_send, ig);
         s.close(ig);
+      };
+      // With an admin password the last slot is the admin's (see server.h).
+      bool reserve = !opt.admin_password.empty() && opt.max_clients > 1;
+      if (pe) {
+        boost::system::error_code ig;
+        s.close(ig);  // already gone
+      } else if (sessions.size() >= opt.max_clients) {
+        refuse("Too many clients");
+      } else if (opt.max_clients_per_peer > 0 && per_peer.count(from.address()) &&
+                 per_peer[from.address()] >= opt.max_clients_per_peer) {
+        refuse("Too many clients from this address");
       } else {
-        auto sess = std::make_shared<Session>(this, std::move(s));
+        bool reserved = reserve && sessions.size() + 1 >= opt.max_clients;
+        auto sess = std::make_shared<Session>(this, std::move(s), from.address(), reserved);
         sessions.insert(sess);
         sess->Start();
       }

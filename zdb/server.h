@@ -29,7 +29,19 @@ struct ServerOptions {
   std::chrono::milliseconds sync_interval{0};
   uint64_t rotate_bytes = 256ull << 20;
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(300)};
+  // A connection must complete its first request within this time (then
+  // idle_timeout applies): half-open and silent connections cannot hold a
+  // slot for the idle timeout.
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  // At most this many connections at once. With an admin password, the last
+  // slot is reserved for the admin: a connection admitted into it may only
+  // AUTH (plain or SECURE); any other command before a successful AUTH gets
+  // `-Too many clients` and a close. Beyond max_clients: `-Too many
+  // clients` and a close right after accept.
   size_t max_clients = 1024;
+  // At most this many connections from one peer IP address (0 = no cap);
+  // more get `-Too many clients from this address` and a close.
+  size_t max_clients_per_peer = 64;
   // Online compaction: sealed files with at least this fraction of dead
   // bytes are compacted in small steps between requests. 0 disables.
   double compact_ratio = 0.5;

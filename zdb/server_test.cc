@@ -474,6 +474,116 @@ TEST(ZdbServer, SlowLorisAndIdleClientsAreCut) {
   ::close(idle);
 }
 
+// A TCP connection from `source` (any 127.x address is this host), so one
+// test can be several peers.
+int RawConnectFrom(uint16_t port, const char* source) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &src.sin_addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0) << source;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+// Issue 19 item 7: silent connections from one peer filled every slot, and
+// PING from anyone else got "connection closed by server" for the idle
+// timeout. The per-peer cap keeps slots for other peers.
+TEST(ZdbServer, SilentConnectionsFromOnePeerLeaveRoomForOthers) {
+  ServerOptions o = FreePort();
+  o.max_clients = 16;
+  o.max_clients_per_peer = 4;
+  o.header_timeout = 60s;  // only the cap helps here
+  TestServer s(o);
+  std::vector<int> flood;
+  for (int i = 0; i < 40; ++i) flood.push_back(RawConnectFrom(s.port(), "127.0.0.2"));
+  // Beyond the cap: the reason, then a close.
+  bool closed = false;
+  EXPECT_EQ(ReadUntilClose(flood.back(), &closed), "-Too many clients from this address\r\n");
+  EXPECT_TRUE(closed);
+  auto c = Connect(s.port());
+  ASSERT_NE(c, nullptr);
+  Status ping = c->Ping();
+  EXPECT_TRUE(ping.ok()) << ping.ToString();
+  for (int fd : flood) ::close(fd);
+}
+
+// Connections that never complete a first request are cut after the short
+// header timeout, not the idle timeout; at the limit the client says why.
+TEST(ZdbServer, HeaderTimeoutFreesSlotsAndTheClientSaysTooManyClients) {
+  ServerOptions o = FreePort();
+  o.max_clients = 8;
+  o.max_clients_per_peer = 0;  // no cap: only the timeout helps
+  o.header_timeout = 400ms;
+  o.idle_timeout = 60s;
+  TestServer s(o);
+  // One that talks first is not cut by the header timeout.
+  int talker = RawConnect(s.port());
+  SendAll(talker, "PING\r\n");
+  char buf[64];
+  ASSERT_EQ(::recv(talker, buf, 7, MSG_WAITALL), 7);
+  EXPECT_EQ(std::string(buf, 7), "+PONG\r\n");
+  std::vector<int> silent;
+  for (int i = 0; i < 7; ++i) silent.push_back(RawConnect(s.port()));
+  auto full = Client::Connect("127.0.0.1", s.port(), {});
+  Status refused = full.ok() ? (*full)->Ping() : full.status();
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("Too many clients"), std::string::npos) << refused.ToString();
+  EXPECT_EQ(refused.message().find("closed by server"), std::string::npos) << refused.ToString();
+  EXPECT_EQ(refused.code(), Status::Code::kUnavailable) << "retryable: " << refused.ToString();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int fd : silent) {
+    bool closed = false;
+    EXPECT_EQ(ReadUntilClose(fd, &closed), "");
+    EXPECT_TRUE(closed);
+    ::close(fd);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "cut by the header timeout";
+  auto c = Connect(s.port());
+  ASSERT_NE(c, nullptr);
+  Status ping = c->Ping();
+  EXPECT_TRUE(ping.ok()) << ping.ToString();
+  std::this_thread::sleep_for(600ms);
+  SendAll(talker, "PING\r\n");
+  ASSERT_EQ(::recv(talker, buf, 7, MSG_WAITALL), 7) << "the talker was cut";
+  EXPECT_EQ(std::string(buf, 7), "+PONG\r\n");
+  ::close(talker);
+}
+
+// With an admin password the last slot is the admin's.
+TEST(ZdbServer, LastSlotIsKeptForTheAdmin) {
+  ServerOptions o = FreePort();
+  o.admin_password = "root-secret";
+  o.max_clients = 4;
+  o.max_clients_per_peer = 0;
+  o.header_timeout = 60s;
+  TestServer s(o);
+  std::vector<int> silent;
+  for (int i = 0; i < 3; ++i) silent.push_back(RawConnect(s.port()));
+  auto user = Client::Connect("127.0.0.1", s.port(), {});
+  Status refused = user.ok() ? (*user)->Ping() : user.status();
+  EXPECT_NE(refused.message().find("Too many clients"), std::string::npos) << refused.ToString();
+  if (user.ok()) (*user).reset();
+  std::this_thread::sleep_for(100ms);  // the server closed the reserved slot after its reply
+  ClientOptions ao;
+  ao.admin_password = "root-secret";
+  auto admin = Connect(s.port(), ao);
+  ASSERT_NE(admin, nullptr);
+  Status ping = admin->Ping();
+  EXPECT_TRUE(ping.ok()) << ping.ToString();
+  // Now the server is full, the admin included.
+  auto late = Client::Connect("127.0.0.1", s.port(), ao);
+  Status late_st = late.ok() ? (*late)->Ping() : late.status();
+  EXPECT_NE(late_st.message().find("Too many clients"), std::string::npos) << late_st.ToString();
+  for (int fd : silent) ::close(fd);
+}
+
 TEST(ZdbServer, HalfClosedSocketStillGetsReplies) {
   TestServer s;
   int fd = RawConnect(s.port());
