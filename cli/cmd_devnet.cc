@@ -16,11 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "common/file_util.h"
 
 #if QSTOR_HAVE_DEVNET
 #include "devnet/devnet.h"
@@ -58,7 +60,9 @@ std::string LogFile(const std::string& dir) { return dir + "/devnet.log"; }
 
 // The pid of a running devnet serving `dir`, or 0.
 pid_t RunningPid(const std::string& dir) {
-  std::ifstream in(PidFile(dir));
+  auto text = ReadFileBounded(PidFile(dir), 64, "pid file");
+  if (!text.ok()) return 0;
+  std::istringstream in(*text);
   long pid = 0;
   if (!(in >> pid) || pid <= 0) return 0;
   if (::kill(pid_t(pid), 0) != 0) return 0;

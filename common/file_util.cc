@@ -5,11 +5,15 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <fmt/format.h>
 
 namespace qstor {
 
@@ -48,6 +52,53 @@ Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t m
     ::close(dfd);
   }
   return Status::OK();
+}
+
+Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                    std::string_view what) {
+  const std::string role(what);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    std::string m = "cannot read " + role + " " + path + ": " + std::strerror(e);
+    if (e == ENOENT) return Status::NotFound(std::move(m));
+    return Status::IOError(std::move(m));
+  }
+  auto too_big = [&](const char* how) {
+    return Status::ResourceExhausted(fmt::format("{} {} {} than {} bytes, the limit for a {}", role,
+                                                 path, how, max_bytes, role));
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) st.st_mode = 0;
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return too_big("is larger");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::IOError("cannot read " + role + " " + path + ": is a directory");
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    // Ask for no more than one byte past the limit.
+    const size_t want = std::min(sizeof buf, max_bytes + 1 - out.size());
+    ssize_t n = ::read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      return Status::IOError("cannot read " + role + " " + path + ": " + std::strerror(e));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      ::close(fd);
+      return too_big(S_ISREG(st.st_mode) ? "is larger" : "gives more");
+    }
+  }
+  ::close(fd);
+  return out;
 }
 
 bool IsMountPoint(const std::string& path) {

@@ -16,6 +16,15 @@ namespace qstor {
 // old or the new content, never a mix. The directory must exist.
 Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
 
+// Reads the whole of `path`, but never more than `max_bytes`: reading stops
+// one byte past the limit, so /dev/zero, a FIFO or a huge file costs at most
+// `max_bytes` of memory. `what` names the file's role in messages ("manifest",
+// "saved plan"...). Errors: NotFound (no such file), ResourceExhausted ("PATH
+// is larger than N bytes, the limit for a WHAT"; a regular file is judged by
+// its size before reading), IOError (anything else), each naming the file.
+Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                    std::string_view what);
+
 // Whether `path` is a mount point now (/proc/self/mountinfo; its octal
 // escapes of spaces and tabs are decoded). `path` must be absolute and
 // normalized as the kernel prints it.
