@@ -1,6 +1,9 @@
 #include "common/file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -99,6 +102,39 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
   }
   ::close(fd);
   return out;
+}
+
+void CloseDescriptorsFrom3() {
+#ifdef SYS_close_range
+  if (::syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
+#endif
+  long max = ::sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 1 << 20) max = 1 << 20;
+  for (long fd = 3; fd < max; ++fd) ::close(static_cast<int>(fd));
+}
+
+int RemoveStaleTempFiles(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  int removed = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    size_t at = name.rfind(".tmp.");
+    bool stale = false;
+    if (at != std::string_view::npos && at > 0) {
+      std::string_view digits = name.substr(at + 5);
+      long pid = 0;
+      bool ok = !digits.empty() && digits.size() <= 9;
+      for (char ch : digits) {
+        if (ch < '0' || ch > '9') ok = false;
+        else pid = pid * 10 + (ch - '0');
+      }
+      stale = ok && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    }
+    if (stale && ::unlinkat(::dirfd(d), e->d_name, 0) == 0) removed++;
+  }
+  ::closedir(d);
+  return removed;
 }
 
 bool IsMountPoint(const std::string& path) {

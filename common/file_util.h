@@ -25,6 +25,18 @@ Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t m
 Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
                                     std::string_view what);
 
+// In a forked child, before exec: closes every descriptor from 3 up, so the
+// child inherits only stdin, stdout and stderr whatever the parent (or a
+// library in it: asio sockets, log files) opened without O_CLOEXEC.
+// Async-signal-safe (close_range, else a close() loop).
+void CloseDescriptorsFrom3();
+
+// Removes the temporaries WriteFileAtomic leaves in `dir` when a process dies
+// between create and rename (`NAME.tmp.PID`), but only those whose PID no
+// longer runs. Returns how many were
+// removed; a missing directory is 0.
+int RemoveStaleTempFiles(const std::string& dir);
+
 // Whether `path` is a mount point now (/proc/self/mountinfo; its octal
 // escapes of spaces and tabs are decoded). `path` must be absolute and
 // normalized as the kernel prints it.

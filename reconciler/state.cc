@@ -244,6 +244,8 @@ std::string StatePath(const std::string& home, const std::string& network,
 }
 
 Result<State> LoadState(const std::string& path) {
+  // Temporaries of a qstor that died between write and rename.
+  RemoveStaleTempFiles(DirOf(path));
   auto text = ReadFileBounded(path, kMaxStateBytes, "state file");
   if (!text.ok()) {
     if (text.status().code() == Status::Code::kNotFound) return Status::NotFound("no state at " + path);
