@@ -97,6 +97,59 @@ TEST(CliTest, ValidateExitCodes) {
   EXPECT_EQ(Qstor("validate /nonexistent.yaml").code, 1);
 }
 
+// Every command that reads a manifest or plan stops at the 1 MiB limit, also
+// for files without an end: a FIFO whose writer never closes (apply used to
+// wait for its end, then read it a second time), and /dev/zero (apply used to
+// read it whole: gigabytes).
+// Runs `sh -c script` and captures stdout and stderr together.
+CmdResult Shell(const std::string& script) {
+  FILE* p = popen(script.c_str(), "r");
+  EXPECT_NE(p, nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(CliTest, InputFilesAreReadBoundedEvenWithoutAnEnd) {
+  const char* bin_env = std::getenv("QSTOR_BIN");
+  const std::string bin = bin_env ? bin_env : "qstor";
+  const std::string dir = ::testing::TempDir() + "qstor-bounded-" + std::to_string(::getpid());
+  ASSERT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir + "/home").c_str()), 0);
+  for (const char* cmd : {"apply", "diff", "validate"}) {
+    const std::string fifo = dir + "/" + cmd + ".fifo";
+    ASSERT_EQ(std::system(("mkfifo " + fifo).c_str()), 0);
+    // 1 MiB + 64 KiB, then the writer holds the FIFO open for 30 s: a reader
+    // that waits for the end times out (124).
+    CmdResult r = Shell("(head -c 1114112 /dev/zero; sleep 30) > " + fifo + " & QSTOR_HOME=" + dir +
+                        "/home timeout 15 " + bin + " " + cmd + " " + fifo +
+                        " </dev/null 2>&1; rc=$?; kill $! 2>/dev/null; exit $rc");
+    EXPECT_NE(r.code, 0) << cmd << ": " << r.out;
+    EXPECT_NE(r.code, 124) << cmd << " waited for the end of the FIFO: " << r.out;
+    EXPECT_NE(r.out.find(fifo), std::string::npos) << cmd << ": " << r.out;
+    EXPECT_NE(r.out.find("than 1048576 bytes, the limit for a"), std::string::npos)
+        << cmd << ": " << r.out;
+  }
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST(CliTest, ApplyOfDevZeroStopsAtTheLimit) {
+  const std::string dir = ::testing::TempDir() + "qstor-zero-" + std::to_string(::getpid());
+  ASSERT_EQ(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const char* bin_env = std::getenv("QSTOR_BIN");
+  for (const char* cmd : {"apply", "diff", "validate"}) {
+    CmdResult r = Shell("QSTOR_HOME=" + dir + " timeout 15 " + (bin_env ? bin_env : "qstor") +
+                        " " + cmd + " /dev/zero </dev/null 2>&1");
+    EXPECT_NE(r.code, 0) << cmd << ": " << r.out;
+    EXPECT_NE(r.code, 124) << cmd << " kept reading /dev/zero: " << r.out;
+    EXPECT_NE(r.out.find("/dev/zero gives more than 1048576 bytes"), std::string::npos)
+        << cmd << ": " << r.out;
+  }
+  std::system(("rm -rf " + dir).c_str());
+}
+
 TEST(CliTest, ValidateJsonIsMachineReadable) {
   CmdResult r = Qstor("--json validate " + kSrc + "/examples/storage.yaml " + kSrc +
                 "/tests/manifests/bad/k-zero.yaml", /*with_stderr=*/false);

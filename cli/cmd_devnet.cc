@@ -16,11 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "common/file_util.h"
 
 #if QSTOR_HAVE_DEVNET
 #include "devnet/devnet.h"
@@ -58,7 +60,9 @@ std::string LogFile(const std::string& dir) { return dir + "/devnet.log"; }
 
 // The pid of a running devnet serving `dir`, or 0.
 pid_t RunningPid(const std::string& dir) {
-  std::ifstream in(PidFile(dir));
+  auto text = ReadFileBounded(PidFile(dir), 64, "pid file");
+  if (!text.ok()) return 0;
+  std::istringstream in(*text);
   long pid = 0;
   if (!(in >> pid) || pid <= 0) return 0;
   if (::kill(pid_t(pid), 0) != 0) return 0;
@@ -132,8 +136,9 @@ int Start(const DevnetArgs& a) {
   std::string dir = DataDir(a);
   std::error_code ec;
   fs::create_directories(dir, ec);
+  if (!ec) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) {
-    std::cerr << "qstor devnet start: cannot create " << dir << ": " << ec.message() << "\n";
+    std::cerr << "qstor devnet start: cannot create " << dir << " (0700): " << ec.message() << "\n";
     return kExitError;
   }
   if (pid_t pid = RunningPid(dir)) {
@@ -166,22 +171,22 @@ int Start(const DevnetArgs& a) {
   }
   if (pid == 0) {
     ::setsid();
-    int log = ::open(LogFile(dir).c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    int devnull = ::open("/dev/null", O_RDONLY);
+    int log = ::open(LogFile(dir).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (log >= 0) {
       ::dup2(log, 1);
       ::dup2(log, 2);
     }
     if (devnull >= 0) ::dup2(devnull, 0);
+    CloseDescriptorsFrom3();
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
     ::execv(exe.c_str(), argv.data());
     _exit(127);
   }
-  {
-    std::ofstream out(PidFile(dir));
-    out << pid << "\n";
+  if (Status w = WriteFileAtomic(PidFile(dir), std::to_string(pid) + "\n", 0600); !w.ok()) {
+    std::cerr << "qstor devnet start: " << w.ToString() << "\n";
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {

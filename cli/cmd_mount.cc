@@ -23,6 +23,7 @@
 #include <csignal>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -108,7 +109,10 @@ Result<std::shared_ptr<qstor::fs::mount::SegmentSink>> ZdbSink(const MountCli& c
     backends.push_back(std::move(b));
   }
   if (c.key_file.empty()) return Status::InvalidArgument("--zdb needs --key-file");
-  std::ifstream in(c.key_file);
+  // Two lines of 64 hex digits: a few hundred bytes at most.
+  auto key_text = ReadFileBounded(c.key_file, 4096, "key file");
+  if (!key_text.ok()) return Status(key_text.status()).WithContext("--key-file");
+  std::istringstream in(*key_text);
   std::string dk, mk;
   if (!std::getline(in, dk) || !std::getline(in, mk)) {
     return Status::InvalidArgument("--key-file " + c.key_file +

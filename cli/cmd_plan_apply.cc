@@ -470,12 +470,18 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
 }
 
 int RunApply(const Context& ctx, const PlanCli& c) {
+  std::optional<reconciler::LoadResult> loaded;  // the one file, read once
   if (c.files.size() == 1) {
-    // A saved plan?
-    std::ifstream in(c.files.front());
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+    // A saved plan? The file is read once, bounded (a FIFO cannot be read
+    // twice; /dev/zero must stop at the limit), and parsed as a manifest
+    // when it is not a plan.
+    const std::string& file = c.files.front();
+    auto text = ReadFileBounded(file, reconciler::kMaxManifestBytes, "manifest or saved plan");
+    if (!text.ok() && text.status().code() != Status::Code::kNotFound) {
+      return Fail("apply", text.status());
+    }
+    nlohmann::json j;
+    if (text.ok()) j = nlohmann::json::parse(*text, nullptr, false);
     if (!j.is_discarded() && j.is_object() && j.value("kind", "") == "qstor-plan") {
       auto plan = Plan::FromJson(j, c.files.front());
       if (!plan.ok()) return Fail("apply", plan.status());
@@ -491,8 +497,10 @@ int RunApply(const Context& ctx, const PlanCli& c) {
       }
       return ApplyOne(ctx, c, s, *plan);
     }
+    if (text.ok()) loaded = reconciler::LoadManifestText(*text, file);
   }
-  auto ms = LoadManifestsFor(c.files, c.name, "apply");
+  auto ms = loaded ? ManifestsFrom(std::move(*loaded), c.name)
+                   : LoadManifestsFor(c.files, c.name, "apply");
   if (!ms.ok()) return Fail("apply", ms.status());
   int rc = kExitOk;
   for (auto& m : *ms) {

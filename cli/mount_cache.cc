@@ -108,12 +108,12 @@ Status ZeroAndUnlink(const std::string& path, CacheRemoval* r) {
 
 Result<std::optional<CacheOwner>> ReadCacheOwner(const std::string& dir) {
   const std::string path = dir + "/" + kOwnerFile;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT || !Exists(path)) return std::optional<CacheOwner>();
-    return Status::IOError(Errno("open", path));
+  auto read = ReadFileBounded(path, 1 << 20, "cache owner file");
+  if (!read.ok()) {
+    if (read.status().code() == Status::Code::kNotFound) return std::optional<CacheOwner>();
+    return read.status();
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string& text = *read;
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return Status::Corruption(path + ": not a JSON object");

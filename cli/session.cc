@@ -71,7 +71,12 @@ Result<std::vector<reconciler::Manifest>> LoadManifestsFor(const std::vector<std
                                                           const std::string& name,
                                                           const std::string& command) {
   if (files.empty()) return Status::InvalidArgument("give a manifest file (storage.yaml)");
-  auto r = reconciler::LoadManifestFiles(files);
+  (void)command;
+  return ManifestsFrom(reconciler::LoadManifestFiles(files), name);
+}
+
+Result<std::vector<reconciler::Manifest>> ManifestsFrom(reconciler::LoadResult r,
+                                                       const std::string& name) {
   for (const auto& d : r.diagnostics) std::cerr << d.ToString() << "\n";
   if (!r.ok()) {
     return Status::InvalidArgument("the manifest is not valid; nothing was done (`qstor validate` "
@@ -85,7 +90,6 @@ Result<std::vector<reconciler::Manifest>> LoadManifestsFor(const std::vector<std
     return Status::NotFound(name.empty() ? "no Storage document in the given files"
                                          : "no Storage document named \"" + name + "\"");
   }
-  (void)command;
   return out;
 }
 

@@ -44,6 +44,10 @@ Result<std::vector<reconciler::Manifest>> LoadManifestsFor(const std::vector<std
                                                           const std::string& name,
                                                           const std::string& command);
 
+// The same for manifests already loaded (LoadManifestText of a file read once).
+Result<std::vector<reconciler::Manifest>> ManifestsFrom(reconciler::LoadResult r,
+                                                       const std::string& name);
+
 // The path of this executable (QSTOR_BIN if set, else /proc/self/exe).
 std::string SelfExe();
 

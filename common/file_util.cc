@@ -1,15 +1,22 @@
 #include "common/file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <fmt/format.h>
 
 namespace qstor {
 
@@ -48,6 +55,86 @@ Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t m
     ::close(dfd);
   }
   return Status::OK();
+}
+
+Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                    std::string_view what) {
+  const std::string role(what);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    std::string m = "cannot read " + role + " " + path + ": " + std::strerror(e);
+    if (e == ENOENT) return Status::NotFound(std::move(m));
+    return Status::IOError(std::move(m));
+  }
+  auto too_big = [&](const char* how) {
+    return Status::ResourceExhausted(fmt::format("{} {} {} than {} bytes, the limit for a {}", role,
+                                                 path, how, max_bytes, role));
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) st.st_mode = 0;
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return too_big("is larger");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::IOError("cannot read " + role + " " + path + ": is a directory");
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    // Ask for no more than one byte past the limit.
+    const size_t want = std::min(sizeof buf, max_bytes + 1 - out.size());
+    ssize_t n = ::read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      return Status::IOError("cannot read " + role + " " + path + ": " + std::strerror(e));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      ::close(fd);
+      return too_big(S_ISREG(st.st_mode) ? "is larger" : "gives more");
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+void CloseDescriptorsFrom3() {
+#ifdef SYS_close_range
+  if (::syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
+#endif
+  long max = ::sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 1 << 20) max = 1 << 20;
+  for (long fd = 3; fd < max; ++fd) ::close(static_cast<int>(fd));
+}
+
+int RemoveStaleTempFiles(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  int removed = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    size_t at = name.rfind(".tmp.");
+    bool stale = false;
+    if (at != std::string_view::npos && at > 0) {
+      std::string_view digits = name.substr(at + 5);
+      long pid = 0;
+      bool ok = !digits.empty() && digits.size() <= 9;
+      for (char ch : digits) {
+        if (ch < '0' || ch > '9') ok = false;
+        else pid = pid * 10 + (ch - '0');
+      }
+      stale = ok && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    }
+    if (stale && ::unlinkat(::dirfd(d), e->d_name, 0) == 0) removed++;
+  }
+  ::closedir(d);
+  return removed;
 }
 
 bool IsMountPoint(const std::string& path) {

@@ -16,6 +16,27 @@ namespace qstor {
 // old or the new content, never a mix. The directory must exist.
 Status WriteFileAtomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
 
+// Reads the whole of `path`, but never more than `max_bytes`: reading stops
+// one byte past the limit, so /dev/zero, a FIFO or a huge file costs at most
+// `max_bytes` of memory. `what` names the file's role in messages ("manifest",
+// "saved plan"...). Errors: NotFound (no such file), ResourceExhausted ("PATH
+// is larger than N bytes, the limit for a WHAT"; a regular file is judged by
+// its size before reading), IOError (anything else), each naming the file.
+Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                    std::string_view what);
+
+// In a forked child, before exec: closes every descriptor from 3 up, so the
+// child inherits only stdin, stdout and stderr whatever the parent (or a
+// library in it: asio sockets, log files) opened without O_CLOEXEC.
+// Async-signal-safe (close_range, else a close() loop).
+void CloseDescriptorsFrom3();
+
+// Removes the temporaries WriteFileAtomic leaves in `dir` when a process dies
+// between create and rename (`NAME.tmp.PID`), but only those whose PID no
+// longer runs. Returns how many were
+// removed; a missing directory is 0.
+int RemoveStaleTempFiles(const std::string& dir);
+
 // Whether `path` is a mount point now (/proc/self/mountinfo; its octal
 // escapes of spaces and tabs are decoded). `path` must be absolute and
 // normalized as the kernel prints it.

@@ -53,6 +53,37 @@ TEST(FileUtilTest, MissingDirectoryIsAnError) {
 // A live directory, a missing path or a file is not a dead FUSE mount (the
 // dead case, a killed mount's ENOTCONN/ECONNABORTED, is
 // MountCliTest.RemountRightAfterKill9IsNeverBusy in cli/cli_test.cc).
+TEST(FileUtilTest, ReadFileBoundedStopsAtTheLimit) {
+  fs::path dir = fs::temp_directory_path() / ("qstor-bounded-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string small = (dir / "small").string();
+  ASSERT_TRUE(WriteFileAtomic(small, std::string(100, 'x')).ok());
+  auto ok = ReadFileBounded(small, 100, "manifest");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->size(), 100u);
+
+  auto big = ReadFileBounded(small, 99, "manifest");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), Status::Code::kResourceExhausted);
+  EXPECT_NE(big.status().message().find(small), std::string::npos) << big.status().ToString();
+  EXPECT_NE(big.status().message().find("99 bytes, the limit for a manifest"), std::string::npos)
+      << big.status().ToString();
+
+  // An endless character device stops one byte past the limit.
+  auto zero = ReadFileBounded("/dev/zero", 1 << 20, "saved plan");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().code(), Status::Code::kResourceExhausted);
+  EXPECT_NE(zero.status().message().find("/dev/zero gives more than 1048576 bytes"),
+            std::string::npos) << zero.status().ToString();
+
+  auto missing = ReadFileBounded((dir / "missing").string(), 10, "manifest");
+  EXPECT_EQ(missing.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(missing.status().message().find("missing"), std::string::npos);
+  auto d = ReadFileBounded(dir.string(), 10, "manifest");
+  EXPECT_FALSE(d.ok());
+  fs::remove_all(dir);
+}
+
 TEST(FileUtilTest, IsDeadFuseMountOnlyForADeadConnection) {
   EXPECT_FALSE(IsDeadFuseMount(fs::temp_directory_path().string()));
   EXPECT_FALSE(IsDeadFuseMount("/nonexistent-dir-qstor"));

@@ -1,6 +1,12 @@
 #include "devnet/devnet.h"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
+#include "common/file_util.h"
 #include "devnet/http_server.h"
 #include "devnet/sqlite_db.h"
 #include "devnet/zdb_process.h"
@@ -345,7 +352,22 @@ Status Devnet::Impl::Open() {
   std::error_code ec;
   fs::create_directories(opt.data_dir, ec);
   if (ec) return Status::IOError("devnet: cannot create " + opt.data_dir + ": " + ec.message());
-  auto d = SqliteDb::Open(opt.data_dir + "/ledger.sqlite");
+  // The ledger holds node admin and namespace passwords: the directory is
+  // 0700 and the ledger files 0600, also in a directory made by an older
+  // devnet. SQLite gives its -wal and -shm files the ledger's mode.
+  if (::chmod(opt.data_dir.c_str(), 0700) != 0) {
+    return Status::IOError("devnet: chmod 0700 " + opt.data_dir + ": " + std::strerror(errno));
+  }
+  const std::string ledger = opt.data_dir + "/ledger.sqlite";
+  int lfd = ::open(ledger.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lfd < 0) return Status::IOError("devnet: create " + ledger + ": " + std::strerror(errno));
+  int lrc = ::fchmod(lfd, 0600);
+  ::close(lfd);
+  if (lrc != 0) return Status::IOError("devnet: chmod 0600 " + ledger + ": " + std::strerror(errno));
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) ::chmod((ledger + suffix).c_str(), 0600);
+  // Temporaries of a devnet that died mid-write (WriteFileAtomic's .tmp.PID).
+  RemoveStaleTempFiles(opt.data_dir);
+  auto d = SqliteDb::Open(ledger);
   if (!d.ok()) return d.status();
   db = std::move(d).value();
   QSTOR_RETURN_IF_ERROR(db->ExecScript(R"SQL(
@@ -539,6 +561,21 @@ uint64_t Devnet::Impl::Balance(const std::string& pk) {
 }
 
 Status Devnet::Impl::Credit(const std::string& pk, uint64_t amount) {
+  // Balances are SQLite INTEGERs (int64). A sum past INT64_MAX would turn into
+  // a REAL (a floating-point balance) and an amount past it into a negative
+  // one: both are refused, the balance unchanged. Callers hold `mu`.
+  constexpr uint64_t kMax = uint64_t(INT64_MAX);
+  if (amount > kMax) {
+    return Status::InvalidArgument(fmt::format(
+        "credit: amount {} units is above the ledger's limit of {} units per balance", amount, kMax));
+  }
+  const uint64_t balance = Balance(pk);
+  if (balance > kMax - amount) {
+    return Status::ResourceExhausted(fmt::format(
+        "credit: balance {} + amount {} units would overflow the ledger's limit of {} units; "
+        "nothing was credited",
+        balance, amount, kMax));
+  }
   return db->Exec(
       "INSERT INTO accounts(pk, balance, nonce) VALUES(?, ?, 0) "
       "ON CONFLICT(pk) DO UPDATE SET balance = balance + excluded.balance",
@@ -997,8 +1034,12 @@ Result<json> Devnet::Impl::Deposit(uint32_t twin_id, uint64_t amount, const std:
                                                grid::FormatTft(amount),
                                                grid::FormatTft(opt.bridge_fee_units)));
   }
+  if (amount > uint64_t(INT64_MAX)) {
+    return Status::InvalidArgument(fmt::format(
+        "deposit: amount {} units is above the ledger's limit of {} units", amount, INT64_MAX));
+  }
   uint64_t credited = amount - opt.bridge_fee_units;
-  QSTOR_RETURN_IF_ERROR(Credit(tw->public_key, credited));
+  QSTOR_RETURN_IF_ERROR(Credit(tw->public_key, credited).WithContext("deposit"));
   QSTOR_RETURN_IF_ERROR(db->Exec(
       "INSERT INTO deposits(twin_id, amount, fee, memo, at) VALUES(?,?,?,?,?)",
       {int64_t(twin_id), int64_t(amount), int64_t(opt.bridge_fee_units), memo, Now()}));
@@ -1817,12 +1858,8 @@ Result<std::unique_ptr<Devnet>> Devnet::Start(DevnetOptions options) {
   impl->http = std::move(http).value();
   {
     std::string pf = grid::DevnetPortFile(options.data_dir);
-    std::ofstream out(pf + ".tmp");
-    out << impl->http->port() << "\n";
-    out.close();
-    std::error_code ec;
-    fs::rename(pf + ".tmp", pf, ec);
-    if (ec) return Status::IOError("devnet: cannot write " + pf + ": " + ec.message());
+    Status w = WriteFileAtomic(pf, std::to_string(impl->http->port()) + "\n", 0600);
+    if (!w.ok()) return w.WithContext("devnet: port file");
   }
   impl->biller = std::thread([raw] { raw->BillLoop(); });
   return std::unique_ptr<Devnet>(new Devnet(std::move(impl)));

@@ -8,7 +8,16 @@
 #include <mutex>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -684,6 +693,149 @@ TEST(ZdbProcess, OutlivesTheThreadThatStartedIt) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   z.Stop();
   EXPECT_FALSE(z.Running());
+  fs::remove_all(dir);
+}
+
+// The ledger holds node admin and namespace passwords: private files in a
+// private directory, also after a devnet of an older version left them open.
+TEST_F(DevnetTest, LedgerFilesArePrivate) {
+  auto mode = [](const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+  };
+  auto check = [&] {
+    EXPECT_EQ(mode(dir_), 0700u);
+    for (const char* f : {"/ledger.sqlite", "/ledger.sqlite-wal", "/ledger.sqlite-shm"}) {
+      if (fs::exists(dir_ + f)) {
+        EXPECT_EQ(mode(dir_ + f), 0600u) << f;
+      }
+    }
+    EXPECT_EQ(mode(grid::DevnetPortFile(dir_)), 0600u);
+  };
+  check();
+  // World-readable leftovers are made private at the next start.
+  RestartDevnet();
+  ::chmod(dir_.c_str(), 0755);
+  for (const char* f : {"/ledger.sqlite", "/ledger.sqlite-wal", "/ledger.sqlite-shm"}) {
+    ::chmod((dir_ + f).c_str(), 0644);
+  }
+  RestartDevnet();
+  check();
+}
+
+// Balances are integers: a deposit that would carry a balance past INT64_MAX
+// (where SQLite turns the sum into a floating-point value) is refused with a
+// clear error, the balance unchanged; non-integer amounts are refused.
+TEST_F(DevnetTest, DepositOverflowIsRefused) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  const uint64_t big = uint64_t(INT64_MAX);  // credited less the bridge fee: just below the limit
+  auto first = Raw("POST", "/bridge/deposit", json{{"twin_id", twin.twin_id}, {"amount", big}}.dump());
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto before = grid_->GetBalance(key.PublicKeyHex());
+  ASSERT_TRUE(before.ok());
+  auto second = Raw("POST", "/bridge/deposit",
+                    json{{"twin_id", twin.twin_id}, {"amount", 100 * grid::kUnitsPerTft}}.dump());
+  EXPECT_GE(second.status, 400) << second.body;
+  EXPECT_LT(second.status, 500) << second.body;
+  EXPECT_NE(second.body.find("overflow"), std::string::npos) << second.body;
+  auto after = grid_->GetBalance(key.PublicKeyHex());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->free, before->free);
+  // The ledger still holds an INTEGER.
+  auto raw = Raw("GET", "/chain/accounts/" + key.PublicKeyHex());
+  auto j = json::parse(raw.body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << raw.body;
+  EXPECT_TRUE(j["free"].is_number_unsigned() || j["balance"].is_number_unsigned()) << raw.body;
+  // Above INT64_MAX, above UINT64_MAX, fractional, negative: 400.
+  for (const char* amount : {"9223372036854775808", "18446744073709551616", "1.5", "1e30", "-1"}) {
+    auto r = Raw("POST", "/bridge/deposit",
+                 "{\"twin_id\":" + std::to_string(twin.twin_id) + ",\"amount\":" + amount + "}");
+    EXPECT_EQ(r.status, 400) << amount << ": " << r.body;
+  }
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, before->free);
+}
+
+// Temporaries of a devnet that died between write and rename are removed at
+// the next start; those of a live process are not.
+TEST_F(DevnetTest, StaleTempFilesAreRemovedAtStart) {
+  pid_t dead = ::fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string stale = grid::DevnetPortFile(dir_) + ".tmp." + std::to_string(dead);
+  const std::string live = dir_ + "/other.json.tmp." + std::to_string(::getpid());
+  std::ofstream(stale) << "x";
+  std::ofstream(live) << "x";
+  RestartDevnet();
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
+  fs::remove(live);
+}
+
+// The pids of this process's children running `exe_name`.
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string line;
+    std::getline(in, line);
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream ls(line.substr(close + 2));
+    char state;
+    long ppid = 0;
+    ls >> state >> ppid;
+    if (ppid == parent) out.push_back(pid_t(std::stol(name)));
+  }
+  return out;
+}
+
+std::map<int, std::string> FdTargets(const std::string& proc_fd) {
+  std::map<int, std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(proc_fd, ec)) {
+    std::error_code lec;
+    auto t = fs::read_symlink(e.path(), lec);
+    if (!lec) out[std::stoi(e.path().filename().string())] = t.string();
+  }
+  return out;
+}
+
+// A node's 0-db inherits stdin, stdout and stderr only: not a descriptor the
+// devnet (or a library in it) opened, even one opened without O_CLOEXEC.
+TEST(ZdbProcess, ChildHoldsNoDescriptorOfTheDevnet) {
+  const char* bin = std::getenv("QSTOR_BIN");
+  ASSERT_NE(bin, nullptr);
+  std::string dir = TempDir("zdbfds");
+  const std::string canary = dir + "/canary";
+  int leak = ::open(canary.c_str(), O_RDWR | O_CREAT, 0600);  // no O_CLOEXEC, on purpose
+  ASSERT_GE(leak, 0);
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);  // no O_CLOEXEC either
+  ZdbProcess z(bin, dir + "/node", "admin-secret-for-test");
+  Status st = z.Start(0);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::set<std::string> parent_targets;
+  for (const auto& [fd, t] : FdTargets("/proc/self/fd")) {
+    if (fd > 2 && t.rfind("anon_inode:", 0) != 0) parent_targets.insert(t);
+  }
+  auto kids = ChildrenOf(::getpid());
+  ASSERT_FALSE(kids.empty());
+  for (pid_t kid : kids) {
+    for (const auto& [fd, t] : FdTargets("/proc/" + std::to_string(kid) + "/fd")) {
+      if (fd <= 2) continue;
+      EXPECT_NE(t, canary) << "0-db pid " << kid << " fd " << fd;
+      EXPECT_EQ(parent_targets.count(t), 0u) << "0-db pid " << kid << " fd " << fd << " -> " << t;
+    }
+  }
+  z.Stop();
+  ::close(leak);
+  ::close(pipefd[0]);
+  ::close(pipefd[1]);
   fs::remove_all(dir);
 }
 

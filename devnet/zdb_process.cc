@@ -1,5 +1,7 @@
 #include "devnet/zdb_process.h"
 
+#include "common/file_util.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -88,6 +90,10 @@ Status ZdbProcess::Start(uint16_t port) {
   std::error_code ec;
   fs::create_directories(dir_ + "/data", ec);
   if (ec) return Status::IOError("zdb node " + dir_ + ": " + ec.message());
+  // The node's data holds namespace passwords: private, like the ledger.
+  fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (!ec) fs::permissions(dir_ + "/data", fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return Status::IOError("zdb node " + dir_ + ": chmod 0700: " + ec.message());
   std::string log = dir_ + "/zdb.log";
   // Remember where this start's output begins, to find its "listening" line.
   std::error_code sec;
@@ -109,8 +115,10 @@ Status ZdbProcess::Start(uint16_t port) {
     if (::getppid() != parent) _exit(1);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) ::dup2(devnull, 0);
+    // Only 0, 1 and 2 reach the 0-db: no ledger, socket or pipe of the devnet.
+    CloseDescriptorsFrom3();
     ::setenv("QSTOR_ZDB_ADMIN", admin_.c_str(), 1);
     ::execl(bin_.c_str(), bin_.c_str(), "zdb", "serve", "--data", data.c_str(), "--listen",
             "127.0.0.1", "--port", port_s.c_str(), "--sync", "100ms", static_cast<char*>(nullptr));

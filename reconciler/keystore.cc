@@ -25,6 +25,7 @@ namespace {
 
 constexpr char kFormat[] = "qstor-keystore";
 constexpr int kVersion = 1;
+constexpr size_t kMaxKeystoreBytes = 1u << 20;  // a keystore is a few KiB
 constexpr char kKdfAlg[] = "argon2id13";
 constexpr char kCipherAlg[] = "xchacha20poly1305-ietf";
 
@@ -85,16 +86,14 @@ Status WritePrivateAtomic(const std::string& path, const std::string& bytes) {
 }
 
 Result<nlohmann::json> LoadJson(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    if (errno == ENOENT) {
+  auto text = ReadFileBounded(path, kMaxKeystoreBytes, "keystore");
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kNotFound) {
       return Status::NotFound("no keystore at " + path + " (run `qstor init` first)");
     }
-    return Status::IOError("keystore: cannot read " + path + ": " + std::strerror(errno));
+    return text.status();
   }
-  std::stringstream ss;
-  ss << f.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat) {
     return Status::Corruption("keystore: " + path + " is not a qstor keystore");
   }

@@ -11,6 +11,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/file_util.h"
 #include "common/units.h"
 #include "reconciler/schema_validator.h"
 
@@ -610,28 +611,13 @@ LoadResult LoadManifestText(const std::string& text, const std::string& file) {
 
 LoadResult LoadManifestFile(const std::string& path) {
   LoadResult r;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    AddFileError(&r.diagnostics, path, 0, 0, "cannot read file: " + std::string(std::strerror(errno)));
+  // Bounded: /dev/zero or a FIFO stops at the limit instead of being read whole.
+  auto text = ReadFileBounded(path, kMaxManifestBytes, "manifest");
+  if (!text.ok()) {
+    AddFileError(&r.diagnostics, path, 0, 0, text.status().message());
     return r;
   }
-  std::string text;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text.append(buf, static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxManifestBytes) break;
-  }
-  if (in.bad()) {
-    AddFileError(&r.diagnostics, path, 0, 0, "cannot read file: I/O error");
-    return r;
-  }
-  if (text.size() > kMaxManifestBytes) {
-    AddFileError(&r.diagnostics, path, 0, 0,
-                 fmt::format("file is larger than {} bytes, the limit for a manifest",
-                             kMaxManifestBytes));
-    return r;
-  }
-  return LoadManifestText(text, path);
+  return LoadManifestText(*text, path);
 }
 
 LoadResult LoadManifestFiles(const std::vector<std::string>& paths) {

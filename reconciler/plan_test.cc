@@ -1,6 +1,7 @@
 // Planning as a pure function: manifests and observations in, actions out.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -375,6 +376,38 @@ TEST_F(StateTest, SaveLoadSerialLineageAndMode) {
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(LoadState(path_ + ".nope").status().code(), Status::Code::kNotFound);
+}
+
+// A qstor killed between WriteFileAtomic's write and rename leaves
+// NAME.json.tmp.PID; the next load removes those of dead pids, not of live ones.
+TEST_F(StateTest, LoadRemovesTemporariesOfDeadWriters) {
+  State s = NewState("demo", "devnet");
+  ASSERT_TRUE(SaveState(path_, s).ok());
+  pid_t dead = ::fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string stale = path_ + ".tmp." + std::to_string(dead);
+  const std::string live = path_ + ".tmp." + std::to_string(::getppid());
+  std::ofstream(stale) << "{";
+  std::ofstream(live) << "{";
+  ASSERT_TRUE(LoadState(path_).ok());
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(live));
+}
+
+// A state file is read with a bound: a FIFO or /dev/zero in its place stops
+// at the limit with an error naming the file.
+TEST_F(StateTest, OversizedStateIsRefusedNamingTheFile) {
+  State s = NewState("demo", "devnet");
+  ASSERT_TRUE(SaveState(path_, s).ok());
+  std::filesystem::remove(path_);
+  std::filesystem::create_symlink("/dev/zero", path_);
+  auto r = LoadState(path_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(path_), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("the limit for a state file"), std::string::npos)
+      << r.status().ToString();
 }
 
 TEST_F(StateTest, DamagedStateSaysWhereAndWhat) {

@@ -244,14 +244,14 @@ std::string StatePath(const std::string& home, const std::string& network,
 }
 
 Result<State> LoadState(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return Status::NotFound("no state at " + path);
-    return Status::IOError("open " + path + ": " + std::strerror(errno));
+  // Temporaries of a qstor that died between write and rename.
+  RemoveStaleTempFiles(DirOf(path));
+  auto text = ReadFileBounded(path, kMaxStateBytes, "state file");
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kNotFound) return Status::NotFound("no state at " + path);
+    return text.status();
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) {
     return Status::Corruption(path + ": not valid JSON (restore it from the grid with "
                                      "`qstor refresh --rebuild`)");
@@ -299,14 +299,14 @@ std::string LockPath(const std::string& state_path) {
 
 Result<std::optional<LockInfo>> ReadLock(const std::string& state_path) {
   std::string path = LockPath(state_path);
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return std::optional<LockInfo>();
-    return Status::IOError("open " + path + ": " + std::strerror(errno));
+  auto text = ReadFileBounded(path, kMaxLockBytes, "lock file");
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kNotFound) return std::optional<LockInfo>();
+    if (text.status().code() != Status::Code::kResourceExhausted) return text.status();
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  // Too large: damaged, still a lock (below).
+  auto j = text.ok() ? nlohmann::json::parse(*text, nullptr, false)
+                     : nlohmann::json(nlohmann::json::value_t::discarded);
   LockInfo li;
   if (j.is_discarded() || !j.is_object()) {
     // A lock being written right now, or a damaged one: still a lock.
@@ -368,10 +368,9 @@ Result<StateLock> StateLock::Acquire(const std::string& state_path, const std::s
     if (auto held = ReadLock(state_path); held.ok() && held->has_value() && (*held)->Stale()) {
       std::string aside = path + ".stale-" + li.id;
       if (::rename(path.c_str(), aside.c_str()) == 0) {
-        std::ifstream in(aside);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+        auto moved = ReadFileBounded(aside, kMaxLockBytes, "lock file");
+        auto j = moved.ok() ? nlohmann::json::parse(*moved, nullptr, false)
+                            : nlohmann::json(nlohmann::json::value_t::discarded);
         std::string moved_id = j.is_object() ? j.value("id", "") : "";
         if (moved_id == (*held)->id) {
           ::unlink(aside.c_str());

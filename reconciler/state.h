@@ -26,11 +26,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+
 #include "common/status.h"
 
 namespace qstor::reconciler {
 
 inline constexpr int kStateFormat = 1;
+// Largest state file read (a state of thousands of namespaces is far smaller).
+inline constexpr size_t kMaxStateBytes = 16u << 20;
+// Largest lock file read (a few hundred bytes when qstor wrote it).
+inline constexpr size_t kMaxLockBytes = 64u << 10;
 
 // A namespace's role: data shards or metadata replicas.
 enum class Role { kData, kMeta };
