@@ -23,13 +23,10 @@ struct CmdResult {
   std::string out;  // stdout and stderr together
 };
 
-// with_stderr: capture stdout and stderr together, else stdout only.
-// only_stderr: capture stderr only.
-CmdResult Qstor(const std::string& args, bool with_stderr = true, bool only_stderr = false) {
-  const char* bin = std::getenv("QSTOR_BIN");
-  std::string cmd = std::string(bin ? bin : "qstor") + " " + args +
-                    (only_stderr ? " 2>&1 >/dev/null" : with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
+// Runs `sh -c script` and captures what it prints on stdout (the script
+// redirects stderr as it needs).
+CmdResult Shell(const std::string& script) {
+  FILE* p = popen(script.c_str(), "r");
   EXPECT_NE(p, nullptr);
   std::string out;
   std::array<char, 4096> buf;
@@ -37,6 +34,15 @@ CmdResult Qstor(const std::string& args, bool with_stderr = true, bool only_stde
   while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
   int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// with_stderr: capture stdout and stderr together, else stdout only.
+// only_stderr: capture stderr only.
+CmdResult Qstor(const std::string& args, bool with_stderr = true, bool only_stderr = false) {
+  const char* bin = std::getenv("QSTOR_BIN");
+  std::string cmd = std::string(bin ? bin : "qstor") + " " + args +
+                    (only_stderr ? " 2>&1 >/dev/null" : with_stderr ? " 2>&1" : " 2>/dev/null");
+  return Shell(cmd);
 }
 
 const std::string kSrc = QSTOR_SOURCE_DIR;
@@ -101,18 +107,6 @@ TEST(CliTest, ValidateExitCodes) {
 // for files without an end: a FIFO whose writer never closes (apply used to
 // wait for its end, then read it a second time), and /dev/zero (apply used to
 // read it whole: gigabytes).
-// Runs `sh -c script` and captures stdout and stderr together.
-CmdResult Shell(const std::string& script) {
-  FILE* p = popen(script.c_str(), "r");
-  EXPECT_NE(p, nullptr);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 TEST(CliTest, InputFilesAreReadBoundedEvenWithoutAnEnd) {
   const char* bin_env = std::getenv("QSTOR_BIN");
   const std::string bin = bin_env ? bin_env : "qstor";

@@ -66,13 +66,13 @@ bool IsHexByteDir(const std::string& s) {
 bool IsMountTopFile(const std::string& n) {
   static const char* kNames[] = {"lock",          "meta.db",          "meta.db-wal",
                                  "meta.db-shm",   "meta.db-journal",  "meta.db.restore",
-                                 "mount.log",     "cache-id",         "cache-id.tmp",
-                                 kOwnerFile};
+                                 "mount.log",     "cache-id",         kOwnerFile};
   for (const char* k : kNames) {
     if (n == k) return true;
   }
   // WriteFileAtomic's temporary of owner.json or meta.db.
-  return n.rfind(std::string(kOwnerFile) + ".tmp.", 0) == 0 || n.rfind("meta.db.tmp", 0) == 0;
+  return n.rfind(std::string(kOwnerFile) + ".tmp.", 0) == 0 || n.rfind("meta.db.tmp", 0) == 0 ||
+         n.rfind("cache-id.tmp.", 0) == 0;
 }
 
 // Overwrites a regular file with zeros (fsynced), then unlinks it.

@@ -80,8 +80,14 @@ std::unique_ptr<Client> Connect(uint16_t port, ClientOptions o = {}) {
 }
 
 // Raw TCP for protocol abuse.
-int RawConnect(uint16_t port) {
+// A TCP connection from `source` (any 127.x address is this host), so one
+// test can be several peers.
+int RawConnectFrom(uint16_t port, const char* source) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &src.sin_addr);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0) << source;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -91,6 +97,8 @@ int RawConnect(uint16_t port) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   return fd;
 }
+
+int RawConnect(uint16_t port) { return RawConnectFrom(port, "127.0.0.1"); }
 
 void SendAll(int fd, const std::string& s) {
   size_t off = 0;
@@ -474,23 +482,6 @@ TEST(ZdbServer, SlowLorisAndIdleClientsAreCut) {
   ::close(idle);
 }
 
-// A TCP connection from `source` (any 127.x address is this host), so one
-// test can be several peers.
-int RawConnectFrom(uint16_t port, const char* source) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source, &src.sin_addr);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)), 0) << source;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
 
 // Issue 19 item 7: silent connections from one peer filled every slot, and
 // PING from anyone else got "connection closed by server" for the idle

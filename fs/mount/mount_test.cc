@@ -1564,14 +1564,19 @@ class ZdbProc {
   pid_t pid_ = -1;
 };
 
-// The mount over the storage engine: 3 real 0-db servers, k=2, m=1.
-TEST_F(MountTest, ZdbBackendsThroughStorageEngine) {
+// Three 0-db servers under `root` and a key file: `args` mounts 2+1 over
+// them (--k, --m, --key-file and a --zdb for each); tests add their flags.
+struct ZdbCluster {
   std::vector<std::unique_ptr<ZdbProc>> zdbs;
+  std::vector<std::string> args;
+};
+
+void StartZdbCluster(const std::string& root, ZdbCluster* c) {
   for (int i = 0; i < 3; i++) {
-    zdbs.push_back(std::make_unique<ZdbProc>(root_ + "/zdb" + std::to_string(i)));
-    ASSERT_TRUE(zdbs.back()->Start()) << "zdb " << i;
+    c->zdbs.push_back(std::make_unique<ZdbProc>(root + "/zdb" + std::to_string(i)));
+    ASSERT_TRUE(c->zdbs.back()->Start()) << "zdb " << i;
   }
-  std::string keyfile = root_ + "/keys";
+  std::string keyfile = root + "/keys";
   {
     std::FILE* f = std::fopen(keyfile.c_str(), "w");
     ASSERT_NE(f, nullptr);
@@ -1579,13 +1584,21 @@ TEST_F(MountTest, ZdbBackendsThroughStorageEngine) {
                "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n", f);
     std::fclose(f);
   }
+  c->args = {"--k", "2", "--m", "1", "--key-file", keyfile};
+  for (auto& z : c->zdbs) {
+    c->args.push_back("--zdb");
+    c->args.push_back(z->Spec());
+  }
+}
+
+// The mount over the storage engine: 3 real 0-db servers, k=2, m=1.
+TEST_F(MountTest, ZdbBackendsThroughStorageEngine) {
+  ZdbCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartZdbCluster(root_, &cluster));
+  auto& zdbs = cluster.zdbs;
   auto args = [&](const std::string& cache_size) {
-    std::vector<std::string> a = {"--k", "2", "--m", "1", "--key-file", keyfile,
-                                  "--cache-size", cache_size, "--read-timeout", "10s"};
-    for (auto& z : zdbs) {
-      a.push_back("--zdb");
-      a.push_back(z->Spec());
-    }
+    std::vector<std::string> a = cluster.args;
+    a.insert(a.end(), {"--cache-size", cache_size, "--read-timeout", "10s"});
     return a;
   };
   // MountProc passes --local-backend; --zdb replaces it, so use a wrapper
@@ -2151,25 +2164,11 @@ long EnvLong(const char* name, long def) {
 // never reached the grid and a fresh cache read the old ones. The nodes are
 // stopped while the upload is in flight, so the order is certain.
 TEST_F(MountTest, BlockRewrittenWhileItsOldBytesUploadIsNeverRecordedWithThem) {
-  std::vector<std::unique_ptr<ZdbProc>> zdbs;
-  for (int i = 0; i < 3; i++) {
-    zdbs.push_back(std::make_unique<ZdbProc>(root_ + "/zdb" + std::to_string(i)));
-    ASSERT_TRUE(zdbs.back()->Start()) << "zdb " << i;
-  }
-  std::string keyfile = root_ + "/keys";
-  {
-    std::FILE* f = std::fopen(keyfile.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
-               "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n", f);
-    std::fclose(f);
-  }
-  std::vector<std::string> args = {"--k", "2", "--m", "1", "--key-file", keyfile,
-                                   "--block-size", "64KiB", "--read-timeout", "30s"};
-  for (auto& z : zdbs) {
-    args.push_back("--zdb");
-    args.push_back(z->Spec());
-  }
+  ZdbCluster cluster;
+  ASSERT_NO_FATAL_FAILURE(StartZdbCluster(root_, &cluster));
+  auto& zdbs = cluster.zdbs;
+  std::vector<std::string> args = cluster.args;
+  args.insert(args.end(), {"--block-size", "64KiB", "--read-timeout", "30s"});
   auto& m = NewMount(args, "a");
   m.backend = "";
   ASSERT_TRUE(m.Start());

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 
 namespace qstor::fs::mount {
 namespace {
@@ -104,29 +105,23 @@ class ObjectStoreSink final : public SegmentSink {
   static std::string ChunkId(const std::string& name, uint64_t gen, uint64_t i) {
     return "meta/" + name + "/" + std::to_string(gen) + "/" + std::to_string(i);
   }
+  // Inline records are hex in the JSON record (libsodium's codec).
   static std::string ToHex(std::string_view d) {
-    static const char* k = "0123456789abcdef";
-    std::string out;
-    out.reserve(d.size() * 2);
-    for (unsigned char c : d) {
-      out += k[c >> 4];
-      out += k[c & 15];
-    }
+    std::string out(d.size() * 2 + 1, '\0');
+    sodium_bin2hex(out.data(), out.size(), reinterpret_cast<const unsigned char*>(d.data()),
+                   d.size());
+    out.pop_back();
     return out;
   }
+  // nullopt unless all of `h` is hex digits (an even number of them).
   static std::optional<std::string> FromHex(const std::string& h) {
-    if (h.size() % 2) return std::nullopt;
-    auto nib = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      return -1;
-    };
-    std::string out;
-    out.reserve(h.size() / 2);
-    for (size_t i = 0; i < h.size(); i += 2) {
-      int a = nib(h[i]), b = nib(h[i + 1]);
-      if (a < 0 || b < 0) return std::nullopt;
-      out += static_cast<char>(a * 16 + b);
+    std::string out(h.size() / 2, '\0');
+    size_t len = 0;
+    if (h.size() % 2 != 0 ||
+        sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), h.data(),
+                       h.size(), nullptr, &len, nullptr) != 0 ||
+        len != out.size()) {
+      return std::nullopt;
     }
     return out;
   }

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/file_util.h"
+
 namespace qstor::fs::mount {
 namespace {
 
@@ -162,19 +164,14 @@ Status WriteLease(SegmentSink& sink, const LeaseRecord& l) {
 }
 
 Result<std::string> LoadOrCreateCacheId(const std::string& cache_dir) {
-  std::string path = cache_dir + "/cache-id";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[128];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n > 0) {
-      std::string id(buf, static_cast<size_t>(n));
-      while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
-      if (!id.empty()) return id;
-    }
-  } else if (errno != ENOENT) {
-    return Status::IOError("open " + path + ": " + std::strerror(errno));
+  const std::string path = cache_dir + "/cache-id";
+  auto text = ReadFileBounded(path, 128, "cache id");
+  if (text.ok()) {
+    std::string id = std::move(*text);
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    if (!id.empty()) return id;
+  } else if (text.status().code() != Status::Code::kNotFound) {
+    return text.status();
   }
   unsigned char raw[16];
   size_t got = 0;
@@ -188,16 +185,7 @@ Result<std::string> LoadOrCreateCacheId(const std::string& cache_dir) {
   }
   std::string id;
   for (unsigned char c : raw) id += fmt::format("{:02x}", c);
-  std::string tmp = path + ".tmp";
-  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("open " + tmp + ": " + std::strerror(errno));
-  std::string line = id + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::IOError("write " + path + ": " + std::strerror(errno));
-  }
+  QSTOR_RETURN_IF_ERROR(WriteFileAtomic(path, id + "\n", 0600));
   return id;
 }
 
