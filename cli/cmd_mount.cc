@@ -493,14 +493,16 @@ Result<std::string> ReadStats(const std::string& path, int* err) {
 // setting the sync attribute there would do nothing and say "synced".
 Status CheckQstorMountRoot(const std::string& in_path) {
   std::string path = in_path;
+  auto dead = [](const std::string& p, int e) {
+    return Status::Unavailable(p + " is a dead FUSE mount (its process is gone: " +
+                               std::strerror(e) +
+                               "); mount it again, the cache resumes what was not uploaded");
+  };
+  auto is_dead = [](int e) { return e == ENOTCONN || e == ECONNABORTED; };
   char buf[PATH_MAX];
   if (::realpath(path.c_str(), buf) == nullptr) {
     int e = errno;
-    if (e == ENOTCONN || e == ECONNABORTED) {
-      return Status::Unavailable(in_path + " is a dead FUSE mount (its process is gone: " +
-                                 std::strerror(e) + "); mount it again, the cache resumes "
-                                 "what was not uploaded");
-    }
+    if (is_dead(e)) return dead(in_path, e);
     return Status::NotFound(in_path + ": " + std::strerror(e));
   }
   path = buf;
@@ -508,10 +510,7 @@ Status CheckQstorMountRoot(const std::string& in_path) {
   struct statfs sf {};
   if (::statfs(path.c_str(), &sf) != 0) {
     int e = errno;
-    if (e == ENOTCONN || e == ECONNABORTED) {
-      return Status::Unavailable(path + " is a dead FUSE mount (its process is gone); mount it "
-                                 "again, the cache resumes what was not uploaded");
-    }
+    if (is_dead(e)) return dead(path, e);
     return Status::IOError("statfs " + path + ": " + std::strerror(e));
   }
   if (sf.f_type != kFuseSuperMagic) {
@@ -526,10 +525,7 @@ Status CheckQstorMountRoot(const std::string& in_path) {
   int err = 0;
   auto stats = ReadStats(path, &err);
   if (!stats.ok()) {
-    if (err == ENOTCONN || err == ECONNABORTED) {
-      return Status::Unavailable(path + " is a dead FUSE mount (its process is gone); mount it "
-                                 "again, the cache resumes what was not uploaded");
-    }
+    if (is_dead(err)) return dead(path, err);
     return Status::FailedPrecondition(
         not_root + " (a FUSE file system that does not answer qstor's control attribute)");
   }
