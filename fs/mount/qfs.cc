@@ -24,6 +24,7 @@ constexpr size_t kNameMax = 255;
 constexpr size_t kXattrMax = 64 * 1024;
 constexpr const char* kStatsXattr = "trusted.qstor.stats";
 constexpr const char* kSyncXattr = "trusted.qstor.sync";
+constexpr const char* kResizeXattr = "trusted.qstor.resize";
 constexpr const char* kCheckXattr = "trusted.qstor.check-cache";
 constexpr const char* kCheckDecodeXattr = "trusted.qstor.check-cache-decode";
 constexpr const char* kMetaBlob = "fsmeta.sqlite";
@@ -229,6 +230,8 @@ struct Qfs::Shared {
 Qfs::Qfs(MountOptions options, std::shared_ptr<SegmentSink> sink)
     : opt_(std::move(options)), shared_(std::make_shared<Shared>()) {
   shared_->sink = std::move(sink);
+  capacity_ = opt_.capacity;
+  cache_limit_ = opt_.cache_size;
   started_ = std::chrono::steady_clock::now();
   last_ship_ = started_;
 }
@@ -253,6 +256,50 @@ void Qfs::NoteError(const std::string& what) {
   spdlog::warn("mount: {}", what);
   std::lock_guard l(err_mu_);
   last_error_ = what;
+}
+
+namespace {
+std::string UploadFailureCause(const Status& st) {
+  const std::string& m = st.message();
+  auto has = [&](const char* t) { return m.find(t) != std::string::npos; };
+  // A Put that could not store enough shards is kUnavailable whatever each
+  // shard's reason; the reasons are in its message.
+  if (st.code() == Status::Code::kResourceExhausted || has("No space left") ||
+      has("resource exhausted")) {
+    return "namespace full";
+  }
+  if (st.code() == Status::Code::kPermissionDenied || has("permission denied") ||
+      has("Too many clients") || has("writer lease") || has("EROFS")) {
+    return "refused";
+  }
+  if (st.code() == Status::Code::kUnavailable || st.code() == Status::Code::kTimeout) {
+    return "unreachable";
+  }
+  return "error";
+}
+}  // namespace
+
+void Qfs::NoteUploadFailure(const std::string& what, const Status& st) {
+  {
+    std::lock_guard l(up_mu_);
+    upload_failures_++;
+  }
+  NoteError(what + ": " + st.ToString());
+  std::lock_guard l(err_mu_);
+  upload_cause_ = UploadFailureCause(st);
+  upload_cause_error_ = what + ": " + st.ToString();
+  if (upload_failing_since_ns_ == 0) upload_failing_since_ns_ = NowNs();
+}
+
+void Qfs::NoteUploadOk() {
+  {
+    std::lock_guard l(up_mu_);
+    upload_failures_ = 0;
+  }
+  std::lock_guard l(err_mu_);
+  upload_cause_.clear();
+  upload_cause_error_.clear();
+  upload_failing_since_ns_ = 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -1023,7 +1070,7 @@ Status Qfs::FillBlock(Inode& in, uint64_t blk) {
     // Reads of evicted data can refill the cache faster than the uploader's
     // 200 ms timer evicts: a segment's worth over the limit wakes it.
     if (cache_bytes_.fetch_add(it->second.len) + it->second.len >
-        opt_.cache_size + opt_.segment_size) {
+        cache_limit_.load() + opt_.segment_size) {
       up_cv_.notify_all();
     }
     if (!it->second.dirty) {
@@ -2244,7 +2291,7 @@ void Qfs::StatFs(fuse_req_t req) {
   struct statvfs s {};
   const uint64_t frsize = 4096;
   uint64_t used = used_bytes_.load();
-  uint64_t cap = std::max<uint64_t>(opt_.capacity, frsize);
+  uint64_t cap = std::max<uint64_t>(capacity_.load(), frsize);
   s.f_bsize = frsize;
   s.f_frsize = frsize;
   s.f_blocks = cap / frsize;
@@ -2276,6 +2323,36 @@ void Qfs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*
     Status st = SyncAll(std::chrono::seconds(secs));
     if (!st.ok()) NoteError("sync: " + st.ToString());
     fuse_reply_err(req, st.ok() ? 0 : EIO);
+    return;
+  }
+  if (ino == FUSE_ROOT_ID && n == kResizeXattr) {
+    // {"capacity_bytes": N, "cache_limit_bytes": N}, either or both.
+    if (fuse_req_ctx(req)->uid != 0) {
+      fuse_reply_err(req, EPERM);
+      return;
+    }
+    auto j = nlohmann::json::parse(std::string(value, size), nullptr, false);
+    auto field = [&](const char* key, uint64_t min, std::optional<uint64_t>* out) {
+      if (!j.contains(key)) return true;
+      const auto& v = j[key];
+      if (!v.is_number_unsigned() || v.get<uint64_t>() < min) return false;
+      *out = v.get<uint64_t>();
+      return true;
+    };
+    std::optional<uint64_t> cap, cache;
+    if (!j.is_object() || !field("capacity_bytes", 4096, &cap) ||
+        !field("cache_limit_bytes", 1u << 20, &cache) || (!cap && !cache)) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    if (cap) capacity_ = *cap;
+    if (cache) {
+      cache_limit_ = *cache;
+      up_cv_.notify_all();  // a smaller cache is evicted down at once
+    }
+    spdlog::info("mount: resized to capacity {} bytes, cache limit {} bytes", capacity_.load(),
+                 cache_limit_.load());
+    fuse_reply_err(req, 0);
     return;
   }
   if (n.empty() || n.size() > 255) {
@@ -2767,19 +2844,11 @@ bool Qfs::UploadOnce(bool* more) {
     std::lock_guard dl(db_->mu());
     if (!put.ok()) {
       upload_errors_++;
-      {
-        std::lock_guard l(up_mu_);
-        upload_failures_++;
-      }
-      NoteError("upload of segment " + id + " to " + shared_->sink->Describe() + ": " +
-                put.ToString());
+      NoteUploadFailure("upload of segment " + id + " to " + shared_->sink->Describe(), put);
       (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
       return false;
     }
-    {
-      std::lock_guard l(up_mu_);
-      upload_failures_ = 0;
-    }
+    NoteUploadOk();
     if (!synced.ok()) {
       NoteError(synced.ToString());
       (void)db_->Prepare("UPDATE segments SET state=2 WHERE id=?").BindText(1, id).Run();
@@ -2879,8 +2948,9 @@ void Qfs::DeleteDeadSegments() {
 }
 
 void Qfs::Evict() {
-  if (cache_bytes_.load() <= opt_.cache_size) return;
-  uint64_t target = opt_.cache_size - opt_.cache_size / 10;
+  const uint64_t limit = cache_limit_.load();
+  if (cache_bytes_.load() <= limit) return;
+  uint64_t target = limit - limit / 10;
   struct Row {
     uint64_t ino, blk, gen;
   };
@@ -2939,9 +3009,7 @@ bool Qfs::ShipMeta() {
   if (writer_) {
     auto g = writer_->BeginSnapshot();  // fencing: the lease is still ours
     if (!g.ok()) {
-      NoteError("metadata snapshot not stored: " + g.status().ToString());
-      std::lock_guard l(up_mu_);
-      upload_failures_++;
+      NoteUploadFailure("metadata snapshot not stored", g.status());
       return false;
     }
     gen = *g;
@@ -2970,22 +3038,14 @@ bool Qfs::ShipMeta() {
   in_sink_since_ns_ = 0;
   if (!st.ok()) {
     upload_errors_++;
-    {
-      std::lock_guard l(up_mu_);
-      upload_failures_++;
-    }
-    NoteError("metadata snapshot to " + shared_->sink->Describe() + ": " + st.ToString());
+    NoteUploadFailure("metadata snapshot to " + shared_->sink->Describe(), st);
     return false;
   }
   if (writer_) {
     Status hs = writer_->FinishSnapshot(gen);
     if (!hs.ok()) {
       upload_errors_++;
-      {
-        std::lock_guard l(up_mu_);
-        upload_failures_++;
-      }
-      NoteError("metadata snapshot: " + hs.ToString());
+      NoteUploadFailure("metadata snapshot", hs);
       return false;
     }
     // The cache is at the generation it stored; unshipped only if nothing
@@ -2998,10 +3058,7 @@ bool Qfs::ShipMeta() {
       if (mutations_.load() != mutations) unshipped_ = true;
     }
   }
-  {
-    std::lock_guard l(up_mu_);
-    upload_failures_ = 0;
-  }
+  NoteUploadOk();
   meta_snapshots_++;
   last_ship_changes_ = changes;
   return true;
@@ -3297,10 +3354,10 @@ std::string Qfs::StatsJson() {
   j["durability"] = opt_.durability == Durability::kGrid ? "grid" : "local";
   j["block_size"] = bs_;
   j["segment_size"] = opt_.segment_size;
-  j["capacity_bytes"] = opt_.capacity;
+  j["capacity_bytes"] = capacity_.load();
   j["used_bytes"] = used_bytes_.load();
   j["inodes"] = inode_count_.load();
-  j["cache"] = {{"bytes", cache_bytes_.load()}, {"limit_bytes", opt_.cache_size},
+  j["cache"] = {{"bytes", cache_bytes_.load()}, {"limit_bytes", cache_limit_.load()},
                 {"evicted_bytes", evicted_bytes_.load()},
                 {"verified_blocks", verified_blocks_.load()},
                 {"corrupt_blocks", corrupt_blocks_.load()}};
@@ -3343,9 +3400,24 @@ std::string Qfs::StatsJson() {
   j["fetched"] = {{"bytes", shared_->fetched_bytes.load()}, {"errors", fetch_errors_.load()}};
   j["deleted_segments"] = deleted_segments_.load();
   j["metadata_snapshots"] = meta_snapshots_.load();
+  int failures = 0;
+  {
+    std::lock_guard ul(up_mu_);
+    failures = upload_failures_;
+  }
   {
     std::lock_guard l(err_mu_);
     j["last_error"] = last_error_;
+    // Uploads failing right now (null when the last one worked): the cause
+    // ("namespace full", "unreachable", "refused", "error"), the error and
+    // for how long. `qstor status` and `qstor sync` report it.
+    j["upload_failing"] =
+        upload_failing_since_ns_ == 0
+            ? nlohmann::json(nullptr)
+            : nlohmann::json{{"cause", upload_cause_},
+                             {"error", upload_cause_error_},
+                             {"failures", failures},
+                             {"seconds", (NowNs() - upload_failing_since_ns_) / 1e9}};
   }
   return j.dump();
 }

@@ -299,6 +299,10 @@ class Qfs {
   // True if the grid has everything (stored now, or nothing to store).
   bool ShipMeta();
   void FlushIdle();
+  // Upload (segment or metadata snapshot) failed / worked: counts the
+  // failure streak for the backoff and records its cause for fs stats.
+  void NoteUploadFailure(const std::string& what, const Status& st);
+  void NoteUploadOk();
   void NoteError(const std::string& what);
 
   MountOptions opt_;
@@ -357,6 +361,15 @@ class Qfs {
 
   std::atomic<uint64_t> cache_bytes_{0};
   std::atomic<uint64_t> used_bytes_{0};
+  // statfs size and cache limit: start as opt_'s, changed live by the
+  // trusted.qstor.resize control attribute (an apply that grew the storage).
+  std::atomic<uint64_t> capacity_{0};
+  std::atomic<uint64_t> cache_limit_{0};
+  // Why uploads keep failing (set with upload_failures_, cleared with it):
+  // "namespace full", "unreachable", "refused" or "error", and the error.
+  std::string upload_cause_;     // guarded by err_mu_
+  std::string upload_cause_error_;
+  int64_t upload_failing_since_ns_ = 0;
   std::atomic<uint64_t> inode_count_{0};
   std::atomic<uint64_t> uploaded_bytes_{0};
   std::atomic<uint64_t> uploaded_segments_{0};
