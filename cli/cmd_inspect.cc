@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/mount_control.h"
 #include "common/file_util.h"
 #include "common/units.h"
 
@@ -19,7 +20,6 @@
 #include "reconciler/apply.h"
 #include "reconciler/plan.h"
 #include "reconciler/state.h"
-#include "zdb/client.h"
 #endif
 
 namespace qstor::cli {
@@ -41,26 +41,11 @@ struct Seen {
   reconciler::Observation obs;
   std::string state_path;
   bool deployments_checked = false;
-  // Live payload bytes per contract, from each namespace's NSINFO (only
-  // with the identity: the namespaces are password-protected).
-  std::map<uint64_t, uint64_t> used;
+  // Slots the grid shows ready whose address the state file lacks (an apply
+  // killed before it wrote them): `qstor mount` refuses until an apply
+  // records them.
+  std::vector<std::string> unrecorded;
 };
-
-// NSINFO of every deployed namespace, 2 s per namespace at most.
-void ProbeUsed(Seen& seen, const grid::Identity& id, const reconciler::Manifest& m) {
-  zdb::ClientOptions co;
-  co.connect_timeout = std::chrono::milliseconds(2000);
-  co.request_timeout = std::chrono::milliseconds(2000);
-  for (const auto& ns : seen.obs.state.namespaces) {
-    if (!ns.deployed()) continue;
-    auto c = zdb::Client::Connect(ns.host, ns.port, co);
-    if (!c.ok()) continue;
-    auto pw = id.NamespacePassword(m.name, m.network, reconciler::RoleName(ns.role), ns.index);
-    if (!pw.ok() || !(*c)->Select(ns.ns, *pw).ok()) continue;
-    auto info = (*c)->NsInfo(ns.ns);
-    if (info.ok()) seen.used[ns.contract_id] = info->data_size_bytes;
-  }
-}
 
 Result<Seen> See(const reconciler::Manifest& m) {
   auto home = QstorHome();
@@ -96,7 +81,11 @@ Result<Seen> See(const reconciler::Manifest& m) {
   if (!obs.ok()) return obs.status();
   seen.obs = std::move(obs).value();
   seen.deployments_checked = oo.check_deployments;
-  if (identity) ProbeUsed(seen, *identity, m);
+  for (const auto& ns : seen.obs.state.namespaces) {
+    const reconciler::NamespaceState* rec = state ? state->Find(ns.role, ns.index) : nullptr;
+    if (ns.deployed() && (rec == nullptr || !rec->deployed())) seen.unrecorded.push_back(ns.Slot());
+  }
+  if (identity) ProbeUsedBytes(seen.obs, *identity, m);
   return seen;
 }
 
@@ -130,7 +119,7 @@ int RunList(const Context& ctx, const InspectCli& c) {
       for (const auto& ns : st.namespaces) {
         nlohmann::json r = ns.ToJson();
         r["health"] = SlotHealth(*seen, ns);
-        if (seen->used.count(ns.contract_id)) r["used_bytes"] = seen->used.at(ns.contract_id);
+        if (seen->obs.used_bytes.count(ns.contract_id)) r["used_bytes"] = seen->obs.used_bytes.at(ns.contract_id);
         r["monthly_cost_units"] = MonthlyUnits(*seen, ns);
         rows.push_back(r);
       }
@@ -152,8 +141,8 @@ int RunList(const Context& ctx, const InspectCli& c) {
                              "HEALTH");
     for (const auto& ns : st.namespaces) {
       std::string loc = ns.city.empty() ? ns.country : ns.city + ", " + ns.country;
-      auto u = seen->used.find(ns.contract_id);
-      std::string used = u == seen->used.end() ? "-" : short_size(u->second);
+      auto u = seen->obs.used_bytes.find(ns.contract_id);
+      std::string used = u == seen->obs.used_bytes.end() ? "-" : short_size(u->second);
       std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>10} {:>10} {:>14}  {}\n",
                                ns.Slot(), ns.node_id, ns.farm_id, loc.substr(0, 24),
                                ns.contract_id, short_size(ns.size_bytes), used,
@@ -191,6 +180,10 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
         monthly += MonthlyUnits(*seen, ns);
       }
     }
+    for (const auto& slot : seen->unrecorded) {
+      problems.push_back(slot + ": ready on the grid but not recorded in the state (an apply was "
+                         "interrupted); `qstor apply` records it");
+    }
     const int want_data = m.data_shards + m.parity_shards;
     const int margin = data_ok - m.data_shards;
     std::string health;
@@ -210,17 +203,35 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
     }
     bool mounted = m.mount.enabled && IsMountPoint(m.mount.path);
     nlohmann::json mount_stats;
+    bool upload_failing = false;
     if (mounted) {
-      std::string buf(65536, '\0');
-      ssize_t n = ::getxattr(m.mount.path.c_str(), "trusted.qstor.stats", buf.data(), buf.size());
-      if (n > 0) {
-        buf.resize(static_cast<size_t>(n));
-        mount_stats = nlohmann::json::parse(buf, nullptr, false);
-        if (mount_stats.is_discarded()) mount_stats = nullptr;
+      if (auto text = ReadMountStats(m.mount.path); text.ok()) {
+        mount_stats = nlohmann::json::parse(*text, nullptr, false);
+        if (!mount_stats.is_object()) mount_stats = nullptr;
       }
+    }
+    // Uploads that keep failing leave bytes only in the local cache: say
+    // why (a full namespace, an unreachable or refusing node).
+    if (mount_stats.is_object() && mount_stats.contains("upload_failing") &&
+        mount_stats["upload_failing"].is_object()) {
+      const auto& f = mount_stats["upload_failing"];
+      uint64_t pending = 0;
+      if (mount_stats.contains("pending_upload") && mount_stats["pending_upload"].is_object()) {
+        const auto& pb = mount_stats["pending_upload"]["bytes"];
+        if (pb.is_number_unsigned()) pending = pb.get<uint64_t>();
+      }
+      std::string cause = f.value("cause", std::string("error"));
+      problems.push_back(fmt::format(
+          "uploads failing for {:.0f} s ({}), {} only in the local cache: {}{}",
+          f.value("seconds", 0.0), cause, FormatSize(pending), f.value("error", std::string()),
+          cause == "namespace full"
+              ? "; grow spec.capacity and `qstor apply`, or delete files and `qstor fs gc`"
+              : ""));
+      upload_failing = true;
     }
     bool low_runway = runway_days && *runway_days < 7.0;
     attention = attention || health != "healthy" || grace > 0 || low_runway ||
+                !seen->unrecorded.empty() || upload_failing ||
                 (m.mount.enabled && !mounted);
     if (ctx.global.json) {
       nlohmann::json j = {{"name", m.name},

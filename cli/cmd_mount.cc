@@ -32,6 +32,7 @@
 
 #include "cli/commands.h"
 #include "cli/mount_cache.h"
+#include "cli/mount_control.h"
 #include "cli/mount_grid.h"
 #include "common/file_util.h"
 #include "common/units.h"
@@ -55,7 +56,6 @@ namespace qstor::cli {
 #if defined(QSTOR_HAVE_FS_MOUNT)
 namespace {
 
-constexpr const char* kStatsXattr = "trusted.qstor.stats";
 constexpr const char* kSyncXattr = "trusted.qstor.sync";
 constexpr long kFuseSuperMagic = 0x65735546;
 
@@ -159,9 +159,6 @@ int Fail(const Status& st, const char* what) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
-// The mount's stats (its control attribute); *err (if given) is the errno
-// of a failed read.
-Result<std::string> ReadStats(const std::string& path, int* err = nullptr);
 
 int RunMountCmd(const Context& ctx, const MountCli& c) {
   using qstor::fs::mount::MountOptions;
@@ -382,7 +379,7 @@ int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkF
     std::string who = "another file system is mounted there";
     bool busy = true;
     int err = 0;
-    auto stats = ReadStats(o.mountpoint, &err);
+    auto stats = ReadMountStats(o.mountpoint, &err);
     if (stats.ok()) {
       auto j = nlohmann::json::parse(*stats, nullptr, false);
       if (!j.is_discarded() && j.contains("pid")) {
@@ -471,21 +468,6 @@ int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkF
 
 namespace {
 
-Result<std::string> ReadStats(const std::string& path, int* err) {
-  std::string buf(64 * 1024, '\0');
-  ssize_t n = ::getxattr(path.c_str(), kStatsXattr, buf.data(), buf.size());
-  if (n < 0) {
-    int e = errno;
-    if (err) *err = e;
-    if (e == ENODATA || e == ENOTSUP) {
-      return Status::NotFound(path + " is not the root of a qstor mount");
-    }
-    return Status::IOError(path + ": " + std::strerror(e));
-  }
-  buf.resize(static_cast<size_t>(n));
-  return buf;
-}
-
 // `path` must be the root of a live qstor mount: a FUSE file system
 // mounted exactly there that answers the qstor control attribute. Anything
 // else (a plain directory, a mount that died and left its directory behind,
@@ -523,7 +505,7 @@ Status CheckQstorMountRoot(const std::string& in_path) {
                                       " (a directory inside a mount: give the mount point)");
   }
   int err = 0;
-  auto stats = ReadStats(path, &err);
+  auto stats = ReadMountStats(path, &err);
   if (!stats.ok()) {
     if (is_dead(err)) return dead(path, err);
     return Status::FailedPrecondition(
@@ -537,9 +519,23 @@ Status SyncMount(const std::string& path, std::chrono::milliseconds timeout) {
   if (::setxattr(path.c_str(), kSyncXattr, secs.data(), secs.size(), 0) != 0) {
     int e = errno;
     if (e == EIO) {
-      return Status::Unavailable("sync of " + path + " did not finish within " + secs +
-                                 " s (backends slow or down; see `qstor fs stats " + path +
-                                 "` last_error)");
+      // Name why: the mount records the cause of the uploads that keep
+      // failing (a full namespace is not a slow backend).
+      std::string why = "backends slow or down; see `qstor fs stats " + path + "` last_error";
+      if (auto stats = ReadMountStats(path); stats.ok()) {
+        auto j = nlohmann::json::parse(*stats, nullptr, false);
+        if (j.is_object() && j.contains("upload_failing") && j["upload_failing"].is_object()) {
+          const auto& f = j["upload_failing"];
+          why = fmt::format("uploads failing for {:.0f} s: {}: {}", f.value("seconds", 0.0),
+                            f.value("cause", std::string("error")),
+                            f.value("error", std::string()));
+          if (f.value("cause", std::string()) == "namespace full") {
+            why += "; grow spec.capacity and `qstor apply`, or delete files and `qstor fs gc`";
+          }
+        }
+      }
+      return Status::Unavailable("sync of " + path + " did not finish within " + secs + " s (" +
+                                 why + ")");
     }
     return Status::IOError("sync " + path + ": " + std::strerror(e));
   }
@@ -600,7 +596,7 @@ int RunUmount(const Context&, const std::string& in_path, const std::string& tim
   char buf[PATH_MAX];
   if (::realpath(path.c_str(), buf) != nullptr) path = buf;
   int64_t pid = 0;
-  auto stats = ReadStats(path);
+  auto stats = ReadMountStats(path);
   if (stats.ok()) {
     auto j = nlohmann::json::parse(*stats, nullptr, false);
     if (!j.is_discarded() && j.contains("pid")) pid = j["pid"].get<int64_t>();
@@ -747,7 +743,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!ctx.global.json) std::cout << fmt::format("synced {} in {:.2f} s\n", *spath, secs);
-    auto stats = ReadStats(*spath);
+    auto stats = ReadMountStats(*spath);
     if (stats.ok()) PrintStats(ctx, *stats);
   });
 
@@ -758,7 +754,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
       "stats", "Cache, pending uploads (bytes, age), segments, throughput of a mount");
   fst->add_option("path", *fpath, "Mount point")->required();
   fst->callback([&ctx, fpath]() {
-    auto stats = ReadStats(*fpath);
+    auto stats = ReadMountStats(*fpath);
     if (!stats.ok()) {
       ctx.exit_code = Fail(stats.status(), "fs stats");
       return;

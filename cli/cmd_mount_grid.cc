@@ -219,7 +219,7 @@ SinkFactory DeployedSinkFactory(std::shared_ptr<const Deployed> d) {
 }
 
 std::string DeployedCacheDir(const Deployed& d) {
-  return d.home + "/mount-cache/" + d.state.network + "/" + d.state.name;
+  return DefaultCacheDirFor(d.home, d.state.network, d.state.name);
 }
 
 std::vector<std::string> MissingDataSlots(const Deployed& d) {

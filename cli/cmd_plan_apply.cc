@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -21,6 +22,7 @@
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
 #include "cli/mount_cache.h"
+#include "cli/mount_control.h"
 #include "cli/progress.h"
 #include "cli/session.h"
 #include "common/file_util.h"
@@ -138,6 +140,9 @@ Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
   oo.check_deployments = s.identity.has_value();
   auto obs = reconciler::Observe(*s.grid, s.manifest, s.pub.public_key_hex, s.state, oo);
   if (!obs.ok()) return obs.status();
+  if (s.identity && reconciler::MayShrink(s.manifest, obs->state)) {
+    ProbeUsedBytes(*obs, *s.identity, s.manifest);  // a shrink below the data is refused
+  }
   reconciler::PlanOptions po;
   po.seed = SeedFor(s, seed);
   Plan p = reconciler::MakePlan(s.manifest, *obs, po);
@@ -150,6 +155,120 @@ Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
                              "contracts and node status only, not each namespace"});
   }
   return p;
+}
+
+// How the mount at spec.mount.path differs from what the manifest asks.
+struct MountDrift {
+  enum class Kind {
+    kNone,        // mounted as asked, or the manifest has no mount
+    kNotMounted,  // apply mounts it
+    kDead,        // its process is gone: apply mounts it again
+    kResize,      // capacity or cache size: apply changes them live
+    kRemount,     // durability or cache directory: apply remounts
+    kForeign,     // another storage's mount, or not a qstor mount: left alone
+  } kind = Kind::kNone;
+  std::vector<std::string> changes;  // "capacity 1 GiB -> 2 GiB", ...
+  std::optional<uint64_t> capacity, cache_limit;  // kResize: the new values
+  bool apply_fixes() const { return kind != Kind::kNone && kind != Kind::kForeign; }
+};
+
+const char* DriftName(MountDrift::Kind k) {
+  switch (k) {
+    case MountDrift::Kind::kNone: return "none";
+    case MountDrift::Kind::kNotMounted: return "not mounted";
+    case MountDrift::Kind::kDead: return "dead";
+    case MountDrift::Kind::kResize: return "resize";
+    case MountDrift::Kind::kRemount: return "remount";
+    case MountDrift::Kind::kForeign: return "foreign";
+  }
+  return "none";
+}
+
+MountDrift CompareMount(const Manifest& m, const std::string& home) {
+  MountDrift d;
+  if (!m.mount.enabled) return d;
+  const std::string& path = m.mount.path;
+  using K = MountDrift::Kind;
+  if (!IsMountPoint(path)) {
+    d.kind = K::kNotMounted;
+    d.changes.push_back("not mounted");
+    return d;
+  }
+  if (IsDeadFuseMount(path)) {
+    d.kind = K::kDead;
+    d.changes.push_back("mounted, but its qstor process is gone");
+    return d;
+  }
+  auto text = ReadMountStats(path);
+  nlohmann::json j =
+      text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json(nullptr);
+  if (!j.is_object()) {
+    d.kind = K::kForeign;
+    d.changes.push_back("something that is not a qstor mount is mounted there" +
+                        (text.ok() ? std::string() : " (" + text.status().message() + ")"));
+    return d;
+  }
+  const std::string cache_dir = j.value("cache_dir", std::string());
+  auto owner = ReadCacheOwner(cache_dir);
+  if (!owner.ok() || !*owner || (*owner)->name != m.name || (*owner)->network != m.network) {
+    d.kind = K::kForeign;
+    d.changes.push_back(
+        owner.ok() && *owner
+            ? fmt::format("the storage \"{}\" on {} is mounted there", (*owner)->name,
+                          (*owner)->network)
+            : "a qstor mount that is not this storage's (its cache " + cache_dir +
+                  " names no deployment) is mounted there");
+    return d;
+  }
+  auto u = [&](const nlohmann::json& v) -> uint64_t {
+    return v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+  };
+  const std::string want_dur =
+      m.mount.durability == Manifest::Mount::Durability::kGrid ? "grid" : "local";
+  const std::string want_dir =
+      m.mount.cache_dir.empty() ? DefaultCacheDirFor(home, m.network, m.name) : m.mount.cache_dir;
+  const std::string have_dur = j.value("durability", std::string());
+  if (have_dur != want_dur) {
+    d.kind = K::kRemount;
+    d.changes.push_back(fmt::format("durability {} -> {}", have_dur, want_dur));
+  }
+  if (!cache_dir.empty() && cache_dir != want_dir) {
+    d.kind = K::kRemount;
+    d.changes.push_back(fmt::format("cache directory {} -> {}", cache_dir, want_dir));
+  }
+  const uint64_t have_cap = u(j["capacity_bytes"]);
+  const uint64_t have_cache =
+      j.contains("cache") && j["cache"].is_object() ? u(j["cache"]["limit_bytes"]) : 0;
+  if (have_cap != m.capacity_bytes) {
+    d.capacity = m.capacity_bytes;
+    d.changes.push_back(
+        fmt::format("size {} -> {}", FormatSize(have_cap), FormatSize(m.capacity_bytes)));
+  }
+  if (have_cache != m.mount.cache_bytes) {
+    d.cache_limit = m.mount.cache_bytes;
+    d.changes.push_back(fmt::format("cache size {} -> {}", FormatSize(have_cache),
+                                    FormatSize(m.mount.cache_bytes)));
+  }
+  if (d.kind == K::kNone && (d.capacity || d.cache_limit)) d.kind = K::kResize;
+  return d;
+}
+
+// What the user reads about the mount in a diff ("Mount /mnt/x: ...").
+std::string DriftLine(const Manifest& m, const MountDrift& d) {
+  using K = MountDrift::Kind;
+  std::string what = fmt::format("{}", fmt::join(d.changes, ", "));
+  switch (d.kind) {
+    case K::kNone: return "";
+    case K::kNotMounted: return "Mount " + m.mount.path + ": not mounted; apply mounts it.";
+    case K::kDead: return "Mount " + m.mount.path + ": " + what + "; apply mounts it again.";
+    case K::kResize: return "Mount " + m.mount.path + ": " + what + "; apply changes it live.";
+    case K::kRemount:
+      return "Mount " + m.mount.path + ": " + what +
+             "; apply remounts it (after a sync; open files must be closed).";
+    case K::kForeign:
+      return "Mount " + m.mount.path + ": " + what + "; apply leaves it alone and does not mount.";
+  }
+  return "";
 }
 
 int RunDiff(const Context& ctx, const PlanCli& c) {
@@ -176,6 +295,25 @@ int RunDiff(const Context& ctx, const PlanCli& c) {
     PrintPlan(ctx, *plan);
     changes = changes || !plan->empty();
     errors = errors || plan->has_errors();
+    if (!c.no_mount) {
+      // The mount is part of what apply reconciles: a grow that did not
+      // reach df, a mount that is not there, other options.
+      const MountDrift drift = CompareMount(m, s.home);
+      if (drift.kind != MountDrift::Kind::kNone) {
+        if (ctx.global.json) {
+          std::cout << nlohmann::json{{"type", "mount_drift"},
+                                      {"path", m.mount.path},
+                                      {"drift", DriftName(drift.kind)},
+                                      {"changes", drift.changes},
+                                      {"apply_fixes", drift.apply_fixes()}}
+                           .dump()
+                    << "\n";
+        } else {
+          std::cout << "\n" << DriftLine(m, drift) << "\n";
+        }
+        changes = changes || drift.apply_fixes();
+      }
+    }
     if (!c.out.empty() && !plan->has_errors()) {
       Status w = WriteFileAtomic(c.out, plan->ToJson().dump(2) + "\n", 0600);
       if (!w.ok()) return Fail("diff", w);
@@ -190,7 +328,6 @@ int RunDiff(const Context& ctx, const PlanCli& c) {
   return kExitOk;
 }
 
-// Mounts (or remounts) to match spec.mount after an apply.
 // Where an apply's or a destroy's steps go: apply_progress events with
 // --json, else the progress view (plain lines, or the bar on a terminal).
 std::function<void(const reconciler::ApplyProgress&)> ProgressSink(const Context& ctx,
@@ -208,30 +345,57 @@ std::function<void(const reconciler::ApplyProgress&)> ProgressSink(const Context
   return [view](const reconciler::ApplyProgress& p) { view->Step(p); };
 }
 
+// Mounts, remounts or resizes to match spec.mount after an apply
+// (CompareMount); a mount that is not this storage's is left alone.
 int MountStep(const Context& ctx, Session& s, bool layout_changed) {
   const auto& mnt = s.manifest.mount;
   if (!mnt.enabled) return kExitOk;
-  bool mounted = IsMountPoint(mnt.path);
-  if (mounted && IsDeadFuseMount(mnt.path)) {
+  const MountDrift drift = CompareMount(s.manifest, s.home);
+  using K = MountDrift::Kind;
+  if (drift.kind == K::kForeign) {
+    std::cerr << "qstor apply: the grid is reconciled; the mount is not: "
+              << DriftLine(s.manifest, drift) << "\n";
+    return kExitError;
+  }
+  bool mounted = drift.kind != K::kNotMounted && drift.kind != K::kDead;
+  if (drift.kind == K::kDead) {
     // A FUSE mount whose process died (crash, kill -9, reboot of the
     // daemon): still in the mount table, but every access fails. `qstor
     // mount` detaches it and mounts again; the cache directory resumes the
     // pending uploads.
     std::cerr << "The mount at " << mnt.path
               << " does not answer (its qstor process is gone); mounting it again.\n";
-    mounted = false;
   }
-  if (mounted && !layout_changed) {
+  if (mounted && !layout_changed && drift.kind != K::kRemount) {
+    // Capacity and cache size change live: df shows the new size at once.
+    if (drift.kind == K::kResize) {
+      Status rs = ResizeMount(mnt.path, drift.capacity, drift.cache_limit);
+      if (!rs.ok()) {
+        std::cerr << "qstor apply: the grid is reconciled, the mount is not: " << rs.message()
+                  << "\n";
+        return kExitError;
+      }
+    }
     if (ctx.global.json) {
-      std::cout << nlohmann::json{{"type", "mount"}, {"path", mnt.path}, {"changed", false}}.dump()
+      std::cout << nlohmann::json{{"type", "mount"},
+                                  {"path", mnt.path},
+                                  {"changed", drift.kind == K::kResize},
+                                  {"changes", drift.changes}}
+                       .dump()
                 << "\n";
+    } else if (drift.kind == K::kResize) {
+      std::cout << "Mount: " << mnt.path << " resized live ("
+                << fmt::format("{}", fmt::join(drift.changes, ", ")) << ").\n";
     } else {
       std::cout << "Mount: " << mnt.path << " is mounted and up to date.\n";
     }
     return kExitOk;
   }
   if (mounted) {
-    std::cerr << "Remounting " << mnt.path << " on the new backends.\n";
+    std::cerr << "Remounting " << mnt.path
+              << (layout_changed ? " on the new backends"
+                                 : " (" + fmt::format("{}", fmt::join(drift.changes, ", ")) + ")")
+              << ".\n";
     int rc = RunSelf({"umount", mnt.path});
     if (rc != 0) {
       std::cerr << "qstor apply: `qstor umount " << mnt.path << "` failed (exit " << rc
@@ -300,6 +464,9 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
   reconciler::ObserveOptions oo;
   auto obs = reconciler::Observe(*s.grid, s.manifest, s.pub.public_key_hex, s.state, oo);
   if (!obs.ok()) return Fail("apply", obs.status());
+  if (reconciler::MayShrink(s.manifest, obs->state)) {
+    ProbeUsedBytes(*obs, *s.identity, s.manifest);  // a shrink below the data is refused
+  }
   Plan plan;
   if (saved) {
     std::string lineage = s.state ? s.state->lineage : "";
@@ -319,6 +486,13 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
                                "it). Nothing was done; run `qstor diff -o FILE` again"));
     }
     plan = *saved;
+    // The data may have grown since the plan was made: its shrinks are
+    // checked again against what each namespace holds now.
+    for (auto& d : reconciler::ShrinkDiagnostics(s.manifest, plan.actions, *obs)) {
+      if (d.severity == reconciler::PlanDiagnostic::Severity::kError) {
+        plan.diagnostics.push_back(d);
+      }
+    }
   } else {
     reconciler::PlanOptions po;
     po.seed = SeedFor(s, c.seed);
@@ -456,9 +630,10 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
           r->created, r->updated + r->completed, r->replaced, r->deleted, r->signing_chunks,
           r->retried_nodes, s.state_path, state.serial);
     }
-  } else if (!s.state || s.state->serial != state.serial ||
-             s.state->namespaces.size() != state.namespaces.size()) {
-    // Nothing to change on the grid, but the refresh learned something.
+  } else if (!s.state || s.state->ToJson() != state.ToJson()) {
+    // Nothing to change on the grid, but the refresh learned something: a
+    // contract adopted, or a namespace the grid shows ready whose address a
+    // killed apply did not record (without it `qstor mount` refuses).
     Status w = reconciler::SaveState(s.state_path, state);
     if (!w.ok()) return Fail("apply", w);
   }
@@ -520,7 +695,7 @@ int RunApply(const Context& ctx, const PlanCli& c) {
 void RemoveDestroyedCache(const Context& ctx, const Manifest& m, const std::string& home,
                           const State& state) {
   const std::string dir = m.mount.cache_dir.empty()
-                              ? home + "/mount-cache/" + m.network + "/" + m.name
+                              ? DefaultCacheDirFor(home, m.network, m.name)
                               : m.mount.cache_dir;
   CacheOwner me{m.network, m.name, state.lineage, {}};
   for (const auto& ns : state.namespaces) {
@@ -751,6 +926,8 @@ void RegisterPlanApply(CLI::App& app, Context& ctx) {
   diff->add_flag("--detailed-exitcode", c->detailed_exitcode,
                  "Exit 0 when there are no changes, 2 when there are, 1 on error");
   diff->add_option("-o,--out", c->out, "Write the plan to FILE for `qstor apply FILE`");
+  diff->add_flag("--no-mount", c->no_mount,
+                 "Plan the grid only; leave out how the mount differs (apply --no-mount)");
   diff->callback([&ctx, c] { ctx.exit_code = RunDiff(ctx, *c); });
 
   CLI::App* apply = app.add_subcommand(

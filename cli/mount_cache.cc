@@ -19,6 +19,12 @@
 #include "common/file_util.h"
 
 namespace qstor::cli {
+
+std::string DefaultCacheDirFor(const std::string& home, const std::string& network,
+                               const std::string& name) {
+  return home + "/mount-cache/" + network + "/" + name;
+}
+
 namespace {
 
 constexpr const char* kOwnerFile = "owner.json";

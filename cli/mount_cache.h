@@ -25,6 +25,10 @@
 
 namespace qstor::cli {
 
+// The default cache directory of a deployment: <home>/mount-cache/<network>/<name>.
+std::string DefaultCacheDirFor(const std::string& home, const std::string& network,
+                               const std::string& name);
+
 struct CacheOwner {
   std::string network;
   std::string name;

@@ -923,5 +923,111 @@ TEST_F(MountGridTest, DestroyRemovesTheCacheAndANewDeploymentStartsEmpty) {
   }
 }
 
+// A manifest "e2e" (k=2, m=1, 3 metadata backends) of `capacity` mounted at
+// mnt_ with a default cache, for the tests that run the real `qstor apply`.
+void WriteApplyManifest(const std::string& path, const std::string& mnt,
+                        const std::string& capacity, const std::string& cache_size) {
+  std::ofstream f(path);
+  f << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: e2e\n"
+       "spec:\n  network: devnet\n  capacity: " << capacity
+    << "\n  redundancy: {dataShards: 2, parityShards: 1}\n  metadata: {backends: 3}\n"
+       "  mount:\n    path: " << mnt << "\n    cacheSize: " << cache_size
+    << "\n    durability: local\n    uploadWithin: 10s\n";
+}
+
+uint64_t DfBytes(const std::string& path) {
+  struct statfs sf {};
+  if (::statfs(path.c_str(), &sf) != 0) return 0;
+  return static_cast<uint64_t>(sf.f_blocks) * static_cast<uint64_t>(sf.f_frsize);
+}
+
+// Issue 19 item 3: growing 1 GiB -> 3 GiB said "mounted and up to date"
+// while df still showed 1.0G, and `diff` said "No changes". The running
+// mount now takes the new size (and cache size) live; diff shows the
+// mount's drift, --no-mount leaves it out.
+TEST_F(MountGridTest, GrowReachesDfOfTheRunningMountAndDiffShowsMountDrift) {
+  reconciler::KeystoreKdf fast{1, 1 << 20};
+  ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
+                                        false, fast)
+                  .ok());
+  WriteApplyManifest(manifest_, mnt_, "1GiB", "64MiB");
+  Env env = Home(home_);
+  env["QSTOR_PASSPHRASE"] = kPass;
+  CmdResult a = Qstor({"apply", manifest_, "--auto-approve"}, env);
+  ASSERT_EQ(a.code, 0) << a.out;
+  ASSERT_TRUE(IsFuse(mnt_)) << a.out;
+  EXPECT_EQ(DfBytes(mnt_), 1ull << 30);
+  ASSERT_TRUE(WriteAndFsync(mnt_ + "/before.bin", RandomBytes(300000, 71)));
+  CmdResult same = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
+  EXPECT_EQ(same.code, 0) << "mounted as asked: no drift\n" << same.out;
+
+  WriteApplyManifest(manifest_, mnt_, "3GiB", "128MiB");
+  CmdResult d = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
+  EXPECT_EQ(d.code, 2) << d.out;
+  EXPECT_NE(d.out.find("Mount " + mnt_ + ": size 1 GiB -> 3 GiB, cache size 64 MiB -> 128 MiB; "
+                       "apply changes it live."),
+            std::string::npos)
+      << d.out;
+  CmdResult dj = Qstor({"--json", "diff", manifest_}, env);
+  EXPECT_NE(dj.out.find(R"("type":"mount_drift")"), std::string::npos) << dj.out;
+  CmdResult g = Qstor({"apply", manifest_, "--auto-approve"}, env);
+  ASSERT_EQ(g.code, 0) << g.out;
+  EXPECT_NE(g.out.find("resized live (size 1 GiB -> 3 GiB"), std::string::npos) << g.out;
+  EXPECT_EQ(DfBytes(mnt_), 3ull << 30) << "df of the running mount after the grow";
+  CmdResult st = Qstor({"--json", "fs", "stats", mnt_}, env);
+  nlohmann::json sj = LastJsonLine(st.out);
+  ASSERT_TRUE(sj.is_object()) << st.out;
+  EXPECT_EQ(sj["capacity_bytes"], 3ull << 30);
+  EXPECT_EQ(sj["cache"]["limit_bytes"], 128ull << 20);
+  EXPECT_EQ(ReadAll(mnt_ + "/before.bin"), RandomBytes(300000, 71)) << "same mount, same files";
+  CmdResult after = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
+  EXPECT_EQ(after.code, 0) << after.out;
+
+  CmdResult u = Qstor({"umount", mnt_}, env);
+  ASSERT_EQ(u.code, 0) << u.out;
+  CmdResult nm = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
+  EXPECT_EQ(nm.code, 2) << nm.out;
+  EXPECT_NE(nm.out.find("Mount " + mnt_ + ": not mounted; apply mounts it."), std::string::npos)
+      << nm.out;
+  EXPECT_EQ(Qstor({"diff", manifest_, "--detailed-exitcode", "--no-mount"}, env).code, 0);
+  CmdResult again = Qstor({"apply", manifest_, "--auto-approve"}, env);
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_EQ(DfBytes(mnt_), 3ull << 30) << "a new mount takes the manifest's size";
+  EXPECT_EQ(Qstor({"umount", mnt_}, env).code, 0);
+}
+
+// Issue 19 item 2: when the namespaces were full, uploads failed with "No
+// space left on this namespace" while `qstor sync` blamed "backends slow or
+// down" and `status` said healthy. Both now name the cause.
+TEST_F(MountGridTest, FullNamespacesAreNamedBySyncAndStatus) {
+  reconciler::KeystoreKdf fast{1, 1 << 20};
+  ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
+                                        false, fast)
+                  .ok());
+  // 16 MiB usable: each data namespace is 9 MiB.
+  WriteApplyManifest(manifest_, mnt_, "16MiB", "64MiB");
+  Env env = Home(home_);
+  env["QSTOR_PASSPHRASE"] = kPass;
+  CmdResult a = Qstor({"apply", manifest_, "--auto-approve"}, env);
+  ASSERT_EQ(a.code, 0) << a.out;
+  ASSERT_TRUE(IsFuse(mnt_)) << a.out;
+  // 24 MiB that do not compress: 12 MiB of shards per data namespace.
+  ASSERT_TRUE(WriteAndFsync(mnt_ + "/big.bin", RandomBytes(24u << 20, 72)));
+  CmdResult s = Qstor({"sync", mnt_, "--timeout", "20s"}, env);
+  EXPECT_NE(s.code, 0) << s.out;
+  EXPECT_NE(s.out.find("namespace full"), std::string::npos) << s.out;
+  EXPECT_EQ(s.out.find("backends slow or down"), std::string::npos) << s.out;
+  CmdResult st = Qstor({"status", manifest_}, env);
+  EXPECT_EQ(st.code, 2) << st.out;
+  EXPECT_NE(st.out.find("uploads failing"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("(namespace full)"), std::string::npos) << st.out;
+  CmdResult j = Qstor({"--json", "fs", "stats", mnt_}, env);
+  nlohmann::json sj = LastJsonLine(j.out);
+  ASSERT_TRUE(sj.is_object()) << j.out;
+  ASSERT_TRUE(sj["upload_failing"].is_object()) << j.out;
+  EXPECT_EQ(sj["upload_failing"]["cause"], "namespace full") << j.out;
+  (void)Qstor({"umount", mnt_, "--no-sync"}, env);
+}
+
 }  // namespace
 }  // namespace qstor::cli

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "grid/network.h"
+#include "zdb/client.h"
 
 namespace qstor::cli {
 
@@ -153,6 +154,37 @@ bool ConfirmOnTerminal(const std::string& question) {
   std::string line;
   if (!std::getline(std::cin, line)) return false;
   return line == "yes";
+}
+
+void ProbeUsedBytes(reconciler::Observation& obs, const grid::Identity& identity,
+                    const reconciler::Manifest& m) {
+  zdb::ClientOptions co;
+  co.connect_timeout = std::chrono::milliseconds(2000);
+  co.request_timeout = std::chrono::milliseconds(2000);
+  for (const auto& ns : obs.state.namespaces) {
+    if (!ns.deployed()) continue;
+    auto c = zdb::Client::Connect(ns.host, ns.port, co);
+    if (!c.ok()) {
+      obs.used_errors[ns.contract_id] = c.status().message();
+      continue;
+    }
+    auto pw = identity.NamespacePassword(m.name, m.network, reconciler::RoleName(ns.role), ns.index);
+    if (!pw.ok()) {
+      obs.used_errors[ns.contract_id] = pw.status().message();
+      continue;
+    }
+    Status sel = (*c)->Select(ns.ns, *pw);
+    if (!sel.ok()) {
+      obs.used_errors[ns.contract_id] = sel.message();
+      continue;
+    }
+    auto info = (*c)->NsInfo(ns.ns);
+    if (info.ok()) {
+      obs.used_bytes[ns.contract_id] = info->data_size_bytes;
+    } else {
+      obs.used_errors[ns.contract_id] = info.status().message();
+    }
+  }
 }
 
 }  // namespace qstor::cli

@@ -14,6 +14,7 @@
 #include "grid/identity.h"
 #include "reconciler/keystore.h"
 #include "reconciler/manifest.h"
+#include "reconciler/plan.h"
 
 namespace qstor::cli {
 
@@ -56,6 +57,13 @@ std::string SelfExe();
 // Returns the exit code (128+signal when killed).
 int RunSelf(const std::vector<std::string>& args,
             const std::optional<std::string>& secret_fd3_payload = std::nullopt);
+
+// NSINFO of every deployed namespace of obs.state (2 s each at most, with
+// the namespace password derived from `identity`): the bytes each holds go
+// to obs.used_bytes by contract, why one could not be read to
+// obs.used_errors.
+void ProbeUsedBytes(reconciler::Observation& obs, const grid::Identity& identity,
+                    const reconciler::Manifest& m);
 
 // Asks "Enter a value:" style confirmation on the terminal; true for "yes".
 bool ConfirmOnTerminal(const std::string& question);

@@ -478,6 +478,11 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
                           slot->ns, w.node_id, slot->host, slot->port,
                           FormatSize(slot->size_bytes)),
               w.action.Slot(), w.node_id, w.contract_id, true);
+          if (options.fault == "exit-before-last-ready-saved" && waiting.size() == 1) {
+            say("fault", "test fault: exiting after the last namespace is ready, before the "
+                         "state records its address");
+            ::_exit(97);
+          }
           QSTOR_RETURN_IF_ERROR(save());
           if (w.action.kind == ActionKind::kCreate) result.created++;
           else if (w.action.kind == ActionKind::kComplete) result.completed++;

@@ -106,6 +106,10 @@ struct ApplyOptions {
   //   exit-after-first-contracts  first chunk on the chain, state not written
   //   exit-after-contracts-saved  state records the contracts, nothing deployed
   //   exit-after-first-deploy     first deployment sent, not waited for
+  //   exit-before-last-ready-saved  every namespace ready, the last one's
+  //                               address not yet in the state (the next
+  //                               plan is empty: Observe's refresh alone
+  //                               must reach the state file)
   //   exit-before-cancel          new namespaces ready, old contracts live
   //   exit-after-cancel           cancellations on the chain, state not written
   // apply_test runs every one and checks the next apply completes the work

@@ -24,8 +24,10 @@
 #include "devnet/devnet.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
+#include "grid/identity.h"
 #include "reconciler/schema_validator.h"
 #include "reconciler/state.h"
+#include "zdb/client.h"
 
 extern char** environ;
 
@@ -418,7 +420,8 @@ TEST_F(ApplyTest, EveryKillPointIsCompletedByTheNextApply) {
 
   int round = 0;
   for (const char* fault :
-       {"exit-after-first-contracts", "exit-after-contracts-saved", "exit-after-first-deploy"}) {
+       {"exit-after-first-contracts", "exit-after-contracts-saved", "exit-after-first-deploy",
+        "exit-before-last-ready-saved"}) {
     SCOPED_TRACE(fault);
     std::string name = "kill" + std::to_string(++round);
     WriteManifest(name + ".yaml", name, "512MiB", 2, 1, "  metadata:\n    backends: 3\n");
@@ -426,6 +429,11 @@ TEST_F(ApplyTest, EveryKillPointIsCompletedByTheNextApply) {
                   std::string("QSTOR_TEST_FAULT=") + fault);
     ASSERT_EQ(crash.code, 97) << crash.out << crash.err;
     EXPECT_GT(ContractsOf(name, false), 0u) << "the contracts are on the chain";
+    if (std::string(fault) == "exit-before-last-ready-saved") {
+      Cmd st = Q("status " + name + ".yaml");
+      EXPECT_EQ(st.code, 2) << "status must not call it healthy: " << st.out << st.err;
+      EXPECT_NE(st.out.find("not recorded in the state"), std::string::npos) << st.out;
+    }
     Cmd a = Q("apply " + name + ".yaml --auto-approve --no-mount");
     ASSERT_EQ(a.code, 0) << a.out << a.err;
     EXPECT_NE(a.err.find("took over a stale lock"), std::string::npos) << a.err;
@@ -436,6 +444,12 @@ TEST_F(ApplyTest, EveryKillPointIsCompletedByTheNextApply) {
     EXPECT_EQ(st->namespaces.size(), 6u);
     for (const auto& ns : st->namespaces) EXPECT_TRUE(ns.deployed()) << ns.Slot();
     EXPECT_EQ(Q("diff " + name + ".yaml --detailed-exitcode").code, 0);
+    if (std::string(fault) == "exit-before-last-ready-saved") {
+      // Issue 19 item 5: the grid had everything, so the plan was empty;
+      // the refresh alone had to reach the state file (checked above: every
+      // slot deployed() there, which is what `qstor mount` needs).
+      EXPECT_NE(a.out.find("No changes."), std::string::npos) << a.out;
+    }
   }
 
   // Kills around the cancellation of a replaced namespace.
@@ -606,6 +620,54 @@ TEST_F(ApplyTest, GrowShrinkAndDestroy) {
   ASSERT_EQ(x.code, 0) << x.out << x.err;
   EXPECT_EQ(LiveContracts().size(), 0u);
   EXPECT_FALSE(sfs::exists(StatePath(root_ + "/home", "devnet", "demo")));
+}
+
+// Issue 19 item 2: a shrink below the bytes stored was applied with a
+// warning; the namespaces then refused every upload ("No space left").
+// diff and apply now refuse it with the numbers; a saved plan made before
+// the data grew is refused too.
+TEST_F(ApplyTest, ShrinkBelowTheDataStoredIsRefused) {
+  Fund(100);
+  ASSERT_EQ(Q("apply storage.yaml --auto-approve --no-mount --seed 5").code, 0);
+  // Shrinking 1 GiB -> 256 MiB makes each data namespace 71 MiB; with a few
+  // MiB in data[2] that is still fine, so save that plan.
+  WriteManifest("storage.yaml", "demo", "256MiB", 4, 2, "");
+  State s = LoadDemoState();
+  const NamespaceState* d2 = s.Find(Role::kData, 2);
+  ASSERT_NE(d2, nullptr);
+  auto id = grid::Identity::FromMnemonic(kMnemonic);
+  ASSERT_TRUE(id.ok());
+  auto pw = id->NamespacePassword("demo", "devnet", "data", 2);
+  ASSERT_TRUE(pw.ok());
+  auto c = zdb::Client::Connect(d2->host, d2->port);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE((*c)->Select(d2->ns, *pw).ok());
+  const std::string chunk(4u << 20, 'q');
+  ASSERT_TRUE((*c)->Set("k0", chunk).ok());
+  Cmd small = Q("diff storage.yaml -o shrink.plan");
+  ASSERT_EQ(small.code, 0) << small.out << small.err;
+  EXPECT_NE(small.out.find("data[2] shrinks from 282 MiB"), std::string::npos) << small.out;
+
+  // Now 80 MiB more than the new size allows.
+  for (int i = 1; i <= 20; i++) {
+    ASSERT_TRUE((*c)->Set("k" + std::to_string(i), chunk).ok()) << i;
+  }
+  Cmd d = Q("diff storage.yaml --detailed-exitcode");
+  EXPECT_EQ(d.code, 1) << d.out << d.err;
+  EXPECT_NE(d.out.find("data[2] cannot shrink from 282 MiB"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("it holds 84"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("keep it at least"), std::string::npos) << d.out;
+  Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
+  EXPECT_EQ(a.code, 1) << a.out << a.err;
+  EXPECT_NE(a.out.find("data[2] cannot shrink"), std::string::npos) << a.out;
+  Cmd saved = Q("apply shrink.plan --no-mount");
+  EXPECT_EQ(saved.code, 1) << saved.out << saved.err;
+  EXPECT_NE(saved.out.find("data[2] cannot shrink"), std::string::npos) << saved.out;
+  for (const auto& ns : LoadDemoState().namespaces) {
+    if (ns.role == Role::kData) {
+      EXPECT_EQ(ns.size_bytes, 282ull << 20) << ns.Slot();
+    }
+  }
 }
 
 TEST_F(ApplyTest, NewLocationsMoveNamespacesAtMostParityAtATime) {

@@ -58,6 +58,22 @@ std::string SignedTft(int64_t units) {
   return (units < 0 ? "-" : "+") + s;
 }
 
+// The smallest spec.capacity (whole MiB) whose namespaces of `role` hold
+// `used` bytes (the sizes grow with the capacity; a metadata namespace is
+// capped, so past the cap the answer is that cap's capacity).
+uint64_t MinCapacityHolding(uint64_t used, Role role, int k) {
+  auto size = [&](uint64_t cap) {
+    return role == Role::kData ? DataNamespaceSize(cap, k) : MetaNamespaceSize(cap);
+  };
+  uint64_t lo = 1, hi = uint64_t{1} << 30;  // MiB: up to 1 EiB
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (size(mid * kMiB) >= used) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo * kMiB;
+}
+
 }  // namespace
 
 uint64_t DataNamespaceSize(uint64_t capacity, int k) {
@@ -68,6 +84,56 @@ uint64_t DataNamespaceSize(uint64_t capacity, int k) {
 
 uint64_t MetaNamespaceSize(uint64_t capacity) {
   return RoundUpMiB(std::clamp<uint64_t>(capacity / 100, 256 * kMiB, 64 * kGiB));
+}
+
+std::vector<PlanDiagnostic> ShrinkDiagnostics(const Manifest& manifest,
+                                              const std::vector<Action>& actions,
+                                              const Observation& obs) {
+  std::vector<PlanDiagnostic> out;
+  auto error = [&](std::string s, std::string d) {
+    out.push_back({PlanDiagnostic::Severity::kError, std::move(s), std::move(d)});
+  };
+  for (const auto& a : actions) {
+    if (a.kind != ActionKind::kUpdate || a.size_bytes >= a.old_size_bytes) continue;
+    // A 0-db namespace keeps what it holds but refuses every write beyond
+    // its new size: the mount's uploads would fail until it grew again.
+    auto used = obs.used_bytes.find(a.old_contract_id);
+    if (used == obs.used_bytes.end()) {
+      auto why = obs.used_errors.find(a.old_contract_id);
+      error(fmt::format("{} cannot shrink from {} to {}: how much it holds is unknown", a.Slot(),
+                        FormatSize(a.old_size_bytes), FormatSize(a.size_bytes)),
+            why != obs.used_errors.end()
+                ? "its namespace did not answer: " + why->second
+                : "a shrink reads each namespace's use first; give the keystore passphrase "
+                  "(QSTOR_PASSPHRASE or a terminal)");
+    } else if (used->second > a.size_bytes) {
+      error(fmt::format("{} cannot shrink from {} to {}: it holds {}", a.Slot(),
+                        FormatSize(a.old_size_bytes), FormatSize(a.size_bytes),
+                        FormatSize(used->second)),
+            fmt::format("spec.capacity {} is below the data stored; keep it at least {} (or "
+                        "delete files and run `qstor fs gc`, then shrink)",
+                        FormatSize(manifest.capacity_bytes),
+                        FormatSize(MinCapacityHolding(used->second, a.role,
+                                                      manifest.data_shards))));
+    } else {
+      out.push_back({PlanDiagnostic::Severity::kWarning,
+                     fmt::format("{} shrinks from {} to {} (it holds {})", a.Slot(),
+                                 FormatSize(a.old_size_bytes), FormatSize(a.size_bytes),
+                                 FormatSize(used->second)),
+                     "a 0-db namespace refuses writes beyond its new size"});
+    }
+  }
+  return out;
+}
+
+bool MayShrink(const Manifest& manifest, const State& state) {
+  const uint64_t data = DataNamespaceSize(manifest.capacity_bytes, manifest.data_shards);
+  const uint64_t meta = MetaNamespaceSize(manifest.capacity_bytes);
+  for (const auto& ns : state.namespaces) {
+    if (ns.contract_id == 0) continue;
+    if (ns.size_bytes > (ns.role == Role::kData ? data : meta)) return true;
+  }
+  return false;
 }
 
 const char* ActionKindName(ActionKind k) {
@@ -626,11 +692,6 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
           a.reason = fmt::format("size {} -> {}", FormatSize(ns.size_bytes), FormatSize(size));
           a.monthly_cost_delta = static_cast<int64_t>(MonthlyUnits(obs.pricing, size)) -
                                  static_cast<int64_t>(MonthlyUnits(obs.pricing, ns.size_bytes));
-          if (size < ns.size_bytes) {
-            warn(fmt::format("{} shrinks from {} to {}", a.Slot(), FormatSize(ns.size_bytes),
-                             FormatSize(size)),
-                 "a 0-db namespace keeps what it holds but refuses writes beyond its new size");
-          }
           updates.push_back(a);
           continue;
         }
@@ -684,6 +745,7 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
                            c.contract_id, c.node_id);
     deletes.push_back(a);
   }
+  for (auto& d : ShrinkDiagnostics(manifest, updates, obs)) plan.diagnostics.push_back(d);
   // Order: new capacity first, then in-place changes, then removals, so the
   // data always has somewhere to live.
   for (auto* v : {&creates, &completes, &replaces, &updates, &deletes}) {

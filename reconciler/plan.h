@@ -62,7 +62,19 @@ struct Observation {
   std::map<uint32_t, grid::Node> nodes;
   grid::Pricing pricing;
   std::optional<uint64_t> balance_units;  // free balance, when known
+  // Bytes each deployed namespace holds (its 0-db NSINFO data_size_bytes),
+  // by contract; filled by the caller, which can reach the namespaces (they
+  // are password-protected), only when the plan may shrink one. A shrink
+  // below what a namespace holds is a plan error; a shrink of a namespace
+  // missing here (not probed, or it did not answer: used_errors says why)
+  // is an error too.
+  std::map<uint64_t, uint64_t> used_bytes;
+  std::map<uint64_t, std::string> used_errors;
 };
+
+// Whether the plan for `manifest` would shrink a namespace of `state` (so
+// the caller must fill Observation::used_bytes first).
+bool MayShrink(const Manifest& manifest, const State& state);
 
 struct PlanOptions {
   uint64_t seed = 0;                // node choice randomness (recorded in the plan)
@@ -132,6 +144,14 @@ struct Plan {
 // cannot host the manifest: that is an error diagnostic in the plan (so
 // `diff` can show everything it found).
 Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOptions& options);
+
+// Errors for the shrinks (kUpdate to a smaller size) among `actions` below
+// what their namespace holds, or whose use is unknown (obs.used_bytes);
+// warnings for the others. MakePlan adds them; apply checks a saved plan's
+// shrinks again against the grid it sees.
+std::vector<PlanDiagnostic> ShrinkDiagnostics(const Manifest& manifest,
+                                              const std::vector<Action>& actions,
+                                              const Observation& obs);
 
 // Chooses a node for one slot (exposed for apply's retries): honours the
 // manifest's locations and exclusions, status up, free HRU >= size, the spread
