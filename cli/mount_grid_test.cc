@@ -116,6 +116,18 @@ pid_t Spawn(const std::vector<std::string>& args, const Env& env, int out_fd,
   return pid;
 }
 
+// A manifest "e2e" (k=2, m=1, 3 metadata backends) of `capacity` mounted at
+// mnt_ with a default cache, for the tests that run the real `qstor apply`.
+void WriteApplyManifest(const std::string& path, const std::string& mnt,
+                        const std::string& capacity, const std::string& cache_size) {
+  std::ofstream f(path);
+  f << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: e2e\n"
+       "spec:\n  network: devnet\n  capacity: " << capacity
+    << "\n  redundancy: {dataShards: 2, parityShards: 1}\n  metadata: {backends: 3}\n"
+       "  mount:\n    path: " << mnt << "\n    cacheSize: " << cache_size
+    << "\n    durability: local\n    uploadWithin: 10s\n";
+}
+
 struct CmdResult {
   int code = -1;
   std::string out;  // stdout + stderr
@@ -277,6 +289,22 @@ class MountGridTest : public ::testing::Test {
     nlohmann::json j = LastJsonLine(r.out);
     ASSERT_TRUE(j.is_object()) << r.out;
     pids_.push_back(static_cast<pid_t>(j["pid"].get<int64_t>()));
+  }
+
+  // What a user does first: the keystore (net_'s words), a manifest "e2e"
+  // of `capacity` with a mount (64 MiB cache) and `qstor apply`, which
+  // deploys and mounts. *env: that user's environment (passphrase set).
+  void ApplyMounted(const std::string& capacity, Env* env) {
+    reconciler::KeystoreKdf fast{1, 1 << 20};
+    ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
+                                          false, fast)
+                    .ok());
+    WriteApplyManifest(manifest_, mnt_, capacity, "64MiB");
+    *env = Home(home_);
+    (*env)["QSTOR_PASSPHRASE"] = kPass;
+    CmdResult a = Qstor({"apply", manifest_, "--auto-approve"}, *env);
+    ASSERT_EQ(a.code, 0) << a.out;
+    ASSERT_TRUE(IsFuse(mnt_)) << a.out;
   }
 
   static constexpr uint64_t kCap = 1ull << 30;
@@ -923,18 +951,6 @@ TEST_F(MountGridTest, DestroyRemovesTheCacheAndANewDeploymentStartsEmpty) {
   }
 }
 
-// A manifest "e2e" (k=2, m=1, 3 metadata backends) of `capacity` mounted at
-// mnt_ with a default cache, for the tests that run the real `qstor apply`.
-void WriteApplyManifest(const std::string& path, const std::string& mnt,
-                        const std::string& capacity, const std::string& cache_size) {
-  std::ofstream f(path);
-  f << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: e2e\n"
-       "spec:\n  network: devnet\n  capacity: " << capacity
-    << "\n  redundancy: {dataShards: 2, parityShards: 1}\n  metadata: {backends: 3}\n"
-       "  mount:\n    path: " << mnt << "\n    cacheSize: " << cache_size
-    << "\n    durability: local\n    uploadWithin: 10s\n";
-}
-
 uint64_t DfBytes(const std::string& path) {
   struct statfs sf {};
   if (::statfs(path.c_str(), &sf) != 0) return 0;
@@ -946,16 +962,8 @@ uint64_t DfBytes(const std::string& path) {
 // mount now takes the new size (and cache size) live; diff shows the
 // mount's drift, --no-mount leaves it out.
 TEST_F(MountGridTest, GrowReachesDfOfTheRunningMountAndDiffShowsMountDrift) {
-  reconciler::KeystoreKdf fast{1, 1 << 20};
-  ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
-                                        false, fast)
-                  .ok());
-  WriteApplyManifest(manifest_, mnt_, "1GiB", "64MiB");
-  Env env = Home(home_);
-  env["QSTOR_PASSPHRASE"] = kPass;
-  CmdResult a = Qstor({"apply", manifest_, "--auto-approve"}, env);
-  ASSERT_EQ(a.code, 0) << a.out;
-  ASSERT_TRUE(IsFuse(mnt_)) << a.out;
+  Env env;
+  ASSERT_NO_FATAL_FAILURE(ApplyMounted("1GiB", &env));
   EXPECT_EQ(DfBytes(mnt_), 1ull << 30);
   ASSERT_TRUE(WriteAndFsync(mnt_ + "/before.bin", RandomBytes(300000, 71)));
   CmdResult same = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
@@ -1000,17 +1008,8 @@ TEST_F(MountGridTest, GrowReachesDfOfTheRunningMountAndDiffShowsMountDrift) {
 // space left on this namespace" while `qstor sync` blamed "backends slow or
 // down" and `status` said healthy. Both now name the cause.
 TEST_F(MountGridTest, FullNamespacesAreNamedBySyncAndStatus) {
-  reconciler::KeystoreKdf fast{1, 1 << 20};
-  ASSERT_TRUE(reconciler::WriteKeystore(reconciler::KeystorePath(home_), net_.words(), kPass,
-                                        false, fast)
-                  .ok());
-  // 16 MiB usable: each data namespace is 9 MiB.
-  WriteApplyManifest(manifest_, mnt_, "16MiB", "64MiB");
-  Env env = Home(home_);
-  env["QSTOR_PASSPHRASE"] = kPass;
-  CmdResult a = Qstor({"apply", manifest_, "--auto-approve"}, env);
-  ASSERT_EQ(a.code, 0) << a.out;
-  ASSERT_TRUE(IsFuse(mnt_)) << a.out;
+  Env env;
+  ASSERT_NO_FATAL_FAILURE(ApplyMounted("16MiB", &env));  // each data namespace is 9 MiB
   // 24 MiB that do not compress: 12 MiB of shards per data namespace.
   ASSERT_TRUE(WriteAndFsync(mnt_ + "/big.bin", RandomBytes(24u << 20, 72)));
   CmdResult s = Qstor({"sync", mnt_, "--timeout", "20s"}, env);
