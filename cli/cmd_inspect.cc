@@ -212,21 +212,11 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
     }
     // Uploads that keep failing leave bytes only in the local cache: say
     // why (a full namespace, an unreachable or refusing node).
-    if (mount_stats.is_object() && mount_stats.contains("upload_failing") &&
-        mount_stats["upload_failing"].is_object()) {
-      const auto& f = mount_stats["upload_failing"];
-      uint64_t pending = 0;
-      if (mount_stats.contains("pending_upload") && mount_stats["pending_upload"].is_object()) {
-        const auto& pb = mount_stats["pending_upload"]["bytes"];
-        if (pb.is_number_unsigned()) pending = pb.get<uint64_t>();
-      }
-      std::string cause = f.value("cause", std::string("error"));
-      problems.push_back(fmt::format(
-          "uploads failing for {:.0f} s ({}), {} only in the local cache: {}{}",
-          f.value("seconds", 0.0), cause, FormatSize(pending), f.value("error", std::string()),
-          cause == "namespace full"
-              ? "; grow spec.capacity and `qstor apply`, or delete files and `qstor fs gc`"
-              : ""));
+    if (std::string line = UploadFailingLine(mount_stats); !line.empty()) {
+      uint64_t pending = mount_stats.contains("pending_upload")
+                             ? StatsBytes(mount_stats["pending_upload"], "bytes")
+                             : 0;
+      problems.push_back(fmt::format("{} ({} only in the local cache)", line, FormatSize(pending)));
       upload_failing = true;
     }
     bool low_runway = runway_days && *runway_days < 7.0;
@@ -280,7 +270,7 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
       std::cout << "  mount      " << m.mount.path << (mounted ? ": mounted" : ": not mounted");
       if (!mount_stats.is_null() && mount_stats.contains("pending_upload")) {
         std::cout << fmt::format(", {} pending upload",
-                                 FormatSize(mount_stats["pending_upload"].value("bytes", uint64_t{0})));
+                                 FormatSize(StatsBytes(mount_stats["pending_upload"], "bytes")));
       }
       std::cout << "\n";
     }

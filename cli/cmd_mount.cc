@@ -523,16 +523,8 @@ Status SyncMount(const std::string& path, std::chrono::milliseconds timeout) {
       // failing (a full namespace is not a slow backend).
       std::string why = "backends slow or down; see `qstor fs stats " + path + "` last_error";
       if (auto stats = ReadMountStats(path); stats.ok()) {
-        auto j = nlohmann::json::parse(*stats, nullptr, false);
-        if (j.is_object() && j.contains("upload_failing") && j["upload_failing"].is_object()) {
-          const auto& f = j["upload_failing"];
-          why = fmt::format("uploads failing for {:.0f} s: {}: {}", f.value("seconds", 0.0),
-                            f.value("cause", std::string("error")),
-                            f.value("error", std::string()));
-          if (f.value("cause", std::string()) == "namespace full") {
-            why += "; grow spec.capacity and `qstor apply`, or delete files and `qstor fs gc`";
-          }
-        }
+        std::string line = UploadFailingLine(nlohmann::json::parse(*stats, nullptr, false));
+        if (!line.empty()) why = line;
       }
       return Status::Unavailable("sync of " + path + " did not finish within " + secs + " s (" +
                                  why + ")");
@@ -584,8 +576,9 @@ void PrintStats(const Context& ctx, const std::string& text) {
   } else {
     std::cout << "redundancy   per segment: see `qstor fs check MANIFEST`\n";
   }
-  std::string err = j["last_error"].get<std::string>();
+  std::string err = StatsString(j, "last_error");
   if (!err.empty()) std::cout << "last error   " << err << "\n";
+  if (std::string f = UploadFailingLine(j); !f.empty()) std::cout << "failing      " << f << "\n";
 }
 
 int RunUmount(const Context&, const std::string& in_path, const std::string& timeout_text,

@@ -208,7 +208,7 @@ MountDrift CompareMount(const Manifest& m, const std::string& home) {
                         (text.ok() ? std::string() : " (" + text.status().message() + ")"));
     return d;
   }
-  const std::string cache_dir = j.value("cache_dir", std::string());
+  const std::string cache_dir = StatsString(j, "cache_dir");
   auto owner = ReadCacheOwner(cache_dir);
   if (!owner.ok() || !*owner || (*owner)->name != m.name || (*owner)->network != m.network) {
     d.kind = K::kForeign;
@@ -220,14 +220,11 @@ MountDrift CompareMount(const Manifest& m, const std::string& home) {
                   " names no deployment) is mounted there");
     return d;
   }
-  auto u = [&](const nlohmann::json& v) -> uint64_t {
-    return v.is_number_unsigned() ? v.get<uint64_t>() : 0;
-  };
   const std::string want_dur =
       m.mount.durability == Manifest::Mount::Durability::kGrid ? "grid" : "local";
   const std::string want_dir =
       m.mount.cache_dir.empty() ? DefaultCacheDirFor(home, m.network, m.name) : m.mount.cache_dir;
-  const std::string have_dur = j.value("durability", std::string());
+  const std::string have_dur = StatsString(j, "durability");
   if (have_dur != want_dur) {
     d.kind = K::kRemount;
     d.changes.push_back(fmt::format("durability {} -> {}", have_dur, want_dur));
@@ -236,9 +233,8 @@ MountDrift CompareMount(const Manifest& m, const std::string& home) {
     d.kind = K::kRemount;
     d.changes.push_back(fmt::format("cache directory {} -> {}", cache_dir, want_dir));
   }
-  const uint64_t have_cap = u(j["capacity_bytes"]);
-  const uint64_t have_cache =
-      j.contains("cache") && j["cache"].is_object() ? u(j["cache"]["limit_bytes"]) : 0;
+  const uint64_t have_cap = StatsBytes(j, "capacity_bytes");
+  const uint64_t have_cache = j.contains("cache") ? StatsBytes(j["cache"], "limit_bytes") : 0;
   if (have_cap != m.capacity_bytes) {
     d.capacity = m.capacity_bytes;
     d.changes.push_back(

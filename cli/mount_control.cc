@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace qstor::cli {
@@ -41,6 +42,34 @@ Status ResizeMount(const std::string& path, std::optional<uint64_t> capacity_byt
     return Status::IOError("resize of " + path + ": " + std::strerror(e));
   }
   return Status::OK();
+}
+
+std::string StatsString(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return "";
+  return j[key].get<std::string>();
+}
+
+double StatsNumber(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return 0;
+  return j[key].get<double>();
+}
+
+uint64_t StatsBytes(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number_unsigned()) return 0;
+  return j[key].get<uint64_t>();
+}
+
+std::string UploadFailingLine(const nlohmann::json& stats) {
+  if (!stats.is_object() || !stats.contains("upload_failing")) return "";
+  const auto& f = stats["upload_failing"];
+  if (!f.is_object()) return "";
+  const std::string cause = StatsString(f, "cause");
+  std::string line = fmt::format("uploads failing for {:.0f} s: {}: {}", StatsNumber(f, "seconds"),
+                                 cause.empty() ? "error" : cause, StatsString(f, "error"));
+  if (cause == "namespace full") {
+    line += "; grow spec.capacity and `qstor apply`, or delete files and `qstor fs gc`";
+  }
+  return line;
 }
 
 }  // namespace qstor::cli

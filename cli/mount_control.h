@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "common/status.h"
 
 namespace qstor::cli {
@@ -22,5 +24,16 @@ Result<std::string> ReadMountStats(const std::string& path, int* err = nullptr);
 // mount at `path` (at least one given), without remounting.
 Status ResizeMount(const std::string& path, std::optional<uint64_t> capacity_bytes,
                    std::optional<uint64_t> cache_limit_bytes);
+
+// A field of a stats JSON object that may be missing or of another type
+// (whatever answers the attribute is parsed, never trusted): "" / 0 then.
+std::string StatsString(const nlohmann::json& j, const char* key);
+double StatsNumber(const nlohmann::json& j, const char* key);
+uint64_t StatsBytes(const nlohmann::json& j, const char* key);  // unsigned integers only
+
+// The running mount's upload_failing as one line ("uploads failing for 12 s:
+// namespace full: <error>", with what to do for a full namespace); empty
+// when uploads work (or `stats` is not a stats object).
+std::string UploadFailingLine(const nlohmann::json& stats);
 
 }  // namespace qstor::cli

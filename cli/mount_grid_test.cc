@@ -1019,7 +1019,8 @@ TEST_F(MountGridTest, FullNamespacesAreNamedBySyncAndStatus) {
   CmdResult st = Qstor({"status", manifest_}, env);
   EXPECT_EQ(st.code, 2) << st.out;
   EXPECT_NE(st.out.find("uploads failing"), std::string::npos) << st.out;
-  EXPECT_NE(st.out.find("(namespace full)"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find(": namespace full: "), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("only in the local cache"), std::string::npos) << st.out;
   CmdResult j = Qstor({"--json", "fs", "stats", mnt_}, env);
   nlohmann::json sj = LastJsonLine(j.out);
   ASSERT_TRUE(sj.is_object()) << j.out;
