@@ -991,6 +991,25 @@ TEST_F(MountGridTest, GrowReachesDfOfTheRunningMountAndDiffShowsMountDrift) {
   CmdResult after = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
   EXPECT_EQ(after.code, 0) << after.out;
 
+  // Another durability cannot change live: apply remounts.
+  {
+    std::string text = ReadAll(manifest_);
+    text.replace(text.find("durability: local"), 17, "durability: grid");
+    std::ofstream(manifest_) << text;
+  }
+  CmdResult dd = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
+  EXPECT_EQ(dd.code, 2) << dd.out;
+  EXPECT_NE(dd.out.find("durability local -> grid; apply remounts it"), std::string::npos)
+      << dd.out;
+  CmdResult ra = Qstor({"apply", manifest_, "--auto-approve"}, env);
+  ASSERT_EQ(ra.code, 0) << ra.out;
+  CmdResult rs = Qstor({"--json", "fs", "stats", mnt_}, env);
+  nlohmann::json rj = LastJsonLine(rs.out);
+  ASSERT_TRUE(rj.is_object()) << rs.out;
+  EXPECT_EQ(rj["durability"], "grid") << ra.out;
+  EXPECT_EQ(ReadAll(mnt_ + "/before.bin"), RandomBytes(300000, 71)) << "remounted, same files";
+  EXPECT_EQ(Qstor({"diff", manifest_, "--detailed-exitcode"}, env).code, 0);
+
   CmdResult u = Qstor({"umount", mnt_}, env);
   ASSERT_EQ(u.code, 0) << u.out;
   CmdResult nm = Qstor({"diff", manifest_, "--detailed-exitcode"}, env);
