@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "common/json_fields.h"
 #include "common/units.h"
 
 namespace qstor::reconciler {
@@ -181,15 +182,15 @@ Result<Action> Action::FromJson(const nlohmann::json& j) {
     auto r = ParseRole(j.at("role").get<std::string>());
     if (!r.ok()) return r.status();
     a.role = *r;
-    a.index = j.at("index").get<uint32_t>();
+    a.index = JsonIntegerOrThrow<uint32_t>(j.at("index"), "index");
     a.reason = j.at("reason").get<std::string>();
-    a.node_id = j.at("node_id").get<uint32_t>();
+    a.node_id = JsonIntegerOrThrow<uint32_t>(j.at("node_id"), "node_id");
     a.node_why = j.at("node_why").get<std::string>();
-    a.size_bytes = j.at("size_bytes").get<uint64_t>();
-    a.old_contract_id = j.at("old_contract_id").get<uint64_t>();
-    a.old_node_id = j.at("old_node_id").get<uint32_t>();
-    a.old_size_bytes = j.at("old_size_bytes").get<uint64_t>();
-    a.monthly_cost_delta = j.at("monthly_cost_delta_units").get<int64_t>();
+    a.size_bytes = JsonIntegerOrThrow<uint64_t>(j.at("size_bytes"), "size_bytes");
+    a.old_contract_id = JsonIntegerOrThrow<uint64_t>(j.at("old_contract_id"), "old_contract_id");
+    a.old_node_id = JsonIntegerOrThrow<uint32_t>(j.at("old_node_id"), "old_node_id");
+    a.old_size_bytes = JsonIntegerOrThrow<uint64_t>(j.at("old_size_bytes"), "old_size_bytes");
+    a.monthly_cost_delta = JsonIntegerOrThrow<int64_t>(j.at("monthly_cost_delta_units"), "monthly_cost_delta_units");
     return a;
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("action: ") + e.what());
@@ -243,7 +244,7 @@ Result<Plan> Plan::FromJson(const nlohmann::json& j, const std::string& what) {
   }
   try {
     Plan p;
-    p.format = j.at("format").get<int>();
+    p.format = JsonIntegerOrThrow<int>(j.at("format"), "format");
     if (p.format != kPlanFormat) {
       return Status::InvalidArgument(
           fmt::format("{}: plan format {} is not known to this qstor", what, p.format));
@@ -258,9 +259,9 @@ Result<Plan> Plan::FromJson(const nlohmann::json& j, const std::string& what) {
                                             "digest (the file was edited)");
     }
     p.state_lineage = j.at("state_lineage").get<std::string>();
-    p.state_serial = j.at("state_serial").get<uint64_t>();
+    p.state_serial = JsonIntegerOrThrow<uint64_t>(j.at("state_serial"), "state_serial");
     p.observed_digest = j.at("observed_digest").get<std::string>();
-    p.seed = j.at("seed").get<uint64_t>();
+    p.seed = JsonIntegerOrThrow<uint64_t>(j.at("seed"), "seed");
     p.register_twin = j.at("register_twin").get<bool>();
     for (const auto& a : j.at("actions")) {
       auto act = Action::FromJson(a);
@@ -275,12 +276,12 @@ Result<Plan> Plan::FromJson(const nlohmann::json& j, const std::string& what) {
       dg.detail = d.at("detail").get<std::string>();
       p.diagnostics.push_back(dg);
     }
-    p.monthly_before = j.at("monthly_before_units").get<uint64_t>();
-    p.monthly_after = j.at("monthly_after_units").get<uint64_t>();
+    p.monthly_before = JsonIntegerOrThrow<uint64_t>(j.at("monthly_before_units"), "monthly_before_units");
+    p.monthly_after = JsonIntegerOrThrow<uint64_t>(j.at("monthly_after_units"), "monthly_after_units");
     auto pr = grid::PricingFromJson(j.at("pricing"));
     if (!pr.ok()) return pr.status().WithContext(what);
     p.pricing = *pr;
-    p.created_at = j.at("created_at").get<int64_t>();
+    p.created_at = JsonIntegerOrThrow<int64_t>(j.at("created_at"), "created_at");
     return p;
   } catch (const std::exception& e) {
     return Status::InvalidArgument(what + ": " + e.what());

@@ -315,6 +315,68 @@ TEST(Plan, LowBalanceIsAWarningBeforeApply) {
   EXPECT_NE(RenderPlan(p, false).find("qstor wallet topup"), std::string::npos);
 }
 
+// Issue 19 item 2: a shrink below what a namespace holds was a warning.
+TEST(Plan, ShrinkBelowWhatANamespaceHoldsIsAnErrorWithTheNumbers) {
+  Manifest m = Load("");
+  Observation o = Applied(m, Grid12(), MakePlan(m, Grid12(), {3, {}}));
+  Manifest smaller = Load("", "256MiB");  // data namespaces 282 -> 71 MiB
+  EXPECT_TRUE(MayShrink(smaller, o.state));
+  EXPECT_FALSE(MayShrink(m, o.state));
+  EXPECT_FALSE(MayShrink(Load("", "2GiB"), o.state));
+  // Unknown use: refused, and says how to let qstor read it.
+  Plan unknown = MakePlan(smaller, o, {4, {}});
+  EXPECT_TRUE(unknown.has_errors());
+  EXPECT_NE(RenderPlan(unknown, false).find("how much it holds is unknown"), std::string::npos);
+  for (const auto& ns : o.state.namespaces) o.used_bytes[ns.contract_id] = 10 * kMiB;
+  Plan fits = MakePlan(smaller, o, {4, {}});
+  EXPECT_FALSE(fits.has_errors()) << RenderPlan(fits, false);
+  EXPECT_NE(RenderPlan(fits, false).find("data[0] shrinks from 282 MiB to 71 MiB (it holds 10 MiB)"),
+            std::string::npos)
+      << RenderPlan(fits, false);
+  const uint64_t d3 = o.state.Find(Role::kData, 3)->contract_id;
+  o.used_bytes[d3] = 80 * kMiB;
+  Plan over = MakePlan(smaller, o, {4, {}});
+  ASSERT_TRUE(over.has_errors());
+  std::string text = RenderPlan(over, false);
+  EXPECT_NE(text.find("data[3] cannot shrink from 282 MiB to 71 MiB: it holds 80 MiB"),
+            std::string::npos)
+      << text;
+  // The smallest capacity whose data namespaces hold 80 MiB: 288 MiB gives
+  // 72 MiB + 10 % = 79.2 -> 80 MiB; 287 MiB gives 78.9 -> 79 MiB.
+  EXPECT_NE(text.find("keep it at least 288 MiB"), std::string::npos) << text;
+  o.used_errors[d3] = "connection refused";
+  o.used_bytes.erase(d3);
+  EXPECT_NE(RenderPlan(MakePlan(smaller, o, {4, {}}), false)
+                .find("its namespace did not answer: connection refused"),
+            std::string::npos);
+}
+
+TEST(Plan, NumbersOutOfTheirFieldsRangeAreRefusedNotCast) {
+  Manifest m = Load("");
+  nlohmann::json good = MakePlan(m, Grid12(), {77, {}}).ToJson();
+  for (const char* bad : {"-1", "1e300", "1.5", "\"7\""}) {
+    nlohmann::json j = good;
+    j["seed"] = nlohmann::json::parse(bad);
+    auto p = Plan::FromJson(j, "plan.json");
+    ASSERT_FALSE(p.ok()) << bad;
+    EXPECT_NE(p.status().message().find("seed"), std::string::npos) << p.status().message();
+    j = good;
+    ASSERT_FALSE(j["actions"].empty());
+    j["actions"][0]["index"] = int64_t{1} << 40;
+    EXPECT_FALSE(Plan::FromJson(j, "plan.json").ok()) << "index must fit 32 bits";
+  }
+  State s = NewState("demo", "devnet");
+  nlohmann::json sj = s.ToJson();
+  sj["serial"] = 1e300;
+  auto st = State::FromJson(sj, "state.json");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().message().find("state.json.serial: not an integer"), std::string::npos)
+      << st.status().message();
+  EXPECT_FALSE(DeploymentData::Decode(
+                   R"({"type":"qstor","v":1,"name":"x","network":"devnet","role":"data","index":-1,"k":1,"m":0,"capacity":1})")
+                   .ok());
+}
+
 TEST(Plan, JsonRoundTripAndTamperDetection) {
   Manifest m = Load("");
   Plan p = MakePlan(m, Grid12(), {77, {}});
@@ -424,6 +486,21 @@ TEST_F(StateTest, DamagedStateSaysWhereAndWhat) {
     std::ofstream(path_) << "{truncated";
   }
   EXPECT_EQ(LoadState(path_).status().code(), Status::Code::kCorruption);
+}
+
+// A hand-edited or damaged lock with fields of other types reads as a lock
+// of an unknown holder (nlohmann's value() threw, ending the process).
+TEST_F(StateTest, LockWithFieldsOfOtherTypesIsStillALock) {
+  std::filesystem::create_directories(std::filesystem::path(path_).parent_path());
+  std::ofstream(LockPath(path_)) << R"({"id": 5, "owner": ["x"], "pid": "12", "created": 1e300})";
+  auto held = ReadLock(path_);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_TRUE(held->has_value());
+  EXPECT_EQ((*held)->id, "");
+  EXPECT_EQ((*held)->pid, 0);
+  EXPECT_EQ((*held)->created, 0);
+  auto b = StateLock::Acquire(path_, "apply", std::chrono::milliseconds(0));
+  EXPECT_FALSE(b.ok()) << "someone's lock, even damaged, is not taken";
 }
 
 TEST_F(StateTest, LockIsExclusiveSaysWhoAndForceUnlockNeedsTheId) {

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "common/file_util.h"
+#include "common/json_fields.h"
 
 namespace qstor::reconciler {
 
@@ -72,12 +73,20 @@ Status Get(const nlohmann::json& j, const char* key, T* out, const std::string& 
     if (!required) return Status::OK();
     return Status::Corruption(where + "." + key + ": missing");
   }
-  try {
-    *out = it->get<T>();
-  } catch (const std::exception&) {
-    return Status::Corruption(where + "." + key + ": wrong type");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // Exactly the integers T holds: no float casts, no wrap-around.
+    if (!JsonInteger(*it, out)) {
+      return Status::Corruption(where + "." + key + ": not an integer in the range of its field");
+    }
+    return Status::OK();
+  } else {
+    try {
+      *out = it->get<T>();
+    } catch (const std::exception&) {
+      return Status::Corruption(where + "." + key + ": wrong type");
+    }
+    return Status::OK();
   }
-  return Status::OK();
 }
 
 }  // namespace
@@ -314,12 +323,23 @@ Result<std::optional<LockInfo>> ReadLock(const std::string& state_path) {
     li.owner = "unknown";
     return std::optional<LockInfo>(li);
   }
-  li.id = j.value("id", "");
-  li.owner = j.value("owner", "");
-  li.host = j.value("host", "");
-  li.pid = j.value("pid", int64_t{0});
-  li.created = j.value("created", int64_t{0});
-  li.operation = j.value("operation", "");
+  // Fields of another type (a hand-edited or damaged lock) read as empty.
+  auto str = [&](const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto num = [&](const char* k) {
+    int64_t v = 0;
+    auto it = j.find(k);
+    if (it != j.end()) (void)JsonInteger(*it, &v);
+    return v;
+  };
+  li.id = str("id");
+  li.owner = str("owner");
+  li.host = str("host");
+  li.pid = num("pid");
+  li.created = num("created");
+  li.operation = str("operation");
   return std::optional<LockInfo>(li);
 }
 
@@ -371,7 +391,9 @@ Result<StateLock> StateLock::Acquire(const std::string& state_path, const std::s
         auto moved = ReadFileBounded(aside, kMaxLockBytes, "lock file");
         auto j = moved.ok() ? nlohmann::json::parse(*moved, nullptr, false)
                             : nlohmann::json(nlohmann::json::value_t::discarded);
-        std::string moved_id = j.is_object() ? j.value("id", "") : "";
+        std::string moved_id = j.is_object() && j.contains("id") && j["id"].is_string()
+                                   ? j["id"].get<std::string>()
+                                   : "";
         if (moved_id == (*held)->id) {
           ::unlink(aside.c_str());
           li.took_over = (*held)->Describe();
