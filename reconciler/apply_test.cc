@@ -522,8 +522,14 @@ TEST_F(ApplyTest, EveryKillPointIsCompletedByTheNextApply) {
     Cmd crash = Q("apply storage.yaml --auto-approve --no-mount",
                   std::string("QSTOR_TEST_FAULT=") + fault);
     ASSERT_EQ(crash.code, 97) << crash.out << crash.err;
+    const std::string slot = victim->Slot();
+    auto pending = LoadDemoState().rebuild_slots;
+    EXPECT_NE(std::find(pending.begin(), pending.end(), slot), pending.end())
+        << "the rebuild of " << slot << " is recorded before the grid changes";
     Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
     ASSERT_EQ(a.code, 0) << a.out << a.err;
+    EXPECT_NE(a.out.find("Rebuild complete!"), std::string::npos) << a.out;
+    EXPECT_TRUE(LoadDemoState().rebuild_slots.empty());
     EXPECT_EQ(ContractsOf("demo", true), 10u) << a.out;
     auto c = Raw("GET", "/contracts/" + std::to_string(old_contract));
     EXPECT_EQ(json::parse(c.body)["state"], "Deleted") << c.body;
@@ -804,6 +810,21 @@ TEST_F(ApplyTest, ReplacedSlotIsRebuiltEvenAfterAKillAndStatusCountsSegments) {
   EXPECT_EQ(fj["can_lose_nodes"], 2) << fj.dump();
   EXPECT_EQ(fj["segments_degraded"], 0) << fj.dump();
   EXPECT_EQ(fj["rebuild_pending"], json::array()) << fj.dump();
+  EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+  ExpectDemoSegments(segments);
+
+  // `qstor fs repair` (what status says to run) also finishes a pending
+  // rebuild, and clears it from the state once the storage is whole.
+  const uint32_t dead2 = LoadDemoState().Find(Role::kData, 3)->node_id;
+  ASSERT_EQ(Raw("POST", "/admin/nodes/" + std::to_string(dead2) + "/down").status, 200);
+  Cmd crash2 = Q("apply storage.yaml --auto-approve --no-mount",
+                 "QSTOR_TEST_FAULT=exit-before-rebuild");
+  ASSERT_EQ(crash2.code, 97) << crash2.out << crash2.err;
+  EXPECT_EQ(LoadDemoState().rebuild_slots, std::vector<std::string>{"data[3]"});
+  Cmd repair = Q("fs repair storage.yaml");
+  EXPECT_EQ(repair.code, 0) << repair.out << repair.err;
+  EXPECT_TRUE(LoadDemoState().rebuild_slots.empty());
+  EXPECT_EQ(Q("status storage.yaml").code, 0);
   EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
   ExpectDemoSegments(segments);
 }
