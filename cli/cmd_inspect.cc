@@ -1,13 +1,16 @@
 // qstor list / status: what a manifest has on the grid, and how healthy it is.
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <map>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -20,6 +23,11 @@
 #include "reconciler/apply.h"
 #include "reconciler/plan.h"
 #include "reconciler/state.h"
+#endif
+
+#include "cli/mount_grid.h"
+#if defined(QSTOR_CLI_GRID_MOUNT)
+#include "fs/repair.h"
 #endif
 
 namespace qstor::cli {
@@ -39,7 +47,11 @@ int Fail(const std::string& cmd, const Status& st) {
 
 struct Seen {
   reconciler::Observation obs;
+  std::string home;
   std::string state_path;
+  // Unlocked when the passphrase is available (QSTOR_PASSPHRASE or a
+  // terminal) and the twin exists: then the namespaces can be read.
+  std::optional<grid::Identity> identity;
   bool deployments_checked = false;
   // Slots the grid shows ready whose address the state file lacks (an apply
   // killed before it wrote them): `qstor mount` refuses until an apply
@@ -53,6 +65,7 @@ Result<Seen> See(const reconciler::Manifest& m) {
   auto pub = KeystorePublicOrHint(*home);
   if (!pub.ok()) return pub.status();
   Seen seen;
+  seen.home = *home;
   seen.state_path = reconciler::StatePath(*home, m.network, m.name);
   std::optional<reconciler::State> state;
   auto st = reconciler::LoadState(seen.state_path);
@@ -86,6 +99,7 @@ Result<Seen> See(const reconciler::Manifest& m) {
     if (ns.deployed() && (rec == nullptr || !rec->deployed())) seen.unrecorded.push_back(ns.Slot());
   }
   if (identity) ProbeUsedBytes(seen.obs, *identity, m);
+  seen.identity = std::move(identity);
   return seen;
 }
 
@@ -156,6 +170,69 @@ int RunList(const Context& ctx, const InspectCli& c) {
   return kExitOk;
 }
 
+// What status knows about redundancy per segment (fs::CheckAvailability:
+// the segment records and a key listing of every data namespace, no shard
+// bytes), when the identity is available and something is deployed.
+struct SegmentView {
+  bool checked = false;
+  std::string why_not;  // when not checked
+  int segments = 0, degraded = 0, lost = 0;
+  int can_lose = 0;
+  bool metadata_checked = false;
+  int metadata_complete = 0, metadata_replicas = 0;
+};
+
+SegmentView CheckSegments(const Seen& seen, const reconciler::Manifest& m) {
+  SegmentView v;
+  const auto& st = seen.obs.state;
+  bool any_deployed = std::any_of(st.namespaces.begin(), st.namespaces.end(),
+                                  [](const reconciler::NamespaceState& n) { return n.deployed(); });
+  if (!any_deployed) {
+    v.why_not = "nothing deployed";
+    return v;
+  }
+  if (!seen.identity) {
+    v.why_not = "the namespaces are read with the keystore passphrase (set QSTOR_PASSPHRASE or run "
+                "on a terminal)";
+    return v;
+  }
+#if defined(QSTOR_CLI_GRID_MOUNT)
+  Deployed d;
+  d.home = seen.home;
+  d.state_path = seen.state_path;
+  d.state = st;
+  d.compress = m.mount.compression;
+  Status rs = ResolveLayout(d, *seen.identity, "");
+  if (!rs.ok()) {
+    v.why_not = rs.message();
+    return v;
+  }
+  auto store = OpenDeployedStore(d);
+  if (!store.ok()) {
+    v.why_not = store.status().message();
+    return v;
+  }
+  auto a = fs::CheckAvailability(**store);
+  if (!a.ok()) {
+    v.why_not = a.status().message();
+    return v;
+  }
+  v.checked = true;
+  v.segments = a->segments;
+  v.degraded = a->degraded;
+  v.lost = a->lost;
+  v.can_lose = a->can_lose;
+  v.metadata_checked = a->metadata_checked;
+  v.metadata_replicas = static_cast<int>(a->metadata.backends.size());
+  for (const auto& b : a->metadata.backends) v.metadata_complete += b.healthy() ? 1 : 0;
+  return v;
+#else
+  (void)m;
+  v.why_not = "this qstor is built without the fs engine";
+  return v;
+#endif
+}
+
 int RunStatus(const Context& ctx, const InspectCli& c) {
   auto ms = LoadManifestsFor(c.files, c.name, "status");
   if (!ms.ok()) return Fail("status", ms.status());
@@ -185,16 +262,30 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
                          "interrupted); `qstor apply` records it");
     }
     const int want_data = m.data_shards + m.parity_shards;
-    const int margin = data_ok - m.data_shards;
+    // Redundancy from the segments themselves when they can be read: a slot
+    // replaced by an empty namespace serves, but holds none of the shards
+    // that belong there until they are rebuilt.
+    const SegmentView seg = CheckSegments(*seen, m);
+    const int margin = seg.checked ? seg.can_lose : data_ok - m.data_shards;
+    const bool rebuild_pending = !st.rebuild_slots.empty();
+    const bool meta_incomplete =
+        seg.checked && seg.metadata_checked && seg.metadata_complete < seg.metadata_replicas;
+    const bool segments_short = seg.checked && (seg.degraded > 0 || seg.lost > 0);
     std::string health;
     if (st.namespaces.empty()) {
       health = "not deployed";
-    } else if (data_ok < m.data_shards || meta_ok == 0) {
+    } else if (data_ok < m.data_shards || meta_ok == 0 || (seg.checked && seg.lost > 0)) {
       health = "unavailable";
-    } else if (data_ok < want_data || meta_ok < m.metadata_backends) {
+    } else if (data_ok < want_data || meta_ok < m.metadata_backends || segments_short ||
+               meta_incomplete || rebuild_pending) {
       health = "degraded";
     } else {
       health = "healthy";
+    }
+    // What to run when redundancy is short on the segments or replicas.
+    std::string next_step;
+    if (segments_short || meta_incomplete || rebuild_pending) {
+      next_step = fmt::format("qstor fs repair {}", m.file);
     }
     uint64_t hourly = (monthly + 719) / 720;
     std::optional<double> runway_days;
@@ -230,6 +321,8 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
                           {"data_namespaces_ok", data_ok},
                           {"data_namespaces_wanted", want_data},
                           {"can_lose_nodes", std::max(0, margin)},
+                          {"availability_checked", seg.checked},
+                          {"rebuild_pending", st.rebuild_slots},
                           {"meta_namespaces_ok", meta_ok},
                           {"meta_namespaces_wanted", m.metadata_backends},
                           {"problems", problems},
@@ -239,6 +332,18 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
                           {"deployments_checked", seen->deployments_checked},
                           {"mounted", mounted},
                           {"last_apply_unix", st.updated_at}};
+      if (seg.checked) {
+        j["segments_total"] = seg.segments;
+        j["segments_degraded"] = seg.degraded;
+        j["segments_lost"] = seg.lost;
+        if (seg.metadata_checked) j["meta_replicas_complete"] = seg.metadata_complete;
+      } else {
+        j["availability_not_checked"] = seg.why_not;
+      }
+      if (!next_step.empty()) j["next_step"] = next_step;
+      if (!mount_stats.is_null() && mount_stats.contains("pending_upload")) {
+        j["pending_upload_bytes"] = mount_stats["pending_upload"].value("bytes", uint64_t{0});
+      }
       if (seen->obs.balance_units) j["balance_units"] = *seen->obs.balance_units;
       if (runway_days) j["runway_days"] = *runway_days;
       if (!mount_stats.is_null()) j["mount"] = mount_stats;
@@ -246,11 +351,31 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
       continue;
     }
     std::cout << fmt::format("{} on {}: {}\n", m.name, m.network, health);
-    std::cout << fmt::format("  data       {}/{} namespaces serving ({}+{}): {}\n", data_ok,
-                             want_data, m.data_shards, m.parity_shards,
-                             margin >= 0 ? fmt::format("can lose {} more node(s)", margin)
-                                         : "data cannot be read until nodes come back");
-    std::cout << fmt::format("  metadata   {}/{} replicas serving\n", meta_ok, m.metadata_backends);
+    std::cout << fmt::format(
+        "  data       {}/{} namespaces serving ({}+{}): {}{}\n", data_ok, want_data,
+        m.data_shards, m.parity_shards,
+        margin >= 0 ? fmt::format("can lose {} more node(s)", margin)
+                    : "some data cannot be read until nodes come back",
+        seg.checked ? fmt::format(" (from the shards of {} segment(s))", seg.segments)
+                    : " (counted from the serving namespaces, not checked per segment: " +
+                          seg.why_not + ")");
+    std::cout << fmt::format("  metadata   {}/{} replicas serving{}\n", meta_ok,
+                             m.metadata_backends,
+                             seg.checked && seg.metadata_checked
+                                 ? fmt::format(", {} complete", seg.metadata_complete)
+                                 : "");
+    if (segments_short || meta_incomplete) {
+      std::cout << fmt::format(
+          "  redundancy {} of {} segment(s) degraded, {} lost{}: run `{}` (or `qstor apply {}`)\n",
+          seg.degraded, seg.segments, seg.lost,
+          meta_incomplete ? ", metadata replicas incomplete" : "", next_step, m.file);
+    }
+    if (rebuild_pending) {
+      std::cout << fmt::format(
+          "  rebuild    pending for {} (an apply replaced them and did not finish rebuilding): "
+          "`qstor apply {}` finishes it\n",
+          fmt::format("{}", fmt::join(st.rebuild_slots, ", ")), m.file);
+    }
     for (const auto& p : problems) std::cout << "  problem    " << p << "\n";
     std::cout << fmt::format("  cost       {}/month ({}/hour)\n", grid::FormatTft(monthly),
                              grid::FormatTft(hourly));
@@ -269,8 +394,9 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
     if (m.mount.enabled) {
       std::cout << "  mount      " << m.mount.path << (mounted ? ": mounted" : ": not mounted");
       if (!mount_stats.is_null() && mount_stats.contains("pending_upload")) {
-        std::cout << fmt::format(", {} pending upload",
-                                 FormatSize(StatsBytes(mount_stats["pending_upload"], "bytes")));
+        std::cout << fmt::format(
+            ", {} pending upload (in the local cache only: not on any node yet, not counted above)",
+            FormatSize(StatsBytes(mount_stats["pending_upload"], "bytes")));
       }
       std::cout << "\n";
     }

@@ -669,6 +669,28 @@ int RunCheck(const Context& ctx, const CheckCli& c) {
   return HealthExit(*report);
 }
 
+// A rebuild an apply left pending (State::rebuild_slots) is done once the
+// storage is whole: cleared under the state lock (best effort: a busy lock
+// leaves it for the next `qstor apply`, which checks again and clears it).
+void ClearRebuildWhenWhole(const Deployed& d, const fs::CheckReport& after) {
+  if (d.state.rebuild_slots.empty() || HealthExit(after) != kExitOk) return;
+  auto lock = reconciler::StateLock::Acquire(d.state_path, "fs repair", std::chrono::seconds(5));
+  if (!lock.ok()) return;
+  auto st = reconciler::LoadState(d.state_path);
+  if (!st.ok() || st->lineage != d.state.lineage || st->rebuild_slots != d.state.rebuild_slots) {
+    return;
+  }
+  // Only when the layout repaired is still the layout recorded.
+  auto contracts = [](const reconciler::State& x) {
+    std::set<uint64_t> ids;
+    for (const auto& n : x.namespaces) ids.insert(n.contract_id);
+    return ids;
+  };
+  if (contracts(*st) != contracts(d.state)) return;
+  st->rebuild_slots.clear();
+  (void)reconciler::SaveState(d.state_path, *st);
+}
+
 int RunRepair(const Context& ctx, const CheckCli& c) {
   auto m = PickManifest(c.manifest, c.name);
   if (!m.ok()) return FailWith(m.status(), "fs repair");
@@ -739,6 +761,7 @@ int RunRepair(const Context& ctx, const CheckCli& c) {
     PrintUnhealthySegments(*after, 20);
     std::cout << Verdict(*after, c.manifest) << "\n";
   }
+  ClearRebuildWhenWhole(*d, *after);
   return HealthExit(*after);
 }
 

@@ -9,7 +9,9 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -30,6 +32,13 @@
 #include "reconciler/connect.h"
 #include "reconciler/plan.h"
 #include "reconciler/state.h"
+#endif
+
+#include "cli/mount_grid.h"
+#if defined(QSTOR_CLI_GRID_MOUNT)
+#include <fmt/ranges.h>
+
+#include "fs/repair.h"
 #endif
 
 namespace qstor::cli {
@@ -289,7 +298,8 @@ int RunDiff(const Context& ctx, const PlanCli& c) {
     auto plan = MakePlanFor(s, c.seed);
     if (!plan.ok()) return Fail("diff", plan.status().WithContext(m.name));
     PrintPlan(ctx, *plan);
-    changes = changes || !plan->empty();
+    // A rebuild left by an earlier apply is a change: apply runs it.
+    changes = changes || !plan->empty() || plan->rebuild_pending();
     errors = errors || plan->has_errors();
     if (!c.no_mount) {
       // The mount is part of what apply reconciles: a grow that did not
@@ -343,12 +353,18 @@ std::function<void(const reconciler::ApplyProgress&)> ProgressSink(const Context
 
 // Mounts, remounts or resizes to match spec.mount after an apply
 // (CompareMount); a mount that is not this storage's is left alone.
-int MountStep(const Context& ctx, Session& s, bool layout_changed) {
+// `before_mount` runs once the old mount (if any) is gone and before the new
+// one starts: the rebuild after a replaced slot (RebuildStep), so that the
+// old mount's pending uploads are on the grid before it checks. Its exit code
+// is returned when the mount itself succeeds.
+int MountStep(const Context& ctx, Session& s, bool layout_changed,
+              const std::function<int()>& before_mount) {
   const auto& mnt = s.manifest.mount;
-  if (!mnt.enabled) return kExitOk;
+  if (!mnt.enabled) return before_mount();
   const MountDrift drift = CompareMount(s.manifest, s.home);
   using K = MountDrift::Kind;
   if (drift.kind == K::kForeign) {
+    (void)before_mount();
     std::cerr << "qstor apply: the grid is reconciled; the mount is not: "
               << DriftLine(s.manifest, drift) << "\n";
     return kExitError;
@@ -399,6 +415,7 @@ int MountStep(const Context& ctx, Session& s, bool layout_changed) {
       return kExitError;
     }
   }
+  const int rebuilt = before_mount();
   std::string file = s.manifest.file;
   int rc = RunSelf({"mount", file, "--name", s.manifest.name, "--passphrase-fd", "3"},
                    s.passphrase);
@@ -413,7 +430,160 @@ int MountStep(const Context& ctx, Session& s, bool layout_changed) {
   } else {
     std::cout << "Mount: " << mnt.path << " is mounted.\n";
   }
-  return kExitOk;
+  return rebuilt;
+}
+
+// After an apply that replaced (or added) slots of a deployed storage: their
+// new namespaces are empty until the shards and metadata replicas that
+// belong there are rebuilt. Runs the `fs repair` engine (probe, check,
+// repair, check again) over the state just applied, with progress; clears
+// State::rebuild_slots and saves the state only when the check after says
+// every segment and metadata replica is whole. Nothing to do: kExitOk.
+int RebuildStep(const Context& ctx, Session& s, State& state) {
+  if (state.rebuild_slots.empty()) return kExitOk;
+  const bool json = ctx.global.json;
+#if defined(QSTOR_CLI_GRID_MOUNT)
+  const std::string slots = fmt::format("{}", fmt::join(state.rebuild_slots, ", "));
+  auto fail = [&](const std::string& why) {
+    if (json) {
+      std::cout << nlohmann::json{{"type", "apply_errored"}, {"error", "rebuild: " + why}}.dump()
+                << "\n"
+                << std::flush;
+    }
+    std::cerr << "qstor apply: rebuilding " << slots << ": " << why << "\nThe state ("
+              << s.state_path << ") still records the pending rebuild; `qstor apply` again "
+              << "continues (or `qstor fs repair " << s.manifest.file << "`).\n";
+    return kExitError;
+  };
+  if (!json) {
+    std::cout << "\nRebuilding the redundancy of " << slots
+              << " (the fs repair engine: check every segment and metadata replica, rebuild "
+                 "what is missing):\n"
+              << std::flush;
+  }
+  Deployed d;
+  d.home = s.home;
+  d.state_path = s.state_path;
+  d.state = state;
+  d.compress = s.manifest.mount.compression;
+  Status st = ResolveLayout(d, *s.identity, "");
+  if (!st.ok()) return fail(st.message());
+  auto store = OpenDeployedStore(d);
+  if (!store.ok()) return fail(store.status().message());
+  (void)fs::ProbeBackends(**store);  // repair must not pick a backend that is down
+  auto before = fs::Check(**store);
+  if (!before.ok()) return fail(before.status().message());
+  auto whole = [](const fs::CheckReport& r) {
+    return r.degraded == 0 && r.lost == 0 && (!r.metadata_checked || r.metadata.healthy());
+  };
+  size_t meta_damaged = before->metadata_checked ? before->metadata.damaged.size() : 0;
+  if (!json) {
+    std::cout << fmt::format(
+                     "  checked {} segment(s): {} healthy, {} degraded, {} lost; {} metadata "
+                     "record(s), {} needing copies\n",
+                     before->segments.size(), before->healthy, before->degraded, before->lost,
+                     before->metadata.objects, meta_damaged)
+              << std::flush;
+  }
+  fs::RepairReport rep;
+  std::optional<fs::CheckReport> after;
+  if (whole(*before)) {
+    after = *before;
+  } else {
+    fs::RepairOptions ro;
+    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+    ro.progress = [&](const fs::RepairProgress& p) {
+      auto now = std::chrono::steady_clock::now();
+      const bool edge = p.segments_done == 0 || p.segments_done == p.segments_total;
+      if (!edge && now - last < std::chrono::seconds(1)) return;
+      last = now;
+      if (json) {
+        std::cout << nlohmann::json{{"type", "rebuild_progress"},
+                                    {"segments_done", p.segments_done},
+                                    {"segments_total", p.segments_total},
+                                    {"repaired", p.repaired},
+                                    {"failed", p.failed},
+                                    {"metadata_restored", p.metadata_restored},
+                                    {"metadata_objects", p.metadata_objects},
+                                    {"bytes_read", p.bytes_read},
+                                    {"bytes_written", p.bytes_written}}
+                         .dump()
+                  << "\n"
+                  << std::flush;
+      } else {
+        std::cout << fmt::format("  rebuild: {}/{} segment(s) done ({} repaired, {} failed), {} "
+                                 "metadata cop(ies) restored; {} read, {} written\n",
+                                 p.segments_done, p.segments_total, p.repaired, p.failed,
+                                 p.metadata_restored, FormatSize(p.bytes_read),
+                                 FormatSize(p.bytes_written))
+                  << std::flush;
+      }
+    };
+    auto r = fs::Repair(**store, *before, ro);
+    if (!r.ok()) return fail(r.status().message());
+    rep = *r;
+    (void)fs::ProbeBackends(**store);
+    auto again = fs::Check(**store);
+    if (!again.ok()) return fail(again.status().message());
+    after = std::move(again).value();
+  }
+  const bool healthy = whole(*after);
+  if (healthy) {
+    state.rebuild_slots.clear();
+    Status w = reconciler::SaveState(s.state_path, state);
+    if (!w.ok()) return fail("the storage is whole, but saving the state: " + w.message());
+  }
+  if (json) {
+    std::cout << nlohmann::json{{"type", "rebuild_complete"},
+                                {"healthy", healthy},
+                                {"segments", after->segments.size()},
+                                {"segments_repaired", rep.repaired},
+                                {"segments_degraded", after->degraded},
+                                {"segments_lost", after->lost},
+                                {"metadata_restored", rep.metadata_restored},
+                                {"metadata_healthy",
+                                 !after->metadata_checked || after->metadata.healthy()},
+                                {"bytes_read", rep.bytes_read},
+                                {"bytes_written", rep.bytes_written}}
+                     .dump()
+              << "\n"
+              << std::flush;
+  }
+  if (healthy) {
+    if (!json) {
+      std::cout << fmt::format(
+          "Rebuild complete! {} segment(s) repaired, {} metadata cop(ies) restored ({} read, {} "
+          "written); every segment and metadata replica of {} is whole.\n",
+          rep.repaired, rep.metadata_restored, FormatSize(rep.bytes_read),
+          FormatSize(rep.bytes_written), d.Label());
+    }
+    return kExitOk;
+  }
+  std::string why = fmt::format(
+      "after the repair {} segment(s) are still degraded and {} lost (of {}){}{}",
+      after->degraded, after->lost, after->segments.size(),
+      after->metadata_checked && !after->metadata.healthy()
+          ? fmt::format(", metadata: {} of {} replicas incomplete or unreachable",
+                        std::count_if(after->metadata.backends.begin(),
+                                      after->metadata.backends.end(),
+                                      [](const fs::MetadataReplicaCheck& b) { return !b.healthy(); }),
+                        after->metadata.backends.size())
+          : "",
+      rep.errors.empty() ? "" : "; first error: " + rep.errors.front());
+  return fail(why);
+#else
+  (void)s;
+  std::cerr << "qstor apply: " << state.rebuild_slots.size()
+            << " replaced slot(s) need their shards rebuilt, but this qstor is built without the "
+               "fs engine; the state keeps the pending rebuild\n";
+  if (json) {
+    std::cout << nlohmann::json{{"type", "apply_errored"},
+                                {"error", "rebuild: the fs engine is not built"}}
+                     .dump()
+              << "\n";
+  }
+  return kExitNotBuilt;
+#endif
 }
 
 Result<std::chrono::milliseconds> LockTimeout(const PlanCli& c) {
@@ -633,11 +803,24 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
     Status w = reconciler::SaveState(s.state_path, state);
     if (!w.ok()) return Fail("apply", w);
   }
-  lock->Release();
-  if (c.no_mount) return kExitOk;
+  // Replaced slots (of this apply or of one killed before its rebuild): the
+  // storage is not whole until the rebuild ran. The lock stays held through
+  // it (it saves the state); a mount does not take the lock.
+  const bool rebuild = !state.rebuild_slots.empty();
+  if (rebuild) {
+    if (const char* f = std::getenv("QSTOR_TEST_FAULT");
+        f != nullptr && std::string(f) == "exit-before-rebuild") {
+      std::cout << std::flush;
+      std::cerr << "qstor apply: test fault: exiting before the rebuild of the replaced slots"
+                << std::endl;
+      ::_exit(97);
+    }
+  }
+  auto rebuild_step = [&] { return RebuildStep(ctx, s, state); };
+  if (c.no_mount) return rebuild_step();
   bool layout_changed = plan.count(reconciler::ActionKind::kReplace) > 0 ||
-                        plan.count(reconciler::ActionKind::kDelete) > 0;
-  return MountStep(ctx, s, layout_changed);
+                        plan.count(reconciler::ActionKind::kDelete) > 0 || rebuild;
+  return MountStep(ctx, s, layout_changed, rebuild_step);
 }
 
 int RunApply(const Context& ctx, const PlanCli& c) {

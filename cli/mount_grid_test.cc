@@ -1048,5 +1048,60 @@ TEST_F(MountGridTest, FullNamespacesAreNamedBySyncAndStatus) {
   (void)Qstor({"umount", mnt_, "--no-sync"}, env);
 }
 
+// Issue 19 item 1 with a mount: after a node died, `qstor apply` replaces its
+// slot, unmounts (the old mount's uploads flushed to the grid), rebuilds the
+// slot's shards with the fs repair engine, and only then mounts on the new
+// backends. fs check is healthy after, status can lose 1 node (2+1) again,
+// and the files read back through the new mount.
+TEST_F(MountGridTest, ApplyRebuildsAReplacedSlotBetweenTheUnmountAndTheNewMount) {
+  Env env;
+  ASSERT_NO_FATAL_FAILURE(ApplyMounted("1GiB", &env));
+  const std::string a = RandomBytes(300000, 71), b = RandomBytes(5000, 72);
+  {
+    ASSERT_TRUE(WriteAndFsync(mnt_ + "/a.bin", a));
+    ASSERT_TRUE(WriteAndFsync(mnt_ + "/b.txt", b));
+    CmdResult s = Qstor({"sync", mnt_, "--timeout", "120s"}, env);
+    ASSERT_EQ(s.code, 0) << s.out;
+  }
+  auto state = reconciler::LoadState(reconciler::StatePath(home_, "devnet", "e2e"));
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  const uint32_t dead = state->Find(reconciler::Role::kData, 0)->node_id;
+  ASSERT_TRUE(net_.NodeAction(dead, "down").ok());
+  {
+    CmdResult r = Qstor({"apply", manifest_, "--auto-approve"}, env);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("1 replaced"), std::string::npos) << r.out;
+    const size_t remount = r.out.find("Remounting " + mnt_);
+    const size_t rebuilt = r.out.find("Rebuild complete!");
+    const size_t mounted = r.out.rfind("is mounted.");
+    ASSERT_NE(remount, std::string::npos) << r.out;
+    ASSERT_NE(rebuilt, std::string::npos) << r.out;
+    ASSERT_NE(mounted, std::string::npos) << r.out;
+    EXPECT_LT(remount, rebuilt) << r.out;
+    EXPECT_LT(rebuilt, mounted) << "the rebuild runs before the new mount: " << r.out;
+    EXPECT_TRUE(IsFuse(mnt_)) << r.out;
+  }
+  auto after = reconciler::LoadState(reconciler::StatePath(home_, "devnet", "e2e"));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_NE(after->Find(reconciler::Role::kData, 0)->node_id, dead);
+  EXPECT_TRUE(after->rebuild_slots.empty());
+  CmdResult check = Qstor({"fs", "check", manifest_}, env);
+  EXPECT_EQ(check.code, 0) << check.out;
+  CmdResult st = Qstor({"--json", "status", manifest_}, env);
+  auto sj = nlohmann::json::parse(st.out, nullptr, false);
+  ASSERT_FALSE(sj.is_discarded()) << st.out;
+  EXPECT_EQ(sj["storages"][0]["health"], "healthy") << st.out;
+  EXPECT_EQ(sj["storages"][0]["can_lose_nodes"], 1) << st.out;
+  EXPECT_EQ(sj["storages"][0]["segments_degraded"], 0) << st.out;
+  for (const auto& [name, want] : {std::pair{"/a.bin", a}, std::pair{"/b.txt", b}}) {
+    std::ifstream in(mnt_ + name, std::ios::binary);
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(got.size(), want.size()) << name;
+    EXPECT_TRUE(got == want) << name << " differs after the rebuild";
+  }
+  CmdResult u = Qstor({"umount", mnt_}, env);
+  EXPECT_EQ(u.code, 0) << u.out;
+}
+
 }  // namespace
 }  // namespace qstor::cli

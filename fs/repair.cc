@@ -297,6 +297,91 @@ Result<CheckReport> Check(ObjectStore& store, const CheckOptions& options) {
   return report;
 }
 
+
+bool AvailabilityReport::whole() const {
+  return degraded == 0 && lost == 0 && (!metadata_checked || metadata.healthy());
+}
+
+Result<AvailabilityReport> CheckAvailability(ObjectStore& store,
+                                             const AvailabilityOptions& options) {
+  AvailabilityReport r;
+  // The records first, then the listings: a segment written in between is
+  // not counted (its shards precede its record). One rewritten in between
+  // (a running mount) may count as degraded: its old shards are gone.
+  auto refs = store.List();
+  if (!refs.ok()) return refs.status().WithContext("availability check");
+  const auto& data = store.data_backends();
+  r.data_backends = static_cast<int>(data.size());
+  std::vector<Result<std::vector<std::pair<std::string, uint64_t>>>> listed(
+      data.size(), Status::Internal("not listed"));
+  {
+    ThreadPool pool(std::max<size_t>(std::min<size_t>(data.size(), 8), 1));
+    ParallelFor(pool, data.size(), [&](size_t i) { listed[i] = store.ListShardKeys(data[i].Name()); });
+  }
+  std::map<std::string, std::set<std::string>> held;  // answering backend -> its shard keys
+  for (size_t i = 0; i < data.size(); ++i) {
+    if (!listed[i].ok()) {
+      r.unreachable.push_back(data[i].Name() + ": " + listed[i].status().ToString());
+      continue;
+    }
+    r.data_backends_answering++;
+    auto& keys = held[data[i].Name()];
+    for (auto& entry : *listed[i]) keys.insert(std::move(entry.first));
+  }
+  std::optional<int> margin;
+  for (const SegmentRef& ref : *refs) {
+    r.segments++;
+    const int n = ref.info.total();
+    const int k = ref.info.k;
+    std::map<std::string, int> per_backend;  // available shards by backend
+    int available = 0;
+    for (size_t i = 0; i < ref.shards.size() && static_cast<int>(i) < n; ++i) {
+      const std::string& b = ref.shards[i].backend;
+      if (b.empty()) continue;
+      auto h = held.find(b);
+      if (h == held.end() || !h->second.count(store.ShardKey(ref.id, ref.version, static_cast<int>(i)))) {
+        continue;
+      }
+      per_backend[b]++;
+      available++;
+    }
+    // Lose the backends holding the most shards first.
+    std::vector<int> groups;
+    for (const auto& [b, c] : per_backend) groups.push_back(c);
+    std::sort(groups.rbegin(), groups.rend());
+    int seg_margin = 0;
+    if (static_cast<int>(ref.shards.size()) != n) {
+      seg_margin = -1;  // a malformed record: Check calls it lost
+    } else if (available < k) {
+      seg_margin = available - k;
+    } else {
+      int left = available;
+      for (int c : groups) {
+        if (left - c < k) break;
+        left -= c;
+        seg_margin++;
+      }
+    }
+    margin = margin ? std::min(*margin, seg_margin) : seg_margin;
+    if (available < k || static_cast<int>(ref.shards.size()) != n) {
+      r.lost++;
+    } else if (available < n) {
+      r.degraded++;
+    } else {
+      r.healthy++;
+    }
+  }
+  const int k = store.options().k;
+  r.can_lose = margin ? *margin : r.data_backends_answering - k;
+  if (options.check_metadata) {
+    auto meta = CheckMetadata(store);
+    if (!meta.ok()) return meta.status().WithContext("availability check of the metadata replicas");
+    r.metadata = std::move(meta.value());
+    r.metadata_checked = true;
+  }
+  return r;
+}
+
 namespace {
 
 // Chooses a backend for a rebuilt shard: not used by the segment, usable,
@@ -452,6 +537,25 @@ Result<RepairReport> Repair(ObjectStore& store, const CheckReport& report,
   std::stable_sort(todo.begin(), todo.end(), [](const SegmentCheck* a, const SegmentCheck* b) {
     return a->good - a->k < b->good - b->k;
   });
+  auto emit = [&](size_t segments_done) {
+    if (!options.progress) return;
+    RepairProgress p;
+    p.segments_done = segments_done;
+    p.segments_total = todo.size();
+    p.repaired = out.repaired;
+    p.failed = out.failed;
+    p.metadata_restored = out.metadata_restored;
+    p.metadata_objects = out.metadata_objects;
+    p.bytes_read = out.bytes_read;
+    p.bytes_written = out.bytes_written;
+    options.progress(p);
+  };
+  emit(0);  // the metadata phase is done
+  // Reports a segment as done however its attempt ends.
+  struct AtEnd {
+    std::function<void()> f;
+    ~AtEnd() { f(); }
+  };
   ThreadPool pool(8);
   Codec codec;
   size_t done = 0;
@@ -462,6 +566,7 @@ Result<RepairReport> Repair(ObjectStore& store, const CheckReport& report,
       break;
     }
     ++done;
+    AtEnd reported{[&emit, t] { emit(t + 1); }};
     const SegmentCheck& sc = *todo[t];
     SegmentRef ref = sc.ref;
     const int n = ref.info.total();

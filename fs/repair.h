@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -137,6 +138,52 @@ struct CheckReport {
 
 Result<CheckReport> Check(ObjectStore& store, const CheckOptions& options = {});
 
+// ---- Availability (cheap: no shard bytes) ------------------------------------
+//
+// How many more data backends may be lost before some segment cannot be
+// read, from the segment records (which backend holds each shard, by
+// Backend::Name(), "data2@node7") and one key listing (zdb SCAN: keys, sizes
+// and times, no values) of every data backend of the store. A shard counts as
+// available when its location names a data backend of this store, that
+// backend answered the listing, and the listing holds the shard's key. So a
+// slot replaced by a new namespace (a new backend name) or a node that is
+// down counts as lost for every shard it held, until `fs repair` rebuilt
+// them. Shards damaged in place are found by Check (which reads them), not
+// here. With check_metadata the metadata replicas are checked too
+// (CheckMetadata: record entries are small).
+//
+// A segment's margin is how many of the backends holding its available
+// shards may fail while k shards remain (backends holding two shards of it
+// count twice); the storage's margin is the smallest over its segments, or,
+// with no segment, the data backends answering minus k.
+struct AvailabilityOptions {
+  bool check_metadata = true;
+};
+
+struct AvailabilityReport {
+  int segments = 0, healthy = 0, degraded = 0, lost = 0;
+  int can_lose = 0;  // negative: some segment cannot be read now
+  int data_backends = 0, data_backends_answering = 0;
+  std::vector<std::string> unreachable;  // "data1@node5: <error>"
+  bool metadata_checked = false;
+  MetadataCheckReport metadata;
+  // Every segment has all its shards and (when checked) every metadata
+  // replica is complete.
+  bool whole() const;
+};
+
+Result<AvailabilityReport> CheckAvailability(ObjectStore& store,
+                                             const AvailabilityOptions& options = {});
+
+// Progress of a Repair, reported after the metadata phase and after every
+// segment attempted.
+struct RepairProgress {
+  size_t segments_done = 0, segments_total = 0;  // degraded segments attempted / to attempt
+  int repaired = 0, failed = 0;
+  int metadata_restored = 0, metadata_objects = 0;
+  uint64_t bytes_read = 0, bytes_written = 0;
+};
+
 struct RepairOptions {
   // Bytes per second of shard traffic (reads + writes); 0 = unbounded.
   uint64_t max_bytes_per_second = 0;
@@ -144,6 +191,8 @@ struct RepairOptions {
   size_t max_segments = 0;
   // Set to true from another thread to stop after the current segment.
   const std::atomic<bool>* cancel = nullptr;
+  // Called from the repairing thread (see RepairProgress); may be empty.
+  std::function<void(const RepairProgress&)> progress;
 };
 
 struct RepairReport {

@@ -570,5 +570,94 @@ TEST_F(RepairTest, ProbeReportsStates) {
   }
 }
 
+// Issue 19: a slot replaced by a new namespace (a new backend name, as
+// `qstor apply` makes it) leaves every segment a shard short although every
+// backend answers. The cheap availability check counts that from the
+// records and key listings alone, agrees with Check, counts a down backend
+// too, and says whole again once Repair rebuilt the shards (reporting its
+// progress after the metadata and after every segment).
+TEST_F(RepairTest, AvailabilityCountsReplacedAndDownSlotsFromRecordsAndListings) {
+  auto named = [&](int i, const std::string& name) {
+    Backend b = cluster_->backend(i);
+    b.name = name;
+    return b;
+  };
+  std::vector<Backend> data, meta;
+  for (int i = 0; i < 6; ++i) {
+    data.push_back(named(i, "data" + std::to_string(i) + "@node" + std::to_string(i)));
+  }
+  for (int i = 8; i < 11; ++i) {
+    meta.push_back(named(i, "meta" + std::to_string(i - 8) + "@node" + std::to_string(i)));
+  }
+  auto open = [&] {
+    store_.reset();
+    auto s = ObjectStore::Open(keys_, data, meta, FastOptions(4, 2));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s.value());
+  };
+  open();
+  PutMany(5, "v");
+  auto a = CheckAvailability(*store_);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->segments, 5);
+  EXPECT_EQ(a->healthy, 5);
+  EXPECT_EQ(a->can_lose, 2);
+  EXPECT_EQ(a->data_backends_answering, 6);
+  EXPECT_TRUE(a->metadata_checked);
+  EXPECT_TRUE(a->whole());
+
+  // A node down: every segment has a shard there.
+  cluster_->Stop(3);
+  a = CheckAvailability(*store_);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->degraded, 5);
+  EXPECT_EQ(a->can_lose, 1);
+  ASSERT_EQ(a->unreachable.size(), 1u);
+  EXPECT_NE(a->unreachable[0].find("data3@node3"), std::string::npos) << a->unreachable[0];
+  EXPECT_FALSE(a->whole());
+  cluster_->Start(3);
+
+  // data[1] and meta[0] replaced by new namespaces: all answer, yet every
+  // segment is a shard short and a metadata replica is empty.
+  data[1] = named(6, "data1@node6");
+  meta[0] = named(7, "meta0@node7");
+  open();
+  a = CheckAvailability(*store_);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->data_backends_answering, 6);
+  EXPECT_TRUE(a->unreachable.empty());
+  EXPECT_EQ(a->degraded, 5);
+  EXPECT_EQ(a->healthy, 0);
+  EXPECT_EQ(a->can_lose, 1);
+  EXPECT_FALSE(a->metadata.healthy());
+  EXPECT_FALSE(a->whole());
+  auto check = Check(*store_);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_EQ(check->degraded, a->degraded) << "the cheap check agrees with the one that reads";
+
+  std::vector<RepairProgress> seen;
+  RepairOptions ro;
+  ro.progress = [&](const RepairProgress& p) { seen.push_back(p); };
+  auto rep = Repair(*store_, *check, ro);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->repaired, 5) << (rep->errors.empty() ? "" : rep->errors[0]);
+  ASSERT_EQ(seen.size(), 6u) << "once after the metadata, once per segment";
+  EXPECT_EQ(seen.front().segments_done, 0u);
+  EXPECT_GT(seen.front().metadata_restored, 0);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].segments_done, i);
+    EXPECT_EQ(seen[i].segments_total, 5u);
+  }
+  EXPECT_EQ(seen.back().repaired, 5);
+  EXPECT_EQ(seen.back().bytes_written, rep->bytes_written);
+
+  a = CheckAvailability(*store_);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->healthy, 5);
+  EXPECT_EQ(a->can_lose, 2);
+  EXPECT_TRUE(a->whole());
+  ExpectAllReadable();
+}
+
 }  // namespace
 }  // namespace qstor::fs

@@ -283,6 +283,19 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
   state.data_shards = manifest.data_shards;
   state.parity_shards = manifest.parity_shards;
   state.capacity_bytes = manifest.capacity_bytes;
+  // Slots whose content must be rebuilt once they have a new namespace:
+  // recorded before any contract is made, so a kill anywhere after leaves
+  // them in the state and the next apply finishes the rebuild.
+  const bool deployed_before = std::any_of(state.namespaces.begin(), state.namespaces.end(),
+                                           [](const NamespaceState& n) { return n.deployed(); });
+  for (const auto& a : plan.actions) {
+    if (a.kind == ActionKind::kReplace || (a.kind == ActionKind::kCreate && deployed_before)) {
+      if (std::find(state.rebuild_slots.begin(), state.rebuild_slots.end(), a.Slot()) ==
+          state.rebuild_slots.end()) {
+        state.rebuild_slots.push_back(a.Slot());
+      }
+    }
+  }
   QSTOR_RETURN_IF_ERROR(save());
   if (state.twin_id == 0) return Status::Internal("no twin after registration");
 

@@ -19,6 +19,13 @@
 //   5. updates (resize): update_node_contract with the new hash, then the
 //      deployment with version + 1;
 //   6. cancel the contracts of replaced and deleted slots (chunked the same way).
+// Before step 3 the slots of every replace (and every create into a storage
+// that already has deployed namespaces) are added to State::rebuild_slots and
+// the state saved: their new namespaces start empty, so the storage is not
+// whole until their shards and metadata replicas are rebuilt. ApplyPlan does
+// not rebuild; `qstor apply` does it after (cli/cmd_plan_apply.cc: fs check +
+// fs repair), then clears the list. A kill anywhere in between leaves the
+// list set and the next apply, even with nothing else to do, rebuilds.
 #pragma once
 
 #include <chrono>
@@ -112,6 +119,7 @@ struct ApplyOptions {
   //                               must reach the state file)
   //   exit-before-cancel          new namespaces ready, old contracts live
   //   exit-after-cancel           cancellations on the chain, state not written
+  //   exit-before-rebuild         (cli) grid reconciled, state saved, nothing rebuilt
   // apply_test runs every one and checks the next apply completes the work
   // with no contract paid twice and none left unrecorded.
   std::string fault;

@@ -22,9 +22,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include "devnet/devnet.h"
+#include "fs/object_store.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
 #include "grid/identity.h"
+#include "reconciler/observe.h"
 #include "reconciler/schema_validator.h"
 #include "reconciler/state.h"
 #include "zdb/client.h"
@@ -206,6 +208,77 @@ class ApplyTest : public ::testing::Test {
     }
     return n;
   }
+  // The object store over the deployment the state of "demo" records, with
+  // the identity of kMnemonic: what `qstor mount` writes through.
+  std::unique_ptr<fs::ObjectStore> OpenDemoStore() {
+    auto id = grid::Identity::FromMnemonic(kMnemonic);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    if (!id.ok()) return nullptr;
+    auto layout = LayoutFromState(LoadDemoState(), *id);
+    EXPECT_TRUE(layout.ok()) << layout.status().ToString();
+    if (!layout.ok()) return nullptr;
+    auto backends = [](const std::vector<BackendSpec>& specs) {
+      std::vector<fs::Backend> out;
+      for (const auto& b : specs) {
+        fs::Backend x;
+        x.name = b.name;
+        x.host = b.host;
+        x.port = b.port;
+        x.ns = b.ns;
+        x.password = b.password;
+        x.labels = b.labels;
+        out.push_back(std::move(x));
+      }
+      return out;
+    };
+    fs::FsKeys keys;
+    keys.data_key = fs::SecretKey(id->DataKey());
+    keys.metadata_key = fs::SecretKey(id->MetadataKey());
+    fs::ObjectStoreOptions o;
+    o.k = layout->k;
+    o.m = layout->m;
+    auto store = fs::ObjectStore::Open(keys, backends(layout->data), backends(layout->meta), o);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+  // Writes `n` segments of pseudo-random bytes into "demo"; returns them.
+  std::map<std::string, std::string> PutDemoSegments(int n) {
+    std::map<std::string, std::string> out;
+    auto store = OpenDemoStore();
+    if (!store) return out;
+    for (int i = 0; i < n; i++) {
+      std::string id = "seg-" + std::to_string(i);
+      std::string bytes(40000 + 7000 * i, '\0');
+      uint32_t x = 2463534242u + static_cast<uint32_t>(i);
+      for (auto& c : bytes) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        c = static_cast<char>(x);
+      }
+      auto r = store->Put(id, bytes);
+      EXPECT_TRUE(r.ok()) << id << ": " << r.status().ToString();
+      out[id] = bytes;
+    }
+    return out;
+  }
+  // Reads every segment back through the deployment the state records now.
+  void ExpectDemoSegments(const std::map<std::string, std::string>& want) {
+    auto store = OpenDemoStore();
+    ASSERT_TRUE(store);
+    for (const auto& [id, bytes] : want) {
+      auto got = store->Get(id);
+      ASSERT_TRUE(got.ok()) << id << ": " << got.status().ToString();
+      EXPECT_EQ(*got, bytes) << id;
+    }
+  }
+  json StatusJson(const Cmd& c) {
+    auto j = json::parse(c.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << c.out << c.err;
+    if (j.is_discarded() || !j.contains("storages") || j["storages"].empty()) return json::object();
+    return j["storages"][0];
+  }
+
   // Live contracts of the twin on the devnet.
   std::vector<json> LiveContracts() {
     auto r = Raw("GET", "/contracts?state=Created&size=1000");
@@ -463,8 +536,14 @@ TEST_F(ApplyTest, EveryKillPointIsCompletedByTheNextApply) {
     Cmd crash = Q("apply storage.yaml --auto-approve --no-mount",
                   std::string("QSTOR_TEST_FAULT=") + fault);
     ASSERT_EQ(crash.code, 97) << crash.out << crash.err;
+    const std::string slot = victim->Slot();
+    auto pending = LoadDemoState().rebuild_slots;
+    EXPECT_NE(std::find(pending.begin(), pending.end(), slot), pending.end())
+        << "the rebuild of " << slot << " is recorded before the grid changes";
     Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
     ASSERT_EQ(a.code, 0) << a.out << a.err;
+    EXPECT_NE(a.out.find("Rebuild complete!"), std::string::npos) << a.out;
+    EXPECT_TRUE(LoadDemoState().rebuild_slots.empty());
     EXPECT_EQ(ContractsOf("demo", true), 10u) << a.out;
     auto c = Raw("GET", "/contracts/" + std::to_string(old_contract));
     EXPECT_EQ(json::parse(c.body)["state"], "Deleted") << c.body;
@@ -697,6 +776,153 @@ TEST_F(ApplyTest, NewLocationsMoveNamespacesAtMostParityAtATime) {
   }
   EXPECT_EQ(ContractsOf("demo", true), 10u);
   EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+}
+
+// Issue 19 item 1: after apply replaced a data slot, `status` said "healthy,
+// can lose 1 more node(s)" (exit 0) while `fs check` said DEGRADED: the new
+// namespace serves but holds none of the shards that belong there, and
+// nothing rebuilt them. Now status counts per segment, apply records the
+// rebuild before it touches the grid, and an apply killed before its
+// rebuild leaves it pending: diff shows it, status says degraded, and the
+// next apply (with nothing else to do) rebuilds it.
+TEST_F(ApplyTest, ReplacedSlotIsRebuiltEvenAfterAKillAndStatusCountsSegments) {
+  Fund(100);
+  ASSERT_EQ(Q("apply storage.yaml --auto-approve --no-mount --seed 3").code, 0);
+  auto segments = PutDemoSegments(3);
+  ASSERT_EQ(segments.size(), 3u);
+  json healthy = StatusJson(Q("--json status storage.yaml"));
+  EXPECT_EQ(healthy["health"], "healthy") << healthy.dump();
+  EXPECT_EQ(healthy["availability_checked"], true) << healthy.dump();
+  EXPECT_EQ(healthy["segments_total"], 3) << healthy.dump();
+  EXPECT_EQ(healthy["can_lose_nodes"], 2) << healthy.dump();
+
+  State s = LoadDemoState();
+  const uint32_t dead = s.Find(Role::kData, 1)->node_id;
+  ASSERT_EQ(Raw("POST", "/admin/nodes/" + std::to_string(dead) + "/down").status, 200);
+  Cmd down = Q("--json status storage.yaml");
+  EXPECT_EQ(down.code, 2) << down.out;
+  json dj = StatusJson(down);
+  EXPECT_EQ(dj["health"], "degraded") << dj.dump();
+  EXPECT_EQ(dj["segments_degraded"], 3) << dj.dump();
+  EXPECT_EQ(dj["can_lose_nodes"], 1) << dj.dump();
+
+  // apply replaces data[1], then dies before rebuilding it.
+  Cmd crash = Q("apply storage.yaml --auto-approve --no-mount",
+                "QSTOR_TEST_FAULT=exit-before-rebuild");
+  ASSERT_EQ(crash.code, 97) << crash.out << crash.err;
+  EXPECT_NE(crash.out.find("1 replaced"), std::string::npos) << crash.out;
+  State mid = LoadDemoState();
+  EXPECT_NE(mid.Find(Role::kData, 1)->node_id, dead);
+  EXPECT_TRUE(mid.Find(Role::kData, 1)->deployed());
+  EXPECT_EQ(mid.rebuild_slots, std::vector<std::string>{"data[1]"});
+
+  // The finding: every slot serves again, yet every segment is a shard short.
+  Cmd st = Q("status storage.yaml");
+  EXPECT_EQ(st.code, 2) << st.out << st.err;
+  EXPECT_NE(st.out.find(": degraded"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("6/6 namespaces serving"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("can lose 1 more node(s) (from the shards of 3 segment(s))"),
+            std::string::npos)
+      << st.out;
+  EXPECT_NE(st.out.find("3 of 3 segment(s) degraded"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("qstor fs repair storage.yaml"), std::string::npos) << st.out;
+  json mj = StatusJson(Q("--json status storage.yaml"));
+  EXPECT_EQ(mj["health"], "degraded") << mj.dump();
+  EXPECT_EQ(mj["data_namespaces_ok"], 6) << mj.dump();
+  EXPECT_EQ(mj["can_lose_nodes"], 1) << mj.dump();
+  EXPECT_EQ(mj["segments_degraded"], 3) << mj.dump();
+  EXPECT_EQ(mj["segments_lost"], 0) << mj.dump();
+  EXPECT_EQ(mj["rebuild_pending"], json::array({"data[1]"})) << mj.dump();
+  EXPECT_EQ(mj["next_step"], "qstor fs repair storage.yaml") << mj.dump();
+  Cmd check = Q("fs check storage.yaml");
+  EXPECT_EQ(check.code, 4) << "fs check agrees: " << check.out << check.err;
+
+  // diff shows the pending rebuild and counts it as a change.
+  Cmd d = Q("diff storage.yaml --detailed-exitcode");
+  EXPECT_EQ(d.code, 2) << d.out << d.err;
+  EXPECT_NE(d.out.find("~ rebuild: data[1] was replaced and not rebuilt yet"), std::string::npos)
+      << d.out;
+  EXPECT_EQ(d.out.find("No changes."), std::string::npos) << d.out;
+  Cmd djson = Q("--json diff storage.yaml");
+  ASSERT_EQ(djson.code, 0) << djson.err;
+  auto dev = Events(djson.out);
+  ASSERT_EQ(CountType(dev, "rebuild_pending"), 1u) << djson.out;
+  EXPECT_EQ(CountType(dev, "planned_change"), 0u) << djson.out;
+
+  // The next apply has no action, and finishes the rebuild with progress.
+  Cmd a = Q("--json apply storage.yaml --auto-approve --no-mount");
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  auto ev = Events(a.out);
+  EXPECT_EQ(CountType(ev, "apply_start"), 0u) << "nothing to change on the grid: " << a.out;
+  EXPECT_GE(CountType(ev, "rebuild_progress"), 2u) << a.out;
+  ASSERT_EQ(CountType(ev, "rebuild_complete"), 1u) << a.out;
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back()["type"], "rebuild_complete") << a.out;
+  EXPECT_EQ(ev.back()["healthy"], true) << a.out;
+  EXPECT_EQ(ev.back()["segments_repaired"], 3) << a.out;
+  EXPECT_GT(ev.back()["bytes_written"].get<uint64_t>(), 0u) << a.out;
+  EXPECT_TRUE(LoadDemoState().rebuild_slots.empty());
+
+  Cmd check2 = Q("fs check storage.yaml");
+  EXPECT_EQ(check2.code, 0) << check2.out << check2.err;
+  Cmd fin = Q("--json status storage.yaml");
+  EXPECT_EQ(fin.code, 0) << fin.out << fin.err;
+  json fj = StatusJson(fin);
+  EXPECT_EQ(fj["health"], "healthy") << fj.dump();
+  EXPECT_EQ(fj["can_lose_nodes"], 2) << fj.dump();
+  EXPECT_EQ(fj["segments_degraded"], 0) << fj.dump();
+  EXPECT_EQ(fj["rebuild_pending"], json::array()) << fj.dump();
+  EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+  ExpectDemoSegments(segments);
+
+  // `qstor fs repair` (what status says to run) also finishes a pending
+  // rebuild, and clears it from the state once the storage is whole.
+  const uint32_t dead2 = LoadDemoState().Find(Role::kData, 3)->node_id;
+  ASSERT_EQ(Raw("POST", "/admin/nodes/" + std::to_string(dead2) + "/down").status, 200);
+  Cmd crash2 = Q("apply storage.yaml --auto-approve --no-mount",
+                 "QSTOR_TEST_FAULT=exit-before-rebuild");
+  ASSERT_EQ(crash2.code, 97) << crash2.out << crash2.err;
+  EXPECT_EQ(LoadDemoState().rebuild_slots, std::vector<std::string>{"data[3]"});
+  Cmd repair = Q("fs repair storage.yaml");
+  EXPECT_EQ(repair.code, 0) << repair.out << repair.err;
+  EXPECT_TRUE(LoadDemoState().rebuild_slots.empty());
+  EXPECT_EQ(Q("status storage.yaml").code, 0);
+  EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+  ExpectDemoSegments(segments);
+}
+
+// A location change moves two data slots at once (m = 2): the same apply
+// rebuilds their shards before it reports done, and nothing is left to do.
+TEST_F(ApplyTest, NewLocationsMoveSlotsAndTheSameApplyRebuildsThem) {
+  Fund(100);
+  ASSERT_EQ(Q("apply storage.yaml --auto-approve --no-mount --seed 21").code, 0);
+  auto segments = PutDemoSegments(2);
+  ASSERT_EQ(segments.size(), 2u);
+  State s = LoadDemoState();
+  std::string ex = "  locations:\n    exclude:\n";
+  for (uint32_t i = 0; i < 2; i++) {
+    ex += "      - node: " + std::to_string(s.Find(Role::kData, i)->node_id) + "\n";
+  }
+  WriteManifest("storage.yaml", "demo", "1GiB", 4, 2, ex);
+  Cmd d = Q("diff storage.yaml");
+  EXPECT_NE(d.out.find("apply rebuilds the shards and metadata replicas of the new"),
+            std::string::npos)
+      << d.out;
+  Cmd a = Q("apply storage.yaml --auto-approve --no-mount");
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  EXPECT_NE(a.out.find("2 replaced"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("Rebuilding the redundancy of data[0], data[1]"), std::string::npos)
+      << a.out;
+  EXPECT_NE(a.out.find("Rebuild complete! 2 segment(s) repaired"), std::string::npos) << a.out;
+  EXPECT_LT(a.out.find("Apply complete!"), a.out.find("Rebuild complete!")) << a.out;
+  EXPECT_TRUE(LoadDemoState().rebuild_slots.empty());
+  Cmd check = Q("fs check storage.yaml");
+  EXPECT_EQ(check.code, 0) << check.out << check.err;
+  Cmd st = Q("--json status storage.yaml");
+  EXPECT_EQ(st.code, 0) << st.out << st.err;
+  EXPECT_EQ(StatusJson(st)["can_lose_nodes"], 2) << st.out;
+  EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+  ExpectDemoSegments(segments);
 }
 
 TEST_F(ApplyTest, LostStateIsRebuiltFromTheGrid) {

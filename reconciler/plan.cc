@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/json_fields.h"
 #include "common/units.h"
@@ -218,7 +219,7 @@ nlohmann::json Plan::ToJson() const {
   for (const auto& a : actions) acts.push_back(a.ToJson());
   nlohmann::json diags = nlohmann::json::array();
   for (const auto& d : diagnostics) diags.push_back(d.ToJson());
-  return {{"format", format},
+  nlohmann::json j = {{"format", format},
           {"kind", "qstor-plan"},
           {"name", name},
           {"network", network},
@@ -236,6 +237,8 @@ nlohmann::json Plan::ToJson() const {
           {"monthly_after_units", monthly_after},
           {"pricing", grid::ToJson(pricing)},
           {"created_at", created_at}};
+  if (!rebuild_slots.empty()) j["rebuild_slots"] = rebuild_slots;
+  return j;
 }
 
 Result<Plan> Plan::FromJson(const nlohmann::json& j, const std::string& what) {
@@ -275,6 +278,9 @@ Result<Plan> Plan::FromJson(const nlohmann::json& j, const std::string& what) {
       dg.summary = d.at("summary").get<std::string>();
       dg.detail = d.at("detail").get<std::string>();
       p.diagnostics.push_back(dg);
+    }
+    if (auto r = j.find("rebuild_slots"); r != j.end() && !r->is_null()) {
+      p.rebuild_slots = r->get<std::vector<std::string>>();
     }
     p.monthly_before = JsonIntegerOrThrow<uint64_t>(j.at("monthly_before_units"), "monthly_before_units");
     p.monthly_after = JsonIntegerOrThrow<uint64_t>(j.at("monthly_after_units"), "monthly_after_units");
@@ -496,6 +502,7 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
   plan.state_serial = obs.have_state ? obs.state.serial : 0;
   plan.seed = options.seed;
   plan.register_twin = !obs.twin_registered;
+  plan.rebuild_slots = obs.state.rebuild_slots;
   plan.pricing = obs.pricing;
   plan.created_at = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
@@ -842,8 +849,23 @@ std::string RenderPlan(const Plan& plan, bool color) {
     o << "\n" << paint(err ? "31" : "33", err ? "Error: " : "Warning: ") << d.summary << "\n";
     if (!d.detail.empty()) o << "  " << d.detail << "\n";
   }
+  if (plan.rebuild_pending()) {
+    o << "\n"
+      << paint("33", "  ~ rebuild") << ": " << fmt::format("{}", fmt::join(plan.rebuild_slots, ", "))
+      << (plan.rebuild_slots.size() == 1 ? " was" : " were")
+      << " replaced and not rebuilt yet: the storage has less redundancy than its layout.\n"
+      << "      apply rebuilds the shards and metadata replicas there (fs check + fs repair)\n"
+      << "      before it reports done; `qstor fs repair " << plan.manifest_file
+      << "` does the same.\n";
+  }
+  if (plan.count(ActionKind::kReplace) > 0) {
+    o << "\nAfter the replacements, apply rebuilds the shards and metadata replicas of the new\n"
+         "namespaces (fs repair) and only then reports done.\n";
+  }
   o << "\n";
-  if (plan.empty()) {
+  if (plan.empty() && plan.rebuild_pending()) {
+    o << "Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy; 1 rebuild to finish.\n";
+  } else if (plan.empty()) {
     o << "No changes. The grid matches the manifest.\n";
   } else {
     o << fmt::format("Plan: {} to add, {} to change, {} to replace, {} to destroy.\n",
@@ -870,6 +892,9 @@ std::string RenderPlanEvents(const Plan& plan) {
   if (plan.register_twin) line({{"type", "planned_change"}, {"change", {{"action", "register_twin"}}}});
   for (const auto& a : plan.actions) line({{"type", "planned_change"}, {"change", a.ToJson()}});
   for (const auto& d : plan.diagnostics) line({{"type", "diagnostic"}, {"diagnostic", d.ToJson()}});
+  if (plan.rebuild_pending()) {
+    line({{"type", "rebuild_pending"}, {"slots", plan.rebuild_slots}});
+  }
   line({{"type", "change_summary"},
         {"changes",
          {{"add", plan.count(ActionKind::kCreate)},

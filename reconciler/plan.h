@@ -128,6 +128,11 @@ struct Plan {
   bool register_twin = false;
   std::vector<Action> actions;    // in execution order
   std::vector<PlanDiagnostic> diagnostics;
+  // Slots an earlier apply replaced whose shards are not rebuilt yet
+  // (State::rebuild_slots): apply rebuilds them (fs check + fs repair) even
+  // when there is no action. Not an action: empty() ignores it;
+  // rebuild_pending() says it. Plan file key "rebuild_slots" (optional).
+  std::vector<std::string> rebuild_slots;
   uint64_t monthly_before = 0;    // units of 1e-7 TFT per 30 days
   uint64_t monthly_after = 0;
   grid::Pricing pricing;
@@ -135,6 +140,7 @@ struct Plan {
 
   bool has_errors() const;
   bool empty() const { return actions.empty() && !register_twin; }
+  bool rebuild_pending() const { return !rebuild_slots.empty(); }
   int count(ActionKind k) const;
   nlohmann::json ToJson() const;
   static Result<Plan> FromJson(const nlohmann::json& j, const std::string& what);
@@ -182,8 +188,9 @@ bool NodeMatchesLocations(const Manifest& manifest, const grid::Node& node, std:
 // Human rendering, Terraform's style: "+ create", "~ update in-place",
 // "-/+ replace", "- destroy", a summary line and the cost delta.
 std::string RenderPlan(const Plan& plan, bool color);
-// Line-delimited JSON events: version, planned_change..., change_summary,
-// cost, diagnostic...; each line one JSON object with "type".
+// Line-delimited JSON events: version, planned_change..., diagnostic...,
+// rebuild_pending (when a rebuild is pending), change_summary, cost; each
+// line one JSON object with "type".
 std::string RenderPlanEvents(const Plan& plan);
 
 std::string Sha256Hex(std::string_view data);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "reconciler/plan.h"
 #include "reconciler/state.h"
@@ -401,6 +402,51 @@ TEST(Plan, JsonRoundTripAndTamperDetection) {
   EXPECT_EQ(types, (std::set<std::string>{"version", "planned_change", "change_summary", "cost"}));
 }
 
+// Issue 19: a rebuild an earlier apply left pending (State::rebuild_slots) is
+// in the plan: not an action (empty() stays true), but shown, in the events,
+// and kept by a saved plan file; a replace says apply rebuilds after it.
+TEST(Plan, PendingRebuildIsShownAndSaved) {
+  Manifest m = Load("");
+  Observation o = Applied(m, Grid12(), MakePlan(m, Grid12(), {3, {}}));
+  EXPECT_FALSE(MakePlan(m, o, {4, {}}).rebuild_pending());
+  o.state.rebuild_slots = {"data[2]"};
+  Plan p = MakePlan(m, o, {4, {}});
+  EXPECT_TRUE(p.empty());
+  EXPECT_TRUE(p.rebuild_pending());
+  std::string text = RenderPlan(p, false);
+  EXPECT_NE(text.find("~ rebuild: data[2] was replaced and not rebuilt yet"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("No changes."), std::string::npos) << text;
+  EXPECT_NE(text.find("1 rebuild to finish"), std::string::npos) << text;
+  std::istringstream in(RenderPlanEvents(p));
+  std::string line;
+  int pending = 0;
+  while (std::getline(in, line)) {
+    auto e = nlohmann::json::parse(line);
+    if (e.at("type") == "rebuild_pending") {
+      pending++;
+      EXPECT_EQ(e.at("slots"), nlohmann::json::array({"data[2]"}));
+    }
+  }
+  EXPECT_EQ(pending, 1);
+  auto back = Plan::FromJson(p.ToJson(), "plan.json");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->rebuild_slots, p.rebuild_slots);
+  // A plan file written before the key existed still loads.
+  nlohmann::json old = p.ToJson();
+  old.erase("rebuild_slots");
+  auto older = Plan::FromJson(old, "plan.json");
+  ASSERT_TRUE(older.ok()) << older.status().ToString();
+  EXPECT_FALSE(older->rebuild_pending());
+
+  // A replace: the plan says the rebuild follows.
+  o.state.rebuild_slots.clear();
+  o.nodes[o.state.Find(Role::kData, 2)->node_id].status = "down";
+  std::string rtext = RenderPlan(MakePlan(m, o, {4, {}}), false);
+  EXPECT_NE(rtext.find("apply rebuilds the shards and metadata replicas"), std::string::npos)
+      << rtext;
+}
+
 // --- state -------------------------------------------------------------------
 
 class StateTest : public ::testing::Test {
@@ -438,6 +484,35 @@ TEST_F(StateTest, SaveLoadSerialLineageAndMode) {
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(LoadState(path_ + ".nope").status().code(), Status::Code::kNotFound);
+}
+
+// The pending rebuild survives a save and a load; a state file written
+// before the key existed loads with none.
+TEST_F(StateTest, RebuildSlotsRoundTripAndOldStatesLoad) {
+  State s = NewState("demo", "devnet");
+  ASSERT_TRUE(SaveState(path_, s).ok());
+  std::string text;
+  {
+    std::ifstream in(path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  EXPECT_EQ(text.find("rebuild_slots"), std::string::npos) << "absent when empty: " << text;
+  auto plain = LoadState(path_);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(plain->rebuild_slots.empty());
+  s.rebuild_slots = {"data[1]", "meta[0]"};
+  ASSERT_TRUE(SaveState(path_, s).ok());
+  auto back = LoadState(path_);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->rebuild_slots, (std::vector<std::string>{"data[1]", "meta[0]"}));
+  nlohmann::json bad = s.ToJson();
+  bad["rebuild_slots"] = 7;
+  auto wrong = State::FromJson(bad, "x.json");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("x.json.rebuild_slots: wrong type"), std::string::npos)
+      << wrong.status().message();
 }
 
 // A qstor killed between WriteFileAtomic's write and rename leaves

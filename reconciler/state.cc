@@ -143,7 +143,7 @@ nlohmann::json NamespaceState::ToJson() const {
 nlohmann::json State::ToJson() const {
   nlohmann::json ns = nlohmann::json::array();
   for (const auto& n : namespaces) ns.push_back(n.ToJson());
-  return {{"format", format},
+  nlohmann::json j = {{"format", format},
           {"lineage", lineage},
           {"serial", serial},
           {"name", name},
@@ -154,6 +154,8 @@ nlohmann::json State::ToJson() const {
           {"capacity_bytes", capacity_bytes},
           {"updated_at", updated_at},
           {"namespaces", ns}};
+  if (!rebuild_slots.empty()) j["rebuild_slots"] = rebuild_slots;
+  return j;
 }
 
 Result<State> State::FromJson(const nlohmann::json& j, const std::string& what) {
@@ -174,6 +176,7 @@ Result<State> State::FromJson(const nlohmann::json& j, const std::string& what) 
   QSTOR_RETURN_IF_ERROR(Get(j, "parity_shards", &s.parity_shards, what));
   QSTOR_RETURN_IF_ERROR(Get(j, "capacity_bytes", &s.capacity_bytes, what));
   QSTOR_RETURN_IF_ERROR(Get(j, "updated_at", &s.updated_at, what, false));
+  QSTOR_RETURN_IF_ERROR(Get(j, "rebuild_slots", &s.rebuild_slots, what, false));
   auto it = j.find("namespaces");
   if (it == j.end() || !it->is_array()) return Status::Corruption(what + ".namespaces: missing");
   for (size_t i = 0; i < it->size(); i++) {

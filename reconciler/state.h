@@ -79,6 +79,14 @@ struct State {
   uint64_t capacity_bytes = 0;
   int64_t updated_at = 0;     // unix seconds of the last write
   std::vector<NamespaceState> namespaces;
+  // Slots ("data[1]", "meta[0]") that an apply replaced by a new namespace
+  // (or added to a deployed storage) whose shards and metadata replicas are
+  // not rebuilt yet: until they are, the storage has less redundancy than
+  // its layout says. Recorded by ApplyPlan before the grid changes, cleared
+  // by `qstor apply` once its rebuild (fs check + fs repair) found the
+  // storage whole; a crash in between leaves it set, and the next apply
+  // finishes the rebuild. Key "rebuild_slots", absent when empty.
+  std::vector<std::string> rebuild_slots;
 
   NamespaceState* Find(Role role, uint32_t index);
   const NamespaceState* Find(Role role, uint32_t index) const;
