@@ -394,9 +394,12 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
     if (m.mount.enabled) {
       std::cout << "  mount      " << m.mount.path << (mounted ? ": mounted" : ": not mounted");
       if (!mount_stats.is_null() && mount_stats.contains("pending_upload")) {
-        std::cout << fmt::format(
-            ", {} pending upload (in the local cache only: not on any node yet, not counted above)",
-            FormatSize(StatsBytes(mount_stats["pending_upload"], "bytes")));
+        const uint64_t pending = StatsBytes(mount_stats["pending_upload"], "bytes");
+        std::cout << (pending == 0
+                          ? std::string(", nothing pending upload")
+                          : fmt::format(", {} pending upload (in the local cache only: not on any "
+                                        "node yet, not counted above)",
+                                        FormatSize(pending)));
       }
       std::cout << "\n";
     }
