@@ -1,6 +1,4 @@
 // qstor list / status: what a manifest has on the grid, and how healthy it is.
-#include <sys/xattr.h>
-
 #include <algorithm>
 #include <ctime>
 #include <fstream>
@@ -197,17 +195,12 @@ SegmentView CheckSegments(const Seen& seen, const reconciler::Manifest& m) {
     return v;
   }
 #if defined(QSTOR_CLI_GRID_MOUNT)
-  Deployed d;
-  d.home = seen.home;
-  d.state_path = seen.state_path;
-  d.state = st;
-  d.compress = m.mount.compression;
-  Status rs = ResolveLayout(d, *seen.identity, "");
-  if (!rs.ok()) {
-    v.why_not = rs.message();
+  auto d = DeployedOf(seen.home, seen.state_path, st, m, *seen.identity);
+  if (!d.ok()) {
+    v.why_not = d.status().message();
     return v;
   }
-  auto store = OpenDeployedStore(d);
+  auto store = OpenDeployedStore(*d);
   if (!store.ok()) {
     v.why_not = store.status().message();
     return v;
@@ -301,12 +294,12 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
         if (!mount_stats.is_object()) mount_stats = nullptr;
       }
     }
-    // Uploads that keep failing leave bytes only in the local cache: say
-    // why (a full namespace, an unreachable or refusing node).
+    // Bytes only in the local cache (not on any node yet).
+    const bool pending_known = mount_stats.is_object() && mount_stats.contains("pending_upload");
+    const uint64_t pending = pending_known ? StatsBytes(mount_stats["pending_upload"], "bytes") : 0;
+    // Uploads that keep failing leave them there: say why (a full
+    // namespace, an unreachable or refusing node).
     if (std::string line = UploadFailingLine(mount_stats); !line.empty()) {
-      uint64_t pending = mount_stats.contains("pending_upload")
-                             ? StatsBytes(mount_stats["pending_upload"], "bytes")
-                             : 0;
       problems.push_back(fmt::format("{} ({} only in the local cache)", line, FormatSize(pending)));
       upload_failing = true;
     }
@@ -341,9 +334,7 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
         j["availability_not_checked"] = seg.why_not;
       }
       if (!next_step.empty()) j["next_step"] = next_step;
-      if (!mount_stats.is_null() && mount_stats.contains("pending_upload")) {
-        j["pending_upload_bytes"] = mount_stats["pending_upload"].value("bytes", uint64_t{0});
-      }
+      if (pending_known) j["pending_upload_bytes"] = pending;
       if (seen->obs.balance_units) j["balance_units"] = *seen->obs.balance_units;
       if (runway_days) j["runway_days"] = *runway_days;
       if (!mount_stats.is_null()) j["mount"] = mount_stats;
@@ -393,8 +384,7 @@ int RunStatus(const Context& ctx, const InspectCli& c) {
     }
     if (m.mount.enabled) {
       std::cout << "  mount      " << m.mount.path << (mounted ? ": mounted" : ": not mounted");
-      if (!mount_stats.is_null() && mount_stats.contains("pending_upload")) {
-        const uint64_t pending = StatsBytes(mount_stats["pending_upload"], "bytes");
+      if (pending_known) {
         std::cout << (pending == 0
                           ? std::string(", nothing pending upload")
                           : fmt::format(", {} pending upload (in the local cache only: not on any "

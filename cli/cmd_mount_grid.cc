@@ -169,6 +169,18 @@ Result<Deployed> LoadDeployed(const reconciler::Manifest& m, int passphrase_fd) 
   return d;
 }
 
+Result<Deployed> DeployedOf(const std::string& home, const std::string& state_path,
+                            const reconciler::State& state, const reconciler::Manifest& m,
+                            const grid::Identity& identity) {
+  Deployed d;
+  d.home = home;
+  d.state_path = state_path;
+  d.state = state;
+  d.compress = m.mount.compression;
+  QSTOR_RETURN_IF_ERROR(ResolveLayout(d, identity, ""));
+  return d;
+}
+
 namespace {
 
 std::vector<fs::Backend> ToBackends(const std::vector<reconciler::BackendSpec>& specs) {
@@ -673,7 +685,7 @@ int RunCheck(const Context& ctx, const CheckCli& c) {
 // storage is whole: cleared under the state lock (best effort: a busy lock
 // leaves it for the next `qstor apply`, which checks again and clears it).
 void ClearRebuildWhenWhole(const Deployed& d, const fs::CheckReport& after) {
-  if (d.state.rebuild_slots.empty() || HealthExit(after) != kExitOk) return;
+  if (d.state.rebuild_slots.empty() || !StorageWhole(after)) return;
   auto lock = reconciler::StateLock::Acquire(d.state_path, "fs repair", std::chrono::seconds(5));
   if (!lock.ok()) return;
   auto st = reconciler::LoadState(d.state_path);
@@ -1228,6 +1240,8 @@ void RegisterRecover(CLI::App& app, Context& ctx) {
   cmd->add_flag("--foreground,-f", c->foreground, "Serve the mount in this process");
   cmd->callback([&ctx, c]() { ctx.exit_code = RunRecover(ctx, *c); });
 }
+
+bool StorageWhole(const fs::CheckReport& r) { return HealthExit(r) == kExitOk; }
 
 }  // namespace qstor::cli
 

@@ -36,8 +36,6 @@
 
 #include "cli/mount_grid.h"
 #if defined(QSTOR_CLI_GRID_MOUNT)
-#include <fmt/ranges.h>
-
 #include "fs/repair.h"
 #endif
 
@@ -144,14 +142,22 @@ void PrintPlan(const Context& ctx, const Plan& plan) {
   }
 }
 
-Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
-  reconciler::ObserveOptions oo;
-  oo.check_deployments = s.identity.has_value();
+// Observe for diff and apply: with the identity, each namespace's use too
+// when the manifest may shrink one (a shrink below the data is refused).
+Result<reconciler::Observation> ObserveFor(Session& s, const reconciler::ObserveOptions& oo) {
   auto obs = reconciler::Observe(*s.grid, s.manifest, s.pub.public_key_hex, s.state, oo);
   if (!obs.ok()) return obs.status();
   if (s.identity && reconciler::MayShrink(s.manifest, obs->state)) {
-    ProbeUsedBytes(*obs, *s.identity, s.manifest);  // a shrink below the data is refused
+    ProbeUsedBytes(*obs, *s.identity, s.manifest);
   }
+  return obs;
+}
+
+Result<Plan> MakePlanFor(Session& s, std::optional<uint64_t> seed) {
+  reconciler::ObserveOptions oo;
+  oo.check_deployments = s.identity.has_value();
+  auto obs = ObserveFor(s, oo);
+  if (!obs.ok()) return obs.status();
   reconciler::PlanOptions po;
   po.seed = SeedFor(s, seed);
   Plan p = reconciler::MakePlan(s.manifest, *obs, po);
@@ -461,21 +467,13 @@ int RebuildStep(const Context& ctx, Session& s, State& state) {
                  "what is missing):\n"
               << std::flush;
   }
-  Deployed d;
-  d.home = s.home;
-  d.state_path = s.state_path;
-  d.state = state;
-  d.compress = s.manifest.mount.compression;
-  Status st = ResolveLayout(d, *s.identity, "");
-  if (!st.ok()) return fail(st.message());
-  auto store = OpenDeployedStore(d);
+  auto d = DeployedOf(s.home, s.state_path, state, s.manifest, *s.identity);
+  if (!d.ok()) return fail(d.status().message());
+  auto store = OpenDeployedStore(*d);
   if (!store.ok()) return fail(store.status().message());
   (void)fs::ProbeBackends(**store);  // repair must not pick a backend that is down
   auto before = fs::Check(**store);
   if (!before.ok()) return fail(before.status().message());
-  auto whole = [](const fs::CheckReport& r) {
-    return r.degraded == 0 && r.lost == 0 && (!r.metadata_checked || r.metadata.healthy());
-  };
   size_t meta_damaged = before->metadata_checked ? before->metadata.damaged.size() : 0;
   if (!json) {
     std::cout << fmt::format(
@@ -487,7 +485,7 @@ int RebuildStep(const Context& ctx, Session& s, State& state) {
   }
   fs::RepairReport rep;
   std::optional<fs::CheckReport> after;
-  if (whole(*before)) {
+  if (StorageWhole(*before)) {
     after = *before;
   } else {
     fs::RepairOptions ro;
@@ -527,7 +525,7 @@ int RebuildStep(const Context& ctx, Session& s, State& state) {
     if (!again.ok()) return fail(again.status().message());
     after = std::move(again).value();
   }
-  const bool healthy = whole(*after);
+  const bool healthy = StorageWhole(*after);
   if (healthy) {
     state.rebuild_slots.clear();
     Status w = reconciler::SaveState(s.state_path, state);
@@ -555,7 +553,7 @@ int RebuildStep(const Context& ctx, Session& s, State& state) {
           "Rebuild complete! {} segment(s) repaired, {} metadata cop(ies) restored ({} read, {} "
           "written); every segment and metadata replica of {} is whole.\n",
           rep.repaired, rep.metadata_restored, FormatSize(rep.bytes_read),
-          FormatSize(rep.bytes_written), d.Label());
+          FormatSize(rep.bytes_written), d->Label());
     }
     return kExitOk;
   }
@@ -628,11 +626,8 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
   if (!st.ok()) return Fail("apply", st);
 
   reconciler::ObserveOptions oo;
-  auto obs = reconciler::Observe(*s.grid, s.manifest, s.pub.public_key_hex, s.state, oo);
+  auto obs = ObserveFor(s, oo);
   if (!obs.ok()) return Fail("apply", obs.status());
-  if (reconciler::MayShrink(s.manifest, obs->state)) {
-    ProbeUsedBytes(*obs, *s.identity, s.manifest);  // a shrink below the data is refused
-  }
   Plan plan;
   if (saved) {
     std::string lineage = s.state ? s.state->lineage : "";

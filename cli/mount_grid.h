@@ -56,6 +56,7 @@ int StartMount(const Context& ctx, fs::mount::MountOptions options, const SinkFa
 #include "fs/mount/mount.h"
 #include "fs/mount/segment_sink.h"
 #include "fs/object_store.h"
+#include "fs/repair.h"
 #include "grid/identity.h"
 #include "reconciler/manifest.h"
 #include "reconciler/observe.h"
@@ -101,6 +102,16 @@ Status ResolveLayout(Deployed& d, const grid::Identity& identity, const std::str
 
 // manifest -> state -> identity -> layout.
 Result<Deployed> LoadDeployed(const reconciler::Manifest& m, int passphrase_fd);
+
+// The deployment of a state already in hand (apply's, status's) with the
+// identity already unlocked: the same as LoadDeployed after its reads.
+Result<Deployed> DeployedOf(const std::string& home, const std::string& state_path,
+                            const reconciler::State& state, const reconciler::Manifest& m,
+                            const grid::Identity& identity);
+
+// Whether a check found every segment and every metadata replica whole
+// (`fs check` exit 0).
+bool StorageWhole(const fs::CheckReport& r);
 
 // Object store over the layout (k, m, compression from `d`).
 Result<std::unique_ptr<fs::ObjectStore>> OpenDeployedStore(const Deployed& d);

@@ -220,23 +220,23 @@ nlohmann::json Plan::ToJson() const {
   nlohmann::json diags = nlohmann::json::array();
   for (const auto& d : diagnostics) diags.push_back(d.ToJson());
   nlohmann::json j = {{"format", format},
-          {"kind", "qstor-plan"},
-          {"name", name},
-          {"network", network},
-          {"manifest_file", manifest_file},
-          {"manifest", manifest},
-          {"manifest_digest", manifest_digest},
-          {"state_lineage", state_lineage},
-          {"state_serial", state_serial},
-          {"observed_digest", observed_digest},
-          {"seed", seed},
-          {"register_twin", register_twin},
-          {"actions", acts},
-          {"diagnostics", diags},
-          {"monthly_before_units", monthly_before},
-          {"monthly_after_units", monthly_after},
-          {"pricing", grid::ToJson(pricing)},
-          {"created_at", created_at}};
+                      {"kind", "qstor-plan"},
+                      {"name", name},
+                      {"network", network},
+                      {"manifest_file", manifest_file},
+                      {"manifest", manifest},
+                      {"manifest_digest", manifest_digest},
+                      {"state_lineage", state_lineage},
+                      {"state_serial", state_serial},
+                      {"observed_digest", observed_digest},
+                      {"seed", seed},
+                      {"register_twin", register_twin},
+                      {"actions", acts},
+                      {"diagnostics", diags},
+                      {"monthly_before_units", monthly_before},
+                      {"monthly_after_units", monthly_after},
+                      {"pricing", grid::ToJson(pricing)},
+                      {"created_at", created_at}};
   if (!rebuild_slots.empty()) j["rebuild_slots"] = rebuild_slots;
   return j;
 }

@@ -144,16 +144,16 @@ nlohmann::json State::ToJson() const {
   nlohmann::json ns = nlohmann::json::array();
   for (const auto& n : namespaces) ns.push_back(n.ToJson());
   nlohmann::json j = {{"format", format},
-          {"lineage", lineage},
-          {"serial", serial},
-          {"name", name},
-          {"network", network},
-          {"twin_id", twin_id},
-          {"data_shards", data_shards},
-          {"parity_shards", parity_shards},
-          {"capacity_bytes", capacity_bytes},
-          {"updated_at", updated_at},
-          {"namespaces", ns}};
+                      {"lineage", lineage},
+                      {"serial", serial},
+                      {"name", name},
+                      {"network", network},
+                      {"twin_id", twin_id},
+                      {"data_shards", data_shards},
+                      {"parity_shards", parity_shards},
+                      {"capacity_bytes", capacity_bytes},
+                      {"updated_at", updated_at},
+                      {"namespaces", ns}};
   if (!rebuild_slots.empty()) j["rebuild_slots"] = rebuild_slots;
   return j;
 }

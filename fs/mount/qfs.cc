@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/json_fields.h"
+
 namespace qstor::fs::mount {
 namespace {
 
@@ -284,10 +286,11 @@ void Qfs::NoteUploadFailure(const std::string& what, const Status& st) {
     std::lock_guard l(up_mu_);
     upload_failures_++;
   }
-  NoteError(what + ": " + st.ToString());
+  const std::string text = what + ": " + st.ToString();
+  NoteError(text);
   std::lock_guard l(err_mu_);
   upload_cause_ = UploadFailureCause(st);
-  upload_cause_error_ = what + ": " + st.ToString();
+  upload_cause_error_ = text;
   if (upload_failing_since_ns_ == 0) upload_failing_since_ns_ = NowNs();
 }
 
@@ -2334,9 +2337,9 @@ void Qfs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char*
     auto j = nlohmann::json::parse(std::string(value, size), nullptr, false);
     auto field = [&](const char* key, uint64_t min, std::optional<uint64_t>* out) {
       if (!j.contains(key)) return true;
-      const auto& v = j[key];
-      if (!v.is_number_unsigned() || v.get<uint64_t>() < min) return false;
-      *out = v.get<uint64_t>();
+      uint64_t v = 0;
+      if (!JsonInteger(j[key], &v) || v < min) return false;
+      *out = v;
       return true;
     };
     std::optional<uint64_t> cap, cache;
