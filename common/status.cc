@@ -19,6 +19,8 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kNotImplemented: return "not built yet";
     case Status::Code::kCancelled: return "cancelled";
     case Status::Code::kInternal: return "internal error";
+    case Status::Code::kAborted: return "aborted";
+    case Status::Code::kUnauthenticated: return "unauthenticated";
   }
   return "unknown";
 }

@@ -30,6 +30,8 @@ class Status {
     kNotImplemented,  // the capability is not built yet (CLI exit code 3)
     kCancelled,
     kInternal,
+    kAborted,          // another operation holds what this one needs (a state lock)
+    kUnauthenticated,  // a secret does not check: a wrong passphrase
   };
 
   Status() = default;  // OK
@@ -50,6 +52,8 @@ class Status {
   static Status NotImplemented(std::string m) { return {Code::kNotImplemented, std::move(m)}; }
   static Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+  static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
