@@ -405,6 +405,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       dd.k = manifest.data_shards;
       dd.m = manifest.parity_shards;
       dd.capacity_bytes = manifest.capacity_bytes;
+      dd.labels = manifest.labels;
       if (w.contract_id != 0) continue;  // complete: the contract exists
       calls.push_back(
           grid::CreateNodeContractCall(w.node_id, grid::ChallengeHex(d), dd.Encode()));
@@ -569,7 +570,12 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     wants = std::move(again);
   }
 
-  // --- updates (resize in place) ---------------------------------------------
+  // --- updates (resize in place; labels) ---------------------------------------
+  // An update that keeps the size changes only the contract's deployment_data
+  // (metadata.labels): one update_node_contract with the deployment's
+  // unchanged hash, all of them packed into signing chunks together.
+  std::vector<grid::Call> relabels;
+  std::vector<const Action*> relabeled;
   for (const auto& a : plan.actions) {
     if (a.kind != ActionKind::kUpdate) continue;
     if (stop()) {
@@ -579,6 +585,17 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     NamespaceState* slot = state.Find(a.role, a.index);
     if (slot == nullptr || slot->contract_id != a.old_contract_id) {
       return Status::FailedPrecondition(a.Slot() + " changed since the plan; plan again");
+    }
+    if (a.size_bytes == a.old_size_bytes) {
+      auto dep = grid.GetDeployment(slot->node_id, slot->contract_id);
+      if (!dep.ok()) return dep.status().WithContext("reading the deployment of " + a.Slot());
+      DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
+                        manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
+                        manifest.labels};
+      relabels.push_back(
+          grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(*dep), dd.Encode()));
+      relabeled.push_back(&a);
+      continue;
     }
     auto dep = grid.GetDeployment(slot->node_id, slot->contract_id);
     if (!dep.ok()) return dep.status().WithContext("reading the deployment of " + a.Slot());
@@ -598,7 +615,8 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     }
     grid::SignDeployment(d, state.twin_id, key);
     DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
-                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes};
+                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
+                      manifest.labels};
     std::vector<grid::Call> calls = {
         grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(d), dd.Encode())};
     QSTOR_RETURN_IF_ERROR(SubmitChunked(
@@ -614,6 +632,17 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
                     slot->node_id),
         a.Slot(), slot->node_id, slot->contract_id, true);
     result.updated++;
+  }
+  if (!relabels.empty()) {
+    QSTOR_RETURN_IF_ERROR(SubmitChunked(
+        grid, key, pk, options.signer, "update labels", relabels, &result.signing_chunks, say,
+        [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
+    for (const Action* a : relabeled) {
+      say("relabeled", fmt::format("{}: labels recorded on contract {}", a->Slot(),
+                                   a->old_contract_id),
+          a->Slot(), a->old_node_id, a->old_contract_id, true);
+      result.updated++;
+    }
   }
 
   // --- cancellations -----------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "grid/bip39.h"
@@ -240,7 +242,7 @@ Result<std::string> ReadMnemonic(const std::string& path, std::string_view passp
       reinterpret_cast<const unsigned char*>(nonce->data()), key);
   sodium_memzero(key, sizeof key);
   if (rc != 0) {
-    return Status::PermissionDenied("keystore: wrong passphrase for " + path +
+    return Status::Unauthenticated("keystore: wrong passphrase for " + path +
                                     " (or the file was modified)");
   }
   plain.resize(plen);
@@ -261,9 +263,121 @@ Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view pa
   return id;
 }
 
+namespace {
+
+PassphraseSource g_source;
+std::string* g_remembered = nullptr;  // the passphrase of this process, once obtained
+
+// One line (without \n or \r\n) of at most 4096 bytes from `fd`; "" when
+// the stream ends before any byte. The bytes are in no other buffer.
+Result<std::string> ReadSecretLine(int fd, const std::string& what) {
+  std::string line;
+  char c;
+  bool any = false;
+  for (;;) {
+    ssize_t r = ::read(fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      sodium_memzero(line.data(), line.size());
+      return Status::IOError(what + ": " + std::strerror(e));
+    }
+    if (r == 0) break;
+    any = true;
+    if (c == '\n') break;
+    line.push_back(c);
+    if (line.size() > 4096) {
+      sodium_memzero(line.data(), line.size());
+      return Status::InvalidArgument(what + ": no end of line within 4096 bytes");
+    }
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (!any) return Status::InvalidArgument(what + ": nothing to read (an empty passphrase?)");
+  return line;
+}
+
+Result<std::string> ReadFromSource(const PassphraseSource& s) {
+  switch (s.kind) {
+    case PassphraseSource::Kind::kNone:
+      break;
+    case PassphraseSource::Kind::kFd: {
+      auto line = ReadSecretLine(s.fd, fmt::format("{} {}", s.origin, s.fd));
+      ::close(s.fd);
+      return line;
+    }
+    case PassphraseSource::Kind::kFile: {
+      int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        return Status::NotFound(fmt::format("{} {}: {}", s.origin, s.path, std::strerror(errno)));
+      }
+      auto line = ReadSecretLine(fd, s.origin + " " + s.path);
+      ::close(fd);
+      return line;
+    }
+    case PassphraseSource::Kind::kCommand: {
+      int out[2];
+      if (::pipe2(out, O_CLOEXEC) != 0) return Status::IOError("pipe: " + std::string(std::strerror(errno)));
+      pid_t pid = ::fork();
+      if (pid < 0) {
+        ::close(out[0]);
+        ::close(out[1]);
+        return Status::IOError("fork: " + std::string(std::strerror(errno)));
+      }
+      if (pid == 0) {
+        ::dup2(out[1], 1);
+        ::execl("/bin/sh", "sh", "-c", s.command.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      ::close(out[1]);
+      auto line = ReadSecretLine(out[0], s.origin);
+      // Drain the rest so the command does not block on a full pipe.
+      char sink[4096];
+      while (true) {
+        ssize_t r = ::read(out[0], sink, sizeof sink);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+      }
+      sodium_memzero(sink, sizeof sink);
+      ::close(out[0]);
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (line.ok()) sodium_memzero(line->data(), line->size());
+        return Status::FailedPrecondition(fmt::format(
+            "{} (`{}`) {}; no passphrase", s.origin, s.command,
+            WIFEXITED(status) ? fmt::format("exited {}", WEXITSTATUS(status))
+                              : fmt::format("was killed by signal {}", WTERMSIG(status))));
+      }
+      return line;
+    }
+  }
+  return Status::Internal("no passphrase source");
+}
+
+Result<std::string> Remember(Result<std::string> got) {
+  if (!got.ok()) return got;
+  if (g_remembered == nullptr) g_remembered = new std::string();
+  *g_remembered = *got;
+  return got;
+}
+
+}  // namespace
+
+void SetPassphraseSource(PassphraseSource source) { g_source = std::move(source); }
+bool PassphraseSourceSet() { return g_source.kind != PassphraseSource::Kind::kNone; }
+void ForgetPassphrase() {
+  if (g_remembered == nullptr) return;
+  sodium_memzero(g_remembered->data(), g_remembered->size());
+  delete g_remembered;
+  g_remembered = nullptr;
+}
+
 Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm) {
+  if (g_remembered != nullptr) return *g_remembered;
+  if (PassphraseSourceSet()) return Remember(ReadFromSource(g_source));
   const char* env = std::getenv("QSTOR_PASSPHRASE");
-  if (env != nullptr) return std::string(env);
+  if (env != nullptr) return Remember(std::string(env));
   int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     return Status::FailedPrecondition(
@@ -294,7 +408,7 @@ Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm) {
   auto first = ask(prompt);
   if (!first.ok() || !confirm) {
     ::close(fd);
-    return first;
+    return Remember(std::move(first));
   }
   auto second = ask("Repeat the passphrase: ");
   ::close(fd);
@@ -305,7 +419,7 @@ Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm) {
     sodium_memzero(first->data(), first->size());
     return Status::InvalidArgument("the two passphrases differ");
   }
-  return first;
+  return Remember(std::move(first));
 }
 
 Result<std::string> ReadMnemonicFile(const std::string& path) {

@@ -54,7 +54,7 @@ Result<KeystorePublic> WriteKeystore(const std::string& path, std::string_view m
 // ReadMnemonic succeeds). kNotFound when there is no keystore.
 Result<KeystorePublic> ReadKeystorePublic(const std::string& path);
 
-// Decrypts the mnemonic. kPermissionDenied for a wrong passphrase (or a
+// Decrypts the mnemonic. kUnauthenticated for a wrong passphrase (or a
 // tampered file), kCorruption for a malformed one.
 Result<std::string> ReadMnemonic(const std::string& path, std::string_view passphrase);
 
@@ -62,10 +62,31 @@ Result<std::string> ReadMnemonic(const std::string& path, std::string_view passp
 // This is how apply/mount/recover get the twin key and the derived keys.
 Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view passphrase);
 
-// The passphrase for the keystore: QSTOR_PASSPHRASE when set (for
-// pipelines), otherwise a prompt on the controlling terminal with echo off;
-// `confirm` asks twice and fails when the two differ. Fails with
-// kFailedPrecondition when there is neither the variable nor a terminal.
+// Where ObtainPassphrase reads the passphrase before QSTOR_PASSPHRASE and
+// the prompt (restic's model): a file descriptor (one line; closed after), a
+// file (its first line; at most 4 KiB), or a command run by /bin/sh -c whose
+// stdout's first line is the passphrase (it must exit 0; its stderr is
+// ours, so a pinentry or `pass` can talk to the user). `origin` names the
+// source in messages ("--passphrase-file", "QSTOR_PASSPHRASE_COMMAND").
+struct PassphraseSource {
+  enum class Kind { kNone, kFd, kFile, kCommand } kind = Kind::kNone;
+  int fd = -1;
+  std::string path;
+  std::string command;
+  std::string origin;
+};
+void SetPassphraseSource(PassphraseSource source);
+bool PassphraseSourceSet();
+// Forgets the passphrase ObtainPassphrase remembered (wiped).
+void ForgetPassphrase();
+
+// The passphrase for the keystore, asked once per process: the first call
+// reads the PassphraseSource if one is set, else QSTOR_PASSPHRASE when set
+// (for pipelines), else prompts on the controlling terminal with echo off
+// (`confirm` asks twice and fails when the two differ); later calls return
+// what the first one got. Fails with kFailedPrecondition when there is no
+// source, no variable and no terminal; a source that cannot be read (no such
+// file, a command that fails, nothing on the line) fails naming it.
 Result<std::string> ObtainPassphrase(const std::string& prompt, bool confirm);
 
 // The words of a mnemonic file (`--mnemonic-file`; "-" reads stdin), as

@@ -77,7 +77,7 @@ TEST_F(KeystoreTest, WrongPassphraseIsRefused) {
   ASSERT_TRUE(WriteKeystore(path, kWords, "correct horse", false, kFast).ok());
   auto w = ReadMnemonic(path, "correct horsf");
   ASSERT_FALSE(w.ok());
-  EXPECT_EQ(w.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_EQ(w.status().code(), Status::Code::kUnauthenticated);
   EXPECT_EQ(w.status().message().find("correct"), std::string::npos);
 }
 
@@ -90,14 +90,14 @@ TEST_F(KeystoreTest, TamperedPublicFieldsOrCiphertextAreDetected) {
   forged["address"] = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
   std::ofstream(path, std::ios::trunc) << forged.dump();
   EXPECT_EQ(ReadMnemonic(path, "correct horse").status().code(),
-            Status::Code::kPermissionDenied);
+            Status::Code::kUnauthenticated);
   auto flipped = j;
   std::string c = flipped["cipher"]["ciphertext"];
   c[0] = c[0] == '0' ? '1' : '0';
   flipped["cipher"]["ciphertext"] = c;
   std::ofstream(path, std::ios::trunc) << flipped.dump();
   EXPECT_EQ(ReadMnemonic(path, "correct horse").status().code(),
-            Status::Code::kPermissionDenied);
+            Status::Code::kUnauthenticated);
   std::ofstream(path, std::ios::trunc) << "{not json";
   EXPECT_EQ(ReadMnemonic(path, "correct horse").status().code(), Status::Code::kCorruption);
   auto huge = j;

@@ -215,6 +215,7 @@ std::string DeploymentData::Encode() const {
   nlohmann::json j = {{"type", "qstor"},  {"v", 1},          {"name", name},
                       {"network", network}, {"role", RoleName(role)}, {"index", index},
                       {"k", k},             {"m", m},          {"capacity", capacity_bytes}};
+  if (!labels.empty()) j["labels"] = labels;
   return j.dump();
 }
 
@@ -240,6 +241,15 @@ Result<DeploymentData> DeploymentData::Decode(const std::string& text) {
   if (st.ok()) st = Get(j, "m", &d.m, w);
   if (st.ok()) st = Get(j, "capacity", &d.capacity_bytes, w);
   if (!st.ok()) return bad(st);
+  if (auto l = j.find("labels"); l != j.end()) {
+    if (!l->is_object()) return Status::InvalidArgument(w + ".labels: not an object");
+    for (auto it = l->begin(); it != l->end(); ++it) {
+      if (!it.value().is_string()) {
+        return Status::InvalidArgument(w + ".labels." + it.key() + ": not a string");
+      }
+      d.labels[it.key()] = it.value().get<std::string>();
+    }
+  }
   auto r = ParseRole(role);
   if (!r.ok()) return r.status();
   d.role = *r;
@@ -414,7 +424,7 @@ Result<StateLock> StateLock::Acquire(const std::string& state_path, const std::s
                                            "with `qstor force-unlock {}`",
                                            (*held)->id)
                              : "";
-      return Status::Unavailable(fmt::format("the state {} is locked: {}{} (waited {} ms; "
+      return Status::Aborted(fmt::format("the state {} is locked: {}{} (waited {} ms; "
                                              "--lock-timeout waits longer)",
                                              state_path, who, hint, timeout.count()));
     }

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -98,7 +99,8 @@ struct State {
 // What every qstor contract carries in deployment_data (compact JSON, well
 // under the chain's limit): enough to rebuild the state from the grid.
 //   {"type":"qstor","v":1,"name":..,"network":..,"role":"data","index":2,
-//    "k":4,"m":2,"capacity":<bytes>}
+//    "k":4,"m":2,"capacity":<bytes>,"labels":{"team":"a"}}
+// "labels" (the manifest's metadata.labels) is absent when there are none.
 struct DeploymentData {
   std::string name;
   std::string network;
@@ -107,6 +109,7 @@ struct DeploymentData {
   int k = 0;
   int m = 0;
   uint64_t capacity_bytes = 0;
+  std::map<std::string, std::string> labels;
   std::string Encode() const;
   // kNotFound when the text is not a qstor deployment_data (another tool's
   // contract); kInvalidArgument when it claims to be one but is malformed.
@@ -144,7 +147,7 @@ struct LockInfo {
 class StateLock {
  public:
   // Takes the lock beside `state_path`, waiting up to `timeout` for a holder
-  // to release it. kUnavailable (after the timeout) says who holds it and,
+  // to release it. kAborted (after the timeout) says who holds it and,
   // when it is stale, how to remove it.
   static Result<StateLock> Acquire(const std::string& state_path, const std::string& operation,
                                    std::chrono::milliseconds timeout);
