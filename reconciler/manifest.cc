@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -199,6 +200,14 @@ void BuildManifest(const YAML::Node& doc, DocContext& ctx, Manifest& m) {
   if (md["labels"]) {
     for (auto it = md["labels"].begin(); it != md["labels"].end(); ++it) {
       m.labels[it->first.Scalar()] = it->second.Scalar();
+    }
+    const size_t bytes = nlohmann::json(m.labels).dump().size();
+    if (bytes > kMaxLabelBytes) {
+      ctx.Error(md["labels"],
+                fmt::format("metadata.labels: {} bytes as JSON, the limit is {} (qstor records "
+                            "the labels in every contract's deployment_data, which the chain "
+                            "limits to 512 bytes): use fewer or shorter labels",
+                            bytes, kMaxLabelBytes));
     }
   }
   const YAML::Node spec = doc["spec"];
@@ -623,7 +632,34 @@ LoadResult LoadManifestFile(const std::string& path) {
 LoadResult LoadManifestFiles(const std::vector<std::string>& paths) {
   LoadResult all;
   std::map<std::pair<std::string, std::string>, std::string> seen;  // -> "file:line"
+  std::vector<std::string> files;
   for (const auto& p : paths) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(p, ec)) {
+      files.push_back(p);
+      continue;
+    }
+    std::vector<std::string> in_dir;
+    for (std::filesystem::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      const std::string ext = it->path().extension().string();
+      std::error_code fe;
+      if (name.empty() || name[0] == '.' || (ext != ".yaml" && ext != ".yml")) continue;
+      if (!it->is_regular_file(fe)) continue;
+      in_dir.push_back(it->path().string());
+    }
+    if (ec) {
+      AddFileError(&all.diagnostics, p, 0, 0, "reading the directory: " + ec.message());
+      continue;
+    }
+    if (in_dir.empty()) {
+      AddFileError(&all.diagnostics, p, 0, 0, "no .yaml or .yml file in this directory");
+      continue;
+    }
+    std::sort(in_dir.begin(), in_dir.end());
+    files.insert(files.end(), in_dir.begin(), in_dir.end());
+  }
+  for (const auto& p : files) {
     LoadResult r = LoadManifestFile(p);
     for (auto& d : r.diagnostics) all.diagnostics.push_back(d);
     for (auto& m : r.manifests) {

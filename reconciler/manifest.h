@@ -60,6 +60,9 @@ struct Manifest {
   int line = 0;      // line of the document's first key
 
   std::string name;
+  // metadata.labels: recorded in every contract's deployment_data (so a
+  // fresh machine sees them), where `apply --prune --selector` reads them;
+  // at most kMaxLabelBytes as compact JSON.
   std::map<std::string, std::string> labels;
   std::string network;  // devnet | main | test | qa | dev
 
@@ -109,13 +112,19 @@ struct LoadResult {
 
 // Largest manifest file accepted. Larger files get one clear error.
 constexpr size_t kMaxManifestBytes = 1 << 20;
+// metadata.labels as compact JSON ({"team":"a"}): the chain keeps at most
+// 512 bytes of deployment_data per contract, and qstor's own fields take
+// about 150 of them.
+constexpr size_t kMaxLabelBytes = 256;
 
 // Loads every Storage document of one file. Never throws.
 LoadResult LoadManifestFile(const std::string& path);
 // Same, from text; `file` is the name used in diagnostics.
 LoadResult LoadManifestText(const std::string& text, const std::string& file);
 // Loads several files and also checks that (network, name) pairs are unique
-// across all of them.
+// across all of them. A directory stands for the *.yaml and *.yml files
+// directly in it, in name order (not recursive; hidden files skipped); a
+// directory with none is an error that names it.
 LoadResult LoadManifestFiles(const std::vector<std::string>& paths);
 
 // The schema text compiled into the binary (schema/storage.v1.schema.json).

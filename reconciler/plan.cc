@@ -88,6 +88,15 @@ uint64_t MetaNamespaceSize(uint64_t capacity) {
   return RoundUpMiB(std::clamp<uint64_t>(capacity / 100, 256 * kMiB, 64 * kGiB));
 }
 
+namespace {
+// {team=a, tier=cold}; {} when there are none.
+std::string LabelsText(const std::map<std::string, std::string>& labels) {
+  std::vector<std::string> kv;
+  for (const auto& [k, v] : labels) kv.push_back(k + "=" + v);
+  return "{" + fmt::format("{}", fmt::join(kv, ", ")) + "}";
+}
+}  // namespace
+
 std::vector<PlanDiagnostic> ShrinkDiagnostics(const Manifest& manifest,
                                               const std::vector<Action>& actions,
                                               const Observation& obs) {
@@ -688,7 +697,25 @@ Plan MakePlan(const Manifest& manifest, const Observation& obs, const PlanOption
       }
       if (it != judged.end() && it->second.keep) {
         const NamespaceState& ns = *it->second.ns;
-        if (ns.size_bytes == size) continue;
+        if (ns.size_bytes == size) {
+          // The size is right; the labels the contract records may not be
+          // (metadata.labels changed, or the contract predates them).
+          auto c = obs.contracts.find(ns.contract_id);
+          if (c == obs.contracts.end()) continue;
+          auto dd = DeploymentData::Decode(c->second.deployment_data);
+          if (!dd.ok() || dd->labels == manifest.labels) continue;
+          a.kind = ActionKind::kUpdate;
+          a.node_id = ns.node_id;
+          a.node_why = "the contract's deployment_data only";
+          a.old_contract_id = ns.contract_id;
+          a.old_node_id = ns.node_id;
+          a.old_size_bytes = ns.size_bytes;
+          a.reason = fmt::format("labels {} -> {}", LabelsText(dd->labels),
+                                 LabelsText(manifest.labels));
+          a.monthly_cost_delta = 0;
+          updates.push_back(a);
+          continue;
+        }
         const grid::Node& n = obs.nodes.at(ns.node_id);
         if (size < ns.size_bytes || n.FreeHru() >= size - ns.size_bytes) {
           a.kind = ActionKind::kUpdate;
@@ -835,7 +862,7 @@ std::string RenderPlan(const Plan& plan, bool color) {
       o << "      node:   " << a.node_why << "\n";
       o << "      size:   " << FormatSize(a.size_bytes) << "\n";
     }
-    if (a.kind == ActionKind::kUpdate) {
+    if (a.kind == ActionKind::kUpdate && a.size_bytes != a.old_size_bytes) {
       o << fmt::format("      size:   {} -> {} ({})\n", FormatSize(a.old_size_bytes),
                        FormatSize(a.size_bytes), a.node_why);
     }

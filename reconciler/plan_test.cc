@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "reconciler/plan.h"
 #include "reconciler/state.h"
 
@@ -265,6 +267,67 @@ TEST(Plan, GrowthIsInPlaceWhenTheNodeHasRoomElseAMove) {
       EXPECT_GT(a.monthly_cost_delta, 0);
     }
   }
+}
+
+// metadata.labels live in every contract's deployment_data: a manifest
+// whose labels differ from what the contracts record updates the contracts
+// only (same size, no cost), and a match plans nothing.
+TEST(Plan, LabelChangeUpdatesTheContractsDataOnly) {
+  Manifest m = Load("");
+  Observation o = Applied(m, Grid12(), MakePlan(m, Grid12(), {3, {}}));
+  for (auto& [id, c] : o.contracts) {
+    const NamespaceState* ns = nullptr;
+    for (const auto& n : o.state.namespaces) {
+      if (n.contract_id == id) ns = &n;
+    }
+    ASSERT_NE(ns, nullptr);
+    c.deployment_data = DeploymentData{"t", "devnet", ns->role, ns->index, 4, 2, kGiB}.Encode();
+  }
+  EXPECT_TRUE(MakePlan(m, o, {4, {}}).empty()) << "no labels on either side";
+
+  Manifest labelled = m;
+  labelled.labels = {{"team", "media"}, {"env", "prod"}};
+  Plan p = MakePlan(labelled, o, {4, {}});
+  ASSERT_FALSE(p.has_errors()) << RenderPlan(p, false);
+  EXPECT_EQ(p.count(ActionKind::kUpdate), 10) << RenderPlan(p, false);
+  EXPECT_EQ(p.actions.size(), 10u);
+  for (const auto& a : p.actions) {
+    EXPECT_EQ(a.size_bytes, a.old_size_bytes) << a.Slot();
+    EXPECT_EQ(a.monthly_cost_delta, 0) << a.Slot();
+    EXPECT_EQ(a.reason, "labels {} -> {env=prod, team=media}") << a.Slot();
+  }
+  const std::string text = RenderPlan(p, false);
+  EXPECT_EQ(text.find("size:"), std::string::npos) << "no size change is shown: " << text;
+  EXPECT_EQ(p.monthly_before, p.monthly_after);
+
+  // Once the contracts record them: nothing to do; a different value again updates.
+  for (auto& [id, c] : o.contracts) {
+    auto d = DeploymentData::Decode(c.deployment_data);
+    ASSERT_TRUE(d.ok());
+    d->labels = labelled.labels;
+    c.deployment_data = d->Encode();
+  }
+  EXPECT_TRUE(MakePlan(labelled, o, {5, {}}).empty()) << RenderPlan(MakePlan(labelled, o, {5, {}}), false);
+  Manifest other = labelled;
+  other.labels["env"] = "staging";
+  EXPECT_EQ(MakePlan(other, o, {5, {}}).count(ActionKind::kUpdate), 10);
+}
+
+TEST(Plan, LabelsBeyondWhatDeploymentDataHoldsAreAManifestError) {
+  std::string yaml =
+      "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: t\n  labels:\n";
+  for (int i = 0; i < 10; i++) {
+    yaml += "    key" + std::to_string(i) + ": " + std::string(30, 'v') + "\n";
+  }
+  yaml += "spec:\n  network: devnet\n  capacity: 1GiB\n  redundancy:\n    dataShards: 4\n"
+          "    parityShards: 2\n";
+  auto r = LoadManifestText(yaml, "t.yaml");
+  ASSERT_FALSE(r.ok());
+  ASSERT_FALSE(r.diagnostics.empty());
+  EXPECT_NE(r.diagnostics.front().ToString().find("metadata.labels: "), std::string::npos)
+      << r.diagnostics.front().ToString();
+  EXPECT_NE(r.diagnostics.front().ToString().find("the limit is 256"), std::string::npos)
+      << r.diagnostics.front().ToString();
 }
 
 TEST(Plan, ShrinkingRedundancyDeletesWithAWarning) {
@@ -583,7 +646,7 @@ TEST_F(StateTest, LockIsExclusiveSaysWhoAndForceUnlockNeedsTheId) {
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   auto b = StateLock::Acquire(path_, "apply", std::chrono::milliseconds(300));
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(b.status().code(), Status::Code::kAborted);
   EXPECT_NE(b.status().message().find(a->info().id), std::string::npos);
   EXPECT_NE(b.status().message().find("force-unlock"), std::string::npos);
   EXPECT_FALSE(a->info().Stale());
@@ -641,6 +704,27 @@ TEST(DeploymentDataTest, RoundTripAndForeignContracts) {
   EXPECT_FALSE(DeploymentData::Decode(
                    R"({"type":"qstor","v":1,"name":"x","network":"devnet","role":"root","index":0,"k":1,"m":0,"capacity":1})")
                    .ok());
+}
+
+TEST(DeploymentDataTest, LabelsRoundTripAndFitTheChainsLimit) {
+  DeploymentData d{"a-forty-character-name-of-a-storage-abcd", "devnet", Role::kData, 99, 16, 8,
+                   1000 * kGiB};
+  EXPECT_EQ(d.Encode().find("labels"), std::string::npos) << "absent when there are none";
+  // The largest labels a manifest may carry (kMaxLabelBytes as JSON).
+  std::string v(kMaxLabelBytes - 12, 'x');  // {"k":"...."} is the value plus 8 bytes
+  d.labels = {{"k", v}};
+  ASSERT_LE(nlohmann::json(d.labels).dump().size(), kMaxLabelBytes);
+  auto back = DeploymentData::Decode(d.Encode());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->labels, d.labels);
+  EXPECT_LE(d.Encode().size(), 512u) << "the chain keeps at most 512 bytes of deployment_data";
+  const std::string base =
+      R"({"type":"qstor","v":1,"name":"x","network":"devnet","role":"data","index":0,"k":1,"m":0,"capacity":1,)";
+  EXPECT_EQ(DeploymentData::Decode(base + R"("labels":[1]})").status().code(),
+            Status::Code::kInvalidArgument);
+  auto bad = DeploymentData::Decode(base + R"("labels":{"team":7}})");
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("labels.team"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace
