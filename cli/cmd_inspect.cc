@@ -38,10 +38,7 @@ struct InspectCli {
   std::string name;
 };
 
-int Fail(const std::string& cmd, const Status& st) {
-  std::cerr << "qstor " << cmd << ": " << st.message() << "\n";
-  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
-}
+int Fail(const std::string& cmd, const Status& st) { return ReportFailure(cmd, st); }
 
 struct Seen {
   reconciler::Observation obs;

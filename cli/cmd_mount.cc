@@ -155,8 +155,7 @@ Status MkdirP(const std::string& path) {
 }
 
 int Fail(const Status& st, const char* what) {
-  std::cerr << "qstor " << what << ": " << st.ToString() << "\n";
-  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
+  return ReportFailure(what, Status(st.code(), st.ToString()));
 }
 
 

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/mount_cache.h"
+#include "cli/session.h"
 #include "common/file_util.h"
 #include "common/units.h"
 #include "fs/mount/object_store_sink.h"
@@ -86,6 +87,9 @@ Result<std::string> KeystorePassphrase(const std::string& keystore, int passphra
 
 Result<grid::Identity> OpenKeystoreIdentity(const std::string& home, int passphrase_fd) {
   std::string path = reconciler::KeystorePath(home);
+  auto mem = MnemonicIdentity(home);
+  if (!mem.ok()) return mem.status();
+  if (mem->has_value()) return std::move(**mem);
   auto pub = reconciler::ReadKeystorePublic(path);
   if (!pub.ok()) {
     if (pub.status().code() == Status::Code::kNotFound) {
@@ -300,10 +304,7 @@ struct CheckCli {
   bool decode = false;
 };
 
-int FailWith(const Status& st, const char* what) {
-  std::cerr << "qstor " << what << ": " << st.message() << "\n";
-  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
-}
+int FailWith(const Status& st, const char* what) { return ReportFailure(what, st); }
 
 // Metadata replicas count: a record no copy of which authenticates is lost;
 // a metadata backend unreachable or lacking objects is degraded.

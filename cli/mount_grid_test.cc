@@ -327,7 +327,7 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
     Env wrong = Home(home_);
     wrong["QSTOR_PASSPHRASE"] = "not the passphrase";
     r = Qstor({"mount", manifest_, "--foreground"}, wrong);
-    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_EQ(r.code, 7) << "7: wrong passphrase\n" << r.out;
     EXPECT_NE(r.out.find("wrong passphrase"), std::string::npos) << r.out;
     EXPECT_FALSE(IsFuse(mnt_));
     r = Qstor({"mount", manifest_, "--name", "nope"}, Home(home_));

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,10 +20,35 @@ namespace qstor::cli {
 
 Result<std::string> QstorHome() { return reconciler::DefaultQstorHome(); }
 
+Result<std::optional<grid::Identity>> MnemonicIdentity(const std::string& home) {
+  const char* words = std::getenv("QSTOR_MNEMONIC");
+  if (words == nullptr || *words == '\0') return std::optional<grid::Identity>{};
+  std::string path = reconciler::KeystorePath(home);
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0 || errno != ENOENT) return std::optional<grid::Identity>{};
+  auto id = grid::Identity::FromMnemonic(words);
+  if (!id.ok()) {
+    return Status::InvalidArgument("QSTOR_MNEMONIC is not a valid mnemonic: " +
+                                   id.status().message());
+  }
+  static bool said = false;
+  if (!said) {
+    said = true;
+    std::cerr << "qstor: no keystore at " << path
+              << ": using the identity of QSTOR_MNEMONIC in memory (no keystore is written)\n";
+  }
+  return std::optional<grid::Identity>(std::move(id).value());
+}
+
 Result<reconciler::KeystorePublic> KeystorePublicOrHint(const std::string& home) {
   std::string path = reconciler::KeystorePath(home);
   auto pub = reconciler::ReadKeystorePublic(path);
   if (!pub.ok() && pub.status().code() == Status::Code::kNotFound) {
+    auto mem = MnemonicIdentity(home);
+    if (!mem.ok()) return mem.status();
+    if (mem->has_value()) {
+      return reconciler::KeystorePublic{(*mem)->PublicKeyHex(), (*mem)->Address()};
+    }
     return Status::NotFound("no keystore at " + path +
                             ": create an identity with `qstor init` (or import your 24 words "
                             "with `qstor init --mnemonic-file FILE`)");
@@ -53,11 +79,14 @@ bool StdoutIsTerminal() { return ::isatty(1) == 1; }
 
 bool PassphraseAvailable() {
   const char* p = std::getenv("QSTOR_PASSPHRASE");
-  return (p != nullptr && *p != '\0') || StdinIsTerminal();
+  return reconciler::PassphraseSourceSet() || (p != nullptr && *p != '\0') || StdinIsTerminal();
 }
 
 Result<grid::Identity> UnlockIdentity(const std::string& home, std::string* passphrase_out) {
   std::string path = reconciler::KeystorePath(home);
+  auto mem = MnemonicIdentity(home);
+  if (!mem.ok()) return mem.status();
+  if (mem->has_value()) return std::move(**mem);
   auto pub = KeystorePublicOrHint(home);
   if (!pub.ok()) return pub.status();
   auto pass = reconciler::ObtainPassphrase("Passphrase for " + path + ": ", false);
@@ -78,7 +107,12 @@ Result<std::vector<reconciler::Manifest>> LoadManifestsFor(const std::vector<std
 
 Result<std::vector<reconciler::Manifest>> ManifestsFrom(reconciler::LoadResult r,
                                                        const std::string& name) {
-  for (const auto& d : r.diagnostics) std::cerr << d.ToString() << "\n";
+  for (const auto& d : r.diagnostics) {
+    std::cerr << d.ToString() << "\n";
+    EmitDiagnosticEvent(
+        d.severity == reconciler::ManifestDiagnostic::Severity::kError ? "error" : "warning",
+        d.ToString(), "manifest");
+  }
   if (!r.ok()) {
     return Status::InvalidArgument("the manifest is not valid; nothing was done (`qstor validate` "
                                    "explains every error)");

@@ -21,18 +21,29 @@ namespace qstor::cli {
 // $QSTOR_HOME or ~/.config/qstor.
 Result<std::string> QstorHome();
 
-// The keystore's public part; kNotFound says to run `qstor init`.
+// The keystore's public part; kNotFound says to run `qstor init`. With no
+// keystore and QSTOR_MNEMONIC set, the public part of that mnemonic's
+// identity instead (MnemonicIdentity).
 Result<reconciler::KeystorePublic> KeystorePublicOrHint(const std::string& home);
+
+// For pipelines: when the keystore at `home` does not exist and
+// QSTOR_MNEMONIC is set, the identity of those words, derived in memory; no
+// keystore is written and no passphrase is needed. Says so once per process
+// on stderr. nullopt when there is a keystore or no QSTOR_MNEMONIC; an error
+// when the words are not a valid mnemonic.
+Result<std::optional<grid::Identity>> MnemonicIdentity(const std::string& home);
 
 // The endpoint of `network`. For devnet, when it is not running and
 // `autostart`, runs `qstor devnet start` (saying so on stderr) first.
 Result<grid::NetworkEndpoint> ConnectNetwork(const std::string& network, bool autostart);
 
 // The passphrase (QSTOR_PASSPHRASE, else a prompt on the terminal) and the
-// identity it unlocks.
+// identity it unlocks; MnemonicIdentity first (then *passphrase_out stays
+// empty). A wrong passphrase is kUnauthenticated.
 Result<grid::Identity> UnlockIdentity(const std::string& home, std::string* passphrase_out = nullptr);
 
-// True when a passphrase can be had without failing: QSTOR_PASSPHRASE is set
+// True when a passphrase can be had without failing: a --passphrase-* flag
+// or QSTOR_PASSPHRASE_FILE/_COMMAND is set, QSTOR_PASSPHRASE is set
 // or stdin is a terminal.
 bool PassphraseAvailable();
 
