@@ -8,7 +8,10 @@
 #include <cerrno>
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -20,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
@@ -54,7 +58,9 @@ std::atomic<bool> g_interrupted{false};
 // Second: exit now (the state on disk is consistent after every step).
 void OnSigint(int) {
   if (g_interrupted.exchange(true)) {
-    static const char kMsg[] = "\nqstor apply: interrupted again: exiting now; the state is safe\n";
+    static const char kMsg[] =
+        "\nqstor apply: interrupted again: exiting now; the state is safe and the lock released\n";
+    UnlinkHeldLock();
     ssize_t w = ::write(2, kMsg, sizeof kMsg - 1);
     (void)w;
     ::_exit(130);
@@ -71,12 +77,11 @@ struct PlanCli {
   std::string lock_timeout = "0s";
   bool no_mount = false;
   std::string id;  // force-unlock
+  bool prune = false;    // apply/diff --prune
+  std::string selector;  // apply/diff --selector key=value[,key=value]
 };
 
-int Fail(const std::string& cmd, const Status& st) {
-  std::cerr << "qstor " << cmd << ": " << st.message() << "\n";
-  return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
-}
+int Fail(const std::string& cmd, const Status& st) { return ReportFailure(cmd, st); }
 
 // Everything a command needs about one manifest on its network.
 struct Session {
@@ -282,8 +287,290 @@ std::string DriftLine(const Manifest& m, const MountDrift& d) {
   return "";
 }
 
+// --- prune (apply --prune, diff --prune) --------------------------------------
+
+using Labels = std::map<std::string, std::string>;
+
+// --selector "key=value[,key=value...]": every pair must match.
+Result<Labels> ParseSelector(const std::string& text) {
+  Labels out;
+  if (text.empty()) return out;
+  std::stringstream in(text);
+  std::string term;
+  while (std::getline(in, term, ',')) {
+    auto trim = [](std::string v) {
+      size_t b = v.find_first_not_of(" \t"), e = v.find_last_not_of(" \t");
+      return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+    };
+    term = trim(term);
+    size_t eq = term.find('=');
+    if (term.empty() || eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(fmt::format(
+          "--selector \"{}\": \"{}\" is not key=value (e.g. --selector team=media,env=prod)",
+          text, term));
+    }
+    std::string k = trim(term.substr(0, eq)), v = trim(term.substr(eq + 1));
+    if (auto it = out.find(k); it != out.end() && it->second != v) {
+      return Status::InvalidArgument(fmt::format(
+          "--selector \"{}\": {} is asked to be both \"{}\" and \"{}\"", text, k, it->second, v));
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+bool LabelsMatch(const Labels& have, const Labels& selector) {
+  for (const auto& [k, v] : selector) {
+    auto it = have.find(k);
+    if (it == have.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+std::string LabelsString(const Labels& labels) {
+  std::vector<std::string> kv;
+  for (const auto& [k, v] : labels) kv.push_back(k + "=" + v);
+  return "{" + fmt::format("{}", fmt::join(kv, ", ")) + "}";
+}
+
+// With --selector, only the documents whose metadata.labels match it are
+// diffed or applied (as `kubectl apply -l`); the others are named on stderr.
+Result<std::vector<Manifest>> SelectDocuments(std::vector<Manifest> docs, const Labels& selector,
+                                              const std::string& text, const std::string& cmd) {
+  if (selector.empty()) return docs;
+  std::vector<Manifest> out;
+  for (auto& m : docs) {
+    if (LabelsMatch(m.labels, selector)) {
+      out.push_back(std::move(m));
+      continue;
+    }
+    std::cerr << fmt::format("qstor {}: skipping \"{}\" ({}): its labels {} do not match "
+                             "--selector {}\n",
+                             cmd, m.name, m.file, LabelsString(m.labels), text);
+  }
+  if (out.empty()) {
+    return Status::NotFound("no Storage document matches --selector " + text +
+                            "; nothing was done");
+  }
+  return out;
+}
+
+// "\040" in /proc/self/mounts is a space (and so on for tab, newline, \).
+std::string UnescapeMountField(const std::string& f) {
+  std::string out;
+  for (size_t i = 0; i < f.size(); i++) {
+    if (f[i] == '\\' && i + 3 < f.size() && f[i + 1] >= '0' && f[i + 1] <= '3' && f[i + 2] >= '0' &&
+        f[i + 2] <= '7' && f[i + 3] >= '0' && f[i + 3] <= '7') {
+      out += static_cast<char>((f[i + 1] - '0') * 64 + (f[i + 2] - '0') * 8 + (f[i + 3] - '0'));
+      i += 3;
+      continue;
+    }
+    out += f[i];
+  }
+  return out;
+}
+
+// The live qstor mount of storage `name` on `network` on this machine, if
+// any: found in /proc/self/mounts (type fuse.qstor) through each mount's
+// cache owner record, so it needs no manifest.
+std::optional<std::pair<std::string, std::string>> FindLocalMount(const std::string& network,
+                                                                  const std::string& name) {
+  std::ifstream f("/proc/self/mounts");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string src, target, type;
+    if (!(is >> src >> target >> type) || type != "fuse.qstor") continue;
+    target = UnescapeMountField(target);
+    auto text = ReadMountStats(target);
+    if (!text.ok()) continue;
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_object()) continue;
+    const std::string cache = StatsString(j, "cache_dir");
+    auto owner = ReadCacheOwner(cache);
+    if (owner.ok() && *owner && (*owner)->name == name && (*owner)->network == network) {
+      return std::make_pair(target, cache);
+    }
+  }
+  return std::nullopt;
+}
+
+// A storage that --prune destroys: this identity's, on a network of the given
+// documents, named by none of them, every contract's labels matching the
+// selector. `manifest` is made from what its contracts record (name,
+// network, layout, labels), the payment method of the first document on its
+// network, and its live mount on this machine, if any.
+struct PruneTarget {
+  Manifest manifest;
+  std::vector<grid::Contract> contracts;
+  std::vector<reconciler::DeploymentData> data;  // of each contract
+  grid::Pricing pricing;
+  std::string why;  // "prune: no given document names \"old\" (labels {...})"
+};
+
+Result<std::vector<PruneTarget>> FindPruneTargets(const std::vector<Manifest>& docs,
+                                                  const Labels& selector) {
+  auto home = QstorHome();
+  if (!home.ok()) return home.status();
+  auto pub = KeystorePublicOrHint(*home);
+  if (!pub.ok()) return pub.status();
+  std::map<std::string, std::vector<const Manifest*>> by_network;
+  for (const auto& m : docs) by_network[m.network].push_back(&m);
+  std::vector<PruneTarget> out;
+  for (const auto& [network, ms] : by_network) {
+    auto ep = ConnectNetwork(network, true);
+    if (!ep.ok()) return ep.status();
+    if (ep->discovery_only) {
+      return Status::NotImplemented(fmt::format(
+          "--prune on network \"{}\": contracts need TFChain and RMB clients, not built", network));
+    }
+    grid::HttpGrid g(*ep);
+    auto twin = g.GetTwinByPublicKey(pub->public_key_hex);
+    if (!twin.ok()) {
+      if (twin.status().code() == Status::Code::kNotFound) continue;  // nothing of ours
+      return twin.status().WithContext("--prune: looking up the twin on " + network);
+    }
+    auto all = reconciler::TwinLiveContracts(g, twin->twin_id);
+    if (!all.ok()) return all.status().WithContext("--prune: listing the twin's contracts");
+    auto pricing = g.GetPricing();
+    if (!pricing.ok()) return pricing.status().WithContext("reading the network's pricing");
+    std::map<std::string, PruneTarget> found;
+    for (const auto& ct : *all) {
+      auto d = reconciler::DeploymentData::Decode(ct.deployment_data);
+      if (!d.ok()) {
+        if (d.status().code() != Status::Code::kNotFound) {
+          std::cerr << fmt::format("Note: contract {} on node {} says it is qstor's but its "
+                                   "deployment_data does not parse ({}); --prune leaves it alone\n",
+                                   ct.contract_id, ct.node_id, d.status().message());
+        }
+        continue;
+      }
+      if (d->network != network) continue;
+      auto& t = found[d->name];
+      t.contracts.push_back(ct);
+      t.data.push_back(*d);
+    }
+    std::set<std::string> named;
+    for (const auto* m : ms) named.insert(m->name);
+    for (auto& [name, t] : found) {
+      if (named.count(name)) continue;
+      // Every contract must match: a label change that an interrupted apply
+      // recorded on some contracts only does not make the storage prunable.
+      bool match = std::all_of(t.data.begin(), t.data.end(), [&](const auto& d) {
+        return LabelsMatch(d.labels, selector);
+      });
+      if (!match) continue;
+      Manifest& pm = t.manifest;
+      const auto& d0 = t.data.front();
+      pm.name = name;
+      pm.network = network;
+      pm.labels = d0.labels;
+      pm.data_shards = d0.k;
+      pm.parity_shards = d0.m;
+      pm.capacity_bytes = d0.capacity_bytes;
+      pm.payment = ms.front()->payment;
+      pm.file = "(no document: --prune)";
+      pm.mount.enabled = false;
+      if (auto lm = FindLocalMount(network, name)) {
+        pm.mount.enabled = true;
+        pm.mount.path = lm->first;
+        pm.mount.cache_dir = lm->second;
+      }
+      t.pricing = *pricing;
+      t.why = fmt::format("prune: no given document names \"{}\" on {}{}", name, network,
+                          d0.labels.empty() ? "" : " (labels " + LabelsString(d0.labels) + ")");
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
+// diff --prune: what apply --prune would destroy, as `- destroy` lines (or
+// planned_change delete events under --json).
+void PrintPruneTarget(const Context& ctx, const PruneTarget& t) {
+  const Manifest& m = t.manifest;
+  int64_t monthly = 0;
+  std::vector<reconciler::Action> actions;
+  for (size_t i = 0; i < t.contracts.size(); i++) {
+    const auto& d = t.data[i];
+    uint64_t size = d.role == reconciler::Role::kData
+                        ? reconciler::DataNamespaceSize(d.capacity_bytes, d.k)
+                        : reconciler::MetaNamespaceSize(d.capacity_bytes);
+    reconciler::Action a;
+    a.kind = reconciler::ActionKind::kDelete;
+    a.role = d.role;
+    a.index = d.index;
+    a.old_contract_id = t.contracts[i].contract_id;
+    a.old_node_id = t.contracts[i].node_id;
+    a.old_size_bytes = size;
+    a.reason = t.why;
+    a.monthly_cost_delta =
+        -static_cast<int64_t>(grid::CostUnits(t.pricing, size, 0, reconciler::kMonthSeconds));
+    monthly += a.monthly_cost_delta;
+    actions.push_back(a);
+  }
+  if (ctx.global.json) {
+    std::cout << nlohmann::json{{"type", "version"}, {"qstor_plan_events", 1},
+                                {"name", m.name},    {"network", m.network}}
+                     .dump()
+              << "\n";
+    for (const auto& a : actions) {
+      std::cout << nlohmann::json{{"type", "planned_change"}, {"change", a.ToJson()}}.dump()
+                << "\n";
+    }
+    std::cout << nlohmann::json{{"type", "change_summary"},
+                                {"changes",
+                                 {{"add", 0},
+                                  {"change", 0},
+                                  {"replace", 0},
+                                  {"remove", actions.size()},
+                                  {"register_twin", false}}}}
+                     .dump()
+              << "\n"
+              << std::flush;
+    return;
+  }
+  const bool color = !ctx.global.no_color && StdoutIsTerminal();
+  std::cout << "\n"
+            << (color ? "\033[31m  - destroy\033[0m" : "  - destroy")
+            << fmt::format(" \"{}\" on {}: {}; apply --prune cancels its {} contract(s) and "
+                           "deletes the data:\n",
+                           m.name, m.network, t.why.substr(std::string("prune: ").size()),
+                           actions.size());
+  for (const auto& a : actions) {
+    std::cout << fmt::format("      {} contract {} on node {} ({})\n", a.Slot(), a.old_contract_id,
+                             a.old_node_id, FormatSize(a.old_size_bytes));
+  }
+  if (m.mount.enabled) std::cout << "      mounted at " << m.mount.path << ": unmounted first\n";
+  std::cout << "      cost:   -" << grid::FormatTft(static_cast<uint64_t>(-monthly)) << "/month\n";
+}
+
+int DestroyOne(const Context& ctx, const PlanCli& c, const Manifest& m, const std::string& who,
+               const std::string& why, std::chrono::milliseconds lock_timeout);
+
+// --prune and --selector as apply and diff check them: bad combinations are
+// usage errors (exit 64).
+Result<Labels> PruneFlags(const PlanCli& c) {
+  auto sel = ParseSelector(c.selector);
+  if (!sel.ok()) return sel.status();
+  if (c.prune && !c.name.empty()) {
+    return Status::InvalidArgument(
+        "--prune with --name: pruning needs every document of the repository (it destroys the "
+        "storages none of them names); drop --name");
+  }
+  if (c.prune && !c.out.empty()) {
+    return Status::InvalidArgument("--prune with -out: a saved plan holds one storage; run "
+                                   "`qstor apply --prune` on the documents");
+  }
+  return sel;
+}
+
 int RunDiff(const Context& ctx, const PlanCli& c) {
-  auto ms = LoadManifestsFor(c.files, c.name, "diff");
+  auto sel = PruneFlags(c);
+  if (!sel.ok()) return ReportUsage("diff", sel.status().message());
+  auto loaded = LoadManifestsFor(c.files, c.name, "diff");
+  if (!loaded.ok()) return Fail("diff", loaded.status());
+  auto ms = SelectDocuments(std::move(*loaded), *sel, c.selector, "diff");
   if (!ms.ok()) return Fail("diff", ms.status());
   if (!c.out.empty() && ms->size() != 1) {
     return Fail("diff", Status::InvalidArgument(
@@ -333,6 +620,18 @@ int RunDiff(const Context& ctx, const PlanCli& c) {
         std::cout << "\nSaved the plan to " << c.out << ". Apply exactly it with `qstor apply "
                   << c.out << "`.\n";
       }
+    }
+  }
+  if (c.prune) {
+    auto targets = FindPruneTargets(*ms, *sel);
+    if (!targets.ok()) return Fail("diff", targets.status());
+    for (const auto& t : *targets) PrintPruneTarget(ctx, t);
+    if (!targets->empty()) changes = true;
+    if (!ctx.global.json) {
+      std::cout << fmt::format("\nPrune: {} storage(s) of this identity named by no given "
+                               "document{}.\n",
+                               targets->size(),
+                               c.selector.empty() ? "" : " and labelled " + c.selector);
     }
   }
   if (errors) return kExitError;
@@ -616,12 +915,17 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
   const bool pay_by_connect = s.manifest.payment.method == Manifest::Payment::Method::kConnect;
   auto home = QstorHome();
   if (!home.ok()) return Fail("apply", home.status());
-  auto lock = reconciler::StateLock::Acquire(
-      reconciler::StatePath(*home, s.manifest.network, s.manifest.name), "apply", *lt);
+  const std::string state_path = reconciler::StatePath(*home, s.manifest.network, s.manifest.name);
+  auto lock = reconciler::StateLock::Acquire(state_path, "apply", *lt);
   if (!lock.ok()) return Fail("apply", lock.status());
   if (!lock->info().took_over.empty()) {
     std::cerr << "Note: took over a stale " << lock->info().took_over << ".\n";
   }
+  // Until ApplyPlan runs, nothing has changed: a Ctrl-C (at the passphrase
+  // prompt, while planning, at the question) releases the lock and exits 130.
+  LockInterruptGuard interrupt_guard(
+      reconciler::LockPath(state_path),
+      "qstor apply: interrupted before any change; the state lock is released");
   Status st = OpenSession(s, true, true);
   if (!st.ok()) return Fail("apply", st);
 
@@ -668,10 +972,10 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
   if (!plan.empty()) {
     if (!c.auto_approve && !saved) {
       if (!StdinIsTerminal()) {
-        std::cerr << "qstor apply: not run from a terminal: pass --auto-approve to apply without "
-                     "confirmation (or apply a saved plan: `qstor diff -out plan.json` then "
-                     "`qstor apply plan.json`)\n";
-        return kExitUsage;
+        return ReportUsage("apply",
+                           "not run from a terminal: pass --auto-approve to apply without "
+                           "confirmation (or apply a saved plan: `qstor diff -out plan.json` then "
+                           "`qstor apply plan.json`)");
       }
       if (!ConfirmOnTerminal("\nDo you want to perform these actions?")) {
         std::cout << "Apply cancelled; nothing was done.\n";
@@ -704,6 +1008,7 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
       }
     }
     g_interrupted = false;
+    interrupt_guard.Suspend();
     struct sigaction sa {}, old_int {}, old_term {};
     sa.sa_handler = OnSigint;
     sigemptyset(&sa.sa_mask);
@@ -744,6 +1049,12 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
     auto r = reconciler::ApplyPlan(*s.grid, s.manifest, plan, *obs, state, *s.identity, ao);
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
+    // From here (the mount, the rebuild) every step saves the state it
+    // reached; a Ctrl-C releases the lock and the next apply goes on.
+    LockInterruptGuard::SetMessage(
+        "qstor apply: interrupted; the state records what was done and the lock is released; "
+        "`qstor apply` again continues");
+    interrupt_guard.Resume();
     if (view) view->Finish();
     // A Ctrl-C while waiting (for the app's signature, for a node) ends the
     // wait with an error: it is still an interruption, and exits 130.
@@ -819,8 +1130,11 @@ int ApplyOne(const Context& ctx, const PlanCli& c, Session& s, const std::option
 }
 
 int RunApply(const Context& ctx, const PlanCli& c) {
+  auto sel = PruneFlags(c);
+  if (!sel.ok()) return ReportUsage("apply", sel.status().message());
   std::optional<reconciler::LoadResult> loaded;  // the one file, read once
-  if (c.files.size() == 1) {
+  std::error_code dir_ec;
+  if (c.files.size() == 1 && !std::filesystem::is_directory(c.files.front(), dir_ec)) {
     // A saved plan? The file is read once, bounded (a FIFO cannot be read
     // twice; /dev/zero must stop at the limit), and parsed as a manifest
     // when it is not a plan.
@@ -832,6 +1146,9 @@ int RunApply(const Context& ctx, const PlanCli& c) {
     nlohmann::json j;
     if (text.ok()) j = nlohmann::json::parse(*text, nullptr, false);
     if (!j.is_discarded() && j.is_object() && j.value("kind", "") == "qstor-plan") {
+      if (c.prune || !c.selector.empty()) {
+        return ReportUsage("apply", "--prune and --selector take manifests, not a saved plan");
+      }
       auto plan = Plan::FromJson(j, c.files.front());
       if (!plan.ok()) return Fail("apply", plan.status());
       auto ms = LoadManifestsFor({plan->manifest_file}, plan->name, "apply");
@@ -848,8 +1165,10 @@ int RunApply(const Context& ctx, const PlanCli& c) {
     }
     if (text.ok()) loaded = reconciler::LoadManifestText(*text, file);
   }
-  auto ms = loaded ? ManifestsFrom(std::move(*loaded), c.name)
-                   : LoadManifestsFor(c.files, c.name, "apply");
+  auto all = loaded ? ManifestsFrom(std::move(*loaded), c.name)
+                    : LoadManifestsFor(c.files, c.name, "apply");
+  if (!all.ok()) return Fail("apply", all.status());
+  auto ms = SelectDocuments(std::move(*all), *sel, c.selector, "apply");
   if (!ms.ok()) return Fail("apply", ms.status());
   int rc = kExitOk;
   for (auto& m : *ms) {
@@ -857,6 +1176,19 @@ int RunApply(const Context& ctx, const PlanCli& c) {
     s.manifest = m;
     rc = ApplyOne(ctx, c, s, std::nullopt);
     if (rc != kExitOk) return rc;
+  }
+  if (!c.prune) return rc;
+  // Only once every document is applied: a failed apply prunes nothing.
+  auto targets = FindPruneTargets(*ms, *sel);
+  if (!targets.ok()) return Fail("apply", targets.status());
+  auto lt = LockTimeout(c);
+  if (!lt.ok()) return Fail("apply", lt.status());
+  for (const auto& t : *targets) {
+    rc = DestroyOne(ctx, c, t.manifest, "apply --prune", t.why, *lt);
+    if (rc != kExitOk) return rc;
+  }
+  if (!ctx.global.json) {
+    std::cout << fmt::format("\nPrune complete: {} storage(s) destroyed.\n", targets->size());
   }
   return rc;
 }
@@ -910,140 +1242,157 @@ void RemoveDestroyedCache(const Context& ctx, const Manifest& m, const std::stri
   }
 }
 
+// Destroys one storage (a manifest, or one `apply --prune` found no document
+// for): lists its contracts, asks (or --auto-approve), unmounts, cancels,
+// removes the state and the cache. `who` names the command in messages
+// ("destroy", "apply --prune"); `why` (may be empty) is said before the list.
+int DestroyOne(const Context& ctx, const PlanCli& c, const Manifest& m, const std::string& who,
+               const std::string& why, std::chrono::milliseconds lock_timeout) {
+  Session s;
+  s.manifest = m;
+  const std::string cmd = "qstor " + who;
+  auto home = QstorHome();
+  if (!home.ok()) return Fail(who, home.status());
+  const std::string state_path = reconciler::StatePath(*home, m.network, m.name);
+  auto lock = reconciler::StateLock::Acquire(state_path, who, lock_timeout);
+  if (!lock.ok()) return Fail(who, lock.status());
+  if (!lock->info().took_over.empty()) {
+    std::cerr << "Note: took over a stale " << lock->info().took_over << ".\n";
+  }
+  LockInterruptGuard interrupt_guard(
+      reconciler::LockPath(state_path),
+      cmd + ": interrupted before any change; the state lock is released");
+  Status st = OpenSession(s, true, true);
+  if (!st.ok()) return Fail(who, st);
+  auto obs = reconciler::Observe(*s.grid, m, s.pub.public_key_hex, s.state, {});
+  if (!obs.ok()) return Fail(who, obs.status());
+  State state = obs->state;
+  std::vector<const reconciler::NamespaceState*> live;
+  for (const auto& ns : state.namespaces) {
+    if (ns.contract_id != 0 && obs->contracts.count(ns.contract_id)) live.push_back(&ns);
+  }
+  const bool json = ctx.global.json;
+  auto planned = [&](const std::string& role, uint32_t index, uint64_t contract, uint32_t node,
+                     uint64_t size, const std::string& reason) {
+    reconciler::Action a;
+    a.kind = reconciler::ActionKind::kDelete;
+    auto r = reconciler::ParseRole(role);
+    a.role = r.ok() ? *r : reconciler::Role::kData;
+    a.index = index;
+    a.old_contract_id = contract;
+    a.old_node_id = node;
+    a.old_size_bytes = size;
+    a.reason = reason;
+    a.monthly_cost_delta =
+        -static_cast<int64_t>(grid::CostUnits(obs->pricing, size, 0, reconciler::kMonthSeconds));
+    std::cout << nlohmann::json{{"type", "planned_change"}, {"change", a.ToJson()}}.dump()
+              << "\n";
+  };
+  if (json) {
+    std::cout << nlohmann::json{{"type", "version"}, {"qstor_plan_events", 1},
+                                {"name", m.name},    {"network", m.network}}
+                     .dump()
+              << "\n";
+  }
+  if (live.empty() && obs->orphans.empty()) {
+    if (json) {
+      std::cout << nlohmann::json{{"type", "destroy_complete"}, {"cancelled", 0}}.dump() << "\n";
+    } else {
+      std::cout << "Nothing to destroy for \"" << m.name << "\" on " << m.network << ".\n";
+    }
+    if (m.mount.enabled && IsMountPoint(m.mount.path)) (void)RunSelf({"umount", m.mount.path});
+    RemoveDestroyedCache(ctx, m, *home, state);
+    (void)reconciler::RemoveState(s.state_path);
+    return kExitOk;
+  }
+  if (!json) {
+    if (!why.empty()) std::cout << "\n" << why << "\n";
+    std::cout << fmt::format(
+        "{} \"{}\" on {}: these contracts will be cancelled and their data deleted:\n", cmd,
+        m.name, m.network);
+  }
+  for (const auto* ns : live) {
+    if (json) {
+      planned(reconciler::RoleName(ns->role), ns->index, ns->contract_id, ns->node_id,
+              ns->size_bytes, why.empty() ? cmd : why);
+      continue;
+    }
+    std::cout << fmt::format("  - {} contract {} on node {} ({})\n", ns->Slot(), ns->contract_id,
+                             ns->node_id, FormatSize(ns->size_bytes));
+  }
+  for (const auto& o : obs->orphans) {
+    if (json) {
+      planned("data", 0, o.contract_id, o.node_id, 0,
+              fmt::format("leftover contract {} on node {}", o.contract_id, o.node_id));
+    } else {
+      std::cout << fmt::format("  - leftover contract {} on node {}\n", o.contract_id,
+                               o.node_id);
+    }
+    reconciler::NamespaceState extra;
+    extra.contract_id = o.contract_id;
+    extra.node_id = o.node_id;
+    extra.index = 100000 + static_cast<uint32_t>(o.contract_id % 100000);
+    state.namespaces.push_back(extra);
+  }
+  if (!c.auto_approve) {
+    if (!StdinIsTerminal()) {
+      return ReportUsage(who, "not run from a terminal: pass --auto-approve");
+    }
+    if (!ConfirmOnTerminal("\nDestroy all of it? The data cannot be recovered.")) {
+      std::cout << "Destroy cancelled; nothing was done.\n";
+      return kExitError;
+    }
+  }
+  LockInterruptGuard::SetMessage(
+      cmd + ": interrupted; what was cancelled is gone from the grid, the lock is released; `" +
+      cmd + "` again finishes");
+  if (m.mount.enabled && IsMountPoint(m.mount.path)) {
+    std::cerr << "Unmounting " << m.mount.path << " first.\n";
+    int rc = RunSelf({"umount", m.mount.path});
+    if (rc != 0) {
+      return Fail(who, Status::FailedPrecondition(
+                                 "`qstor umount " + m.mount.path + "` failed; nothing was "
+                                 "cancelled (close the files open on it and retry)"));
+    }
+  }
+  reconciler::ApplyOptions ao;
+  if (m.payment.method == Manifest::Payment::Method::kConnect) {
+    ao.signer = reconciler::MakeConnectSigner(ConnectFlowFor(ctx, s, cmd));
+  }
+  ao.state_path = s.state_path;
+  std::unique_ptr<ProgressView> view;
+  if (!json) view = ProgressView::ForStdout();
+  ao.progress = ProgressSink(ctx, view.get());
+  auto n = reconciler::DestroyAll(*s.grid, state, *s.identity, ao);
+  if (view) view->Finish();
+  if (!n.ok()) {
+    (void)reconciler::SaveState(s.state_path, state);
+    if (json) {
+      std::cout << nlohmann::json{{"type", "apply_errored"}, {"error", n.status().message()}}
+                       .dump()
+                << "\n";
+    }
+    return Fail(who, n.status());
+  }
+  Status rm = reconciler::RemoveState(s.state_path);
+  if (!rm.ok()) return Fail(who, rm);
+  RemoveDestroyedCache(ctx, m, *home, obs->state);
+  if (json) {
+    std::cout << nlohmann::json{{"type", "destroy_complete"}, {"cancelled", *n}}.dump() << "\n";
+  } else {
+    std::cout << fmt::format("Destroy complete! {} contract(s) cancelled.\n", *n);
+  }
+  return kExitOk;
+}
+
 int RunDestroy(const Context& ctx, const PlanCli& c) {
   auto lt = LockTimeout(c);
   if (!lt.ok()) return Fail("destroy", lt.status());
   auto ms = LoadManifestsFor(c.files, c.name, "destroy");
   if (!ms.ok()) return Fail("destroy", ms.status());
   for (auto& m : *ms) {
-    Session s;
-    s.manifest = m;
-    auto home = QstorHome();
-    if (!home.ok()) return Fail("destroy", home.status());
-    auto lock = reconciler::StateLock::Acquire(
-        reconciler::StatePath(*home, m.network, m.name), "destroy", *lt);
-    if (!lock.ok()) return Fail("destroy", lock.status());
-    if (!lock->info().took_over.empty()) {
-      std::cerr << "Note: took over a stale " << lock->info().took_over << ".\n";
-    }
-    Status st = OpenSession(s, true, true);
-    if (!st.ok()) return Fail("destroy", st);
-    auto obs = reconciler::Observe(*s.grid, m, s.pub.public_key_hex, s.state, {});
-    if (!obs.ok()) return Fail("destroy", obs.status());
-    State state = obs->state;
-    std::vector<const reconciler::NamespaceState*> live;
-    for (const auto& ns : state.namespaces) {
-      if (ns.contract_id != 0 && obs->contracts.count(ns.contract_id)) live.push_back(&ns);
-    }
-    const bool json = ctx.global.json;
-    auto planned = [&](const std::string& role, uint32_t index, uint64_t contract, uint32_t node,
-                       uint64_t size, const std::string& reason) {
-      reconciler::Action a;
-      a.kind = reconciler::ActionKind::kDelete;
-      auto r = reconciler::ParseRole(role);
-      a.role = r.ok() ? *r : reconciler::Role::kData;
-      a.index = index;
-      a.old_contract_id = contract;
-      a.old_node_id = node;
-      a.old_size_bytes = size;
-      a.reason = reason;
-      a.monthly_cost_delta =
-          -static_cast<int64_t>(grid::CostUnits(obs->pricing, size, 0, reconciler::kMonthSeconds));
-      std::cout << nlohmann::json{{"type", "planned_change"}, {"change", a.ToJson()}}.dump()
-                << "\n";
-    };
-    if (json) {
-      std::cout << nlohmann::json{{"type", "version"}, {"qstor_plan_events", 1},
-                                  {"name", m.name},    {"network", m.network}}
-                       .dump()
-                << "\n";
-    }
-    if (live.empty() && obs->orphans.empty()) {
-      if (json) {
-        std::cout << nlohmann::json{{"type", "destroy_complete"}, {"cancelled", 0}}.dump() << "\n";
-      } else {
-        std::cout << "Nothing to destroy for \"" << m.name << "\" on " << m.network << ".\n";
-      }
-      if (m.mount.enabled && IsMountPoint(m.mount.path)) (void)RunSelf({"umount", m.mount.path});
-      RemoveDestroyedCache(ctx, m, *home, state);
-      (void)reconciler::RemoveState(s.state_path);
-      continue;
-    }
-    if (!json) {
-      std::cout << fmt::format(
-          "qstor destroy \"{}\" on {}: these contracts will be cancelled and their data "
-          "deleted:\n",
-          m.name, m.network);
-    }
-    for (const auto* ns : live) {
-      if (json) {
-        planned(reconciler::RoleName(ns->role), ns->index, ns->contract_id, ns->node_id,
-                ns->size_bytes, "qstor destroy");
-        continue;
-      }
-      std::cout << fmt::format("  - {} contract {} on node {} ({})\n", ns->Slot(), ns->contract_id,
-                               ns->node_id, FormatSize(ns->size_bytes));
-    }
-    for (const auto& o : obs->orphans) {
-      if (json) {
-        planned("data", 0, o.contract_id, o.node_id, 0,
-                fmt::format("leftover contract {} on node {}", o.contract_id, o.node_id));
-      } else {
-        std::cout << fmt::format("  - leftover contract {} on node {}\n", o.contract_id,
-                                 o.node_id);
-      }
-      reconciler::NamespaceState extra;
-      extra.contract_id = o.contract_id;
-      extra.node_id = o.node_id;
-      extra.index = 100000 + static_cast<uint32_t>(o.contract_id % 100000);
-      state.namespaces.push_back(extra);
-    }
-    if (!c.auto_approve) {
-      if (!StdinIsTerminal()) {
-        std::cerr << "qstor destroy: not run from a terminal: pass --auto-approve\n";
-        return kExitUsage;
-      }
-      if (!ConfirmOnTerminal("\nDestroy all of it? The data cannot be recovered.")) {
-        std::cout << "Destroy cancelled; nothing was done.\n";
-        return kExitError;
-      }
-    }
-    if (m.mount.enabled && IsMountPoint(m.mount.path)) {
-      std::cout << "Unmounting " << m.mount.path << " first.\n";
-      int rc = RunSelf({"umount", m.mount.path});
-      if (rc != 0) {
-        return Fail("destroy", Status::FailedPrecondition(
-                                   "`qstor umount " + m.mount.path + "` failed; nothing was "
-                                   "cancelled (close the files open on it and retry)"));
-      }
-    }
-    reconciler::ApplyOptions ao;
-    if (m.payment.method == Manifest::Payment::Method::kConnect) {
-      ao.signer = reconciler::MakeConnectSigner(ConnectFlowFor(ctx, s, "qstor destroy"));
-    }
-    ao.state_path = s.state_path;
-    std::unique_ptr<ProgressView> view;
-    if (!json) view = ProgressView::ForStdout();
-    ao.progress = ProgressSink(ctx, view.get());
-    auto n = reconciler::DestroyAll(*s.grid, state, *s.identity, ao);
-    if (view) view->Finish();
-    if (!n.ok()) {
-      (void)reconciler::SaveState(s.state_path, state);
-      if (json) {
-        std::cout << nlohmann::json{{"type", "apply_errored"}, {"error", n.status().message()}}
-                         .dump()
-                  << "\n";
-      }
-      return Fail("destroy", n.status());
-    }
-    Status rm = reconciler::RemoveState(s.state_path);
-    if (!rm.ok()) return Fail("destroy", rm);
-    RemoveDestroyedCache(ctx, m, *home, obs->state);
-    if (json) {
-      std::cout << nlohmann::json{{"type", "destroy_complete"}, {"cancelled", *n}}.dump() << "\n";
-    } else {
-      std::cout << fmt::format("Destroy complete! {} contract(s) cancelled.\n", *n);
-    }
+    int rc = DestroyOne(ctx, c, m, "destroy", "", *lt);
+    if (rc != kExitOk) return rc;
   }
   return kExitOk;
 }
@@ -1089,6 +1438,16 @@ void AddPlanOptions(CLI::App* cmd, PlanCli* c) {
                   "lineage and serial and the manifest, so diff and apply agree)");
 }
 
+void AddPruneOptions(CLI::App* cmd, PlanCli* c) {
+  cmd->add_flag("--prune", c->prune,
+                "Also destroy this identity's storages (on the documents' networks) that no given "
+                "document names any more, after the same confirmation as destroy; diff shows them "
+                "as '- destroy'");
+  cmd->add_option("-l,--selector", c->selector,
+                  "Only documents whose metadata.labels match key=value[,key=value]; with --prune, "
+                  "only storages whose recorded labels match are destroyed");
+}
+
 }  // namespace
 
 void RegisterPlanApply(CLI::App& app, Context& ctx) {
@@ -1102,6 +1461,7 @@ void RegisterPlanApply(CLI::App& app, Context& ctx) {
   diff->add_option("-o,--out", c->out, "Write the plan to FILE for `qstor apply FILE`");
   diff->add_flag("--no-mount", c->no_mount,
                  "Plan the grid only; leave out how the mount differs (apply --no-mount)");
+  AddPruneOptions(diff, c.get());
   diff->callback([&ctx, c] { ctx.exit_code = RunDiff(ctx, *c); });
 
   CLI::App* apply = app.add_subcommand(
@@ -1111,6 +1471,7 @@ void RegisterPlanApply(CLI::App& app, Context& ctx) {
   apply->add_option("--lock-timeout", c->lock_timeout,
                     "Wait this long for the state lock (e.g. 30s; default 0s)");
   apply->add_flag("--no-mount", c->no_mount, "Reconcile the grid only; leave the mount alone");
+  AddPruneOptions(apply, c.get());
   apply->callback([&ctx, c] { ctx.exit_code = RunApply(ctx, *c); });
 
   CLI::App* destroy = app.add_subcommand(

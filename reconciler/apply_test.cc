@@ -610,12 +610,219 @@ TEST_F(ApplyTest, LockedStateIsRefusedUntilForceUnlock) {
   auto lock = StateLock::Acquire(sp, "test", std::chrono::milliseconds(0));
   ASSERT_TRUE(lock.ok());
   Cmd a = Q("apply storage.yaml --auto-approve --no-mount --lock-timeout 1s");
-  EXPECT_EQ(a.code, 1);
+  EXPECT_EQ(a.code, 6) << "6: the state is locked";
   EXPECT_NE(a.err.find("locked"), std::string::npos) << a.err;
   EXPECT_NE(a.err.find(lock->info().id), std::string::npos) << a.err;
   Cmd u = Q("force-unlock " + lock->info().id);
   EXPECT_EQ(u.code, 0) << u.err;
   EXPECT_EQ(Q("apply storage.yaml --auto-approve --no-mount").code, 0);
+}
+
+// Ctrl-C at the confirmation question (the lock is held, nothing changed):
+// exit 130 at once, the lock file is gone, nothing was created, and the next
+// apply takes the lock without "took over a stale" and without waiting.
+TEST_F(ApplyTest, CtrlCBeforeAnyChangeReleasesTheLock) {
+  Fund(100);
+  const std::string lock_path = LockPath(StatePath(root_ + "/home", "devnet", "demo"));
+  bool sent = false, lock_seen = false;
+  Cmd a = QOnTerminal(
+      {"apply", "storage.yaml", "--no-mount"},
+      [&](const std::string& out, int fd) {
+        if (!sent && out.find("Enter a value:") != std::string::npos) {
+          lock_seen = ::access(lock_path.c_str(), F_OK) == 0;
+          sent = true;
+          ASSERT_EQ(::write(fd, "\x03", 1), 1);  // the terminal's Ctrl-C: SIGINT
+        }
+      },
+      std::chrono::seconds(60));
+  ASSERT_TRUE(sent) << a.out;
+  EXPECT_TRUE(lock_seen) << "apply holds the lock while it asks";
+  EXPECT_EQ(a.code, 130) << a.out;
+  EXPECT_NE(a.out.find("the state lock is released"), std::string::npos) << a.out;
+  EXPECT_NE(::access(lock_path.c_str(), F_OK), 0) << "the lock file is gone";
+  EXPECT_TRUE(LiveContracts().empty());
+  Cmd b = Q("apply storage.yaml --auto-approve --no-mount");
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(b.err.find("stale"), std::string::npos) << b.err;
+
+  // destroy's question: the same.
+  sent = false;
+  Cmd d = QOnTerminal(
+      {"destroy", "storage.yaml"},
+      [&](const std::string& out, int fd) {
+        if (!sent && out.find("Destroy all of it?") != std::string::npos &&
+            out.find("Enter a value:") != std::string::npos) {
+          sent = true;
+          ASSERT_EQ(::write(fd, "\x03", 1), 1);
+        }
+      },
+      std::chrono::seconds(60));
+  ASSERT_TRUE(sent) << d.out;
+  EXPECT_EQ(d.code, 130) << d.out;
+  EXPECT_NE(::access(lock_path.c_str(), F_OK), 0);
+  EXPECT_EQ(LiveContracts().size(), 10u) << "nothing was cancelled";
+}
+
+// GitOps prune: storages whose documents left the repository are destroyed
+// by `apply --prune DIR` (diff shows them first), only within --selector,
+// only with the destroy's confirmation rules; a runner with a fresh HOME
+// sees them (and their labels) from the grid alone.
+TEST_F(ApplyTest, PruneDestroysWhatNoDocumentNamesWithinTheSelector) {
+  Fund(300);
+  sfs::create_directories(root_ + "/repo");
+  auto doc = [&](const std::string& name, const std::string& team) {
+    std::ofstream(root_ + "/repo/" + name + ".yaml")
+        << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: " << name
+        << "\n  labels:\n    team: " << team
+        << "\nspec:\n  network: devnet\n  capacity: 256MiB\n  redundancy:\n    dataShards: 2\n"
+           "    parityShards: 1\n";
+  };
+  doc("a", "media");
+  doc("b", "media");
+  doc("c", "ops");
+  std::ofstream(root_ + "/repo/README.md") << "not a manifest\n";
+  Cmd first = Q("apply --auto-approve --no-mount repo");
+  ASSERT_EQ(first.code, 0) << first.out << first.err;
+  const size_t per_storage = ContractsOf("a", true);
+  ASSERT_GT(per_storage, 0u);
+  ASSERT_EQ(ContractsOf("b", true), per_storage);
+  ASSERT_EQ(ContractsOf("c", true), per_storage);
+  // A runner: no keystore, the identity from QSTOR_MNEMONIC.
+  const std::string fresh = "QSTOR_HOME='" + root_ + "/fresh'";
+
+  sfs::remove(root_ + "/repo/b.yaml");
+  Cmd d = Q("diff --prune --detailed-exitcode --no-mount repo", fresh);
+  EXPECT_EQ(d.code, 2) << d.out << d.err;
+  EXPECT_NE(d.out.find("- destroy \"b\" on devnet: no given document names \"b\" on devnet "
+                       "(labels {team=media})"),
+            std::string::npos)
+      << d.out;
+  EXPECT_EQ(d.out.find("destroy \"a\""), std::string::npos) << d.out;
+  EXPECT_EQ(d.out.find("destroy \"c\""), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("Prune: 1 storage(s)"), std::string::npos) << d.out;
+  Cmd dj = Q("--json diff --prune --no-mount repo", fresh);
+  ASSERT_EQ(dj.code, 0) << dj.err;
+  size_t pruned_events = 0;
+  for (const auto& e : Events(dj.out)) {
+    if (e["type"] == "planned_change" &&
+        e["change"].value("reason", "").rfind("prune: ", 0) == 0) {
+      pruned_events++;
+      EXPECT_EQ(e["change"]["action"], "delete") << e.dump();
+    }
+  }
+  EXPECT_EQ(pruned_events, per_storage) << dj.out;
+
+  // The selector scopes both sides: only c is applied, and b (team=media) is
+  // out of scope, so nothing is pruned.
+  Cmd scoped = Q("apply --prune --auto-approve --no-mount -l team=ops repo", fresh);
+  ASSERT_EQ(scoped.code, 0) << scoped.out << scoped.err;
+  EXPECT_NE(scoped.err.find("skipping \"a\""), std::string::npos) << scoped.err;
+  EXPECT_NE(scoped.out.find("Prune complete: 0 storage(s) destroyed."), std::string::npos)
+      << scoped.out;
+  EXPECT_EQ(ContractsOf("b", true), per_storage);
+
+  Cmd pruned = Q("apply --prune --auto-approve --no-mount repo", fresh);
+  ASSERT_EQ(pruned.code, 0) << pruned.out << pruned.err;
+  EXPECT_NE(pruned.out.find("Prune complete: 1 storage(s) destroyed."), std::string::npos)
+      << pruned.out;
+  EXPECT_EQ(ContractsOf("b", true), 0u);
+  EXPECT_EQ(ContractsOf("a", true), per_storage);
+  EXPECT_EQ(ContractsOf("c", true), per_storage);
+  EXPECT_FALSE(sfs::exists(root_ + "/fresh/keystore.json")) << "no keystore written";
+
+  // The destroy's confirmation rules: without a terminal, --auto-approve.
+  sfs::remove(root_ + "/repo/c.yaml");
+  Cmd ask = Q("apply --prune --no-mount repo", fresh);
+  EXPECT_EQ(ask.code, 64) << ask.out << ask.err;
+  EXPECT_NE(ask.err.find("--auto-approve"), std::string::npos) << ask.err;
+  EXPECT_EQ(ContractsOf("c", true), per_storage);
+
+  // Bad combinations are usage errors; nothing runs.
+  EXPECT_EQ(Q("apply --prune --name a --auto-approve repo").code, 64);
+  Cmd badsel = Q("diff --prune -l team repo");
+  EXPECT_EQ(badsel.code, 64) << badsel.err;
+  EXPECT_NE(badsel.err.find("is not key=value"), std::string::npos) << badsel.err;
+  Cmd none = Q("diff -l team=nobody repo");
+  EXPECT_EQ(none.code, 1) << none.err;
+  EXPECT_NE(none.err.find("no Storage document matches --selector team=nobody"),
+            std::string::npos)
+      << none.err;
+  sfs::create_directories(root_ + "/empty");
+  Cmd empty = Q("diff empty");
+  EXPECT_EQ(empty.code, 1);
+  EXPECT_NE(empty.err.find("no .yaml or .yml file in this directory"), std::string::npos)
+      << empty.err;
+
+  // A label change reaches the grid: every contract of "a" records the new
+  // labels (what the selector of a later prune reads), at no cost.
+  doc("a", "video");
+  Cmd relabel_plan = Q("diff --no-mount repo/a.yaml");
+  EXPECT_NE(relabel_plan.out.find("labels {team=media} -> {team=video}"), std::string::npos)
+      << relabel_plan.out;
+  Cmd relabel = Q("apply --auto-approve --no-mount repo/a.yaml");
+  ASSERT_EQ(relabel.code, 0) << relabel.out << relabel.err;
+  auto r = Raw("GET", "/contracts?size=5000&state=Created");
+  auto j = json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(j.is_array());
+  size_t video = 0;
+  for (auto& c : j) {
+    auto contract = grid::ContractFromJson(c);
+    if (!contract.ok()) continue;
+    auto dd = DeploymentData::Decode(contract->deployment_data);
+    if (dd.ok() && dd->name == "a") {
+      EXPECT_EQ(dd->labels, (std::map<std::string, std::string>{{"team", "video"}}));
+      video++;
+    }
+  }
+  EXPECT_EQ(video, per_storage);
+  EXPECT_EQ(Q("diff --detailed-exitcode --no-mount repo/a.yaml").code, 0);
+}
+
+// restic's model: --passphrase-file / --passphrase-command / --passphrase-fd
+// (before or after the subcommand) and QSTOR_PASSPHRASE_FILE/_COMMAND come
+// before QSTOR_PASSPHRASE; the passphrase is obtained once per command, and
+// a source that fails says which and what.
+TEST_F(ApplyTest, PassphraseFromFileCommandOrFdOncePerCommand) {
+  Fund(100);
+  WriteManifest("two.yaml", "second", "256MiB", 2, 1, "");
+  std::ofstream(root_ + "/pf") << "correct horse battery\n";
+  std::ofstream(root_ + "/wrong") << "not it\n";
+  const std::string bad_env = "QSTOR_PASSPHRASE='wrong'";
+  auto checked = [](const Cmd& c) {
+    return c.code == 0 && c.out.find("deployments were not checked") == std::string::npos;
+  };
+  Cmd f = Q("diff storage.yaml --passphrase-file pf", bad_env);
+  EXPECT_TRUE(checked(f)) << f.code << f.out << f.err;
+  Cmd fe = Q("diff storage.yaml", bad_env + " QSTOR_PASSPHRASE_FILE='" + root_ + "/pf'");
+  EXPECT_TRUE(checked(fe)) << fe.code << fe.out << fe.err;
+  Cmd fd = Q("--passphrase-fd 5 diff storage.yaml 5<pf", bad_env);
+  EXPECT_TRUE(checked(fd)) << fd.code << fd.out << fd.err;
+
+  // Two documents, one command: the command runs once.
+  Cmd c = Q("diff storage.yaml two.yaml --passphrase-command "
+            "'echo ran >> count; printf \"correct horse battery\\n\"'",
+            bad_env);
+  EXPECT_TRUE(checked(c)) << c.code << c.out << c.err;
+  EXPECT_EQ(Slurp(root_ + "/count"), "ran\n") << "the passphrase is obtained once per command";
+  Cmd a = Q("apply storage.yaml --auto-approve --no-mount --passphrase-command 'cat pf'",
+            bad_env);
+  EXPECT_EQ(a.code, 0) << a.out << a.err;
+
+  Cmd failing = Q("apply storage.yaml --auto-approve --no-mount --passphrase-command 'exit 3'",
+                  bad_env);
+  EXPECT_EQ(failing.code, 1) << failing.err;
+  EXPECT_NE(failing.err.find("--passphrase-command (`exit 3`) exited 3"), std::string::npos)
+      << failing.err;
+  Cmd missing = Q("apply storage.yaml --auto-approve --no-mount --passphrase-file nope", bad_env);
+  EXPECT_EQ(missing.code, 1) << missing.err;
+  EXPECT_NE(missing.err.find("--passphrase-file nope: No such file"), std::string::npos)
+      << missing.err;
+  Cmd wrong = Q("apply storage.yaml --auto-approve --no-mount --passphrase-file wrong");
+  EXPECT_EQ(wrong.code, 7) << "7: wrong passphrase; " << wrong.err;
+  Cmd both = Q("diff storage.yaml --passphrase-file pf --passphrase-command 'cat pf'");
+  EXPECT_EQ(both.code, 64) << both.err;
+  EXPECT_EQ(a.out.find("correct horse"), std::string::npos);
+  EXPECT_EQ(a.err.find("correct horse"), std::string::npos);
 }
 
 TEST_F(ApplyTest, JsonEventsAndUnattendedRules) {
@@ -982,6 +1189,175 @@ TEST_F(ApplyTest, OnATerminalConfirmTopUpAndProgressBar) {
   EXPECT_NE(a.out.find("ready on node"), std::string::npos);
   EXPECT_EQ(a.out.find("correct horse"), std::string::npos);
   EXPECT_EQ(LiveContracts().size(), 10u);
+}
+
+// examples/gitops/qstor.yml as written: each `run:` step of its jobs, in a
+// checkout holding storage/*.yaml, on a "runner" with a fresh HOME, only the
+// job's env (the two secrets) and qstor on PATH. The pull-request job plans
+// (exit 2 inside the script is not a failure), the push job applies with
+// --json after the subcommand, the plan job then finds nothing to do. No
+// keystore is written on the runner.
+TEST_F(ApplyTest, GitopsExampleWorkflowPassesAsWrittenOnAFreshRunner) {
+  Fund(100);
+  const std::string repo = root_ + "/repo", runner_home = root_ + "/runner-home";
+  sfs::create_directories(repo + "/storage");
+  sfs::create_directories(runner_home);
+  std::ofstream(repo + "/storage/demo.yaml")
+      << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: demo\nspec:\n"
+         "  network: devnet\n  capacity: 1GiB\n  redundancy:\n    dataShards: 4\n"
+         "    parityShards: 2\n";
+  YAML::Node wf = YAML::LoadFile(std::string(QSTOR_SOURCE_DIR) + "/examples/gitops/qstor.yml");
+  ASSERT_TRUE(wf["jobs"]["plan"] && wf["jobs"]["apply"]) << "the example has a plan and an apply job";
+  const std::map<std::string, std::string> secrets = {
+      {"QSTOR_MNEMONIC", kMnemonic}, {"QSTOR_PASSPHRASE", "not needed without a keystore"}};
+  const std::string bin_dir = sfs::path(bin_).parent_path().string();
+
+  struct StepRun {
+    std::string name;
+    Cmd r;
+  };
+  auto run_job = [&](const std::string& job) {
+    std::vector<StepRun> out;
+    YAML::Node j = wf["jobs"][job];
+    // The job's env: ${{ secrets.NAME }} is the repository secret NAME.
+    std::string env = "env -i HOME='" + runner_home + "' PATH='" + bin_dir +
+                      ":/usr/local/bin:/usr/bin:/bin' QSTOR_DEVNET_DIR='" + root_ + "/devnet'";
+    for (const auto& kv : j["env"]) {
+      std::string key = kv.first.as<std::string>(), value = kv.second.as<std::string>();
+      auto open = value.find("secrets.");
+      if (open != std::string::npos) {
+        std::string name = value.substr(open + 8);
+        name = name.substr(0, name.find_first_of(" }"));
+        EXPECT_TRUE(secrets.count(name)) << "unknown secret " << name;
+        value = secrets.count(name) ? secrets.at(name) : "";
+      }
+      env += " " + key + "='" + value + "'";
+    }
+    for (const auto& step : j["steps"]) {
+      if (!step["run"]) continue;  // actions/checkout: the repo directory is the checkout
+      std::string script = repo + "/step.sh";
+      std::ofstream(script, std::ios::trunc) << step["run"].as<std::string>();
+      std::string o = root_ + "/step.out", e = root_ + "/step.err";
+      // GitHub Actions runs `run:` with `bash -e {0}`.
+      std::string cmd = "cd '" + repo + "' && " + env + " bash -e '" + script + "' >'" + o +
+                        "' 2>'" + e + "' </dev/null";
+      int status = std::system(cmd.c_str());
+      StepRun sr;
+      sr.name = job + "/" + (step["name"] ? step["name"].as<std::string>() : "run");
+      sr.r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      sr.r.out = Slurp(o);
+      sr.r.err = Slurp(e);
+      out.push_back(sr);
+    }
+    return out;
+  };
+
+  auto plan = run_job("plan");
+  ASSERT_GE(plan.size(), 2u);
+  for (const auto& s : plan) EXPECT_EQ(s.r.code, 0) << s.name << "\n" << s.r.out << s.r.err;
+  EXPECT_NE(plan.back().r.out.find("storage changes planned"), std::string::npos)
+      << plan.back().r.out << plan.back().r.err;
+  EXPECT_NE(plan.back().r.err.find("using the identity of QSTOR_MNEMONIC in memory"),
+            std::string::npos)
+      << plan.back().r.err;
+  EXPECT_EQ(LiveContracts().size(), 0u) << "a plan changes nothing";
+
+  auto apply = run_job("apply");
+  ASSERT_EQ(apply.size(), 1u);
+  const Cmd& a = apply[0].r;
+  EXPECT_EQ(a.code, 0) << a.out << a.err;
+  // Nothing but events on stdout, each valid against the events schema.
+  std::istringstream lines(a.out);
+  std::string line;
+  size_t events = 0, complete = 0;
+  while (std::getline(lines, line)) {
+    events++;
+    EXPECT_EQ(EventProblems(line), "") << line;
+    auto ev = json::parse(line, nullptr, false);
+    if (ev.is_object() && ev.value("type", "") == "apply_complete") complete++;
+  }
+  EXPECT_GE(events, 5u) << a.out;
+  EXPECT_EQ(complete, 1u) << a.out;
+  EXPECT_EQ(LiveContracts().size(), 10u);
+
+  auto again = run_job("plan");
+  for (const auto& s : again) EXPECT_EQ(s.r.code, 0) << s.name << "\n" << s.r.out << s.r.err;
+  EXPECT_EQ(again.back().r.out.find("storage changes planned"), std::string::npos)
+      << "nothing left to do after the apply:\n" << again.back().r.out;
+
+  // A commit that adds storage/logs.yml and removes storage/demo.yaml: the
+  // pull request's plan shows demo's destruction, the merge prunes it.
+  std::ofstream(repo + "/storage/logs.yml")
+      << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: logs\nspec:\n"
+         "  network: devnet\n  capacity: 256MiB\n  redundancy:\n    dataShards: 2\n"
+         "    parityShards: 1\n";
+  sfs::remove(repo + "/storage/demo.yaml");
+  auto moved = run_job("plan");
+  for (const auto& s : moved) EXPECT_EQ(s.r.code, 0) << s.name << "\n" << s.r.out << s.r.err;
+  EXPECT_NE(moved.back().r.out.find("- destroy \"demo\" on devnet"), std::string::npos)
+      << moved.back().r.out;
+  EXPECT_EQ(LiveContracts().size(), 10u) << "a plan changes nothing";
+  auto merged = run_job("apply");
+  ASSERT_EQ(merged.size(), 1u);
+  EXPECT_EQ(merged[0].r.code, 0) << merged[0].r.out << merged[0].r.err;
+  size_t destroyed = 0;
+  std::istringstream merged_lines(merged[0].r.out);
+  while (std::getline(merged_lines, line)) {
+    EXPECT_EQ(EventProblems(line), "") << line;
+    auto ev = json::parse(line, nullptr, false);
+    if (ev.is_object() && ev.value("type", "") == "destroy_complete") {
+      destroyed += ev["cancelled"].get<size_t>();
+    }
+  }
+  EXPECT_EQ(destroyed, 10u) << merged[0].r.out;
+  EXPECT_EQ(ContractsOf("demo", true), 0u);
+  EXPECT_GT(ContractsOf("logs", true), 0u);
+  EXPECT_EQ(LiveContracts().size(), ContractsOf("logs", true));
+
+  EXPECT_FALSE(sfs::exists(runner_home + "/.config/qstor/keystore.json"))
+      << "QSTOR_MNEMONIC is used in memory; no keystore is written on the runner";
+}
+
+// Pipelines branch on the exit code and read failures as events: a held
+// state lock is 6, a wrong passphrase 7, and under --json (before or after
+// the subcommand) each failure is one `diagnostic` event with its code.
+TEST_F(ApplyTest, LockedAndWrongPassphraseHaveTheirOwnExitCodesAndEvents) {
+  Fund(100);
+  std::string sp = StatePath(root_ + "/home", "devnet", "demo");
+  {
+    auto lock = StateLock::Acquire(sp, "test", std::chrono::milliseconds(0));
+    ASSERT_TRUE(lock.ok());
+    Cmd a = Q("apply storage.yaml --auto-approve --no-mount --json --lock-timeout 0s");
+    EXPECT_EQ(a.code, 6) << a.out << a.err;
+    std::istringstream lines(a.out);
+    std::string line, last;
+    while (std::getline(lines, line)) {
+      EXPECT_EQ(EventProblems(line), "") << line;
+      last = line;
+    }
+    auto j = json::parse(last, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << a.out;
+    EXPECT_EQ(j["type"], "diagnostic") << last;
+    EXPECT_EQ(j["diagnostic"]["code"], "state_locked") << last;
+    EXPECT_EQ(j["diagnostic"]["exit_code"], 6) << last;
+    EXPECT_NE(j["diagnostic"]["summary"].get<std::string>().find(lock->info().id),
+              std::string::npos)
+        << last;
+  }
+  Cmd w = Q("--json diff storage.yaml", "QSTOR_PASSPHRASE='not the passphrase'");
+  EXPECT_EQ(w.code, 7) << w.out << w.err;
+  EXPECT_NE(w.err.find("wrong passphrase"), std::string::npos) << w.err;
+  EXPECT_NE(w.out.find("\"code\":\"wrong_passphrase\""), std::string::npos) << w.out;
+  Cmd bad = Q("diff --json nope.yaml");
+  EXPECT_EQ(bad.code, 1) << bad.out << bad.err;
+  std::istringstream blines(bad.out);
+  std::string bl;
+  size_t diagnostics = 0;
+  while (std::getline(blines, bl)) {
+    EXPECT_EQ(EventProblems(bl), "") << bl;
+    diagnostics++;
+  }
+  EXPECT_GE(diagnostics, 1u) << "an unreadable manifest is an event too: " << bad.out << bad.err;
 }
 
 }  // namespace
