@@ -12,6 +12,7 @@
 
 #include "cli/build_info.h"
 #include "cli/commands.h"
+#include "cli/docs_gen.h"
 #include "common/log.h"
 #if defined(QSTOR_HAVE_RECONCILER)
 #include "reconciler/keystore.h"
@@ -218,6 +219,22 @@ void RegisterHelpAndVersion(CLI::App& app, Context& ctx) {
     std::cout << target->help();
   });
 
+  auto shell = std::make_shared<std::string>();
+  CLI::App* completion = app.add_subcommand(
+      "completion",
+      "Print the shell completion script: bash (source it, or put it in "
+      "/usr/share/bash-completion/completions/qstor), zsh, fish");
+  completion->add_option("shell", *shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  completion->callback([&app, shell]() {
+    if (*shell == "bash") std::cout << BashCompletion(app);
+    if (*shell == "zsh") std::cout << ZshCompletion(app);
+    if (*shell == "fish") std::cout << FishCompletion(app);
+  });
+  app.add_subcommand("man", "Print the qstor(1) manual page (roff): qstor man | man -l -")
+      ->callback([&app]() { std::cout << ManPage(app, GetBuildInfo()); });
+
   CLI::App* version = app.add_subcommand("version", "Version, git commit and build date (--json)");
   version->callback([&ctx]() {
     BuildInfo b = GetBuildInfo();
@@ -388,6 +405,7 @@ int Run(int argc, char** argv) {
   RegisterInit(app, ctx);
   RegisterPlanApply(app, ctx);
   RegisterInspect(app, ctx);
+  RegisterNodes(app, ctx);
   RegisterWallet(app, ctx);
   RegisterMount(app, ctx);
   RegisterMonitor(app, ctx);

@@ -59,6 +59,68 @@ TEST(CliTest, VersionAndHelp) {
   }
 }
 
+// Completions and the manual page come from the CLI definitions: bash
+// really completes (the script is sourced and _qstor run on sample lines),
+// fish lists every command, and groff reads the page without a warning.
+TEST(CliTest, CompletionAndManPageFollowTheCommandDefinitions) {
+  const char* bin = std::getenv("QSTOR_BIN");
+  ASSERT_NE(bin, nullptr);
+  const std::string dir = ::testing::TempDir() + "/qstor-completion-" + std::to_string(::getpid());
+  ASSERT_EQ(Shell("mkdir -p '" + dir + "' && '" + bin + "' completion bash > '" + dir +
+                  "/qstor.bash' && '" + bin + "' completion zsh > '" + dir + "/_qstor' && '" +
+                  bin + "' completion fish > '" + dir + "/qstor.fish' && '" + bin + "' man > '" +
+                  dir + "/qstor.1'")
+                .code,
+            0);
+  auto complete = [&](const std::string& words) {
+    // COMP_WORDS as bash splits the line; the last word is the one completed.
+    CmdResult r = Shell("cd '" + kSrc + "' && bash -c 'source \"" + dir +
+                        "/qstor.bash\"; COMP_WORDS=(" + words +
+                        "); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _qstor; echo \"${COMPREPLY[*]}\"' "
+                        "2>&1");
+    EXPECT_EQ(r.code, 0) << words << ": " << r.out;
+    return r.out.substr(0, r.out.find('\n'));
+  };
+  EXPECT_EQ(complete("qstor ap"), "apply");
+  EXPECT_EQ(complete("qstor apply --au"), "--auto-approve");
+  EXPECT_EQ(complete("qstor apply --pru"), "--prune");
+  EXPECT_EQ(complete("qstor fs re"), "repair");
+  EXPECT_EQ(complete("qstor fs repair --passphrase-f"), "--passphrase-fd --passphrase-file")
+      << "the command's own flag once, and the global ones";
+  EXPECT_EQ(complete("qstor devnet st"), "start stop status");
+  EXPECT_EQ(complete("qstor --js"), "--json");
+  EXPECT_EQ(complete("qstor validate examples/stor"), "examples/storage.yaml");
+  EXPECT_EQ(complete("qstor nosuch"), "") << "nothing is made up";
+
+  CmdResult zsh = Shell("head -1 '" + dir + "/_qstor'");
+  EXPECT_EQ(zsh.out, "#compdef qstor\n");
+  EXPECT_EQ(Shell("bash -n '" + dir + "/qstor.bash'").code, 0);
+  CmdResult fish = Shell("cat '" + dir + "/qstor.fish'");
+  for (const char* cmd : {"apply", "diff", "destroy", "mount", "status", "recover", "version"}) {
+    EXPECT_NE(fish.out.find(std::string("'__fish_use_subcommand' -a ") + cmd + " -d '"),
+              std::string::npos)
+        << cmd;
+  }
+  EXPECT_NE(fish.out.find("-n '__fish_seen_subcommand_from fs; and not __fish_seen_subcommand_from "
+                          "stats check repair gc' -a repair"),
+            std::string::npos)
+      << fish.out.substr(0, 2000);
+  EXPECT_NE(fish.out.find("-n '__fish_seen_subcommand_from apply' -l auto-approve -s y -d "),
+            std::string::npos);
+
+  CmdResult warn = Shell("groff -man -Tutf8 -ww -z '" + dir + "/qstor.1' 2>&1");
+  EXPECT_EQ(warn.code, 0);
+  EXPECT_EQ(warn.out, "") << "groff warnings about qstor(1)";
+  CmdResult page = Shell("groff -man -Tascii -P-cbou '" + dir + "/qstor.1' 2>/dev/null");
+  for (const char* want : {"NAME", "SYNOPSIS", "GLOBAL OPTIONS", "EXIT STATUS", "ENVIRONMENT",
+                           "qstor apply [OPTIONS] [files...]", "--prune", "--passphrase-command",
+                           "QSTOR_PASSPHRASE_FILE", "fs repair"}) {
+    EXPECT_NE(page.out.find(want), std::string::npos) << want;
+  }
+  EXPECT_EQ(page.out.find("--no-color VALUE"), std::string::npos) << "a flag takes no value";
+  Shell("rm -rf '" + dir + "'");
+}
+
 TEST(CliTest, BadCommandLineIsAUsageError) {
   EXPECT_EQ(Qstor("").code, 64);
   EXPECT_EQ(Qstor("no-such-command").code, 64);

@@ -14,5 +14,6 @@ void RegisterMount(CLI::App& app, Context& ctx);      // mount, umount, sync, fs
 void RegisterMonitor(CLI::App& app, Context& ctx);    // monitor
 void RegisterDevnet(CLI::App& app, Context& ctx);     // devnet
 void RegisterZdb(CLI::App& app, Context& ctx);        // zdb
+void RegisterNodes(CLI::App& app, Context& ctx);      // nodes
 
 }  // namespace qstor::cli
