@@ -28,13 +28,16 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/sd_notify.h"
 #include "cli/mount_cache.h"
 #include "cli/mount_control.h"
 #include "cli/mount_grid.h"
 #include "common/file_util.h"
+#include "common/log.h"
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_FS_MOUNT)
@@ -85,6 +88,9 @@ struct MountCli {
   int k = 2;
   int m = 1;
   std::string key_file;
+  // Flags a manifest decides (spec.mount, spec.capacity) that were given
+  // anyway: refused with a manifest, never silently ignored.
+  std::vector<std::string> manifest_decides;
 };
 
 #if defined(QSTOR_MOUNT_HAVE_OBJECT_STORE)
@@ -177,6 +183,13 @@ int RunMountCmd(const Context& ctx, const MountCli& c) {
     capacity = *cap;
   }
   if (!c.manifest.empty()) {
+    if (!c.manifest_decides.empty()) {
+      std::cerr << "qstor mount: with a manifest, the manifest decides "
+                << fmt::format("{}", fmt::join(c.manifest_decides, ", "))
+                << ": change it there (`qstor apply` changes a running mount's size and cache "
+                   "size live), or leave the flag out\n";
+      return kExitUsage;
+    }
 #if defined(QSTOR_CLI_GRID_MOUNT)
     auto m = PickManifest(c.manifest, c.name);
     if (!m.ok()) return Fail(m.status(), "mount");
@@ -334,6 +347,7 @@ int ServeInBackground(qstor::fs::mount::MountOptions o, const SinkFactory& make_
         }
         if (log >= 0) ::close(log);
         if (null >= 0) ::close(null);
+        DisableLogColors();  // mount.log is a file: no ANSI in it
         char r = 'R';
         (void)!::write(ready_fd, &r, 1);
         ::close(ready_fd);
@@ -405,7 +419,31 @@ int StartMount(const Context& ctx, qstor::fs::mount::MountOptions o, const SinkF
   if (o.foreground) {
     auto sink = make_sink();
     if (!sink.ok()) return Fail(sink.status(), "mount");
+    // Under systemd (Type=notify): READY=1 once this process serves the
+    // mount point, STOPPING=1 when it ends (cli/sd_notify.h).
+    std::atomic<bool> done{false};
+    std::thread notifier;
+    const bool notify = std::getenv("NOTIFY_SOCKET") != nullptr;
+    if (notify && ::stat(o.mountpoint.c_str(), &mst) == 0) {
+      const dev_t before = mst.st_dev;
+      notifier = std::thread([&done, &o, before, what]() {
+        while (!done.load()) {
+          struct statfs sf {};
+          struct stat now {};
+          if (::statfs(o.mountpoint.c_str(), &sf) == 0 && sf.f_type == kFuseSuperMagic &&
+              ::stat(o.mountpoint.c_str(), &now) == 0 && now.st_dev != before) {
+            SdNotify(fmt::format("READY=1\nSTATUS=mounted {} at {}\nMAINPID={}", what,
+                                 o.mountpoint, ::getpid()));
+            return;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      });
+    }
     st = qstor::fs::mount::RunMount(o, *sink);
+    done = true;
+    if (notifier.joinable()) notifier.join();
+    if (notify) SdNotify("STOPPING=1");
     if (!st.ok()) return Fail(st, "mount");
     return kExitOk;
   }
@@ -633,6 +671,49 @@ int RunUmount(const Context&, const std::string& in_path, const std::string& tim
   return kExitOk;
 }
 
+// `qstor umount PATH|MANIFEST`: a regular file is a manifest, and each of
+// its Storage documents (or --name's) with a mount is unmounted at
+// spec.mount.path; a document without one is an error that says so.
+int RunUmountArg(const Context& ctx, const std::string& arg, const std::string& name,
+                 const std::string& timeout_text, bool no_sync) {
+  struct stat st {};
+  if (::stat(arg.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!name.empty()) {
+      return Fail(Status::InvalidArgument("--name goes with a manifest, not a mount point"),
+                  "umount");
+    }
+    return RunUmount(ctx, arg, timeout_text, no_sync);
+  }
+#if defined(QSTOR_HAVE_RECONCILER)
+  auto r = reconciler::LoadManifestFiles({arg});
+  for (const auto& d : r.diagnostics) std::cerr << d.ToString() << "\n";
+  if (!r.ok()) {
+    return Fail(Status::InvalidArgument(arg + " is a file but not a valid manifest"), "umount");
+  }
+  int rc = kExitOk, done = 0;
+  for (const auto& m : r.manifests) {
+    if (!name.empty() && m.name != name) continue;
+    done++;
+    if (!m.mount.enabled) {
+      std::cerr << "qstor umount: \"" << m.name << "\" (" << m.file
+                << ") has no spec.mount; nothing to unmount\n";
+      rc = kExitError;
+      continue;
+    }
+    int one = RunUmount(ctx, m.mount.path, timeout_text, no_sync);
+    if (one != kExitOk) rc = one;
+  }
+  if (done == 0) {
+    return Fail(Status::NotFound(name.empty() ? "no Storage document in " + arg
+                                              : "no Storage document named \"" + name + "\""),
+                "umount");
+  }
+  return rc;
+#else
+  return Fail(Status::NotImplemented("a manifest needs the reconciler, not built"), "umount");
+#endif
+}
+
 }  // namespace
 
 void RegisterMount(CLI::App& app, Context& ctx) {
@@ -667,13 +748,21 @@ void RegisterMount(CLI::App& app, Context& ctx) {
                 "Write-back cache and metadata directory (with a MANIFEST: spec.mount.cacheDir, "
                 "else $QSTOR_HOME/mount-cache/NETWORK/NAME)")
       ->default_str(DefaultCacheDir());
-  m->add_option("--cache-size", c->cache_size, "Cache size limit")->capture_default_str();
-  m->add_option("--capacity", c->capacity, "Size reported by statfs/df")->capture_default_str();
-  m->add_option("--durability", c->durability, "local or grid (see docs/mount.md)")
-      ->check(CLI::IsMember({"local", "grid"}))
-      ->capture_default_str();
-  m->add_option("--upload-within", c->upload_within, "Upload bound for durability local")
-      ->capture_default_str();
+  CLI::Option* o_cache = m->add_option("--cache-size", c->cache_size,
+                                        "Cache size limit (with a MANIFEST: spec.mount.cacheSize)")
+                             ->capture_default_str();
+  CLI::Option* o_cap = m->add_option("--capacity", c->capacity,
+                                     "Size reported by statfs/df (with a MANIFEST: spec.capacity)")
+                           ->capture_default_str();
+  CLI::Option* o_dur = m->add_option("--durability", c->durability,
+                                     "local or grid (see docs/mount.md; with a MANIFEST: "
+                                     "spec.mount.durability)")
+                           ->check(CLI::IsMember({"local", "grid"}))
+                           ->capture_default_str();
+  CLI::Option* o_up = m->add_option("--upload-within", c->upload_within,
+                                    "Upload bound for durability local (with a MANIFEST: "
+                                    "spec.mount.uploadWithin)")
+                          ->capture_default_str();
   m->add_option("--commit-window", c->commit_window,
                 "durability local: metadata operations not followed by fsync are committed "
                 "together, at most this long after the first (0s: each at once)")
@@ -700,18 +789,31 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   m->add_option("--lease-renew", c->lease_renew, "How often the writer renews its lease")
       ->capture_default_str();
   m->add_flag("--foreground,-f", c->foreground, "Stay in the foreground (systemd, tests)");
-  m->callback([&ctx, c]() { ctx.exit_code = RunMountCmd(ctx, *c); });
+  m->callback([&ctx, c, o_cache, o_cap, o_dur, o_up]() {
+    c->manifest_decides.clear();
+    const std::pair<CLI::Option*, const char*> decided[] = {
+        {o_cache, "--cache-size (spec.mount.cacheSize)"},
+        {o_cap, "--capacity (spec.capacity)"},
+        {o_dur, "--durability (spec.mount.durability)"},
+        {o_up, "--upload-within (spec.mount.uploadWithin)"}};
+    for (const auto& [opt, what] : decided) {
+      if (opt->count() > 0) c->manifest_decides.push_back(what);
+    }
+    ctx.exit_code = RunMountCmd(ctx, *c);
+  });
 
   auto upath = std::make_shared<std::string>();
   auto utimeout = std::make_shared<std::string>("60s");
   auto unosync = std::make_shared<bool>(false);
   CLI::App* u = app.add_subcommand("umount", "Flush to the backends (bounded), then unmount");
-  u->add_option("path", *upath, "Mount point")->required();
+  auto uname = std::make_shared<std::string>();
+  u->add_option("path", *upath, "Mount point, or a manifest (its spec.mount.path)")->required();
+  u->add_option("--name", *uname, "With a manifest: only the Storage document with this name");
   u->add_option("--timeout", *utimeout, "How long to wait for the final upload")
       ->capture_default_str();
   u->add_flag("--no-sync", *unosync, "Unmount without waiting for uploads");
-  u->callback([&ctx, upath, utimeout, unosync]() {
-    ctx.exit_code = RunUmount(ctx, *upath, *utimeout, *unosync);
+  u->callback([&ctx, upath, utimeout, unosync, uname]() {
+    ctx.exit_code = RunUmountArg(ctx, *upath, *uname, *utimeout, *unosync);
   });
 
   auto spath = std::make_shared<std::string>();

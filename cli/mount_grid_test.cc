@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -333,6 +335,14 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
     r = Qstor({"mount", manifest_, "--name", "nope"}, Home(home_));
     EXPECT_EQ(r.code, 1) << r.out;
     EXPECT_NE(r.out.find("no Storage document named \"nope\""), std::string::npos) << r.out;
+    // What the manifest decides is not taken from a flag, and not ignored either.
+    r = Qstor({"mount", manifest_, "--cache-size", "2GiB", "--durability", "grid"}, Home(home_));
+    EXPECT_EQ(r.code, 64) << r.out;
+    EXPECT_NE(r.out.find("the manifest decides --cache-size (spec.mount.cacheSize), --durability "
+                         "(spec.mount.durability)"),
+              std::string::npos)
+        << r.out;
+    EXPECT_FALSE(IsFuse(mnt_));
   }
 
   // --- Foreground mount (systemd style); write, sync, check healthy.
@@ -340,7 +350,25 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
   {
     int log = ::open((root_ + "/fg.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(log, 0);
-    pid_t fg = Spawn({"mount", manifest_, "--foreground", "--passphrase-fd", "3"}, Home(home_),
+    // As systemd runs a Type=notify unit: a datagram socket in NOTIFY_SOCKET.
+    const std::string notify_path = root_ + "/notify.sock";
+    int notify = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(notify, 0);
+    sockaddr_un na{};
+    na.sun_family = AF_UNIX;
+    ASSERT_LT(notify_path.size(), sizeof na.sun_path);
+    std::memcpy(na.sun_path, notify_path.c_str(), notify_path.size() + 1);
+    ASSERT_EQ(::bind(notify, reinterpret_cast<sockaddr*>(&na), sizeof na), 0) << std::strerror(errno);
+    auto next_notification = [notify](int timeout_ms) {
+      pollfd p{notify, POLLIN, 0};
+      if (::poll(&p, 1, timeout_ms) != 1) return std::string();
+      char buf[4096];
+      ssize_t n = ::recv(notify, buf, sizeof buf, 0);
+      return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    };
+    Env fg_env = Home(home_);
+    fg_env["NOTIFY_SOCKET"] = notify_path;
+    pid_t fg = Spawn({"mount", manifest_, "--foreground", "--passphrase-fd", "3"}, fg_env,
                      log, std::string(kPass) + "\n");
     ::close(log);
     pids_.push_back(fg);
@@ -350,6 +378,9 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ASSERT_TRUE(IsFuse(mnt_)) << ReadAll(root_ + "/fg.log");
+    const std::string ready = next_notification(30000);
+    EXPECT_EQ(ready.rfind("READY=1\n", 0), 0u) << "systemd is told once the mount serves: " << ready;
+    EXPECT_NE(ready.find("MAINPID=" + std::to_string(fg)), std::string::npos) << ready;
     ASSERT_TRUE(WriteAndFsync(mnt_ + "/a.bin", a));
     ASSERT_TRUE(WriteAndFsync(mnt_ + "/hello.txt", "hello, grid\n"));
     CmdResult s = Qstor({"sync", mnt_, "--timeout", "120s"}, Home(home_));
@@ -401,11 +432,15 @@ TEST_F(MountGridTest, MountCheckRepairAndRecoverFromTheMnemonic) {
     EXPECT_EQ(code2, 0) << j2.dump(1);
     EXPECT_EQ(j2["cache"]["damaged"], 0) << "the copy was read again: " << j2["cache"].dump();
 
-    CmdResult u = Qstor({"umount", mnt_}, Home(home_));
+    // By the manifest, as the systemd unit's ExecStop does.
+    CmdResult u = Qstor({"umount", manifest_}, Home(home_));
     ASSERT_EQ(u.code, 0) << u.out;
+    EXPECT_NE(u.out.find("unmounted " + mnt_), std::string::npos) << u.out;
     int status = 0;
     ASSERT_EQ(::waitpid(fg, &status, 0), fg);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadAll(root_ + "/fg.log");
+    EXPECT_EQ(next_notification(5000), "STOPPING=1");
+    ::close(notify);
   }
 
   // --- A data node down, a fresh cache: the background mount returns only

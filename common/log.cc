@@ -55,4 +55,14 @@ Status InitLogging(const std::string& level, LogFormat format, bool color) {
   return Status::OK();
 }
 
+void DisableLogColors() {
+  auto logger = spdlog::default_logger();
+  if (!logger) return;
+  for (auto& sink : logger->sinks()) {
+    if (auto c = std::dynamic_pointer_cast<spdlog::sinks::stderr_color_sink_mt>(sink)) {
+      c->set_color_mode(spdlog::color_mode::never);
+    }
+  }
+}
+
 }  // namespace qstor

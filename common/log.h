@@ -14,4 +14,9 @@ enum class LogFormat { kText, kJson };
 // level: trace|debug|info|warn|error|off.
 Status InitLogging(const std::string& level, LogFormat format, bool color);
 
+// Turns colours off in the default logger from now on: for a process whose
+// stderr stopped being a terminal (a background mount now writing to its
+// mount.log). spdlog decides on colours once, when the sink is made.
+void DisableLogColors();
+
 }  // namespace qstor
