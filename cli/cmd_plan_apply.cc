@@ -900,6 +900,7 @@ std::shared_ptr<reconciler::ConnectSigner> ConnectFlowFor(const Context& ctx, Se
   co.qr_dir = s.home + "/connect/" + s.manifest.name;
   co.out = &std::cout;
   co.json = ctx.global.json;
+  co.ansi_colors = !ctx.global.no_color && StdoutIsTerminal();
   co.devnet_hint = s.manifest.network == "devnet";
   co.rerun = rerun;
   co.interrupted = [] { return g_interrupted.load(); };

@@ -10,11 +10,13 @@
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "cli/session.h"
+#include "common/file_util.h"
 #include "common/units.h"
 #include "reconciler/keystore.h"
 #include "reconciler/qr.h"
@@ -109,8 +111,35 @@ int RunTopup(const Context& ctx, const WalletCli& c) {
                              "Connect app (on the devnet: `qstor devnet approve '{}'`).\n\n",
                              amount, twin->twin_id, uri);
     auto qr = reconciler::EncodeQr(uri);
-    if (qr.ok()) std::cout << reconciler::RenderTerminal(*qr) << "\n";
-    std::cout << uri << "\n" << std::flush;
+    if (qr.ok()) {
+      // Colours only on a terminal that wants them; otherwise plain blocks
+      // (drawn for a dark background) and the image files below.
+      reconciler::TerminalStyle style;
+      style.ansi_colors = !ctx.global.no_color && StdoutIsTerminal();
+      std::cout << reconciler::RenderTerminal(*qr, style) << "\n";
+    }
+    std::cout << uri << "\n";
+    if (qr.ok()) {
+      // The same code as images, for a phone that scans a screen or a file.
+      const std::string dir = *home + "/connect/topup";
+      const std::string base = fmt::format("{}/{}-twin-{}-{}tft", dir, c.network, twin->twin_id, amount);
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (!ec) {
+        std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::replace, ec);
+      }
+      Status w = ec ? Status::IOError("creating " + dir + ": " + ec.message()) : Status::OK();
+      auto png = reconciler::RenderPng(*qr, 8);
+      if (w.ok() && png.ok()) w = WriteFileAtomic(base + ".png", *png, 0600);
+      if (w.ok()) w = WriteFileAtomic(base + ".svg", reconciler::RenderSvg(*qr, 8), 0600);
+      if (w.ok()) {
+        std::cout << "The code is also in " << base << ".png and " << base << ".svg.\n";
+      } else {
+        std::cerr << "Note: could not write the QR images: " << w.ToString() << "\n";
+      }
+    }
+    std::cout << std::flush;
   }
   if (c.no_wait) return kExitOk;
   auto deadline = std::chrono::steady_clock::now() + *timeout;

@@ -825,6 +825,83 @@ TEST_F(ApplyTest, PassphraseFromFileCommandOrFdOncePerCommand) {
   EXPECT_EQ(a.err.find("correct horse"), std::string::npos);
 }
 
+// `qstor nodes` reads the network's node directory (no identity needed):
+// per node or grouped, filtered, as a table or JSON that agrees with /nodes.
+TEST_F(ApplyTest, NodesListsAndGroupsFreeCapacity) {
+  auto r = Raw("GET", "/nodes?status=up&size=5000");
+  auto all = json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(all.is_array()) << r.body;
+  ASSERT_GT(all.size(), 3u);
+  Cmd j = Q("--json nodes --limit 5000");
+  ASSERT_EQ(j.code, 0) << j.err;
+  auto nj = json::parse(j.out, nullptr, false);
+  ASSERT_TRUE(nj.is_object()) << j.out;
+  EXPECT_EQ(nj["matching"].get<size_t>(), all.size());
+  ASSERT_EQ(nj["nodes"].size(), all.size());
+  uint64_t last = UINT64_MAX;
+  std::map<std::string, size_t> per_country;
+  for (const auto& n : nj["nodes"]) {
+    EXPECT_LE(n["free_hru_bytes"].get<uint64_t>(), last) << "most free first";
+    last = n["free_hru_bytes"].get<uint64_t>();
+    per_country[n["country"].get<std::string>()]++;
+  }
+  const std::string country = per_country.begin()->first;
+
+  Cmd t = Q("nodes --limit 2");
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("NODE  FARM  COUNTRY"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find(std::to_string(all.size()) + " node(s) match; the 2 with the most free space"),
+            std::string::npos)
+      << t.out;
+  Cmd c = Q("--json nodes --country '" + country + "'");
+  ASSERT_EQ(c.code, 0) << c.err;
+  auto cj = json::parse(c.out, nullptr, false);
+  EXPECT_EQ(cj["matching"].get<size_t>(), per_country[country]);
+  for (const auto& n : cj["nodes"]) EXPECT_EQ(n["country"], country);
+
+  Cmd g = Q("--json nodes --by country");
+  ASSERT_EQ(g.code, 0) << g.err;
+  auto gj = json::parse(g.out, nullptr, false);
+  ASSERT_EQ(gj["groups"].size(), per_country.size()) << g.out;
+  for (const auto& row : gj["groups"]) {
+    EXPECT_EQ(row["nodes"].get<size_t>(), per_country[row["country"].get<std::string>()]);
+  }
+  Cmd h = Q("nodes --by city");
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.out.find("In a manifest: spec.locations.select: [{city: ...}]"), std::string::npos)
+      << h.out;
+  Cmd none = Q("--json nodes --free 1PiB");
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(json::parse(none.out, nullptr, false)["matching"], 0);
+  Cmd bad = Q("nodes --free lots");
+  EXPECT_EQ(bad.code, 64) << bad.err;
+  EXPECT_NE(bad.err.find("--free"), std::string::npos) << bad.err;
+}
+
+// The top-up QR off a terminal: plain characters (no ANSI), and the same
+// code as PNG and SVG files whose PNG decodes (zbarimg) to the printed URI.
+TEST_F(ApplyTest, TopUpQrIsPlainOffATerminalAndAlsoAnImage) {
+  Cmd t = Q("wallet topup --no-wait --amount 7");
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_EQ(t.out.find("\x1b["), std::string::npos) << "no ANSI when stdout is not a terminal";
+  size_t at = t.out.find("\nTFT:");
+  ASSERT_NE(at, std::string::npos) << t.out;
+  const std::string uri = t.out.substr(at + 1, t.out.find('\n', at + 1) - at - 1);
+  size_t p = t.out.find("The code is also in ");
+  ASSERT_NE(p, std::string::npos) << t.out;
+  p += std::string("The code is also in ").size();
+  const std::string png = t.out.substr(p, t.out.find(" and ", p) - p);
+  ASSERT_EQ(png.substr(png.size() - 4), ".png") << png;
+  EXPECT_TRUE(sfs::exists(png.substr(0, png.size() - 4) + ".svg"));
+  EXPECT_EQ(sfs::status(png).permissions() & sfs::perms::all, sfs::perms::owner_read | sfs::perms::owner_write);
+  std::string out = root_ + "/zbar.txt";
+  int rc = std::system(("zbarimg --raw -q '" + png + "' > '" + out + "'").c_str());
+  ASSERT_EQ(rc, 0) << "zbarimg could not read " << png;
+  std::string decoded = Slurp(out);
+  while (!decoded.empty() && decoded.back() == '\n') decoded.pop_back();
+  EXPECT_EQ(decoded, uri);
+}
+
 TEST_F(ApplyTest, JsonEventsAndUnattendedRules) {
   Fund(100);
   Cmd noyes = Q("apply storage.yaml --no-mount");
