@@ -27,10 +27,16 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-tools              # redis-cli: a client nobody here wrote (zdb tests)
   zbar-tools               # zbarimg decodes the QR PNGs in tests
+  groff-base               # groff checks the generated qstor(1) page in tests
   fio gocryptfs            # mount benchmarks: qstor vs gocryptfs (docs/benchmarks.md)
   wrk                      # HTTP load generator for the devnet /nodes benchmark (docs/benchmarks.md)
   libclang-rt-14-dev       # libFuzzer runtime for the fuzz targets
   procps psmisc curl ca-certificates
+  # packages (scripts/package.sh) and their install test (tests/package/)
+  dpkg-dev                 # dpkg-shlibdeps: the .deb's library dependencies
+  patchelf                 # the relocatable tarball's RPATH
+  debootstrap              # a clean Debian 12 root to install the .deb into
+  systemd                  # systemd-analyze verify of the units
 )
 
 SUDO=""

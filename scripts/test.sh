@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine (run as root, or as a
 # user with sudo): installs dependencies, builds with ASan+UBSan and -Werror,
-# runs a bounded fuzzing pass over every fuzz target, then every test through
-# ctest (GoogleTest suites, the ajv schema check, end-to-end tests).
+# runs a bounded fuzzing pass over every fuzz target, builds the release
+# packages, then every test through ctest (GoogleTest suites, the ajv schema
+# check, end-to-end tests, the packages installed into a clean Debian 12).
 # Environment: QSTOR_FUZZ_SECONDS (default 30 per target; 0 skips fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,10 @@ if [ "$fuzz_seconds" != "0" ]; then
   echo "== fuzz (${fuzz_seconds}s per target)"
   bash scripts/fuzz.sh "$fuzz_seconds"
 fi
+
+echo "== release packages (.deb, .tar.gz) for the install test"
+bash scripts/package.sh
+export QSTOR_REQUIRE_PACKAGES=1
 
 echo "== tests"
 cd build-test
