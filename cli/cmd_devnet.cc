@@ -19,9 +19,14 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include "cli/session.h"
+#include "grid/http_grid.h"
+#endif
 #include "common/file_util.h"
 
 #if QSTOR_HAVE_DEVNET
@@ -311,6 +316,68 @@ int Post(const DevnetArgs& a, const std::string& path, const json& body, bool as
   return kExitOk;
 }
 
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+// Gives the devnet's phone (POST /app/keys) this identity's twin key when
+// this identity is twin `twin_id` on the devnet at `url`.
+Status PairDevnetPhone(const std::string& url, uint32_t twin_id) {
+  auto home = QstorHome();
+  if (!home.ok()) return home.status();
+  auto id = UnlockIdentity(*home);
+  if (!id.ok()) return id.status();
+  grid::HttpGrid g(grid::NetworkEndpoint{"devnet", url, false});
+  auto twin = g.GetTwinByPublicKey(id->TwinKey().PublicKeyHex());
+  if (!twin.ok() && twin.status().code() != Status::Code::kNotFound) return twin.status();
+  const uint32_t mine = twin.ok() ? twin->twin_id : 0;
+  if (mine != twin_id) {
+    return Status::PermissionDenied(fmt::format(
+        "the request is for twin {}, and this identity is {} on this devnet", twin_id,
+        mine == 0 ? std::string("no twin") : "twin " + std::to_string(mine)));
+  }
+  grid::HttpClient c(std::chrono::seconds(30));
+  auto r = c.Send("POST", url + "/app/keys", json{{"seed", id->TwinKey().SeedHex()}}.dump());
+  if (!r.ok()) return r.status();
+  if (r->status != 200) return Status::Unavailable("POST /app/keys: " + r->body);
+  return Status::OK();
+}
+#endif
+
+// `devnet approve`: plays the phone. The devnet's phone signs with the
+// twin's key, as the real app holds the user's mnemonic; the first time it
+// lacks the key of the request's twin, it is paired from this machine's
+// identity (keystore or QSTOR_MNEMONIC), after checking that the request's
+// twin is this identity's. Only ever sent to the devnet on 127.0.0.1.
+int Approve(const DevnetArgs& a, bool as_json) {
+  std::string dir = DataDir(a);
+  auto url = LiveUrl(dir);
+  if (!url) {
+    std::cerr << "qstor devnet approve: devnet not running (" << dir
+              << "); start it with `qstor devnet start`\n";
+    return kExitError;
+  }
+  grid::HttpClient c(std::chrono::seconds(60));
+  auto first = c.Send("POST", *url + "/app/approve", json{{"request", a.request}}.dump());
+  if (first.ok() && first->status != 200) {
+    json j = json::parse(first->body, nullptr, false);
+    std::string err = j.is_object() ? j.value("error", std::string()) : std::string();
+    const std::string marker = "no key for twin ";
+    size_t at = err.find(marker);
+    if (at != std::string::npos) {
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+      uint32_t want = static_cast<uint32_t>(std::strtoul(err.c_str() + at + marker.size(), nullptr, 10));
+      auto paired = PairDevnetPhone(*url, want);
+      if (!paired.ok()) {
+        std::cerr << "qstor devnet approve: the devnet's phone has no key for twin " << want
+                  << " and could not be paired from this machine: " << paired.message() << "\n";
+        return kExitError;
+      }
+      std::cerr << "Paired the devnet's phone with twin " << want
+                << " (this identity's key, as your phone holds your mnemonic).\n";
+#endif
+    }
+  }
+  return Post(a, "/app/approve", json{{"request", a.request}}, as_json, "approve");
+}
+
 }  // namespace
 
 void RegisterDevnet(CLI::App& app, Context& ctx) {
@@ -348,10 +415,7 @@ void RegisterDevnet(CLI::App& app, Context& ctx) {
                  "threebot://signandpay/#URL) or pay a top-up URI (TFT:...)");
   approve->add_option("request", a->request, "uuid, threebot:// URI or TFT: URI")->required();
   approve->add_option("--data", a->data, "Data directory");
-  approve->callback([&ctx, a] {
-    ctx.exit_code = Post(*a, "/app/approve", json{{"request", a->request}}, ctx.global.json,
-                         "approve");
-  });
+  approve->callback([&ctx, a] { ctx.exit_code = Approve(*a, ctx.global.json); });
 
   CLI::App* node = dn->add_subcommand("node", "Faults: take a node down, bring it up, wipe its "
                                               "disk, or add latency to its calls");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -571,11 +572,19 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
   }
 
   // --- updates (resize in place; labels) ---------------------------------------
-  // An update that keeps the size changes only the contract's deployment_data
-  // (metadata.labels): one update_node_contract with the deployment's
-  // unchanged hash, all of them packed into signing chunks together.
-  std::vector<grid::Call> relabels;
-  std::vector<const Action*> relabeled;
+  // Every update is one update_node_contract, and all of them are packed
+  // into QR-sized signing chunks together (a grow of 4+2 is one scan, not
+  // six). A resize also sends the node its new deployment, right after the
+  // chunk holding its contract update is accepted; an update that keeps the
+  // size changes only the contract's deployment_data (metadata.labels), with
+  // the deployment's unchanged hash. Killed between the two, the next apply
+  // plans the resize again and sends the same version.
+  struct Update {
+    const Action* action = nullptr;
+    std::optional<grid::Deployment> deployment;  // resizes: what the node gets
+  };
+  std::vector<grid::Call> update_calls;
+  std::vector<Update> updates;
   for (const auto& a : plan.actions) {
     if (a.kind != ActionKind::kUpdate) continue;
     if (stop()) {
@@ -586,19 +595,19 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     if (slot == nullptr || slot->contract_id != a.old_contract_id) {
       return Status::FailedPrecondition(a.Slot() + " changed since the plan; plan again");
     }
-    if (a.size_bytes == a.old_size_bytes) {
-      auto dep = grid.GetDeployment(slot->node_id, slot->contract_id);
-      if (!dep.ok()) return dep.status().WithContext("reading the deployment of " + a.Slot());
-      DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
-                        manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
-                        manifest.labels};
-      relabels.push_back(
-          grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(*dep), dd.Encode()));
-      relabeled.push_back(&a);
-      continue;
-    }
     auto dep = grid.GetDeployment(slot->node_id, slot->contract_id);
     if (!dep.ok()) return dep.status().WithContext("reading the deployment of " + a.Slot());
+    DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
+                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
+                      manifest.labels};
+    Update u;
+    u.action = &a;
+    if (a.size_bytes == a.old_size_bytes) {
+      update_calls.push_back(
+          grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(*dep), dd.Encode()));
+      updates.push_back(std::move(u));
+      continue;
+    }
     grid::Deployment d = *dep;
     d.version++;
     d.signature_requirement.signatures.clear();
@@ -614,36 +623,40 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       w.data.password = *pw;
     }
     grid::SignDeployment(d, state.twin_id, key);
-    DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
-                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
-                      manifest.labels};
-    std::vector<grid::Call> calls = {
-        grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(d), dd.Encode())};
-    QSTOR_RETURN_IF_ERROR(SubmitChunked(
-        grid, key, pk, options.signer, "resize " + a.Slot(), calls, &result.signing_chunks, say,
-        [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
-    Status us = grid.UpdateDeployment(slot->node_id, d);
-    if (!us.ok()) return us.WithContext("updating the deployment of " + a.Slot());
-    slot->size_bytes = a.size_bytes;
-    slot->deployment_version = d.version;
-    QSTOR_RETURN_IF_ERROR(save());
-    say("resized",
-        fmt::format("{}: resized to {} on node {}", a.Slot(), FormatSize(a.size_bytes),
-                    slot->node_id),
-        a.Slot(), slot->node_id, slot->contract_id, true);
-    result.updated++;
+    update_calls.push_back(
+        grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(d), dd.Encode()));
+    u.deployment = std::move(d);
+    updates.push_back(std::move(u));
   }
-  if (!relabels.empty()) {
-    QSTOR_RETURN_IF_ERROR(SubmitChunked(
-        grid, key, pk, options.signer, "update labels", relabels, &result.signing_chunks, say,
-        [](const std::vector<size_t>&, const grid::ExtrinsicResult&) { return Status::OK(); }));
-    for (const Action* a : relabeled) {
-      say("relabeled", fmt::format("{}: labels recorded on contract {}", a->Slot(),
-                                   a->old_contract_id),
-          a->Slot(), a->old_node_id, a->old_contract_id, true);
-      result.updated++;
-    }
-  }
+  Status updated = SubmitChunked(
+      grid, key, pk, options.signer, "update contracts", update_calls, &result.signing_chunks, say,
+      [&](const std::vector<size_t>& idx, const grid::ExtrinsicResult&) -> Status {
+        for (size_t i : idx) {
+          const Update& u = updates[i];
+          const Action& a = *u.action;
+          NamespaceState* slot = state.Find(a.role, a.index);
+          if (slot == nullptr) return Status::Internal(a.Slot() + " left the state");
+          if (!u.deployment) {
+            say("relabeled",
+                fmt::format("{}: labels recorded on contract {}", a.Slot(), slot->contract_id),
+                a.Slot(), slot->node_id, slot->contract_id, true);
+            result.updated++;
+            continue;
+          }
+          Status us = grid.UpdateDeployment(slot->node_id, *u.deployment);
+          if (!us.ok()) return us.WithContext("updating the deployment of " + a.Slot());
+          slot->size_bytes = a.size_bytes;
+          slot->deployment_version = u.deployment->version;
+          QSTOR_RETURN_IF_ERROR(save());
+          say("resized",
+              fmt::format("{}: resized to {} on node {}", a.Slot(), FormatSize(a.size_bytes),
+                          slot->node_id),
+              a.Slot(), slot->node_id, slot->contract_id, true);
+          result.updated++;
+        }
+        return Status::OK();
+      });
+  if (!updated.ok()) return updated;
 
   // --- cancellations -----------------------------------------------------------
   if (stop()) {

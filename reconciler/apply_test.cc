@@ -27,6 +27,7 @@
 #include "grid/http_grid.h"
 #include "grid/identity.h"
 #include "reconciler/observe.h"
+#include "reconciler/plan.h"
 #include "reconciler/schema_validator.h"
 #include "reconciler/state.h"
 #include "zdb/client.h"
@@ -979,6 +980,23 @@ TEST_F(ApplyTest, GrowShrinkAndDestroy) {
   for (const auto* ns : s.ByRole(Role::kData)) EXPECT_EQ(ns->size_bytes, 564ull << 20);
   EXPECT_EQ(LiveContracts().size(), 9u);
   EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0);
+
+  // A grow of every data namespace is one signing chunk (one QR scan with
+  // Connect), not one per namespace: the updates are packed like creates.
+  WriteManifest("storage.yaml", "demo", "3GiB", 4, 1, "");
+  Cmd g = Q("--json apply storage.yaml --auto-approve --no-mount");
+  ASSERT_EQ(g.code, 0) << g.out << g.err;
+  auto ge = Events(g.out);
+  ASSERT_FALSE(ge.empty());
+  EXPECT_EQ(ge.back()["type"], "apply_complete") << g.out;
+  EXPECT_EQ(ge.back()["changed"], 5) << g.out;
+  EXPECT_EQ(ge.back()["signing_chunks"], 1) << "five resizes, one chunk: " << g.out;
+  State grown = LoadDemoState();
+  for (const auto* ns : grown.ByRole(Role::kData)) {
+    EXPECT_EQ(ns->size_bytes, DataNamespaceSize(3ull << 30, 4));
+  }
+  EXPECT_EQ(Q("diff storage.yaml --detailed-exitcode").code, 0) << "the nodes have the new size";
+
   Cmd x = Q("destroy storage.yaml --auto-approve");
   ASSERT_EQ(x.code, 0) << x.out << x.err;
   EXPECT_EQ(LiveContracts().size(), 0u);

@@ -479,6 +479,40 @@ class ConnectCliTest : public ConnectTest {
   }
 };
 
+// The devnet's phone is paired from this machine's identity the first time
+// `qstor devnet approve` meets a request of its twin: nothing is POSTed by
+// hand, the printed hint works as printed.
+TEST_F(ConnectCliTest, DevnetApprovePairsThePhoneFromTheKeystore) {
+  ASSERT_EQ(Q("init").code, 0);
+  WriteManifest();
+  ASSERT_NO_FATAL_FAILURE(FundByTopUp(100));
+  std::string err = root_ + "/run-err.txt";
+  FILE* p = ::popen((Env() + "apply storage.yaml --auto-approve --no-mount 2>'" + err +
+                     "' </dev/null").c_str(),
+                    "r");
+  ASSERT_NE(p, nullptr);
+  char buf[8192];
+  std::vector<Cmd> approvals;
+  std::string out;
+  while (std::fgets(buf, sizeof buf, p) != nullptr) {
+    std::string line = buf;
+    out += line;
+    if (line.rfind("threebot://signandpay/#", 0) != 0) continue;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    approvals.push_back(Q("devnet approve '" + line + "'"));
+  }
+  int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out << Slurp(err);
+  ASSERT_FALSE(approvals.empty()) << out;
+  for (const auto& a : approvals) EXPECT_EQ(a.code, 0) << a.out << a.err;
+  EXPECT_NE(approvals.front().err.find("Paired the devnet's phone with twin "), std::string::npos)
+      << approvals.front().err;
+  for (size_t i = 1; i < approvals.size(); i++) {
+    EXPECT_EQ(approvals[i].err.find("Paired"), std::string::npos) << "paired once";
+  }
+  ExpectDeployed();
+}
+
 TEST_F(ConnectCliTest, ApplyWithConnectDeploysEverythingThenNothingToDo) {
   ASSERT_EQ(Q("init").code, 0);
   WriteManifest();
