@@ -1287,8 +1287,10 @@ TEST_F(ApplyTest, OnATerminalConfirmTopUpAndProgressBar) {
 }
 
 // examples/gitops/qstor.yml as written: each `run:` step of its jobs, in a
-// checkout holding storage/*.yaml, on a "runner" with a fresh HOME, only the
-// job's env (the two secrets) and qstor on PATH. The pull-request job plans
+// checkout holding storage/*.yaml, on a "runner" with a fresh HOME and only
+// the job's and step's env (secrets, variables, RUNNER_TEMP, GITHUB_PATH).
+// Each job installs the release tarball itself (no qstor on PATH before;
+// $GITHUB_PATH extends it for later steps, as on Actions). The pull-request job plans
 // (exit 2 inside the script is not a failure), the push job applies with
 // --json after the subcommand, the plan job then finds nothing to do. No
 // keystore is written on the runner.
@@ -1303,9 +1305,28 @@ TEST_F(ApplyTest, GitopsExampleWorkflowPassesAsWrittenOnAFreshRunner) {
          "    parityShards: 2\n";
   YAML::Node wf = YAML::LoadFile(std::string(QSTOR_SOURCE_DIR) + "/examples/gitops/qstor.yml");
   ASSERT_TRUE(wf["jobs"]["plan"] && wf["jobs"]["apply"]) << "the example has a plan and an apply job";
+  // The workflow installs the release tarball (scripts/package.sh) from the
+  // URL in a repository variable: here a file:// URL to the one just built.
+  const char* pkg_env = std::getenv("QSTOR_PACKAGE_DIR");
+  const std::string pkg_dir =
+      pkg_env ? pkg_env : std::string(QSTOR_SOURCE_DIR) + "/build/packages";
+  std::string tarball;
+  std::error_code ec;
+  for (sfs::directory_iterator it(pkg_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string f = it->path().filename().string();
+    if (f.rfind("qstor-", 0) == 0 && f.size() > 7 && f.substr(f.size() - 7) == ".tar.gz") {
+      tarball = it->path().string();
+    }
+  }
+  if (tarball.empty()) {
+    if (std::getenv("QSTOR_REQUIRE_PACKAGES") != nullptr) {
+      FAIL() << "no release tarball in " << pkg_dir << ": run scripts/package.sh";
+    }
+    GTEST_SKIP() << "no release tarball in " << pkg_dir << " (scripts/package.sh builds it)";
+  }
   const std::map<std::string, std::string> secrets = {
       {"QSTOR_MNEMONIC", kMnemonic}, {"QSTOR_PASSPHRASE", "not needed without a keystore"}};
-  const std::string bin_dir = sfs::path(bin_).parent_path().string();
+  const std::map<std::string, std::string> vars = {{"QSTOR_TARBALL_URL", "file://" + tarball}};
 
   struct StepRun {
     std::string name;
@@ -1314,22 +1335,44 @@ TEST_F(ApplyTest, GitopsExampleWorkflowPassesAsWrittenOnAFreshRunner) {
   auto run_job = [&](const std::string& job) {
     std::vector<StepRun> out;
     YAML::Node j = wf["jobs"][job];
-    // The job's env: ${{ secrets.NAME }} is the repository secret NAME.
-    std::string env = "env -i HOME='" + runner_home + "' PATH='" + bin_dir +
-                      ":/usr/local/bin:/usr/bin:/bin' QSTOR_DEVNET_DIR='" + root_ + "/devnet'";
-    for (const auto& kv : j["env"]) {
-      std::string key = kv.first.as<std::string>(), value = kv.second.as<std::string>();
-      auto open = value.find("secrets.");
-      if (open != std::string::npos) {
-        std::string name = value.substr(open + 8);
+    // A fresh runner per job: its temp directory and $GITHUB_PATH file, and
+    // no qstor on PATH until the job installs it.
+    const std::string temp = root_ + "/runner-temp-" + job, github_path = temp + ".path";
+    sfs::remove_all(temp);
+    sfs::create_directories(temp);
+    std::ofstream(github_path, std::ios::trunc).flush();
+    // ${{ secrets.NAME }} / ${{ vars.NAME }}: the repository's secret or variable.
+    auto expand = [&](std::string value) {
+      for (const auto& [kind, table] :
+           {std::pair{std::string("secrets."), &secrets}, std::pair{std::string("vars."), &vars}}) {
+        auto open = value.find(kind);
+        if (open == std::string::npos) continue;
+        std::string name = value.substr(open + kind.size());
         name = name.substr(0, name.find_first_of(" }"));
-        EXPECT_TRUE(secrets.count(name)) << "unknown secret " << name;
-        value = secrets.count(name) ? secrets.at(name) : "";
+        EXPECT_TRUE(table->count(name)) << "unknown " << kind << name;
+        value = table->count(name) ? table->at(name) : "";
       }
-      env += " " + key + "='" + value + "'";
+      return value;
+    };
+    std::string job_env = " RUNNER_TEMP='" + temp + "' GITHUB_PATH='" + github_path +
+                          "' QSTOR_DEVNET_DIR='" + root_ + "/devnet'";
+    for (const auto& kv : j["env"]) {
+      job_env += " " + kv.first.as<std::string>() + "='" + expand(kv.second.as<std::string>()) + "'";
     }
     for (const auto& step : j["steps"]) {
       if (!step["run"]) continue;  // actions/checkout: the repo directory is the checkout
+      std::string path = "/usr/local/bin:/usr/bin:/bin";
+      {
+        std::ifstream gp(github_path);
+        std::string dir;
+        while (std::getline(gp, dir)) {
+          if (!dir.empty()) path = dir + ":" + path;  // later lines first, as Actions does
+        }
+      }
+      std::string env = "env -i HOME='" + runner_home + "' PATH='" + path + "'" + job_env;
+      for (const auto& kv : step["env"]) {
+        env += " " + kv.first.as<std::string>() + "='" + expand(kv.second.as<std::string>()) + "'";
+      }
       std::string script = repo + "/step.sh";
       std::ofstream(script, std::ios::trunc) << step["run"].as<std::string>();
       std::string o = root_ + "/step.out", e = root_ + "/step.err";
@@ -1348,7 +1391,16 @@ TEST_F(ApplyTest, GitopsExampleWorkflowPassesAsWrittenOnAFreshRunner) {
   };
 
   auto plan = run_job("plan");
-  ASSERT_GE(plan.size(), 2u);
+  ASSERT_GE(plan.size(), 3u) << "install, validate, plan";
+  EXPECT_EQ(plan[0].r.code, 0) << plan[0].r.out << plan[0].r.err;
+  {
+    // The qstor the later steps ran is the one the job installed.
+    std::ifstream gp(root_ + "/runner-temp-plan.path");
+    std::string dir;
+    std::getline(gp, dir);
+    EXPECT_EQ(dir.rfind(root_ + "/runner-temp-plan/qstor-", 0), 0u) << dir;
+    EXPECT_TRUE(sfs::exists(dir + "/qstor")) << dir;
+  }
   for (const auto& s : plan) EXPECT_EQ(s.r.code, 0) << s.name << "\n" << s.r.out << s.r.err;
   EXPECT_NE(plan.back().r.out.find("storage changes planned"), std::string::npos)
       << plan.back().r.out << plan.back().r.err;
@@ -1358,8 +1410,9 @@ TEST_F(ApplyTest, GitopsExampleWorkflowPassesAsWrittenOnAFreshRunner) {
   EXPECT_EQ(LiveContracts().size(), 0u) << "a plan changes nothing";
 
   auto apply = run_job("apply");
-  ASSERT_EQ(apply.size(), 1u);
-  const Cmd& a = apply[0].r;
+  ASSERT_EQ(apply.size(), 2u) << "install, apply";
+  EXPECT_EQ(apply[0].r.code, 0) << apply[0].r.out << apply[0].r.err;
+  const Cmd& a = apply[1].r;
   EXPECT_EQ(a.code, 0) << a.out << a.err;
   // Nothing but events on stdout, each valid against the events schema.
   std::istringstream lines(a.out);
@@ -1393,10 +1446,10 @@ TEST_F(ApplyTest, GitopsExampleWorkflowPassesAsWrittenOnAFreshRunner) {
       << moved.back().r.out;
   EXPECT_EQ(LiveContracts().size(), 10u) << "a plan changes nothing";
   auto merged = run_job("apply");
-  ASSERT_EQ(merged.size(), 1u);
-  EXPECT_EQ(merged[0].r.code, 0) << merged[0].r.out << merged[0].r.err;
+  ASSERT_EQ(merged.size(), 2u);
+  EXPECT_EQ(merged[1].r.code, 0) << merged[1].r.out << merged[1].r.err;
   size_t destroyed = 0;
-  std::istringstream merged_lines(merged[0].r.out);
+  std::istringstream merged_lines(merged[1].r.out);
   while (std::getline(merged_lines, line)) {
     EXPECT_EQ(EventProblems(line), "") << line;
     auto ev = json::parse(line, nullptr, false);
@@ -1404,7 +1457,7 @@ TEST_F(ApplyTest, GitopsExampleWorkflowPassesAsWrittenOnAFreshRunner) {
       destroyed += ev["cancelled"].get<size_t>();
     }
   }
-  EXPECT_EQ(destroyed, 10u) << merged[0].r.out;
+  EXPECT_EQ(destroyed, 10u) << merged[1].r.out;
   EXPECT_EQ(ContractsOf("demo", true), 0u);
   EXPECT_GT(ContractsOf("logs", true), 0u);
   EXPECT_EQ(LiveContracts().size(), ContractsOf("logs", true));
