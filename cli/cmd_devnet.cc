@@ -356,7 +356,17 @@ int Approve(const DevnetArgs& a, bool as_json) {
   }
   grid::HttpClient c(std::chrono::seconds(60));
   auto first = c.Send("POST", *url + "/app/approve", json{{"request", a.request}}.dump());
-  if (first.ok() && first->status != 200) {
+  if (first.ok() && first->status == 200) {
+    json j = json::parse(first->body, nullptr, false);
+    if (as_json) {
+      std::cout << j.dump() << "\n";
+    } else {
+      std::cout << "approve: " << j.dump() << "\n";
+    }
+    return kExitOk;
+  }
+  bool paired = false;
+  if (first.ok()) {
     json j = json::parse(first->body, nullptr, false);
     std::string err = j.is_object() ? j.value("error", std::string()) : std::string();
     const std::string marker = "no key for twin ";
@@ -364,17 +374,23 @@ int Approve(const DevnetArgs& a, bool as_json) {
     if (at != std::string::npos) {
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
       uint32_t want = static_cast<uint32_t>(std::strtoul(err.c_str() + at + marker.size(), nullptr, 10));
-      auto paired = PairDevnetPhone(*url, want);
-      if (!paired.ok()) {
+      Status pst = PairDevnetPhone(*url, want);
+      if (!pst.ok()) {
         std::cerr << "qstor devnet approve: the devnet's phone has no key for twin " << want
-                  << " and could not be paired from this machine: " << paired.message() << "\n";
+                  << " and could not be paired from this machine: " << pst.message() << "\n";
         return kExitError;
       }
       std::cerr << "Paired the devnet's phone with twin " << want
                 << " (this identity's key, as your phone holds your mnemonic).\n";
+      paired = true;
 #endif
     }
+    if (!paired) {
+      std::cerr << "qstor devnet approve: " << (err.empty() ? first->body : err) << "\n";
+      return kExitError;
+    }
   }
+  // Paired now, or the first try did not get through: ask (again).
   return Post(a, "/app/approve", json{{"request", a.request}}, as_json, "approve");
 }
 

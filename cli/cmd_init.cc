@@ -117,7 +117,7 @@ void RegisterInit(CLI::App& app, Context& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "init",
       "Create a 24-word mnemonic (or import one) and write the encrypted keystore to "
-      "$QSTOR_HOME/keystore.json (default ~/.config/qstor). Imports read --mnemonic-file or "
+      "$QSTOR_HOME/keystore.json (default $XDG_CONFIG_HOME/qstor, ~/.config/qstor). Imports read --mnemonic-file or "
       "QSTOR_MNEMONIC; the passphrase comes from a prompt or QSTOR_PASSPHRASE.");
   cmd->add_option("--mnemonic-file", opt->mnemonic_file,
                   "Import the words from this file ('-' = stdin) instead of creating new ones");

@@ -722,7 +722,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
       "mount",
       "Mount the storage as a FUSE filesystem.\n"
       "With a MANIFEST: the deployment `qstor apply` recorded in its state\n"
-      "($QSTOR_HOME/state/NETWORK/NAME.json), keys and namespace passwords from the keystore\n"
+      "(state/NETWORK/NAME.json under $QSTOR_HOME or ~/.local/state/qstor), keys and namespace passwords from the keystore\n"
       "(passphrase from --passphrase-fd, QSTOR_PASSPHRASE or a prompt), mounted at\n"
       "spec.mount.path with spec.mount's cache, durability and compression.\n"
       "Without --foreground it returns once the mount is live (served by a background\n"
@@ -746,7 +746,7 @@ void RegisterMount(CLI::App& app, Context& ctx) {
   m->add_option("--mountpoint", c->mountpoint, "Where to mount (created if missing)");
   m->add_option("--cache-dir", c->cache_dir,
                 "Write-back cache and metadata directory (with a MANIFEST: spec.mount.cacheDir, "
-                "else $QSTOR_HOME/mount-cache/NETWORK/NAME)")
+                "else mount-cache/NETWORK/NAME under $QSTOR_HOME or $XDG_STATE_HOME/qstor)")
       ->default_str(DefaultCacheDir());
   CLI::Option* o_cache = m->add_option("--cache-size", c->cache_size,
                                         "Cache size limit (with a MANIFEST: spec.mount.cacheSize)")

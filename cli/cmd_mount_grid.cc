@@ -1225,7 +1225,7 @@ void RegisterRecover(CLI::App& app, Context& ctx) {
   cmd->add_option("--passphrase-fd", c->passphrase_fd,
                   "Read the keystore passphrase from this file descriptor (one line)");
   cmd->add_option("--cache-dir", c->cache_dir,
-                  "Cache directory (default $QSTOR_HOME/mount-cache/NETWORK/NAME)");
+                  "Cache directory (default mount-cache/NETWORK/NAME under $QSTOR_HOME or $XDG_STATE_HOME/qstor)");
   cmd->add_option("--cache-size", c->cache_size, "Cache size limit")->capture_default_str();
   cmd->add_option("--durability", c->durability, "local or grid (see docs/mount.md)")
       ->check(CLI::IsMember({"local", "grid"}))

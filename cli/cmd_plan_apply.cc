@@ -24,6 +24,7 @@
 
 #include "cli/commands.h"
 #include "cli/interrupt.h"
+#include "common/dirs.h"
 #include "common/units.h"
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
@@ -897,7 +898,7 @@ std::shared_ptr<reconciler::ConnectSigner> ConnectFlowFor(const Context& ctx, Se
   reconciler::ConnectOptions co;
   co.public_key_hex = s.pub.public_key_hex;
   co.timeout = s.manifest.payment.timeout;
-  co.qr_dir = s.home + "/connect/" + s.manifest.name;
+  co.qr_dir = DirsFor(s.home).cache + "/connect/" + s.manifest.name;
   co.out = &std::cout;
   co.json = ctx.global.json;
   co.ansi_colors = !ctx.global.no_color && StdoutIsTerminal();
@@ -1402,7 +1403,7 @@ int RunForceUnlock(const PlanCli& c) {
   auto home = QstorHome();
   if (!home.ok()) return Fail("force-unlock", home.status());
   // Find the lock with this id under <home>/state/<network>/*.lock.
-  std::string root = *home + "/state";
+  std::string root = DirsFor(*home).state + "/state";
   DIR* nets = ::opendir(root.c_str());
   if (nets != nullptr) {
     while (dirent* n = ::readdir(nets)) {

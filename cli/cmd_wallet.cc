@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "cli/session.h"
+#include "common/dirs.h"
 #include "common/file_util.h"
 #include "common/units.h"
 #include "reconciler/keystore.h"
@@ -121,7 +122,7 @@ int RunTopup(const Context& ctx, const WalletCli& c) {
     std::cout << uri << "\n";
     if (qr.ok()) {
       // The same code as images, for a phone that scans a screen or a file.
-      const std::string dir = *home + "/connect/topup";
+      const std::string dir = DirsFor(*home).cache + "/connect/topup";
       const std::string base = fmt::format("{}/{}-twin-{}-{}tft", dir, c.network, twin->twin_id, amount);
       std::error_code ec;
       std::filesystem::create_directories(dir, ec);

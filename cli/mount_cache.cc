@@ -16,13 +16,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/dirs.h"
 #include "common/file_util.h"
 
 namespace qstor::cli {
 
 std::string DefaultCacheDirFor(const std::string& home, const std::string& network,
                                const std::string& name) {
-  return home + "/mount-cache/" + network + "/" + name;
+  return DirsFor(home).mount_cache + "/mount-cache/" + network + "/" + name;
 }
 
 namespace {

@@ -65,6 +65,10 @@ void FillNode(NamespaceState& ns, const std::map<uint32_t, grid::Node>& nodes) {
 class Reporter {
  public:
   Reporter(const ApplyOptions& options, size_t total) : options_(options), total_(total) {}
+  // Signing chunks of the whole operation: planned before the first, and
+  // shown so far (SignRequest::scan/scans).
+  size_t scans_planned = 0;
+  size_t scans_shown = 0;
   void operator()(const std::string& step, const std::string& message,
                   const std::string& slot = "", uint32_t node_id = 0, uint64_t contract_id = 0,
                   bool finishes_action = false) {
@@ -116,6 +120,10 @@ Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::s
       SignRequest req;
       req.chunk = bi + 1;
       req.chunks = packed->batches.size();
+      // One purpose on its own (a destroy) plans its own chunks.
+      if (report.scans_planned == 0) report.scans_planned = packed->batches.size();
+      req.scan = ++report.scans_shown;
+      req.scans = report.scans_planned;
       req.purpose = purpose;
       req.qr_payload = b.payload;
       req.to_sign = ext.CanonicalPayload();
@@ -142,6 +150,46 @@ Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::s
     QSTOR_RETURN_IF_ERROR(on_chunk(b.items, *res));
   }
   return Status::OK();
+}
+
+// How many signing chunks ApplyPlan will ask for when every node deploys:
+// the calls it will make, with their real sizes (a placeholder hash has the
+// length of a real one), packed the way SubmitChunked packs them.
+size_t PlannedScans(const Manifest& manifest, const Plan& plan) {
+  const std::string hash(32, '0');
+  std::vector<std::string> creates, updates, cancels;
+  for (const auto& a : plan.actions) {
+    DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
+                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
+                      manifest.labels};
+    switch (a.kind) {
+      case ActionKind::kCreate:
+      case ActionKind::kReplace:
+        creates.push_back(grid::CreateNodeContractCall(a.node_id, hash, dd.Encode()).ToJson().dump());
+        if (a.kind == ActionKind::kReplace && a.old_contract_id != 0) {
+          cancels.push_back(grid::CancelContractCall(a.old_contract_id).ToJson().dump());
+        }
+        break;
+      case ActionKind::kUpdate:
+        updates.push_back(
+            grid::UpdateNodeContractCall(a.old_contract_id, hash, dd.Encode()).ToJson().dump());
+        break;
+      case ActionKind::kDelete:
+        if (a.old_contract_id != 0) {
+          cancels.push_back(grid::CancelContractCall(a.old_contract_id).ToJson().dump());
+        }
+        break;
+      case ActionKind::kComplete:
+        break;
+    }
+  }
+  size_t n = 0;
+  for (const auto* items : {&creates, &updates, &cancels}) {
+    if (items->empty()) continue;
+    auto packed = PackBatches(*items);
+    if (packed.ok()) n += packed->batches.size();
+  }
+  return n;
 }
 
 }  // namespace
@@ -357,6 +405,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       cancel_after.push_back(a.old_contract_id);
     }
   }
+  if (options.signer) say.scans_planned = PlannedScans(manifest, plan);
   std::set<uint32_t> avoid;
   for (int round = 0; !wants.empty(); round++) {
     if (stop()) {

@@ -65,6 +65,12 @@ struct SignRequest {
   std::string purpose;      // "create contracts", "cancel contracts", ...
   std::string qr_payload;   // the batch envelope (reconciler/batch.h), <= 2953 bytes
   std::string to_sign;      // grid::Extrinsic::CanonicalPayload() of the chunk's extrinsic
+  // Across the whole apply (or destroy): this is scan `scan` of the `scans`
+  // planned before the first one was shown (counted from the plan: creates,
+  // updates, cancellations, each packed as they will be). A node that fails
+  // adds scans for its new contract; then scan > scans, and says so.
+  size_t scan = 0;
+  size_t scans = 0;
 };
 // Returns the hex ed25519 signature of req.to_sign by the twin's key. Apply
 // verifies it against the twin's public key before submitting anything.

@@ -903,6 +903,32 @@ TEST_F(ApplyTest, TopUpQrIsPlainOffATerminalAndAlsoAnImage) {
   EXPECT_EQ(decoded, uri);
 }
 
+// Without QSTOR_HOME, the XDG base directories: the keystore in
+// $XDG_CONFIG_HOME/qstor (~/.config/qstor), states and mount caches in
+// ~/.local/state/qstor, the QR images in ~/.cache/qstor.
+TEST_F(ApplyTest, WithoutQstorHomeFilesGoWhereXdgSays) {
+  const std::string user = root_ + "/user";
+  sfs::create_directories(user);
+  const std::string env = "QSTOR_HOME= HOME='" + user + "' XDG_CONFIG_HOME= XDG_STATE_HOME= XDG_CACHE_HOME=";
+  Cmd init = Q("init", env);  // imports QSTOR_MNEMONIC
+  ASSERT_EQ(init.code, 0) << init.out << init.err;
+  EXPECT_TRUE(sfs::exists(user + "/.config/qstor/keystore.json"));
+  Cmd t = Q("wallet topup --no-wait --amount 100", env);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find(user + "/.cache/qstor/connect/topup/"), std::string::npos) << t.out;
+  size_t at = t.out.find("\nTFT:");
+  ASSERT_NE(at, std::string::npos);
+  std::string uri = t.out.substr(at + 1, t.out.find('\n', at + 1) - at - 1);
+  ASSERT_EQ(Raw("POST", "/bridge/deposit", json{{"uri", uri}}.dump()).status, 200);
+  Cmd a = Q("apply storage.yaml --auto-approve --no-mount", env);
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  EXPECT_TRUE(sfs::exists(user + "/.local/state/qstor/state/devnet/demo.json"));
+  EXPECT_FALSE(sfs::exists(user + "/.config/qstor/state")) << "no state in the config directory";
+  Cmd d = Q("diff storage.yaml --detailed-exitcode", env);
+  EXPECT_EQ(d.code, 0) << "the state is found again: " << d.out << d.err;
+  EXPECT_EQ(Q("destroy storage.yaml --auto-approve", env).code, 0);
+}
+
 TEST_F(ApplyTest, JsonEventsAndUnattendedRules) {
   Fund(100);
   Cmd noyes = Q("apply storage.yaml --no-mount");

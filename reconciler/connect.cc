@@ -1,5 +1,7 @@
 #include "reconciler/connect.h"
 
+#include <algorithm>
+
 #include <cctype>
 #include <filesystem>
 #include <iostream>
@@ -77,6 +79,8 @@ Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t paym
   ConnectRequest r;
   r.chunk = req.chunk;
   r.chunks = req.chunks;
+  r.scan = req.scan;
+  r.scans = req.scans;
   r.purpose = req.purpose;
   r.payment_units = payment_units;
   if (!answer->is_object() || !answer->contains("uuid") || !(*answer)["uuid"].is_string() ||
@@ -119,11 +123,28 @@ Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t paym
            {"purpose", r.purpose},    {"uuid", r.uuid},         {"uri", r.uri},
            {"png", r.png_path},       {"svg", r.svg_path},      {"payment_units", payment_units},
            {"timeout_ms", opt_.timeout.count()}};
+    if (r.scan > 0) {
+      e["scan"] = r.scan;
+      e["scans"] = std::max(r.scan, r.scans);
+    }
     out << e.dump() << "\n" << std::flush;
   } else {
-    out << fmt::format("\nSign chunk {} of {} ({}) with the ThreeFold Connect app: scan this "
+    if (r.scan == 1 && r.scans > 0) {
+      out << fmt::format("\nThis needs {} scan{} with the ThreeFold Connect app (more only if a "
+                         "node fails and its slot is placed again).\n",
+                         r.scans, r.scans == 1 ? "" : "s");
+    }
+    std::string scan;
+    if (r.scan > 0 && r.scans > 0) {
+      scan = r.scan <= r.scans ? fmt::format("Scan {} of {}: s", r.scan, r.scans)
+                               : fmt::format("Scan {} (one more than planned: a node failed): s",
+                                             r.scan);
+    } else {
+      scan = "S";
+    }
+    out << fmt::format("\n{}ign chunk {} of {} ({}) with the ThreeFold Connect app: scan this "
                        "code{}.\n",
-                       r.chunk, r.chunks, r.purpose,
+                       scan, r.chunk, r.chunks, r.purpose,
                        payment_units > 0
                            ? fmt::format("; the app also pays {} to the bridge for twin {} "
                                          "(the balance is short of what this apply needs)",

@@ -47,6 +47,8 @@ namespace qstor::reconciler {
 struct ConnectRequest {
   size_t chunk = 0;
   size_t chunks = 0;
+  size_t scan = 0;   // SignRequest::scan / scans: across the whole apply
+  size_t scans = 0;
   std::string purpose;
   std::string uuid;
   std::string uri;       // threebot://signandpay/#<url>: the QR code's exact bytes

@@ -241,7 +241,8 @@ TEST_F(ConnectTest, AppSignsTheChunkAndTheQrCodeCarriesTheUri) {
   // on its own line, both files.
   std::string out = out_.str();
   EXPECT_EQ(seen.uri, "threebot://signandpay/#" + devnet_->base_url() + "/api/" + seen.uuid);
-  EXPECT_NE(out.find("Sign chunk 1 of 1 (cancel contracts)"), std::string::npos) << out;
+  EXPECT_NE(out.find("This needs 1 scan with the ThreeFold Connect app"), std::string::npos) << out;
+  EXPECT_NE(out.find("Scan 1 of 1: sign chunk 1 of 1 (cancel contracts)"), std::string::npos) << out;
   EXPECT_NE(out.find("\n" + seen.uri + "\n"), std::string::npos) << out;
   EXPECT_NE(out.find("\u2580"), std::string::npos) << "half blocks: " << out;
   EXPECT_NE(out.find("\x1b["), std::string::npos) << "forced black on white";
@@ -525,7 +526,11 @@ TEST_F(ConnectCliTest, ApplyWithConnectDeploysEverythingThenNothingToDo) {
   ASSERT_EQ(a.code, 0) << a.out << a.err;
   EXPECT_NE(a.out.find("Apply complete! 10 added"), std::string::npos) << a.out;
   ASSERT_GE(uris.size(), 1u);
-  EXPECT_NE(a.out.find("Sign chunk 1 of "), std::string::npos) << a.out;
+  // The scans are counted before the first, and each one says which it is.
+  const std::string n = std::to_string(uris.size());
+  EXPECT_NE(a.out.find("This needs " + n + " scan"), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("Scan 1 of " + n + ": sign chunk 1 of "), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find("Scan " + n + " of " + n + ": "), std::string::npos) << a.out;
   EXPECT_NE(a.out.find("(create contracts)"), std::string::npos) << a.out;
   EXPECT_NE(a.out.find("qstor devnet approve '" + uris[0] + "'"), std::string::npos)
       << "the devnet hint";

@@ -1,5 +1,6 @@
 #include "reconciler/keystore.h"
 
+#include "common/dirs.h"
 #include "common/file_util.h"
 
 #include <fcntl.h>
@@ -122,13 +123,7 @@ Result<std::string> HexField(const nlohmann::json& j, const char* obj, const cha
 
 }  // namespace
 
-Result<std::string> DefaultQstorHome() {
-  const char* home = std::getenv("QSTOR_HOME");
-  if (home != nullptr && *home != '\0') return std::string(home);
-  const char* user = std::getenv("HOME");
-  if (user != nullptr && *user != '\0') return std::string(user) + "/.config/qstor";
-  return Status::FailedPrecondition("neither QSTOR_HOME nor HOME is set; set QSTOR_HOME");
-}
+Result<std::string> DefaultQstorHome() { return DefaultHome(); }
 
 std::string KeystorePath(const std::string& home) { return home + "/keystore.json"; }
 

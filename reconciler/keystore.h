@@ -25,7 +25,8 @@
 
 namespace qstor::reconciler {
 
-// $QSTOR_HOME, else $HOME/.config/qstor. Fails when neither is set.
+// $QSTOR_HOME, else $XDG_CONFIG_HOME/qstor, else $HOME/.config/qstor
+// (common/dirs.h: where the other kinds of files go). Fails when none is set.
 Result<std::string> DefaultQstorHome();
 // <home>/keystore.json
 std::string KeystorePath(const std::string& home);

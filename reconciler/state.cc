@@ -1,5 +1,7 @@
 #include "reconciler/state.h"
 
+#include "common/dirs.h"
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -257,7 +259,7 @@ Result<DeploymentData> DeploymentData::Decode(const std::string& text) {
 }
 
 std::string StateDir(const std::string& home, const std::string& network) {
-  return home + "/state/" + network;
+  return DirsFor(home).state + "/state/" + network;
 }
 
 std::string StatePath(const std::string& home, const std::string& network,
