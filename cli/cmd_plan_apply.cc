@@ -328,11 +328,6 @@ bool LabelsMatch(const Labels& have, const Labels& selector) {
   return true;
 }
 
-std::string LabelsString(const Labels& labels) {
-  std::vector<std::string> kv;
-  for (const auto& [k, v] : labels) kv.push_back(k + "=" + v);
-  return "{" + fmt::format("{}", fmt::join(kv, ", ")) + "}";
-}
 
 // With --selector, only the documents whose metadata.labels match it are
 // diffed or applied (as `kubectl apply -l`); the others are named on stderr.
@@ -347,7 +342,7 @@ Result<std::vector<Manifest>> SelectDocuments(std::vector<Manifest> docs, const 
     }
     std::cerr << fmt::format("qstor {}: skipping \"{}\" ({}): its labels {} do not match "
                              "--selector {}\n",
-                             cmd, m.name, m.file, LabelsString(m.labels), text);
+                             cmd, m.name, m.file, reconciler::LabelsText(m.labels), text);
   }
   if (out.empty()) {
     return Status::NotFound("no Storage document matches --selector " + text +
@@ -479,7 +474,7 @@ Result<std::vector<PruneTarget>> FindPruneTargets(const std::vector<Manifest>& d
       }
       t.pricing = *pricing;
       t.why = fmt::format("prune: no given document names \"{}\" on {}{}", name, network,
-                          d0.labels.empty() ? "" : " (labels " + LabelsString(d0.labels) + ")");
+                          d0.labels.empty() ? "" : " (labels " + reconciler::LabelsText(d0.labels) + ")");
       out.push_back(std::move(t));
     }
   }
