@@ -290,44 +290,9 @@ std::string DriftLine(const Manifest& m, const MountDrift& d) {
 
 // --- prune (apply --prune, diff --prune) --------------------------------------
 
-using Labels = std::map<std::string, std::string>;
-
-// --selector "key=value[,key=value...]": every pair must match.
-Result<Labels> ParseSelector(const std::string& text) {
-  Labels out;
-  if (text.empty()) return out;
-  std::stringstream in(text);
-  std::string term;
-  while (std::getline(in, term, ',')) {
-    auto trim = [](std::string v) {
-      size_t b = v.find_first_not_of(" \t"), e = v.find_last_not_of(" \t");
-      return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
-    };
-    term = trim(term);
-    size_t eq = term.find('=');
-    if (term.empty() || eq == std::string::npos || eq == 0) {
-      return Status::InvalidArgument(fmt::format(
-          "--selector \"{}\": \"{}\" is not key=value (e.g. --selector team=media,env=prod)",
-          text, term));
-    }
-    std::string k = trim(term.substr(0, eq)), v = trim(term.substr(eq + 1));
-    if (auto it = out.find(k); it != out.end() && it->second != v) {
-      return Status::InvalidArgument(fmt::format(
-          "--selector \"{}\": {} is asked to be both \"{}\" and \"{}\"", text, k, it->second, v));
-    }
-    out[k] = v;
-  }
-  return out;
-}
-
-bool LabelsMatch(const Labels& have, const Labels& selector) {
-  for (const auto& [k, v] : selector) {
-    auto it = have.find(k);
-    if (it == have.end() || it->second != v) return false;
-  }
-  return true;
-}
-
+using reconciler::Labels;
+using reconciler::LabelsMatch;
+using reconciler::ParseSelector;
 
 // With --selector, only the documents whose metadata.labels match it are
 // diffed or applied (as `kubectl apply -l`); the others are named on stderr.

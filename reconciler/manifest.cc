@@ -618,6 +618,50 @@ LoadResult LoadManifestText(const std::string& text, const std::string& file) {
   return r;
 }
 
+std::string LabelsText(const Labels& labels) {
+  std::string out = "{";
+  for (const auto& [k, v] : labels) out += (out.size() > 1 ? ", " : "") + k + "=" + v;
+  return out + "}";
+}
+
+Result<Labels> ParseSelector(const std::string& text) {
+  Labels out;
+  if (text.empty()) return out;
+  auto trim = [](const std::string& v) {
+    size_t b = v.find_first_not_of(" \t"), e = v.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+  };
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string term = trim(text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                          : comma - start));
+    size_t eq = term.find('=');
+    if (term.empty() || eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(fmt::format(
+          "--selector \"{}\": \"{}\" is not key=value (e.g. --selector team=media,env=prod)",
+          text, term));
+    }
+    std::string k = trim(term.substr(0, eq)), v = trim(term.substr(eq + 1));
+    if (auto it = out.find(k); it != out.end() && it->second != v) {
+      return Status::InvalidArgument(fmt::format(
+          "--selector \"{}\": {} is asked to be both \"{}\" and \"{}\"", text, k, it->second, v));
+    }
+    out[k] = v;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool LabelsMatch(const Labels& labels, const Labels& selector) {
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
 LoadResult LoadManifestFile(const std::string& path) {
   LoadResult r;
   // Bounded: /dev/zero or a FIFO stops at the limit instead of being read whole.

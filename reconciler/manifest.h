@@ -117,6 +117,20 @@ constexpr size_t kMaxManifestBytes = 1 << 20;
 // about 150 of them.
 constexpr size_t kMaxLabelBytes = 256;
 
+using Labels = std::map<std::string, std::string>;
+
+// metadata.labels as people read them: {team=a, tier=cold}; {} when none.
+std::string LabelsText(const Labels& labels);
+
+// A label selector, as `kubectl -l`: "key=value[,key=value...]" (spaces
+// around terms are ignored; "" selects everything). kInvalidArgument, with
+// the selector and the bad term, for a term that is not key=value or a key
+// asked to have two values.
+Result<Labels> ParseSelector(const std::string& text);
+
+// True when `labels` holds every pair of `selector`.
+bool LabelsMatch(const Labels& labels, const Labels& selector);
+
 // Loads every Storage document of one file. Never throws.
 LoadResult LoadManifestFile(const std::string& path);
 // Same, from text; `file` is the name used in diagnostics.

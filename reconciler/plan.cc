@@ -88,11 +88,6 @@ uint64_t MetaNamespaceSize(uint64_t capacity) {
   return RoundUpMiB(std::clamp<uint64_t>(capacity / 100, 256 * kMiB, 64 * kGiB));
 }
 
-std::string LabelsText(const std::map<std::string, std::string>& labels) {
-  std::vector<std::string> kv;
-  for (const auto& [k, v] : labels) kv.push_back(k + "=" + v);
-  return "{" + fmt::format("{}", fmt::join(kv, ", ")) + "}";
-}
 
 std::vector<PlanDiagnostic> ShrinkDiagnostics(const Manifest& manifest,
                                               const std::vector<Action>& actions,

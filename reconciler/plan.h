@@ -36,9 +36,6 @@ namespace qstor::reconciler {
 inline constexpr int kPlanFormat = 1;
 inline constexpr uint64_t kMonthSeconds = 30ull * 24 * 3600;
 
-// metadata.labels as people read them: {team=a, tier=cold}; {} when none.
-std::string LabelsText(const std::map<std::string, std::string>& labels);
-
 uint64_t DataNamespaceSize(uint64_t capacity, int k);
 uint64_t MetaNamespaceSize(uint64_t capacity);
 

@@ -313,6 +313,30 @@ TEST(Plan, LabelChangeUpdatesTheContractsDataOnly) {
   EXPECT_EQ(MakePlan(other, o, {5, {}}).count(ActionKind::kUpdate), 10);
 }
 
+TEST(Plan, SelectorsParseMatchAndSayWhatIsWrong) {
+  auto all = ParseSelector("");
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->empty());
+  EXPECT_TRUE(LabelsMatch({}, *all)) << "the empty selector selects everything";
+  auto s = ParseSelector(" team = media ,env=prod");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(*s, (Labels{{"team", "media"}, {"env", "prod"}}));
+  EXPECT_EQ(LabelsText(*s), "{env=prod, team=media}");
+  EXPECT_TRUE(LabelsMatch({{"team", "media"}, {"env", "prod"}, {"x", "y"}}, *s));
+  EXPECT_FALSE(LabelsMatch({{"team", "media"}}, *s)) << "every pair must be there";
+  EXPECT_FALSE(LabelsMatch({{"team", "media"}, {"env", "dev"}}, *s));
+  EXPECT_TRUE(ParseSelector("empty=").ok()) << "an empty value is a value";
+  for (const char* bad : {"team", "=x", "a=b,,c=d", "a=b,", ","}) {
+    auto r = ParseSelector(bad);
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("is not key=value"), std::string::npos) << bad;
+  }
+  auto twice = ParseSelector("a=b,a=c");
+  EXPECT_NE(twice.status().message().find("a is asked to be both \"b\" and \"c\""),
+            std::string::npos)
+      << twice.status().message();
+}
+
 TEST(Plan, LabelsBeyondWhatDeploymentDataHoldsAreAManifestError) {
   std::string yaml =
       "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: t\n  labels:\n";

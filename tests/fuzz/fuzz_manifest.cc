@@ -19,5 +19,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (m.capacity_bytes == 0 || m.data_shards < 1 || m.total_shards() > 255) std::abort();
     (void)m.ToJson().dump();
   }
+  // The same bytes as a --selector: a selector or a message; a selector
+  // selects itself, and its text names every pair.
+  auto sel = qstor::reconciler::ParseSelector(text);
+  if (!sel.ok() && sel.status().message().empty()) std::abort();
+  if (sel.ok()) {
+    if (!qstor::reconciler::LabelsMatch(*sel, *sel)) std::abort();
+    (void)qstor::reconciler::LabelsText(*sel);
+  }
   return 0;
 }
