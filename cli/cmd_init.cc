@@ -118,7 +118,8 @@ void RegisterInit(CLI::App& app, Context& ctx) {
       "init",
       "Create a 24-word mnemonic (or import one) and write the encrypted keystore to "
       "$QSTOR_HOME/keystore.json (default $XDG_CONFIG_HOME/qstor, ~/.config/qstor). Imports read --mnemonic-file or "
-      "QSTOR_MNEMONIC; the passphrase comes from a prompt or QSTOR_PASSPHRASE.");
+      "QSTOR_MNEMONIC; the passphrase comes from --passphrase-fd/-file/-command, "
+      "QSTOR_PASSPHRASE_FILE/_COMMAND, QSTOR_PASSPHRASE or a prompt.");
   cmd->add_option("--mnemonic-file", opt->mnemonic_file,
                   "Import the words from this file ('-' = stdin) instead of creating new ones");
   cmd->add_flag("--force", opt->force, "Replace an existing keystore");

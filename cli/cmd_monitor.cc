@@ -5,7 +5,7 @@ namespace qstor::cli {
 void RegisterMonitor(CLI::App& app, Context& ctx) {
   AddNotBuilt(app, ctx, "monitor",
               "Watch nodes and wallet; redeploy dead nodes, repair shards, warn before funds run out",
-              "monitor, not yet filed as an issue");
+              "issue 16");
 }
 
 }  // namespace qstor::cli
