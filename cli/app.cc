@@ -91,6 +91,15 @@ std::vector<std::string> FlagNames(const CLI::App* app) {
   return out;
 }
 
+// The subcommand (or alias) `name` of `app`, or nullptr.
+CLI::App* FindSubcommand(const CLI::App* app, const std::string& name) {
+  try {
+    return const_cast<CLI::App*>(app)->get_subcommand(name);
+  } catch (const CLI::OptionNotFound&) {
+    return nullptr;
+  }
+}
+
 std::string CommandPath(const CLI::App* app) {
   std::string path;
   for (const CLI::App* a = app; a != nullptr; a = a->get_parent()) {
@@ -125,13 +134,7 @@ std::optional<std::string> UnknownCommand(const CLI::App& root, const std::vecto
     }
     auto subs = SubcommandNames(cur);
     if (subs.empty()) return std::nullopt;
-    const CLI::App* sub = nullptr;
-    try {
-      sub = const_cast<CLI::App*>(cur)->get_subcommand(t);
-    } catch (const CLI::OptionNotFound&) {
-      sub = nullptr;
-    }
-    if (sub != nullptr) {
+    if (const CLI::App* sub = FindSubcommand(cur, t)) {
       cur = sub;
       continue;
     }
@@ -163,7 +166,7 @@ std::optional<std::string> UnknownFlag(const CLI::App& root, const std::vector<s
   for (const auto& a : args) {
     if (a.size() < 2 || a[0] != '-' || a == "--") continue;
     std::string name = a.substr(0, a.find('='));
-    bool known = std::find(flags.begin(), flags.end(), name) != flags.end();
+    bool known = false;
     for (const CLI::App* p = cur; p != nullptr && !known; p = p->get_parent()) {
       for (const CLI::Option* o : p->get_options([](const CLI::Option*) { return true; })) {
         if (o->check_name(name)) known = true;
@@ -179,19 +182,25 @@ std::optional<std::string> UnknownFlag(const CLI::App& root, const std::vector<s
   return std::nullopt;
 }
 
+// The `diagnostic` event of a failed command (severity error, with the
+// failure's code and the exit code) on stdout.
+void WriteErrorEvent(const std::string& summary, const std::string& detail,
+                     const std::string& code, int exit_code) {
+  std::cout << nlohmann::json{{"type", "diagnostic"},
+                              {"diagnostic",
+                               {{"severity", "error"},
+                                {"summary", summary},
+                                {"detail", detail},
+                                {"code", code},
+                                {"exit_code", exit_code}}}}
+                   .dump()
+            << "\n"
+            << std::flush;
+}
+
 int UsageError(bool json, const std::string& msg, const std::string& who = "qstor") {
   std::cerr << who << ": " << msg << "\n";
-  if (json) {
-    std::cout << nlohmann::json{{"type", "diagnostic"},
-                                {"diagnostic",
-                                 {{"severity", "error"},
-                                  {"summary", msg},
-                                  {"detail", "bad command line"},
-                                  {"code", "usage"},
-                                  {"exit_code", kExitUsage}}}}
-                     .dump()
-              << "\n";
-  }
+  if (json) WriteErrorEvent(msg, "bad command line", "usage", kExitUsage);
   return kExitUsage;
 }
 
@@ -202,12 +211,7 @@ void RegisterHelpAndVersion(CLI::App& app, Context& ctx) {
   help->callback([&app, &ctx, topics]() {
     CLI::App* target = &app;
     for (const auto& t : *topics) {
-      CLI::App* next = nullptr;
-      try {
-        next = target->get_subcommand(t);
-      } catch (const CLI::OptionNotFound&) {
-        next = nullptr;
-      }
+      CLI::App* next = FindSubcommand(target, t);
       if (next == nullptr) {
         std::string msg = "unknown command \"" + t + "\" for \"" + CommandPath(target) + "\"";
         if (auto c = Closest(t, SubcommandNames(target))) msg += " (did you mean \"" + *c + "\"?)";
@@ -280,16 +284,7 @@ int ReportFailure(const std::string& command, const Status& st) {
   int code = ExitCodeFor(st);
   std::cerr << "qstor " << command << ": " << st.message() << "\n";
   if (g_globals->json) {
-    std::cout << nlohmann::json{{"type", "diagnostic"},
-                                {"diagnostic",
-                                 {{"severity", "error"},
-                                  {"summary", st.message()},
-                                  {"detail", "qstor " + command + " failed"},
-                                  {"code", CodeKey(st.code())},
-                                  {"exit_code", code}}}}
-                     .dump()
-              << "\n"
-              << std::flush;
+    WriteErrorEvent(st.message(), "qstor " + command + " failed", CodeKey(st.code()), code);
   }
   return code;
 }

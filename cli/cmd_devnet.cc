@@ -286,6 +286,8 @@ int Reset(const DevnetArgs& a) {
   return kExitOk;
 }
 
+int Answer(const Result<grid::HttpResult>& r, bool as_json, const char* what);
+
 int Post(const DevnetArgs& a, const std::string& path, const json& body, bool as_json,
          const char* what) {
   std::string dir = DataDir(a);
@@ -296,9 +298,14 @@ int Post(const DevnetArgs& a, const std::string& path, const json& body, bool as
     return kExitError;
   }
   grid::HttpClient c(std::chrono::seconds(60));
-  auto r = c.Send("POST", *url + path, body.dump());
+  return Answer(c.Send("POST", *url + path, body.dump()), as_json, what);
+}
+
+// Prints what the devnet answered a `devnet <what>` request (its JSON, or
+// the error it gave); the exit code.
+int Answer(const Result<grid::HttpResult>& r, bool as_json, const char* what) {
   if (!r.ok()) {
-    std::cerr << "qstor devnet " << what << ": " << r->body << r.status().ToString() << "\n";
+    std::cerr << "qstor devnet " << what << ": " << r.status().ToString() << "\n";
     return kExitError;
   }
   json j = json::parse(r->body, nullptr, false);
@@ -355,25 +362,16 @@ int Approve(const DevnetArgs& a, bool as_json) {
     return kExitError;
   }
   grid::HttpClient c(std::chrono::seconds(60));
-  auto first = c.Send("POST", *url + "/app/approve", json{{"request", a.request}}.dump());
-  if (first.ok() && first->status == 200) {
-    json j = json::parse(first->body, nullptr, false);
-    if (as_json) {
-      std::cout << j.dump() << "\n";
-    } else {
-      std::cout << "approve: " << j.dump() << "\n";
-    }
-    return kExitOk;
-  }
-  bool paired = false;
-  if (first.ok()) {
+  const std::string body = json{{"request", a.request}}.dump();
+  auto first = c.Send("POST", *url + "/app/approve", body);
+#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+  if (first.ok() && first->status != 200) {
     json j = json::parse(first->body, nullptr, false);
     std::string err = j.is_object() ? j.value("error", std::string()) : std::string();
     const std::string marker = "no key for twin ";
-    size_t at = err.find(marker);
-    if (at != std::string::npos) {
-#if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
-      uint32_t want = static_cast<uint32_t>(std::strtoul(err.c_str() + at + marker.size(), nullptr, 10));
+    if (size_t at = err.find(marker); at != std::string::npos) {
+      uint32_t want =
+          static_cast<uint32_t>(std::strtoul(err.c_str() + at + marker.size(), nullptr, 10));
       Status pst = PairDevnetPhone(*url, want);
       if (!pst.ok()) {
         std::cerr << "qstor devnet approve: the devnet's phone has no key for twin " << want
@@ -382,16 +380,11 @@ int Approve(const DevnetArgs& a, bool as_json) {
       }
       std::cerr << "Paired the devnet's phone with twin " << want
                 << " (this identity's key, as your phone holds your mnemonic).\n";
-      paired = true;
-#endif
-    }
-    if (!paired) {
-      std::cerr << "qstor devnet approve: " << (err.empty() ? first->body : err) << "\n";
-      return kExitError;
+      first = c.Send("POST", *url + "/app/approve", body);
     }
   }
-  // Paired now, or the first try did not get through: ask (again).
-  return Post(a, "/app/approve", json{{"request", a.request}}, as_json, "approve");
+#endif
+  return Answer(first, as_json, "approve");
 }
 
 }  // namespace

@@ -141,10 +141,7 @@ int RunList(const Context& ctx, const InspectCli& c) {
       std::cout << "  nothing deployed: `qstor apply` creates it\n";
       continue;
     }
-    auto short_size = [](uint64_t b) {
-      std::string s = FormatSize(b);  // "282 MiB (296 MB)" -> "282 MiB"
-      return s.substr(0, s.find(' ', s.find(' ') + 1));
-    };
+    const auto short_size = FormatSizeShort;
     std::cout << fmt::format("  {:<9} {:>5} {:>5} {:<24} {:>8} {:>10} {:>10} {:>14}  {}\n", "SLOT",
                              "NODE", "FARM", "LOCATION", "CONTRACT", "SIZE", "USED", "TFT/MONTH",
                              "HEALTH");

@@ -46,36 +46,8 @@ std::string Deployed::Label() const {
 }
 
 Result<std::string> ReadPassphraseFd(int fd) {
-  std::string line;
-  char c;
-  bool got_newline = false;
-  for (;;) {
-    ssize_t r = ::read(fd, &c, 1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      ::close(fd);
-      sodium_memzero(line.data(), line.size());
-      return Status::IOError(fmt::format("--passphrase-fd {}: {}", fd, std::strerror(e)));
-    }
-    if (r == 0) break;
-    if (c == '\n') {
-      got_newline = true;
-      break;
-    }
-    line.push_back(c);
-    if (line.size() > 4096) {
-      ::close(fd);
-      sodium_memzero(line.data(), line.size());
-      return Status::InvalidArgument(
-          fmt::format("--passphrase-fd {}: no end of line within 4096 bytes", fd));
-    }
-  }
+  auto line = reconciler::ReadPassphraseLine(fd, fmt::format("--passphrase-fd {}", fd));
   ::close(fd);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty() && !got_newline) {
-    return Status::InvalidArgument(fmt::format("--passphrase-fd {}: nothing to read", fd));
-  }
   return line;
 }
 

@@ -36,12 +36,6 @@ struct NodesCli {
 // output says when there were more.
 constexpr size_t kMaxNodes = 20000;
 
-std::string Short(uint64_t bytes) {
-  std::string s = FormatSize(bytes);  // "282 MiB (296 MB)" -> "282 MiB"
-  size_t sp = s.find(' ');
-  return sp == std::string::npos ? s : s.substr(0, s.find(' ', sp + 1));
-}
-
 struct Group {
   size_t nodes = 0;
   std::set<uint32_t> farms;
@@ -119,7 +113,7 @@ int RunNodes(const Context& ctx, const NodesCli& c) {
       const auto& n = nodes[i];
       std::cout << fmt::format("{:>6} {:>5}  {:<20} {:<16} {:<8} {:>10}\n", n.node_id, n.farm_id,
                                n.location.country.substr(0, 20), n.location.city.substr(0, 16),
-                               n.status, Short(n.FreeHru()));
+                               n.status, FormatSizeShort(n.FreeHru()));
     }
     std::cout << fmt::format("{} node(s) match{}{}.\n", nodes.size(),
                              shown < nodes.size() ? fmt::format("; the {} with the most free "
@@ -173,7 +167,7 @@ int RunNodes(const Context& ctx, const NodesCli& c) {
                            "FREE HRU", "LARGEST NODE");
   for (const auto& [key, gr] : rows) {
     std::cout << fmt::format("{:<28} {:>6} {:>6} {:>12} {:>14}\n", key.substr(0, 28), gr.nodes,
-                             gr.farms.size(), Short(gr.free), Short(gr.largest));
+                             gr.farms.size(), FormatSizeShort(gr.free), FormatSizeShort(gr.largest));
   }
   std::cout << fmt::format("{} node(s) in {} {}(s){}. In a manifest: spec.locations.select: "
                            "[{{{}: ...}}]\n",

@@ -316,33 +316,14 @@ Result<std::vector<Manifest>> SelectDocuments(std::vector<Manifest> docs, const 
   return out;
 }
 
-// "\040" in /proc/self/mounts is a space (and so on for tab, newline, \).
-std::string UnescapeMountField(const std::string& f) {
-  std::string out;
-  for (size_t i = 0; i < f.size(); i++) {
-    if (f[i] == '\\' && i + 3 < f.size() && f[i + 1] >= '0' && f[i + 1] <= '3' && f[i + 2] >= '0' &&
-        f[i + 2] <= '7' && f[i + 3] >= '0' && f[i + 3] <= '7') {
-      out += static_cast<char>((f[i + 1] - '0') * 64 + (f[i + 2] - '0') * 8 + (f[i + 3] - '0'));
-      i += 3;
-      continue;
-    }
-    out += f[i];
-  }
-  return out;
-}
-
 // The live qstor mount of storage `name` on `network` on this machine, if
-// any: found in /proc/self/mounts (type fuse.qstor) through each mount's
+// any: found among the mounts (type fuse.qstor) through each mount's
 // cache owner record, so it needs no manifest.
 std::optional<std::pair<std::string, std::string>> FindLocalMount(const std::string& network,
                                                                   const std::string& name) {
-  std::ifstream f("/proc/self/mounts");
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream is(line);
-    std::string src, target, type;
-    if (!(is >> src >> target >> type) || type != "fuse.qstor") continue;
-    target = UnescapeMountField(target);
+  for (const auto& m : ListMounts()) {
+    if (m.fstype != "fuse.qstor") continue;
+    const std::string& target = m.mount_point;
     auto text = ReadMountStats(target);
     if (!text.ok()) continue;
     auto j = nlohmann::json::parse(*text, nullptr, false);
@@ -446,6 +427,24 @@ Result<std::vector<PruneTarget>> FindPruneTargets(const std::vector<Manifest>& d
   return out;
 }
 
+// One contract a destroy (or a prune) cancels, as a plan action with the
+// monthly cost that stops.
+reconciler::Action DeleteAction(reconciler::Role role, uint32_t index, uint64_t contract,
+                                uint32_t node, uint64_t size, const std::string& reason,
+                                const grid::Pricing& pricing) {
+  reconciler::Action a;
+  a.kind = reconciler::ActionKind::kDelete;
+  a.role = role;
+  a.index = index;
+  a.old_contract_id = contract;
+  a.old_node_id = node;
+  a.old_size_bytes = size;
+  a.reason = reason;
+  a.monthly_cost_delta =
+      -static_cast<int64_t>(grid::CostUnits(pricing, size, 0, reconciler::kMonthSeconds));
+  return a;
+}
+
 // diff --prune: what apply --prune would destroy, as `- destroy` lines (or
 // planned_change delete events under --json).
 void PrintPruneTarget(const Context& ctx, const PruneTarget& t) {
@@ -457,18 +456,9 @@ void PrintPruneTarget(const Context& ctx, const PruneTarget& t) {
     uint64_t size = d.role == reconciler::Role::kData
                         ? reconciler::DataNamespaceSize(d.capacity_bytes, d.k)
                         : reconciler::MetaNamespaceSize(d.capacity_bytes);
-    reconciler::Action a;
-    a.kind = reconciler::ActionKind::kDelete;
-    a.role = d.role;
-    a.index = d.index;
-    a.old_contract_id = t.contracts[i].contract_id;
-    a.old_node_id = t.contracts[i].node_id;
-    a.old_size_bytes = size;
-    a.reason = t.why;
-    a.monthly_cost_delta =
-        -static_cast<int64_t>(grid::CostUnits(t.pricing, size, 0, reconciler::kMonthSeconds));
-    monthly += a.monthly_cost_delta;
-    actions.push_back(a);
+    actions.push_back(DeleteAction(d.role, d.index, t.contracts[i].contract_id,
+                                   t.contracts[i].node_id, size, t.why, t.pricing));
+    monthly += actions.back().monthly_cost_delta;
   }
   if (ctx.global.json) {
     std::cout << nlohmann::json{{"type", "version"}, {"qstor_plan_events", 1},
@@ -1234,19 +1224,10 @@ int DestroyOne(const Context& ctx, const PlanCli& c, const Manifest& m, const st
     if (ns.contract_id != 0 && obs->contracts.count(ns.contract_id)) live.push_back(&ns);
   }
   const bool json = ctx.global.json;
-  auto planned = [&](const std::string& role, uint32_t index, uint64_t contract, uint32_t node,
+  auto planned = [&](reconciler::Role role, uint32_t index, uint64_t contract, uint32_t node,
                      uint64_t size, const std::string& reason) {
-    reconciler::Action a;
-    a.kind = reconciler::ActionKind::kDelete;
-    auto r = reconciler::ParseRole(role);
-    a.role = r.ok() ? *r : reconciler::Role::kData;
-    a.index = index;
-    a.old_contract_id = contract;
-    a.old_node_id = node;
-    a.old_size_bytes = size;
-    a.reason = reason;
-    a.monthly_cost_delta =
-        -static_cast<int64_t>(grid::CostUnits(obs->pricing, size, 0, reconciler::kMonthSeconds));
+    const reconciler::Action a =
+        DeleteAction(role, index, contract, node, size, reason, obs->pricing);
     std::cout << nlohmann::json{{"type", "planned_change"}, {"change", a.ToJson()}}.dump()
               << "\n";
   };
@@ -1275,8 +1256,8 @@ int DestroyOne(const Context& ctx, const PlanCli& c, const Manifest& m, const st
   }
   for (const auto* ns : live) {
     if (json) {
-      planned(reconciler::RoleName(ns->role), ns->index, ns->contract_id, ns->node_id,
-              ns->size_bytes, why.empty() ? cmd : why);
+      planned(ns->role, ns->index, ns->contract_id, ns->node_id, ns->size_bytes,
+              why.empty() ? cmd : why);
       continue;
     }
     std::cout << fmt::format("  - {} contract {} on node {} ({})\n", ns->Slot(), ns->contract_id,
@@ -1284,7 +1265,7 @@ int DestroyOne(const Context& ctx, const PlanCli& c, const Manifest& m, const st
   }
   for (const auto& o : obs->orphans) {
     if (json) {
-      planned("data", 0, o.contract_id, o.node_id, 0,
+      planned(reconciler::Role::kData, 0, o.contract_id, o.node_id, 0,
               fmt::format("leftover contract {} on node {}", o.contract_id, o.node_id));
     } else {
       std::cout << fmt::format("  - leftover contract {} on node {}\n", o.contract_id,

@@ -16,6 +16,14 @@ struct termios g_tty {};
 int g_tty_fd = -1;  // the controlling terminal prompts use (/dev/tty)
 volatile sig_atomic_t g_have_tty = 0;
 
+// The held lock file (empty: none) in a fixed buffer a signal handler can
+// read; paths longer than the buffer are not recorded.
+void SetHeldLockPath(const std::string& path) {
+  g_lock_path[0] = '\0';
+  if (path.size() + 1 > sizeof g_lock_path) return;
+  std::memcpy(g_lock_path, path.c_str(), path.size() + 1);
+}
+
 void OnInterruptHoldingLock(int) {
   if (g_have_tty) ::tcsetattr(g_tty_fd, TCSANOW, &g_tty);
   UnlinkHeldLock();
@@ -25,12 +33,6 @@ void OnInterruptHoldingLock(int) {
 }
 
 }  // namespace
-
-void SetHeldLockPath(const std::string& path) {
-  g_lock_path[0] = '\0';
-  if (path.size() + 1 > sizeof g_lock_path) return;
-  std::memcpy(g_lock_path, path.c_str(), path.size() + 1);
-}
 
 void UnlinkHeldLock() {
   if (g_lock_path[0] != '\0') ::unlink(g_lock_path);

@@ -8,8 +8,8 @@
 // async-signal-safe calls run in the handler. The guard restores the
 // handlers it replaced when it goes. One guard at a time.
 //
-// SetHeldLockPath / UnlinkHeldLock: the lock file the process holds, for a
-// handler of its own (apply's second Ctrl-C) to remove before _exit.
+// UnlinkHeldLock: removes the lock file the live guard names, for a handler
+// of its own (apply's second Ctrl-C) to call before _exit.
 #pragma once
 
 #include <csignal>
@@ -39,10 +39,7 @@ class LockInterruptGuard {
   bool installed_ = false;
 };
 
-// Records the held lock file (empty: none) in a fixed buffer a signal
-// handler can read; paths longer than the buffer are not recorded.
-void SetHeldLockPath(const std::string& path);
-// Removes the recorded lock file; async-signal-safe.
+// Removes the lock file of the live guard, if any; async-signal-safe.
 void UnlinkHeldLock();
 
 }  // namespace qstor::cli

@@ -137,25 +137,42 @@ int RemoveStaleTempFiles(const std::string& dir) {
   return removed;
 }
 
-bool IsMountPoint(const std::string& path) {
+std::vector<MountEntry> ListMounts() {
+  // id parent major:minor root mount_point options [optional...] - fstype source super_options
+  auto decode = [](const std::string& f) {
+    std::string out;
+    for (size_t i = 0; i < f.size(); i++) {
+      if (f[i] == '\\' && i + 3 < f.size() && std::isdigit(static_cast<unsigned char>(f[i + 1])) &&
+          std::isdigit(static_cast<unsigned char>(f[i + 2])) &&
+          std::isdigit(static_cast<unsigned char>(f[i + 3]))) {
+        out += static_cast<char>((f[i + 1] - '0') * 64 + (f[i + 2] - '0') * 8 + (f[i + 3] - '0'));
+        i += 3;
+      } else {
+        out += f[i];
+      }
+    }
+    return out;
+  };
+  std::vector<MountEntry> out;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream ls(line);
-    std::string id, parent, devno, root, mnt;
-    ls >> id >> parent >> devno >> root >> mnt;
-    std::string decoded;
-    for (size_t i = 0; i < mnt.size(); i++) {
-      if (mnt[i] == '\\' && i + 3 < mnt.size() && std::isdigit(static_cast<unsigned char>(mnt[i + 1])) &&
-          std::isdigit(static_cast<unsigned char>(mnt[i + 2])) &&
-          std::isdigit(static_cast<unsigned char>(mnt[i + 3]))) {
-        decoded += static_cast<char>((mnt[i + 1] - '0') * 64 + (mnt[i + 2] - '0') * 8 + (mnt[i + 3] - '0'));
-        i += 3;
-      } else {
-        decoded += mnt[i];
-      }
+    std::string id, parent, devno, root, mnt, field;
+    if (!(ls >> id >> parent >> devno >> root >> mnt)) continue;
+    MountEntry e;
+    e.mount_point = decode(mnt);
+    while (ls >> field && field != "-") {
     }
-    if (decoded == path) return true;
+    ls >> e.fstype;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+bool IsMountPoint(const std::string& path) {
+  for (const auto& m : ListMounts()) {
+    if (m.mount_point == path) return true;
   }
   return false;
 }

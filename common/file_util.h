@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -37,9 +38,17 @@ void CloseDescriptorsFrom3();
 // removed; a missing directory is 0.
 int RemoveStaleTempFiles(const std::string& dir);
 
-// Whether `path` is a mount point now (/proc/self/mountinfo; its octal
-// escapes of spaces and tabs are decoded). `path` must be absolute and
-// normalized as the kernel prints it.
+// The mounts of this process's namespace now (/proc/self/mountinfo): mount
+// point (its octal escapes of spaces, tabs and newlines decoded) and file
+// system type ("fuse.qstor", "ext4", ...).
+struct MountEntry {
+  std::string mount_point;
+  std::string fstype;
+};
+std::vector<MountEntry> ListMounts();
+
+// Whether `path` is a mount point now (ListMounts). `path` must be absolute
+// and normalized as the kernel prints it.
 bool IsMountPoint(const std::string& path);
 
 // Whether `path` is a FUSE mount whose server is gone: statfs, then stat,

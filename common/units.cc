@@ -129,6 +129,11 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return bytes;
 }
 
+std::string FormatSizeShort(uint64_t bytes) {
+  std::string s = FormatSize(bytes);
+  return s.substr(0, s.find(" ("));
+}
+
 std::string FormatSize(uint64_t bytes) {
   static constexpr std::array<std::string_view, 6> names = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   size_t idx = 0;

@@ -27,6 +27,8 @@ Result<uint64_t> ParseSize(std::string_view text);
 // value ("2 TB (1.82 TiB)"); else two decimals and the exact byte count
 // ("114.98 GiB (123456789012 bytes)").
 std::string FormatSize(uint64_t bytes);
+// FormatSize's first figure only, for tables: "282 MiB".
+std::string FormatSizeShort(uint64_t bytes);
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 std::string FormatDuration(std::chrono::milliseconds d);

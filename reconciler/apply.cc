@@ -152,6 +152,13 @@ Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::s
   return Status::OK();
 }
 
+// What a contract of `manifest`'s slot (role, index) records on the chain.
+DeploymentData DataOf(const Manifest& manifest, Role role, uint32_t index) {
+  return DeploymentData{manifest.name,         manifest.network,       role,
+                        index,                 manifest.data_shards,   manifest.parity_shards,
+                        manifest.capacity_bytes, manifest.labels};
+}
+
 // How many signing chunks ApplyPlan will ask for when every node deploys:
 // the calls it will make, with their real sizes (a placeholder hash has the
 // length of a real one), packed the way SubmitChunked packs them.
@@ -159,9 +166,7 @@ size_t PlannedScans(const Manifest& manifest, const Plan& plan) {
   const std::string hash(32, '0');
   std::vector<std::string> creates, updates, cancels;
   for (const auto& a : plan.actions) {
-    DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
-                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
-                      manifest.labels};
+    const DeploymentData dd = DataOf(manifest, a.role, a.index);
     switch (a.kind) {
       case ActionKind::kCreate:
       case ActionKind::kReplace:
@@ -447,15 +452,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       d.workloads.push_back(wl);
       grid::SignDeployment(d, state.twin_id, key);
       w.deployment = d;
-      DeploymentData dd;
-      dd.name = manifest.name;
-      dd.network = manifest.network;
-      dd.role = w.action.role;
-      dd.index = w.action.index;
-      dd.k = manifest.data_shards;
-      dd.m = manifest.parity_shards;
-      dd.capacity_bytes = manifest.capacity_bytes;
-      dd.labels = manifest.labels;
+      const DeploymentData dd = DataOf(manifest, w.action.role, w.action.index);
       if (w.contract_id != 0) continue;  // complete: the contract exists
       calls.push_back(
           grid::CreateNodeContractCall(w.node_id, grid::ChallengeHex(d), dd.Encode()));
@@ -626,7 +623,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
   // six). A resize also sends the node its new deployment, right after the
   // chunk holding its contract update is accepted; an update that keeps the
   // size changes only the contract's deployment_data (metadata.labels), with
-  // the deployment's unchanged hash. Killed between the two, the next apply
+  // the hash the chain already records (no node call). Killed between the two, the next apply
   // plans the resize again and sends the same version.
   struct Update {
     const Action* action = nullptr;
@@ -644,19 +641,22 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
     if (slot == nullptr || slot->contract_id != a.old_contract_id) {
       return Status::FailedPrecondition(a.Slot() + " changed since the plan; plan again");
     }
-    auto dep = grid.GetDeployment(slot->node_id, slot->contract_id);
-    if (!dep.ok()) return dep.status().WithContext("reading the deployment of " + a.Slot());
-    DeploymentData dd{manifest.name, manifest.network, a.role, a.index,
-                      manifest.data_shards, manifest.parity_shards, manifest.capacity_bytes,
-                      manifest.labels};
+    const DeploymentData dd = DataOf(manifest, a.role, a.index);
     Update u;
     u.action = &a;
     if (a.size_bytes == a.old_size_bytes) {
-      update_calls.push_back(
-          grid::UpdateNodeContractCall(slot->contract_id, grid::ChallengeHex(*dep), dd.Encode()));
+      // The deployment stays as it is: its hash as the chain records it.
+      auto c = obs.contracts.find(slot->contract_id);
+      if (c == obs.contracts.end() || c->second.deployment_hash.empty()) {
+        return Status::FailedPrecondition(a.Slot() + ": its contract was not observed; plan again");
+      }
+      update_calls.push_back(grid::UpdateNodeContractCall(
+          slot->contract_id, c->second.deployment_hash, dd.Encode()));
       updates.push_back(std::move(u));
       continue;
     }
+    auto dep = grid.GetDeployment(slot->node_id, slot->contract_id);
+    if (!dep.ok()) return dep.status().WithContext("reading the deployment of " + a.Slot());
     grid::Deployment d = *dep;
     d.version++;
     d.signature_requirement.signatures.clear();

@@ -263,9 +263,9 @@ namespace {
 PassphraseSource g_source;
 std::string* g_remembered = nullptr;  // the passphrase of this process, once obtained
 
-// One line (without \n or \r\n) of at most 4096 bytes from `fd`; "" when
-// the stream ends before any byte. The bytes are in no other buffer.
-Result<std::string> ReadSecretLine(int fd, const std::string& what) {
+}  // namespace
+
+Result<std::string> ReadPassphraseLine(int fd, const std::string& what) {
   std::string line;
   char c;
   bool any = false;
@@ -291,12 +291,14 @@ Result<std::string> ReadSecretLine(int fd, const std::string& what) {
   return line;
 }
 
+namespace {
+
 Result<std::string> ReadFromSource(const PassphraseSource& s) {
   switch (s.kind) {
     case PassphraseSource::Kind::kNone:
       break;
     case PassphraseSource::Kind::kFd: {
-      auto line = ReadSecretLine(s.fd, fmt::format("{} {}", s.origin, s.fd));
+      auto line = ReadPassphraseLine(s.fd, fmt::format("{} {}", s.origin, s.fd));
       ::close(s.fd);
       return line;
     }
@@ -305,7 +307,7 @@ Result<std::string> ReadFromSource(const PassphraseSource& s) {
       if (fd < 0) {
         return Status::NotFound(fmt::format("{} {}: {}", s.origin, s.path, std::strerror(errno)));
       }
-      auto line = ReadSecretLine(fd, s.origin + " " + s.path);
+      auto line = ReadPassphraseLine(fd, s.origin + " " + s.path);
       ::close(fd);
       return line;
     }
@@ -324,7 +326,7 @@ Result<std::string> ReadFromSource(const PassphraseSource& s) {
         ::_exit(127);
       }
       ::close(out[1]);
-      auto line = ReadSecretLine(out[0], s.origin);
+      auto line = ReadPassphraseLine(out[0], s.origin);
       // Drain the rest so the command does not block on a full pipe.
       char sink[4096];
       while (true) {

@@ -77,6 +77,10 @@ struct PassphraseSource {
   std::string origin;
 };
 void SetPassphraseSource(PassphraseSource source);
+// One line (without "\n" or "\r\n") of at most 4096 bytes from `fd`; an
+// empty line is "", a stream that ends before any byte is an error. `what`
+// names the source in messages ("--passphrase-fd 3"). Does not close `fd`.
+Result<std::string> ReadPassphraseLine(int fd, const std::string& what);
 bool PassphraseSourceSet();
 // Forgets the passphrase ObtainPassphrase remembered (wiped).
 void ForgetPassphrase();
