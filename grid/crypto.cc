@@ -214,4 +214,29 @@ Result<PublicKey> Ss58Decode(std::string_view address) {
   return pk;
 }
 
+PublicKey Sr25519PublicFromMini(const std::array<uint8_t, 32>& mini) {
+  std::array<uint8_t, 64> h{};
+  crypto_hash_sha512(h.data(), mini.data(), mini.size());
+  std::array<uint8_t, 32> key{};
+  std::memcpy(key.data(), h.data(), 32);
+  key[0] &= 248;
+  key[31] &= 63;
+  key[31] |= 64;
+  // schnorrkel divide_scalar_bytes_by_cofactor: the little-endian 256-bit
+  // number shifted right by 3 bits.
+  uint8_t low = 0;
+  for (size_t i = key.size(); i-- > 0;) {
+    const uint8_t r = key[i] & 0x07;
+    key[i] = uint8_t((key[i] >> 3) + low);
+    low = uint8_t(r << 5);
+  }
+  PublicKey pk{};
+  // The scalar is below 2^252 and non-zero (bit 246 is set), so the product
+  // is never the identity and the call cannot fail.
+  if (crypto_scalarmult_ristretto255_base(pk.data(), key.data()) != 0) pk.fill(0);
+  sodium_memzero(h.data(), h.size());
+  sodium_memzero(key.data(), key.size());
+  return pk;
+}
+
 }  // namespace qstor::grid

@@ -62,6 +62,16 @@ bool Ed25519Verify(std::string_view public_key, std::string_view message,
 bool Ed25519VerifyHex(std::string_view public_key_hex, std::string_view message,
                       std::string_view signature_hex);
 
+// The sr25519 public key that Substrate tools (polkadot.js, subkey, the TF
+// dashboard, the ThreeFold Connect wallet) derive from the same 32-byte mini
+// secret: schnorrkel's MiniSecretKey::expand_to_keypair(ExpansionMode::Ed25519)
+// = SHA-512(mini), the first half clamped (&248, &63, |64) and divided by the
+// cofactor 8, times the ristretto255 base point (libsodium). qstor never signs
+// with sr25519 (no Debian package implements it); this key only names the
+// *other* account of the same words, so that a user is never confused about
+// where to send TFT (docs/identity.md).
+PublicKey Sr25519PublicFromMini(const std::array<uint8_t, 32>& mini);
+
 // Parses a 64-hex-char public key.
 Result<PublicKey> ParsePublicKeyHex(std::string_view hex);
 

@@ -99,6 +99,10 @@ std::string Identity::PublicKeyHex() const { return Hex(public_key_.data(), publ
 
 std::string Identity::Address() const { return Ss58Address(public_key_, 42); }
 
+std::string Identity::Sr25519Address() const {
+  return Ss58Address(Sr25519PublicFromMini(mini_), 42);
+}
+
 Ed25519Key Identity::TwinKey() const { return Ed25519Key::FromSeed(mini_); }
 
 SymmetricKey Identity::DataKey() const {

@@ -53,6 +53,11 @@ class Identity {
   const PublicKey& public_key() const { return public_key_; }
   std::string PublicKeyHex() const;
   std::string Address() const;
+  // The SS58 address of the sr25519 account of the same words (what the TF
+  // dashboard and polkadot.js create by default). A different account: qstor
+  // neither signs with it nor reads its balance; it is shown so that nobody
+  // sends TFT there by mistake (grid/crypto.h Sr25519PublicFromMini).
+  std::string Sr25519Address() const;
 
   // The twin's signing key (grid/crypto.h), for signing deployments and
   // extrinsics. The copy holds the secret: keep it no longer than needed.

@@ -70,6 +70,42 @@ TEST(Identity, MatchesSubkeyEd25519Vectors) {
   }
 }
 
+// sr25519 public keys of a phrase without derivation path, as polkadot.js's
+// keyring and subkey compute them (schnorrkel, ExpansionMode::Ed25519):
+// GRID-V3 section 7.4 (polkadot keyring 14) and Substrate's well-known
+// development phrase (`subkey inspect "bottom drive ..."`).
+TEST(Identity, Sr25519PublicKeyMatchesPolkadotKeyring) {
+  struct V {
+    const char* phrase;
+    const char* sr25519_pk;
+    const char* sr25519_address;
+    const char* ed25519_address;
+  };
+  const V vectors[] = {
+      {"neck stage box cup core magic produce exercise happy rely vocal then",
+       "60fe3393cc329aa1044be6adaa37f9d0689327dd25c11475d4a86651d6727a48",
+       "5EFsy5c74SbTa7yWs9TjRKEEfrHSYq4TDYXuPGThdKsonsFp",
+       "5EGtD8gtMcKPupQ187AY8VMx3SP6489nnFUv7b9cC2eRKiqw"},
+      {"bottom drive obey lake curtain smoke basket hold race lonely fit walk",
+       "46ebddef8cd9bb167dc30878d7113b7e168e6f0646beffd77d69d39bad76b47a",
+       "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV", nullptr},
+  };
+  for (const auto& v : vectors) {
+    auto entropy = bip39::MnemonicToEntropy(v.phrase);
+    ASSERT_TRUE(entropy.ok()) << entropy.status().ToString();
+    auto mini = SubstrateMiniSecret(*entropy, "");
+    ASSERT_TRUE(mini.ok());
+    EXPECT_EQ(ToHex(Sr25519PublicFromMini(*mini)), v.sr25519_pk) << v.phrase;
+    auto id = Identity::FromMnemonic(v.phrase);
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    EXPECT_EQ(id->Sr25519Address(), v.sr25519_address) << v.phrase;
+    if (v.ed25519_address) {
+      EXPECT_EQ(id->Address(), v.ed25519_address) << v.phrase;
+    }
+    EXPECT_NE(id->Sr25519Address(), id->Address()) << v.phrase;
+  }
+}
+
 TEST(Ss58, EncodesTheWellKnownAliceAccountId) {
   // Alice's sr25519 account id on every Substrate dev chain, prefix 42.
   PublicKey alice =
