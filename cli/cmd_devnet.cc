@@ -394,7 +394,10 @@ int ApproveLogin(const DevnetArgs& a, const std::string& url, bool as_json) {
   grid::HttpClient browser(std::chrono::seconds(30));
   auto d = browser.Send("GET", target);
   if (!d.ok()) {
-    std::cerr << "qstor devnet approve: could not deliver the callback (" << d.status().message()
+    std::string why = d.status().message();
+    if (size_t at = why.rfind(": "); at != std::string::npos) why = why.substr(at + 2);
+    std::cerr << "qstor devnet approve: could not deliver the callback to "
+              << target.substr(0, target.find('?')) << " (" << why
               << "); paste this URL into `qstor login`:\n" << cb << "\n";
     return kExitError;
   }
