@@ -3,11 +3,15 @@
 // libsodium-wrappers, and the app-side verification of the SDK
 // (parseAndValidateRedirectUrl) run on the vector callback.
 // grid/connect_login_test.cc checks qstor's C++ against the same file.
-//   node check.mjs           check vectors.json (exit 1 on any difference)
+//   node check.mjs           check vectors.json (exit 1 on any difference); with
+//                            QSTOR_BIN set, also the SDK against a devnet's login
+//                            service and phone (`qstor devnet approve <login URL>`)
 //   node check.mjs --write   (re)write vectors.json
 // See docs/identity.md "ThreeFold Connect login".
 import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import { pbkdf2Sync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -103,6 +107,49 @@ const vectors = {
   callback_url: callback,
   connect_mnemonic: mnemonic,
 };
+// With QSTOR_BIN: the SDK as the app, against a real devnet playing the login
+// service, the phone and the KYC service (`qstor devnet approve <login URL>`).
+let devnetChecks = 0;
+if (process.env.QSTOR_BIN && !process.argv.includes('--write')) {
+  const qstor = process.env.QSTOR_BIN;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'qstor-connect-sdk-'));
+  const env = { ...process.env, QSTOR_DEVNET_DIR: dir };
+  try {
+    execFileSync(qstor, ['devnet', 'start', '--data', dir, '--nodes', '2'], { env, stdio: 'pipe' });
+    const base = 'http://127.0.0.1:' + readFileSync(path.join(dir, 'devnet.port'), 'utf8').trim();
+    const app = new ThreefoldLogin(base, appId, appPhrase, '/callback', base);
+    await app.init();
+    const st = 'sdkAgainstTheDevnet0123456789';
+    const url = app.generateLoginUrl(st, {
+      scope: JSON.stringify({ doubleName: true, email: true, derivedSeed: true }),
+    });
+    const out = execFileSync(qstor, ['--json', 'devnet', 'approve', url, '--data', dir, '--print-callback'],
+                             { env, stdio: 'pipe' }).toString();
+    const cb = JSON.parse(out.trim().split('\n').pop()).callback_url;
+    // The SDK fetches the user's key from the devnet's /api/users/demo.3bot itself.
+    const got = await app.parseAndValidateRedirectUrl(new URL(cb), st);
+    if (got.profile.doubleName !== 'demo.3bot') problems.push('devnet: doubleName');
+    if (Buffer.from(got.profile.derivedSeed || '', 'base64').length !== 32) problems.push('devnet: derivedSeed');
+    if (got.profile.email?.email !== 'demo@devnet.local') problems.push('devnet: email');
+    if (!(await app.isEmailVerified(got.profile.email?.sei))) problems.push('devnet: verify-sei');
+    if (await app.isEmailVerified('bm90IGEgc2Vp')) problems.push('devnet: verify-sei accepted garbage');
+    // A forged attempt: the SDK's crypto_sign_open throws.
+    const forged = JSON.parse(execFileSync(qstor, ['--json', 'devnet', 'approve', url, '--data', dir,
+                                                   '--print-callback', '--forge'],
+                                           { env, stdio: 'pipe' }).toString().trim().split('\n').pop());
+    try {
+      await app.parseAndValidateRedirectUrl(new URL(forged.callback_url), st);
+      problems.push('devnet: the SDK accepted a forged attempt');
+    } catch (e) { /* refused */ }
+    devnetChecks = 1;
+  } catch (e) {
+    problems.push('devnet: ' + (e.stderr ? e.stderr.toString() : e.message));
+  } finally {
+    try { execFileSync(qstor, ['devnet', 'stop', '--data', dir], { env, stdio: 'pipe' }); } catch (e) { /* not running */ }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (process.argv.includes('--write')) {
   writeFileSync(file, JSON.stringify(vectors, null, 2) + '\n');
   console.log(`wrote ${file}`);
@@ -118,4 +165,4 @@ if (problems.length) {
   for (const p of problems) console.log('FAILED: ' + p);
   process.exit(1);
 }
-console.log('connect vectors: 1 passed, 0 failed');
+console.log(`connect vectors: ${1 + devnetChecks} passed, 0 failed`);
