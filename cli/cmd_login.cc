@@ -74,7 +74,7 @@ struct LoginService {
 };
 Result<LoginService> ServiceFor(const std::string& network) {
   if (network == "devnet") {
-    auto ep = grid::ResolveNetwork("devnet");
+    auto ep = ConnectNetwork("devnet", true);  // starts it when it is not running, as apply does
     if (!ep.ok()) return ep.status();
     return LoginService{ep->base_url, ep->base_url};
   }
