@@ -398,6 +398,7 @@ int Run(int argc, char** argv) {
 
   RegisterValidate(app, ctx);
   RegisterInit(app, ctx);
+  RegisterLogin(app, ctx);
   RegisterPlanApply(app, ctx);
   RegisterInspect(app, ctx);
   RegisterNodes(app, ctx);

@@ -54,7 +54,8 @@ TEST(CliTest, VersionAndHelp) {
   CmdResult h = Qstor("--help");
   EXPECT_EQ(h.code, 0);
   for (const char* cmd : {"init", "validate", "diff", "apply", "list", "status", "destroy",
-                          "wallet", "mount", "umount", "recover", "monitor", "devnet", "zdb"}) {
+                          "wallet", "mount", "umount", "recover", "monitor", "devnet", "zdb",
+                          "login", "whoami"}) {
     EXPECT_NE(h.out.find(std::string("  ") + cmd), std::string::npos) << cmd;
   }
 }
@@ -88,6 +89,10 @@ TEST(CliTest, CompletionAndManPageFollowTheCommandDefinitions) {
   EXPECT_EQ(complete("qstor fs repair --passphrase-f"), "--passphrase-fd --passphrase-file")
       << "the command's own flag once, and the global ones";
   EXPECT_EQ(complete("qstor devnet st"), "start stop status");
+  EXPECT_EQ(complete("qstor who"), "whoami");
+  EXPECT_EQ(complete("qstor wallet ex"), "export-mnemonic");
+  EXPECT_EQ(complete("qstor init --from-c"), "--from-connect");
+  EXPECT_EQ(complete("qstor devnet approve --fo"), "--forge");
   EXPECT_EQ(complete("qstor --js"), "--json");
   EXPECT_EQ(complete("qstor validate examples/stor"), "examples/storage.yaml");
   EXPECT_EQ(complete("qstor nosuch"), "") << "nothing is made up";

@@ -3,7 +3,7 @@
 //   devnet serve   foreground server (used by `start` and tests)
 //   devnet start   daemon: pid file, log file, waits until it answers
 //   devnet stop | status | reset
-//   devnet approve <uuid|threebot://...|TFT:...>   play the phone app
+//   devnet approve <uuid|threebot://...|TFT:...|login URL>   play the phone app
 //   devnet node down|up|wipe|slow ID [--latency-ms N]
 #include <fcntl.h>
 #include <signal.h>
@@ -55,6 +55,12 @@ struct DevnetArgs {
   std::string action;
   uint32_t node_id = 0;
   uint32_t latency_ms = 0;
+  // approve <login URL>
+  bool deny = false;
+  bool forge = false;
+  bool print_callback = false;
+  std::string user = "demo.3bot";
+  std::string deliver;
 };
 
 std::string DataDir(const DevnetArgs& a) {
@@ -353,12 +359,81 @@ Status PairDevnetPhone(const std::string& url, uint32_t twin_id) {
 // lacks the key of the request's twin, it is paired from this machine's
 // identity (keystore or QSTOR_MNEMONIC), after checking that the request's
 // twin is this identity's. Only ever sent to the devnet on 127.0.0.1.
+// A ThreeFold Connect login URL (http[s]://...?state=..&appid=..): the
+// devnet's phone signs an attempt as `a.user` (POST /app/login), then this
+// command plays the browser and delivers the callback to
+// http://<appid><redirecturl> (or to --deliver's host and port), or prints
+// it (--print-callback) for pasting into `qstor login`.
+int ApproveLogin(const DevnetArgs& a, const std::string& url, bool as_json) {
+  grid::HttpClient c(std::chrono::seconds(60));
+  json body{{"url", a.request}, {"user", a.user}, {"deny", a.deny}, {"forge", a.forge}};
+  auto r = c.Send("POST", url + "/app/login", body.dump());
+  if (!r.ok() || r->status != 200) return Answer(r, as_json, "approve");
+  json j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j.contains("callback_url") || !j["callback_url"].is_string()) {
+    std::cerr << "qstor devnet approve: the devnet answered no callback_url: " << r->body << "\n";
+    return kExitError;
+  }
+  std::string cb = j["callback_url"].get<std::string>();
+  if (a.print_callback) {
+    if (as_json) {
+      std::cout << json{{"callback_url", cb}, {"approved", j.value("approved", false)}}.dump() << "\n";
+    } else {
+      std::cout << cb << "\n";
+    }
+    return kExitOk;
+  }
+  std::string target = cb;
+  if (!a.deliver.empty()) {
+    // http://<appid>/path?q -> <deliver>/path?q
+    size_t path = cb.find('/', std::string("http://").size());
+    std::string base = a.deliver;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    target = base + (path == std::string::npos ? std::string("/") : cb.substr(path));
+  }
+  grid::HttpClient browser(std::chrono::seconds(30));
+  auto d = browser.Send("GET", target);
+  if (!d.ok()) {
+    std::string why = d.status().message();
+    if (size_t at = why.rfind(": "); at != std::string::npos) why = why.substr(at + 2);
+    std::cerr << "qstor devnet approve: could not deliver the callback to "
+              << target.substr(0, target.find('?')) << " (" << why
+              << "); paste this URL into `qstor login`:\n" << cb << "\n";
+    return kExitError;
+  }
+  if (as_json) {
+    std::cout << json{{"delivered", true},
+                      {"status", d->status},
+                      {"approved", j.value("approved", false)},
+                      {"forged", j.value("forged", false)},
+                      {"user", a.user}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << (j.value("approved", false) ? "Approved" : "Refused") << " the login as "
+              << a.user << (j.value("forged", false) ? " (forged signature)" : "")
+              << "; callback delivered (HTTP " << d->status << ").\n";
+  }
+  return d->status == 200 ? kExitOk : kExitError;
+}
+
+bool IsLoginUrl(const std::string& s) {
+  return (s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0) &&
+         s.find("appid=") != std::string::npos && s.find("state=") != std::string::npos;
+}
+
 int Approve(const DevnetArgs& a, bool as_json) {
   std::string dir = DataDir(a);
   auto url = LiveUrl(dir);
   if (!url) {
     std::cerr << "qstor devnet approve: devnet not running (" << dir
               << "); start it with `qstor devnet start`\n";
+    return kExitError;
+  }
+  if (IsLoginUrl(a.request)) return ApproveLogin(a, *url, as_json);
+  if (a.deny || a.forge || a.print_callback || !a.deliver.empty()) {
+    std::cerr << "qstor devnet approve: --deny, --forge, --print-callback and --deliver are for "
+                 "ThreeFold Connect login URLs\n";
     return kExitError;
   }
   grid::HttpClient c(std::chrono::seconds(60));
@@ -421,9 +496,24 @@ void RegisterDevnet(CLI::App& app, Context& ctx) {
 
   CLI::App* approve = dn->add_subcommand(
       "approve", "Play the phone app: sign and pay a sign-and-pay request (uuid or "
-                 "threebot://signandpay/#URL) or pay a top-up URI (TFT:...)");
-  approve->add_option("request", a->request, "uuid, threebot:// URI or TFT: URI")->required();
+                 "threebot://signandpay/#URL), pay a top-up URI (TFT:...), or approve a "
+                 "ThreeFold Connect login (its login URL)");
+  approve->add_option("request", a->request,
+                      "uuid, threebot:// URI, TFT: URI, or a ThreeFold Connect login URL")
+      ->required();
   approve->add_option("--data", a->data, "Data directory");
+  approve->add_flag("--deny", a->deny, "Login URL: refuse the login on the phone");
+  approve->add_flag("--forge", a->forge,
+                    "Login URL: sign the attempt with another key than the user's (tests)");
+  approve->add_option("--user", a->user, "Login URL: the devnet user who logs in")
+      ->capture_default_str();
+  approve->add_flag("--print-callback", a->print_callback,
+                    "Login URL: print the callback URL (to paste into `qstor login`) instead of "
+                    "delivering it");
+  approve->add_option("--deliver", a->deliver,
+                      "Login URL: deliver the callback to this base URL (e.g. "
+                      "http://127.0.0.1:PORT, for `qstor login --callback-port PORT`) instead of "
+                      "http://<appid>");
   approve->callback([&ctx, a] { ctx.exit_code = Approve(*a, ctx.global.json); });
 
   CLI::App* node = dn->add_subcommand("node", "Faults: take a node down, bring it up, wipe its "

@@ -12,6 +12,8 @@
 #include <sodium.h>
 
 #include "grid/bip39.h"
+#include "grid/connect_login.h"
+#include "reconciler/connect_profile.h"
 #include "reconciler/keystore.h"
 #endif
 
@@ -23,7 +25,60 @@ namespace {
 struct InitOptions {
   std::string mnemonic_file;
   bool force = false;
+  bool from_connect = false;
 };
+
+// qstor init --from-connect: the words from the derivedSeed of the
+// ThreeFold Connect login (`qstor login`), docs/identity.md. The passphrase
+// that sealed the login becomes the keystore's.
+int RunInitFromConnect(const Context& ctx, const InitOptions& opt, const std::string& home,
+                       const std::string& path) {
+  auto fail = [](const Status& st) {
+    std::cerr << "qstor init: " << st.message() << "\n";
+    return kExitError;
+  };
+  if (!opt.mnemonic_file.empty()) {
+    return fail(Status::InvalidArgument("--from-connect and --mnemonic-file exclude each other"));
+  }
+  auto pass = reconciler::ObtainPassphrase(
+      "Passphrase of the ThreeFold Connect login (it becomes the keystore's): ", false);
+  if (!pass.ok()) return fail(pass.status());
+  auto profile = reconciler::LoadConnectProfile(home, *pass);
+  if (!profile.ok()) return fail(profile.status());
+  if (!profile->derived_seed) {
+    return fail(Status::FailedPrecondition(
+        "scope: the ThreeFold Connect login of " + profile->double_name +
+        " has no derivedSeed (the app did not share it); run `qstor login` again and allow it"));
+  }
+  auto words = grid::connect::ConnectMnemonic(*profile->derived_seed);
+  if (!words.ok()) return fail(words.status());
+  auto pub = reconciler::WriteKeystore(path, *words, *pass, opt.force);
+  sodium_memzero(words->data(), words->size());
+  if (!pub.ok()) return fail(pub.status());
+  profile->identity_from_connect = true;
+  Status st = reconciler::AdoptConnectProfile(home, *pass, *profile);
+  if (!st.ok()) return fail(st.WithContext("storing the login in the keystore"));
+  if (ctx.global.json) {
+    std::cout << nlohmann::json{{"version", 1},
+                                {"keystore", path},
+                                {"public_key", pub->public_key_hex},
+                                {"address", pub->address},
+                                {"created", true},
+                                {"from_connect", profile->double_name}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "A new identity was derived from the ThreeFold Connect login of "
+              << profile->double_name
+              << ".\nLogging in again (`qstor login`, then `qstor recover --from-connect`) gets it "
+                 "back on any machine; `qstor wallet export-mnemonic` shows its 24 words for a "
+                 "paper copy.\n"
+              << "Keystore:   " << path << " (encrypted, mode 0600)\n"
+              << "Public key: " << pub->public_key_hex << "\n"
+              << "Address:    " << pub->address << "\n";
+  }
+  return kExitOk;
+}
 
 int RunInit(const Context& ctx, const InitOptions& opt) {
   auto fail = [](const Status& st) {
@@ -42,6 +97,8 @@ int RunInit(const Context& ctx, const InitOptions& opt) {
                                         "unless written down)"));
     }
   }
+
+  if (opt.from_connect) return RunInitFromConnect(ctx, opt, *home, path);
 
   // Where the words come from: a file, QSTOR_MNEMONIC, or fresh randomness.
   std::string words;
@@ -123,6 +180,9 @@ void RegisterInit(CLI::App& app, Context& ctx) {
   cmd->add_option("--mnemonic-file", opt->mnemonic_file,
                   "Import the words from this file ('-' = stdin) instead of creating new ones");
   cmd->add_flag("--force", opt->force, "Replace an existing keystore");
+  cmd->add_flag("--from-connect", opt->from_connect,
+                "Derive the identity from the ThreeFold Connect login's derivedSeed (`qstor "
+                "login` first; docs/identity.md)");
   cmd->callback([&ctx, opt]() { ctx.exit_code = RunInit(ctx, *opt); });
 }
 

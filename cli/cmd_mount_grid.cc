@@ -35,8 +35,10 @@
 #include "fs/mount/object_store_sink.h"
 #include "fs/repair.h"
 #include "grid/bip39.h"
+#include "grid/connect_login.h"
 #include "grid/http_grid.h"
 #include "grid/network.h"
+#include "reconciler/connect_profile.h"
 #include "reconciler/keystore.h"
 
 namespace qstor::cli {
@@ -892,6 +894,7 @@ struct RecoverCli {
   std::string lease = "60s";
   std::string lease_renew = "20s";
   bool foreground = false;
+  bool from_connect = false;
 };
 
 int RunRecover(const Context& ctx, const RecoverCli& c) {
@@ -914,6 +917,7 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
   // 1. The identity: the keystore, or the words (then imported into a new
   //    keystore once the grid confirmed there is something to recover).
   std::optional<grid::Identity> identity;
+  std::optional<reconciler::ConnectProfile> connect_profile;
   std::string import_words, import_pass;
   auto wipe = [&]() {
     sodium_memzero(import_words.data(), import_words.size());
@@ -928,6 +932,42 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
     auto id = OpenKeystoreIdentity(*home, c.passphrase_fd);
     if (!id.ok()) return FailWith(id.status(), what);
     identity.emplace(std::move(id).value());
+  } else if (pub.status().code() == Status::Code::kNotFound && c.from_connect) {
+    // The words from the ThreeFold Connect login's derivedSeed; the login's
+    // passphrase becomes the new keystore's.
+    auto pass = KeystorePassphrase(keystore, c.passphrase_fd, false);
+    if (!pass.ok()) return FailWith(pass.status(), what);
+    import_pass = std::move(pass).value();
+    auto profile = reconciler::LoadConnectProfile(*home, import_pass);
+    if (!profile.ok()) {
+      wipe();
+      return FailWith(profile.status(), what);
+    }
+    if (!profile->derived_seed) {
+      wipe();
+      return FailWith(Status::FailedPrecondition(
+                          "scope: the ThreeFold Connect login of " + profile->double_name +
+                          " has no derivedSeed; run `qstor login` again and allow it"),
+                      what);
+    }
+    auto w = grid::connect::ConnectMnemonic(*profile->derived_seed);
+    if (!w.ok()) {
+      wipe();
+      return FailWith(w.status(), what);
+    }
+    import_words = std::move(w).value();
+    auto id = grid::Identity::FromMnemonic(import_words);
+    if (!id.ok()) {
+      wipe();
+      return FailWith(id.status(), what);
+    }
+    identity.emplace(std::move(id).value());
+    profile->identity_from_connect = true;
+    connect_profile = std::move(profile).value();
+    if (!ctx.global.json) {
+      std::cout << "identity from the ThreeFold Connect login of " << connect_profile->double_name
+                << "\n";
+    }
   } else if (pub.status().code() == Status::Code::kNotFound) {
     std::string words;
     if (!c.mnemonic_file.empty()) {
@@ -1035,6 +1075,13 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
   // 3. The keystore (when the words were given) and the state.
   if (!import_words.empty()) {
     auto w = reconciler::WriteKeystore(keystore, import_words, import_pass, false);
+    if (w.ok() && connect_profile) {
+      Status ast = reconciler::AdoptConnectProfile(*home, import_pass, *connect_profile);
+      if (!ast.ok()) {
+        std::cerr << "qstor recover: warning: the login was not stored in the keystore: "
+                  << ast.message() << "\n";
+      }
+    }
     wipe();
     if (!w.ok()) return FailWith(w.status().WithContext("writing the keystore"), what);
     if (!ctx.global.json) std::cout << "keystore written: " << keystore << " (mode 0600)\n";
@@ -1196,6 +1243,9 @@ void RegisterRecover(CLI::App& app, Context& ctx) {
                   "Without a keystore: read the 24 words from this file ('-' = stdin)");
   cmd->add_option("--passphrase-fd", c->passphrase_fd,
                   "Read the keystore passphrase from this file descriptor (one line)");
+  cmd->add_flag("--from-connect", c->from_connect,
+                "Without a keystore: the identity from the ThreeFold Connect login (`qstor login` "
+                "first), no words typed");
   cmd->add_option("--cache-dir", c->cache_dir,
                   "Cache directory (default mount-cache/NETWORK/NAME under $QSTOR_HOME or $XDG_STATE_HOME/qstor)");
   cmd->add_option("--cache-size", c->cache_size, "Cache size limit")->capture_default_str();

@@ -8,9 +8,12 @@
 #include "cli/commands.h"
 
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
+#include <sodium.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -200,6 +203,50 @@ void RegisterWallet(CLI::App& app, Context& ctx) {
     } else {
       std::cout << pub->address << "\n";
     }
+  });
+  auto allow_pipe = std::make_shared<bool>(false);
+  CLI::App* exportm = wallet->add_subcommand(
+      "export-mnemonic",
+      "Show the keystore's 24 words (after the passphrase) for a paper copy, e.g. of an\n"
+      "identity derived from ThreeFold Connect. Only to a terminal unless --allow-non-terminal.");
+  exportm->add_flag("--allow-non-terminal", *allow_pipe,
+                    "Also print when stdout is not a terminal (a pipe or a file: keep it safe)");
+  exportm->callback([&ctx, allow_pipe]() {
+    auto fail = [&ctx](const Status& st) {
+      std::cerr << "qstor wallet export-mnemonic: " << st.message() << "\n";
+      ctx.exit_code = kExitError;
+    };
+    auto home = reconciler::DefaultQstorHome();
+    if (!home.ok()) return fail(home.status());
+    const std::string path = reconciler::KeystorePath(*home);
+    auto pub = reconciler::ReadKeystorePublic(path);
+    if (!pub.ok()) return fail(pub.status());
+    if (!StdoutIsTerminal() && !*allow_pipe) {
+      return fail(Status::FailedPrecondition(
+          "stdout is not a terminal: the words are printed only to a terminal (pass "
+          "--allow-non-terminal to print them anyway)"));
+    }
+    auto pass = reconciler::ObtainPassphrase("Passphrase for " + path + ": ", false);
+    if (!pass.ok()) return fail(pass.status());
+    auto words = reconciler::ReadMnemonic(path, *pass);
+    sodium_memzero(pass->data(), pass->size());
+    if (!words.ok()) return fail(words.status());
+    if (ctx.global.json) {
+      std::cout << nlohmann::json{{"version", 1}, {"address", pub->address}, {"mnemonic", *words}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "The 24 recovery words of " << pub->address << ":\n\n";
+      std::istringstream in(*words);
+      std::string w;
+      for (int i = 1; in >> w; ++i) {
+        std::cout << (i < 10 ? "   " : "  ") << i << ". " << w << (i % 4 == 0 ? "\n" : "\t");
+      }
+      sodium_memzero(w.data(), w.size());
+      std::cout << "\nWrite them down on paper and keep them offline: anyone who has them "
+                   "controls your twin and your storage.\n";
+    }
+    sodium_memzero(words->data(), words->size());
   });
   auto c = std::make_shared<WalletCli>();
   CLI::App* balance = wallet->add_subcommand("balance", "The twin's balance on the network");

@@ -7,6 +7,7 @@ namespace qstor::cli {
 
 void RegisterValidate(CLI::App& app, Context& ctx);   // validate
 void RegisterInit(CLI::App& app, Context& ctx);       // init
+void RegisterLogin(CLI::App& app, Context& ctx);      // login, whoami (ThreeFold Connect)
 void RegisterPlanApply(CLI::App& app, Context& ctx);  // diff/plan, apply, destroy, force-unlock
 void RegisterInspect(CLI::App& app, Context& ctx);    // list, status
 void RegisterWallet(CLI::App& app, Context& ctx);     // wallet

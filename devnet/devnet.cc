@@ -29,6 +29,7 @@
 #include "devnet/sqlite_db.h"
 #include "devnet/zdb_process.h"
 #include "grid/challenge.h"
+#include "grid/connect_login.h"
 #include "grid/crypto.h"
 #include "grid/extrinsic.h"
 #include "grid/http_client.h"
@@ -342,6 +343,10 @@ struct Devnet::Impl {
   Status CheckNodeAuth(const HttpRequest& r, uint32_t owner_twin);
   Result<json> Deposit(uint32_t twin_id, uint64_t amount, const std::string& memo);
   Result<json> AppApprove(const std::string& uuid_or_uri);
+  // ThreeFold Connect login (docs/devnet.md): the users API, the phone's
+  // attempt, the KYC service's verify-sei.
+  Result<grid::connect::PhoneUser> ConnectUser(const std::string& name);
+  HttpResponse HandleConnect(const HttpRequest& r, const std::vector<std::string>& parts);
   std::string BaseUrl() const { return "http://127.0.0.1:" + std::to_string(http->port()); }
 };
 
@@ -393,6 +398,7 @@ CREATE TABLE IF NOT EXISTS deposits(id INTEGER PRIMARY KEY AUTOINCREMENT, twin_i
 CREATE TABLE IF NOT EXISTS sign_requests(uuid TEXT PRIMARY KEY, body TEXT, state TEXT,
   created_at INTEGER, response TEXT);
 CREATE TABLE IF NOT EXISTS app_keys(twin_id INTEGER PRIMARY KEY, seed TEXT);
+CREATE TABLE IF NOT EXISTS connect_users(name TEXT PRIMARY KEY, seed TEXT, email TEXT);
 )SQL"));
   auto meta = db->Query("SELECT key, value FROM meta");
   if (!meta.ok()) return meta.status();
@@ -1094,6 +1100,10 @@ HttpResponse Devnet::Impl::Handle(const HttpRequest& r) {
   }
   if (root == "chain") return HandleChain(r, parts);
   if (root == "admin") return HandleAdmin(r, parts);
+  if ((root == "api" && parts.size() >= 2 && parts[1] == "users") ||
+      (root == "app" && parts.size() == 2 && parts[1] == "login") || root == "verification") {
+    return HandleConnect(r, parts);
+  }
   if (root == "bridge" || root == "api" || root == "app") return HandlePayments(r, parts);
   return JsonError(404, "no route for " + r.method + " " + r.path);
 }
@@ -1696,6 +1706,123 @@ Result<json> Devnet::Impl::AppApprove(const std::string& what) {
                                  {answer.dump(), uuid}));
   answer["callback"] = cb_result;
   return answer;
+}
+
+// ---------------------------------------------------------------------------
+// ThreeFold Connect login: the devnet plays the login service (the users
+// API), the phone (POST /app/login signs an attempt for a login URL) and the
+// KYC service (POST /verification/verify-sei). Users live in the ledger's
+// connect_users table with a key made on first use, so the same devnet
+// always gives the same user the same key (and so the same derivedSeed).
+
+namespace {
+constexpr const char* kKycRow = "@openkyc";  // not a valid doubleName: cannot collide
+}  // namespace
+
+Result<grid::connect::PhoneUser> Devnet::Impl::ConnectUser(const std::string& name) {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  auto rows = db->Query("SELECT seed, email FROM connect_users WHERE name = ?", {name});
+  if (!rows.ok()) return rows.status();
+  std::string seed_hex, email;
+  if (rows->empty()) {
+    seed_hex = RandomHex(32);
+    email = name == kKycRow ? "" : name.substr(0, name.find('.')) + "@devnet.local";
+    QSTOR_RETURN_IF_ERROR(db->Exec("INSERT INTO connect_users(name, seed, email) VALUES(?,?,?)",
+                                   {name, seed_hex, email}));
+  } else {
+    seed_hex = AsString((*rows)[0][0]);
+    email = AsString((*rows)[0][1]);
+  }
+  auto seed = grid::HexDecode(seed_hex);
+  if (!seed.ok() || seed->size() != 32) return Status::Corruption("connect_users: bad seed of " + name);
+  grid::connect::PhoneUser u;
+  u.double_name = name;
+  u.email = email;
+  std::memcpy(u.seed.data(), seed->data(), 32);
+  return u;
+}
+
+HttpResponse Devnet::Impl::HandleConnect(const HttpRequest& r,
+                                         const std::vector<std::string>& parts) {
+  namespace cn = grid::connect;
+  auto kyc_key = [&]() -> Result<grid::Ed25519Key> {
+    auto k = ConnectUser(kKycRow);
+    if (!k.ok()) return k.status();
+    return grid::Ed25519Key::FromSeed(k->seed);
+  };
+  if (parts[0] == "api" && parts.size() == 3 && (r.method == "GET" || r.method == "HEAD")) {
+    std::string name = UrlDecode(parts[2], false);
+    Status st = cn::CheckDoubleName(name);
+    if (!st.ok()) return JsonError(400, st.message());
+    // Known users only; demo.3bot always exists.
+    if (name != "demo.3bot") {
+      std::lock_guard<std::recursive_mutex> lock(mu);
+      auto rows = db->Query("SELECT 1 FROM connect_users WHERE name = ?", {name});
+      if (!rows.ok()) return Error(rows.status());
+      if (rows->empty()) return JsonError(404, "users: no user " + name);
+    }
+    auto u = ConnectUser(name);
+    if (!u.ok()) return Error(u.status());
+    auto key = grid::Ed25519Key::FromSeed(u->seed);
+    const auto& pk = key.public_key();
+    return Json(200, {{"doublename", name},
+                      {"publicKey", cn::Base64Encode(std::string(
+                                        reinterpret_cast<const char*>(pk.data()), pk.size()))}});
+  }
+  if (parts[0] == "app" && r.method == "POST") {
+    auto j = grid::ParseJson(r.body, "app/login");
+    if (!j.ok()) return Error(j.status());
+    if (!j->is_object() || !j->contains("url") || !(*j)["url"].is_string()) {
+      return JsonError(400, "app/login: expected {url, user?, deny?, forge?}");
+    }
+    auto params = cn::ParseLoginUrl((*j)["url"].get<std::string>());
+    if (!params.ok()) return Error(params.status());
+    std::string name = j->value("user", std::string("demo.3bot"));
+    Status st = cn::CheckDoubleName(name);
+    if (!st.ok()) return JsonError(400, st.message());
+    if (j->value("deny", false)) {
+      return Json(200, {{"callback_url", cn::PhoneRefusalUrl(*params)},
+                        {"doubleName", name},
+                        {"approved", false}});
+    }
+    auto u = ConnectUser(name);
+    if (!u.ok()) return Error(u.status());
+    auto kyc = kyc_key();
+    if (!kyc.ok()) return Error(kyc.status());
+    // The signed email identifier: the KYC key's signature over
+    // {"email","identifier"} (crypto_sign attached, base64).
+    json ident{{"email", u->email}, {"identifier", name}};
+    u->email_sei = cn::Base64Encode(kyc->Sign(ident.dump()) + ident.dump());
+    std::array<uint8_t, 32> signer = u->seed;
+    if (j->value("forge", false)) randombytes_buf(signer.data(), signer.size());
+    auto url = cn::PhoneSignAttempt(*params, *u, signer);
+    sodium_memzero(signer.data(), signer.size());
+    if (!url.ok()) return Error(url.status());
+    return Json(200, {{"callback_url", *url},
+                      {"doubleName", name},
+                      {"approved", true},
+                      {"forged", j->value("forge", false)}});
+  }
+  if (parts[0] == "verification" && parts.size() == 2 && parts[1] == "verify-sei" &&
+      r.method == "POST") {
+    auto j = grid::ParseJson(r.body, "verify-sei");
+    if (!j.ok()) return Error(j.status());
+    if (!j->is_object() || !j->contains("signedEmailIdentifier") ||
+        !(*j)["signedEmailIdentifier"].is_string()) {
+      return JsonError(400, "verify-sei: expected {signedEmailIdentifier}");
+    }
+    auto raw = cn::Base64Decode((*j)["signedEmailIdentifier"].get<std::string>(), "sei");
+    if (!raw.ok() || raw->size() <= 64) return JsonError(400, "verify-sei: not a signed identifier");
+    auto kyc = kyc_key();
+    if (!kyc.ok()) return Error(kyc.status());
+    std::string sig = raw->substr(0, 64), body = raw->substr(64);
+    std::string pk(reinterpret_cast<const char*>(kyc->public_key().data()), 32);
+    if (!grid::Ed25519Verify(pk, body, sig)) return JsonError(400, "verify-sei: bad signature");
+    auto ident = json::parse(body, nullptr, false);
+    if (ident.is_discarded() || !ident.is_object()) return JsonError(400, "verify-sei: bad body");
+    return Json(200, ident);
+  }
+  return JsonError(404, "no route for " + r.method + " " + r.path);
 }
 
 HttpResponse Devnet::Impl::HandlePayments(const HttpRequest& r,

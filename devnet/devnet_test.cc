@@ -605,6 +605,27 @@ TEST_F(DevnetTest, SignAndPayRelayAndAppApprove) {
   EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 6 * grid::kUnitsPerTft);
 }
 
+// ThreeFold Connect: the login service's users API keeps a user's key across
+// restarts (it is in the ledger), so the same devnet gives the same derivedSeed;
+// the phone refuses a malformed login URL.
+TEST_F(DevnetTest, ConnectUsersApiKeepsKeysAcrossRestarts) {
+  grid::HttpClient c(std::chrono::seconds(10));
+  auto first = c.Send("GET", devnet_->base_url() + "/api/users/demo.3bot");
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->status, 200) << first->body;
+  EXPECT_NE(first->body.find("\"publicKey\""), std::string::npos) << first->body;
+  RestartDevnet();
+  auto second = c.Send("GET", devnet_->base_url() + "/api/users/demo.3bot");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->body, first->body);
+  auto bad = c.Send("POST", devnet_->base_url() + "/app/login", R"({"url":"http://x/?state=a&appid=b"})");
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  auto none = c.Send("POST", devnet_->base_url() + "/app/login", "{}");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->status, 400) << none->body;
+}
+
 TEST_F(DevnetTest, FaultsDownUpWipeSlow) {
   auto key = grid::Ed25519Key::Generate();
   auto twin = Register(key);

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -256,6 +257,164 @@ Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view pa
   auto id = grid::Identity::FromMnemonic(*words);
   sodium_memzero(words->data(), words->size());
   return id;
+}
+
+namespace {
+
+constexpr char kSealedFormat[] = "qstor-sealed";
+
+// XChaCha20-Poly1305 under `key`: returns (nonce, ciphertext).
+std::pair<std::string, std::string> Seal(const uint8_t* key, std::string_view ad,
+                                         std::string_view plain) {
+  std::string nonce(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, '\0');
+  randombytes_buf(nonce.data(), nonce.size());
+  std::string cipher(plain.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      reinterpret_cast<unsigned char*>(cipher.data()), &clen,
+      reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
+      reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr,
+      reinterpret_cast<const unsigned char*>(nonce.data()), key);
+  cipher.resize(clen);
+  return {nonce, cipher};
+}
+
+Result<std::string> Unseal(const uint8_t* key, std::string_view ad, const std::string& nonce,
+                           const std::string& cipher, const std::string& what) {
+  if (nonce.size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ||
+      cipher.size() < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    return Status::Corruption(what + ": bad nonce or ciphertext");
+  }
+  std::string plain(cipher.size() - crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long plen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(plain.data()), &plen, nullptr,
+          reinterpret_cast<const unsigned char*>(cipher.data()), cipher.size(),
+          reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
+          reinterpret_cast<const unsigned char*>(nonce.data()), key) != 0) {
+    return Status::Unauthenticated(what + ": wrong passphrase (or the file was modified)");
+  }
+  plain.resize(plen);
+  return plain;
+}
+
+// The Argon2id key and the additional data of an existing keystore.
+struct KeystoreKey {
+  nlohmann::json j;
+  uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  std::string ad;
+  ~KeystoreKey() { sodium_memzero(key, sizeof key); }
+};
+
+Result<std::unique_ptr<KeystoreKey>> OpenKeystoreKey(const std::string& path,
+                                                     std::string_view passphrase) {
+  // Authenticates the passphrase (and the file) first.
+  auto words = ReadMnemonic(path, passphrase);
+  if (!words.ok()) return words.status();
+  sodium_memzero(words->data(), words->size());
+  auto out = std::make_unique<KeystoreKey>();
+  auto j = LoadJson(path);
+  if (!j.ok()) return j.status();
+  out->j = std::move(j).value();
+  auto pub = ReadKeystorePublic(path);
+  if (!pub.ok()) return pub.status();
+  uint64_t ops = out->j["kdf"]["opslimit"].get<uint64_t>();
+  uint64_t mem = out->j["kdf"]["memlimit"].get<uint64_t>();
+  auto salt = HexField(out->j, "kdf", "salt", crypto_pwhash_SALTBYTES);
+  if (!salt.ok()) return salt.status();
+  QSTOR_RETURN_IF_ERROR(
+      DeriveKey(passphrase, reinterpret_cast<const uint8_t*>(salt->data()), ops, mem, out->key));
+  out->ad = AdditionalData(*pub, ops, mem) + "|connect";
+  return out;
+}
+
+std::string SealedAd(std::string_view label, uint64_t ops, uint64_t mem) {
+  return fmt::format("{}/v1|{}|{}|{}|{}|{}", kSealedFormat, label, kKdfAlg, ops, mem, kCipherAlg);
+}
+
+}  // namespace
+
+std::string ConnectLoginPath(const std::string& home) { return home + "/connect-login.json"; }
+
+Status WriteKeystoreConnect(const std::string& path, std::string_view passphrase,
+                            std::string_view profile) {
+  auto k = OpenKeystoreKey(path, passphrase);
+  if (!k.ok()) return k.status();
+  auto [nonce, cipher] = Seal((*k)->key, (*k)->ad, profile);
+  nlohmann::json j = (*k)->j;
+  j["connect"] = {{"alg", kCipherAlg},
+                  {"nonce", grid::HexEncode(nonce)},
+                  {"ciphertext", grid::HexEncode(cipher)}};
+  return WritePrivateAtomic(path, j.dump(2) + "\n");
+}
+
+Result<std::optional<std::string>> ReadKeystoreConnect(const std::string& path,
+                                                      std::string_view passphrase) {
+  auto k = OpenKeystoreKey(path, passphrase);
+  if (!k.ok()) return k.status();
+  const auto& j = (*k)->j;
+  if (!j.contains("connect")) return std::optional<std::string>();
+  auto nonce = HexField(j, "connect", "nonce", crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  if (!nonce.ok()) return nonce.status();
+  auto cipher = HexField(j, "connect", "ciphertext", 0);
+  if (!cipher.ok()) return cipher.status();
+  auto plain = Unseal((*k)->key, (*k)->ad, *nonce, *cipher, "keystore " + path + " (connect)");
+  if (!plain.ok()) return plain.status();
+  return std::optional<std::string>(std::move(plain).value());
+}
+
+Status WriteSealedFile(const std::string& path, std::string_view label, std::string_view plaintext,
+                       std::string_view passphrase, const KeystoreKdf& kdf) {
+  if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
+  QSTOR_RETURN_IF_ERROR(CheckKdf(kdf.opslimit, kdf.memlimit));
+  if (passphrase.size() < 8) {
+    return Status::InvalidArgument("the passphrase must be at least 8 characters");
+  }
+  uint8_t salt[crypto_pwhash_SALTBYTES];
+  randombytes_buf(salt, sizeof salt);
+  uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  QSTOR_RETURN_IF_ERROR(DeriveKey(passphrase, salt, kdf.opslimit, kdf.memlimit, key));
+  auto [nonce, cipher] = Seal(key, SealedAd(label, kdf.opslimit, kdf.memlimit), plaintext);
+  sodium_memzero(key, sizeof key);
+  nlohmann::json j{
+      {"format", kSealedFormat},
+      {"version", 1},
+      {"label", std::string(label)},
+      {"kdf",
+       {{"alg", kKdfAlg},
+        {"opslimit", kdf.opslimit},
+        {"memlimit", kdf.memlimit},
+        {"salt", grid::HexEncode(std::string_view(reinterpret_cast<char*>(salt), sizeof salt))}}},
+      {"cipher",
+       {{"alg", kCipherAlg}, {"nonce", grid::HexEncode(nonce)}, {"ciphertext", grid::HexEncode(cipher)}}}};
+  return WritePrivateAtomic(path, j.dump(2) + "\n");
+}
+
+Result<std::string> ReadSealedFile(const std::string& path, std::string_view label,
+                                   std::string_view passphrase) {
+  if (sodium_init() < 0) return Status::Internal("libsodium failed to initialise");
+  auto text = ReadFileBounded(path, kMaxKeystoreBytes, std::string(label));
+  if (!text.ok()) return text.status();
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kSealedFormat ||
+      j.value("version", 0) != 1 || j.value("label", "") != label || !j["kdf"].is_object() ||
+      !j["kdf"]["opslimit"].is_number_unsigned() || !j["kdf"]["memlimit"].is_number_unsigned()) {
+    return Status::Corruption(path + " is not a qstor sealed file of kind " + std::string(label));
+  }
+  uint64_t ops = j["kdf"]["opslimit"].get<uint64_t>(), mem = j["kdf"]["memlimit"].get<uint64_t>();
+  QSTOR_RETURN_IF_ERROR(CheckKdf(ops, mem));
+  auto salt = HexField(j, "kdf", "salt", crypto_pwhash_SALTBYTES);
+  if (!salt.ok()) return salt.status();
+  auto nonce = HexField(j, "cipher", "nonce", crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  if (!nonce.ok()) return nonce.status();
+  auto cipher = HexField(j, "cipher", "ciphertext", 0);
+  if (!cipher.ok()) return cipher.status();
+  uint8_t key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+  QSTOR_RETURN_IF_ERROR(
+      DeriveKey(passphrase, reinterpret_cast<const uint8_t*>(salt->data()), ops, mem, key));
+  auto plain = Unseal(key, SealedAd(label, ops, mem), *nonce, *cipher, path);
+  sodium_memzero(key, sizeof key);
+  return plain;
 }
 
 namespace {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -62,6 +63,33 @@ Result<std::string> ReadMnemonic(const std::string& path, std::string_view passp
 // ReadMnemonic, then grid::Identity::FromMnemonic; the words are wiped.
 // This is how apply/mount/recover get the twin key and the derived keys.
 Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view passphrase);
+
+// --- ThreeFold Connect (docs/identity.md "ThreeFold Connect login") -----------
+//
+// The Connect profile (the JSON that `qstor login` records: name, email,
+// verified flag, derivedSeed, networks) is secret and lives only in encrypted
+// form: in the keystore's second sealed part "connect" (same Argon2id key,
+// its own nonce; the additional data is the keystore's plus "|connect"), or,
+// when the login happens before `qstor init`, in <home>/connect-login.json, a
+// sealed file of its own. Both are 0600 and written atomically.
+
+// <home>/connect-login.json
+std::string ConnectLoginPath(const std::string& home);
+// Adds or replaces the keystore's "connect" part. The passphrase must open
+// the keystore (kUnauthenticated otherwise).
+Status WriteKeystoreConnect(const std::string& path, std::string_view passphrase,
+                            std::string_view profile);
+// The "connect" part, or nullopt when the keystore has none.
+Result<std::optional<std::string>> ReadKeystoreConnect(const std::string& path,
+                                                      std::string_view passphrase);
+// A sealed file: {"format":"qstor-sealed","version":1,"label",kdf,cipher}
+// with Argon2id + XChaCha20-Poly1305; `label` is in the additional data, so a
+// file sealed for one purpose does not open as another. Passphrase >= 8.
+Status WriteSealedFile(const std::string& path, std::string_view label, std::string_view plaintext,
+                       std::string_view passphrase, const KeystoreKdf& kdf = {});
+// kNotFound when absent, kUnauthenticated for a wrong passphrase.
+Result<std::string> ReadSealedFile(const std::string& path, std::string_view label,
+                                   std::string_view passphrase);
 
 // Where ObtainPassphrase reads the passphrase before QSTOR_PASSPHRASE and
 // the prompt (restic's model): a file descriptor (one line; closed after), a

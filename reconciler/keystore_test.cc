@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grid/bip39.h"
+#include "reconciler/connect_profile.h"
 
 namespace qstor::reconciler {
 namespace {
@@ -204,6 +205,100 @@ TEST_F(KeystoreTest, InitCreatesAFreshMnemonicShownOnce) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, words);
   EXPECT_EQ(j["address"], ReadKeystorePublic(dir_ + "/h/keystore.json")->address);
+}
+
+// The Connect profile: the keystore's second sealed part, and the sealed
+// file of a login made before `qstor init`.
+TEST_F(KeystoreTest, ConnectPartIsSealedAndBoundToTheKeystore) {
+  std::string path = dir_ + "/keystore.json";
+  ASSERT_TRUE(WriteKeystore(path, kWords, "passphrase-1", false, kFast).ok());
+  auto none = ReadKeystoreConnect(path, "passphrase-1");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+  const std::string profile = R"({"doubleName":"demo.3bot","email":"secret-mail@x"})";
+  ASSERT_TRUE(WriteKeystoreConnect(path, "passphrase-1", profile).ok());
+  EXPECT_EQ(Read(path).find("secret-mail"), std::string::npos) << "the profile is in clear";
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  auto got = ReadKeystoreConnect(path, "passphrase-1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, profile);
+  // The words still open, and a wrong passphrase opens nothing.
+  EXPECT_TRUE(ReadMnemonic(path, "passphrase-1").ok());
+  EXPECT_EQ(ReadKeystoreConnect(path, "wrong passphrase").status().code(),
+            Status::Code::kUnauthenticated);
+  EXPECT_EQ(WriteKeystoreConnect(path, "wrong passphrase", "{}").code(),
+            Status::Code::kUnauthenticated);
+  // Moving the connect part onto another keystore (same passphrase) fails:
+  // its additional data names the keystore's public key.
+  std::string other = dir_ + "/other.json";
+  ASSERT_TRUE(WriteKeystore(other, "clean upper fan mesh trial thank hold stairs faith lunar "
+                                   "cart abandon", "passphrase-1", false, kFast).ok());
+  auto a = nlohmann::json::parse(Read(path));
+  auto b = nlohmann::json::parse(Read(other));
+  b["connect"] = a["connect"];
+  { std::ofstream(other) << b.dump(); }
+  EXPECT_FALSE(ReadKeystoreConnect(other, "passphrase-1").ok());
+}
+
+TEST_F(KeystoreTest, SealedFileRoundTripAndLabels) {
+  std::string path = ConnectLoginPath(dir_);
+  EXPECT_EQ(path, dir_ + "/connect-login.json");
+  EXPECT_EQ(ReadSealedFile(path, "connect-login", "passphrase-1").status().code(),
+            Status::Code::kNotFound);
+  ASSERT_TRUE(WriteSealedFile(path, "connect-login", "derived-secret", "passphrase-1", kFast).ok());
+  EXPECT_EQ(Read(path).find("derived-secret"), std::string::npos);
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  auto got = ReadSealedFile(path, "connect-login", "passphrase-1");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "derived-secret");
+  EXPECT_EQ(ReadSealedFile(path, "connect-login", "passphrase-2").status().code(),
+            Status::Code::kUnauthenticated);
+  EXPECT_FALSE(ReadSealedFile(path, "other-kind", "passphrase-1").ok());
+  EXPECT_FALSE(WriteSealedFile(path, "connect-login", "x", "short", kFast).ok());
+}
+
+TEST_F(KeystoreTest, ConnectProfileGoesToTheLoginFileThenIntoTheKeystore) {
+  ConnectProfile p;
+  p.double_name = "demo.3bot";
+  p.email = "demo@devnet.local";
+  p.email_verified = true;
+  p.network = "devnet";
+  std::array<uint8_t, 32> seed{};
+  seed.fill(7);
+  p.derived_seed = seed;
+  EXPECT_EQ(LoadConnectProfile(dir_, "passphrase-1").status().code(), Status::Code::kNotFound);
+  // No keystore: the sealed login file.
+  auto where = SaveConnectProfile(dir_, "passphrase-1", p);
+  ASSERT_TRUE(where.ok()) << where.status().ToString();
+  EXPECT_EQ(*where, ConnectLoginPath(dir_));
+  auto back = LoadConnectProfile(dir_, "passphrase-1");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->double_name, "demo.3bot");
+  EXPECT_TRUE(back->email_verified);
+  ASSERT_TRUE(back->derived_seed.has_value());
+  EXPECT_EQ(*back->derived_seed, seed);
+  EXPECT_EQ(LoadConnectProfile(dir_, "passphrase-2").status().code(), Status::Code::kUnauthenticated);
+  // A keystore appears: the profile moves into it and the file goes.
+  ASSERT_TRUE(WriteKeystore(KeystorePath(dir_), kWords, "passphrase-1", false, kFast).ok());
+  back->identity_from_connect = true;
+  ASSERT_TRUE(AdoptConnectProfile(dir_, "passphrase-1", *back).ok());
+  EXPECT_FALSE(fs::exists(ConnectLoginPath(dir_)));
+  auto in_ks = LoadConnectProfile(dir_, "passphrase-1");
+  ASSERT_TRUE(in_ks.ok()) << in_ks.status().ToString();
+  EXPECT_TRUE(in_ks->identity_from_connect);
+  EXPECT_EQ(Read(KeystorePath(dir_)).find("demo.3bot"), std::string::npos);
+  EXPECT_FALSE(ConnectProfile::FromJson("{}").ok());
+  EXPECT_FALSE(ConnectProfile::FromJson(R"({"version":1,"double_name":"x","derived_seed":"QUFB"})").ok());
+}
+
+TEST_F(KeystoreTest, UsedLoginStatesAreRemembered) {
+  std::string home = dir_ + "/fresh-home";
+  EXPECT_TRUE(LoadUsedConnectStates(home).empty());
+  ASSERT_TRUE(RecordUsedConnectState(home, "StateOne", 1000).ok());
+  ASSERT_TRUE(RecordUsedConnectState(home, "StateTwo", 1000 + 31 * 86400).ok());
+  auto used = LoadUsedConnectStates(home);
+  EXPECT_EQ(used.count("StateTwo"), 1u);
+  EXPECT_EQ(used.count("StateOne"), 0u) << "older than 30 days";
 }
 
 }  // namespace

@@ -14,6 +14,8 @@ echo "== dependencies"
 bash scripts/install-deps.sh
 echo "== ajv for the schema tests"
 (cd tests/schema && npm ci --no-audit --no-fund --loglevel=error)
+echo "== the ThreeFold Connect login SDK for the login vectors"
+(cd tests/connect && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== build (ASan+UBSan, -Werror)"
 bash scripts/build.sh test
