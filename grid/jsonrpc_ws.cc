@@ -638,8 +638,10 @@ void JsonRpcWsClient::Impl::ConnectionLost(uint64_t g, const Status& reason) {
   writing = false;
   queued_bytes = 0;
   rbuf.clear();
-  FailAllPending(reason);
+  // Subscriptions first: a caller whose call fails sees its subscriptions
+  // already ended.
   EndAllSubs(Status::Unavailable(Where() + ": connection lost"));
+  FailAllPending(reason);
   ScheduleReconnect();
 }
 
