@@ -1,5 +1,6 @@
 #include "devnet/jsonrpc_ws_server.h"
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <future>
@@ -389,6 +390,7 @@ class HttpSession : public Session {
  private:
   void OnRequest(boost::system::error_code ec) {
     if (ec == http::error::body_limit) {
+      linger_ = true;
       return Respond(http::status::payload_too_large,
                      DumpJson(ErrorReply(nullptr, -32600,
                                          "request body over " +
@@ -435,15 +437,32 @@ class HttpSession : public Session {
       if (ec || !res->keep_alive()) {
         boost::system::error_code ignored;
         self->stream_->socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (!ec && self->linger_) return self->Drain(0);
         return self->Close();
       }
       self->Read();
     });
   }
 
+  // After an early error reply the client may still be sending its body;
+  // closing with unread bytes resets the connection and the client can lose
+  // the reply. So read and drop until it closes (at most 2 s and 64 MiB), as
+  // HttpServer's LingeringClose does.
+  void Drain(size_t total) {
+    auto self = std::static_pointer_cast<HttpSession>(shared_from_this());
+    auto chunk = std::make_shared<std::array<char, 64 * 1024>>();
+    if (total == 0) stream_->expires_after(std::chrono::seconds(2));
+    stream_->async_read_some(asio::buffer(*chunk), [self, chunk, total](
+                                                       boost::system::error_code ec, size_t n) {
+      if (ec || total + n > (64u << 20)) return self->Close();
+      self->Drain(total + n);
+    });
+  }
+
   std::optional<beast::tcp_stream> stream_;
   beast::flat_buffer buf_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  bool linger_ = false;
 };
 
 }  // namespace

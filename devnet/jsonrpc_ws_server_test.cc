@@ -32,7 +32,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using grid::JsonRpcWsClient;
-using grid::JsonRpcWsOptions;
 using grid::SubscriptionEvent;
 using nlohmann::json;
 using std::chrono::milliseconds;
@@ -132,15 +131,9 @@ std::unique_ptr<JsonRpcWsServer> StartServer(Gate* gate = nullptr, uint16_t port
 }
 
 std::shared_ptr<JsonRpcWsClient> Client(const std::string& url) {
-  JsonRpcWsOptions o;
-  o.url = url;
-  o.call_timeout = milliseconds(5000);
-  o.connect_timeout = milliseconds(2000);
-  o.backoff_initial = milliseconds(50);
-  o.backoff_max = milliseconds(500);
-  auto c = JsonRpcWsClient::Create(o);
-  EXPECT_TRUE(c.ok()) << c.status().ToString();
-  return *c;
+  auto c = grid::testing::MakeTestClient(url);
+  EXPECT_NE(c, nullptr) << url;
+  return c;
 }
 
 TEST(JsonRpcWsServer, CallsAndErrors) {
@@ -397,6 +390,16 @@ TEST(JsonRpcWsServer, HttpPostOnTheSamePort) {
   r = http.Send("GET", url);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 405);
+  // A body over the limit (1 MiB here) gets 413, and the server stays up.
+  grid::HttpClient big(std::chrono::seconds(5));
+  r = big.Send("POST", url, std::string(2 << 20, ' '), {{"Content-Type", "application/json"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], -32600);
+  grid::HttpClient again(std::chrono::seconds(5));
+  r = again.Send("POST", url, R"({"jsonrpc":"2.0","id":3,"method":"add","params":[1,2]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(json::parse(r->body)["result"], 3);
 }
 
 TEST(JsonRpcWsServer, CloseCallbacksRunOnceWhenAConnectionEnds) {

@@ -234,16 +234,9 @@ std::string Reply(const json& req, const json& result) {
 
 std::shared_ptr<JsonRpcWsClient> MakeClient(const std::string& url,
                                             std::function<void(JsonRpcWsOptions&)> tweak = {}) {
-  JsonRpcWsOptions o;
-  o.url = url;
-  o.call_timeout = milliseconds(5000);
-  o.connect_timeout = milliseconds(3000);
-  o.backoff_initial = milliseconds(50);
-  o.backoff_max = milliseconds(400);
-  if (tweak) tweak(o);
-  auto c = JsonRpcWsClient::Create(o);
-  EXPECT_TRUE(c.ok()) << c.status().ToString();
-  return c.ok() ? *c : nullptr;
+  auto c = testing::MakeTestClient(url, tweak);
+  EXPECT_NE(c, nullptr) << url;
+  return c;
 }
 
 TEST(JsonRpcWsClient, CallsAndMatchesIdsAndBinaryFrames) {
@@ -349,6 +342,38 @@ TEST(JsonRpcWsClient, NotificationsBeforeTheSubscribeReplyAreDelivered) {
   EXPECT_TRUE(c->Unsubscribe(*sub).ok());
   EXPECT_EQ(c->Unsubscribe(*sub).code(), Status::Code::kNotFound);
   EXPECT_EQ(log.events().size(), 2u);
+}
+
+TEST(JsonRpcWsClient, ASubscribeThatTimedOutIsUnsubscribedWhenItsReplyComes) {
+  std::mutex mu;
+  std::vector<json> seen;
+  ScriptedWsServer server([&](const std::string& in) -> std::vector<Out> {
+    json r = Req(in);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(r);
+    }
+    if (r["method"] == "slow_subscribe") {
+      std::this_thread::sleep_for(milliseconds(400));
+      return {{Reply(r, "late-sub")}};
+    }
+    return {{Reply(r, true)}};
+  });
+  auto c = MakeClient(server.url());
+  std::atomic<int> events{0};
+  auto sub = c->Subscribe("slow_subscribe", nullptr, "note", "slow_unsubscribe",
+                          [&](const SubscriptionEvent&) { ++events; }, milliseconds(100));
+  EXPECT_EQ(sub.status().code(), Status::Code::kTimeout);
+  bool unsubscribed = false;
+  for (int i = 0; i < 200 && !unsubscribed; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+    std::lock_guard<std::mutex> lock(mu);
+    unsubscribed = seen.size() == 2 && seen[1]["method"] == "slow_unsubscribe" &&
+                   seen[1]["params"] == json::array({"late-sub"});
+  }
+  EXPECT_TRUE(unsubscribed);
+  EXPECT_EQ(events, 0);
+  EXPECT_TRUE(c->Call("other").ok());
 }
 
 TEST(JsonRpcWsClient, DropFailsPendingCallsAndEndsSubscriptions) {

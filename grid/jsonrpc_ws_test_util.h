@@ -1,10 +1,13 @@
-// Test helper (header-only, tests only): records what a subscription's
-// callback receives and lets a test wait for it.
+// Test helpers (header-only, tests only): a client with test timeouts, and a
+// record of what a subscription's callback receives that a test can wait on.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +15,21 @@
 #include "grid/jsonrpc_ws.h"
 
 namespace qstor::grid::testing {
+
+// A client with test-sized timeouts and backoff (5 s calls, 3 s connect,
+// 50-400 ms backoff); tweak changes more.
+inline std::shared_ptr<JsonRpcWsClient> MakeTestClient(
+    const std::string& url, const std::function<void(JsonRpcWsOptions&)>& tweak = {}) {
+  JsonRpcWsOptions o;
+  o.url = url;
+  o.call_timeout = std::chrono::milliseconds(5000);
+  o.connect_timeout = std::chrono::milliseconds(3000);
+  o.backoff_initial = std::chrono::milliseconds(50);
+  o.backoff_max = std::chrono::milliseconds(400);
+  if (tweak) tweak(o);
+  auto c = JsonRpcWsClient::Create(o);
+  return c.ok() ? *c : nullptr;
+}
 
 class EventLog {
  public:
