@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -707,6 +708,57 @@ TEST_F(TfchainClientTest, EnsureTwinBatchesTermsAndCreateThenUpdates) {
   auto d2 = tf::DecodeExtrinsic(m, node.submitted[1]).value();
   EXPECT_EQ(HexEncode(d2.call), HexEncode(c->UpdateTwin(std::string("relay.two"), std::nullopt).value().bytes));
   EXPECT_EQ(d2.call.substr(0, 2), std::string("\x19\x12", 2));  // TfgridModule.update_twin [25,18]
+}
+
+// Against a running chain (the devnet's TFChain node, or a real network with
+// a funded ed25519 account): set QSTOR_TFCHAIN_URL (ws://...), QSTOR_TFCHAIN_SEED
+// (64 hex chars, an account holding some TFT) and, for the contract round
+// trip, QSTOR_TFCHAIN_NODE (a node id the account may deploy on). Skipped
+// loudly without them.
+TEST(TfchainClientLive, TwinAndContractRoundTrip) {
+  const char* url = std::getenv("QSTOR_TFCHAIN_URL");
+  const char* seed = std::getenv("QSTOR_TFCHAIN_SEED");
+  if (url == nullptr || seed == nullptr || !*url || !*seed)
+    GTEST_SKIP() << "SKIPPED: set QSTOR_TFCHAIN_URL and QSTOR_TFCHAIN_SEED to run against a chain";
+  auto key = Ed25519Key::FromSeedHex(seed);
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  TfchainClientOptions o;
+  o.url = url;
+  auto c = TfchainClient::Create(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto chain = (*c)->Chain();
+  ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+  EXPECT_GT(chain->spec_version, 0u);
+  auto acc = (*c)->Account(key->public_key());
+  ASSERT_TRUE(acc.ok()) << acc.status().ToString();
+  EXPECT_GT(acc->free, tf::u128(0)) << "fund " << Ss58Address(key->public_key()) << " first";
+  auto twin = (*c)->EnsureTwin(*key, std::string("relay.example.org"), std::nullopt, kTermsAndConditionsLink,
+                               "0123456789abcdef0123456789abcdef");
+  ASSERT_TRUE(twin.ok()) << twin.status().ToString();
+  EXPECT_EQ((*c)->TwinIdByAccountId(key->public_key()).value(), twin->twin.id);
+  EXPECT_TRUE((*c)->AcceptedTermsAndConditions(key->public_key()).value());
+  const char* node_env = std::getenv("QSTOR_TFCHAIN_NODE");
+  if (node_env == nullptr || !*node_env) return;
+  const uint32_t node = uint32_t(std::stoul(node_env));
+  std::string hash = HexEncode(tf::Blake2_128(std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())));
+  auto created = (*c)->SignAndSubmit(*key, {(*c)->CreateNodeContract(node, hash, "{}", 0).value()});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  ASSERT_EQ(created->contract_ids.size(), 1u);
+  const uint64_t id = created->contract_ids[0];
+  auto k = (*c)->Contract(id);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  EXPECT_EQ(k->state, "Created");
+  EXPECT_EQ(k->node_id, node);
+  EXPECT_EQ(k->twin_id, twin->twin.id);
+  EXPECT_EQ((*c)->ContractIdByNodeIdAndHash(node, hash).value(), id);
+  auto twice = (*c)->SignAndSubmit(*key, {(*c)->CreateNodeContract(node, hash, "{}", 0).value()});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("SmartContractModule.ContractIsNotUnique"), std::string::npos)
+      << twice.status().ToString();
+  auto cancelled = (*c)->SignAndSubmit(*key, {(*c)->CancelContract(id).value()});
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().ToString();
+  auto after = (*c)->Contract(id);
+  EXPECT_TRUE(!after.ok() || after->state == "Deleted") << after.status().ToString();
 }
 
 TEST(ExtrinsicStatusParse, AllSubstrateStatuses) {
