@@ -25,8 +25,9 @@ for t in $targets; do
     fuzz_manifest) seeds=(tests/manifests/good tests/manifests/bad tests/manifests/semantic examples)
                    extra=(-dict=tests/fuzz/manifest.dict -max_len=8192) ;;
     *) extra=(-max_len=65536)
-       # A room may ship seeds in <room>/fuzz-seeds/<target>/.
-       for d in */fuzz-seeds/"$t"; do [ -d "$d" ] && seeds+=("$d"); done ;;
+       # A room (or a library inside one, e.g. grid/tfchain) may ship seeds
+       # in <room>/fuzz-seeds/<target>/ or <room>/<lib>/fuzz-seeds/<target>/.
+       for d in */fuzz-seeds/"$t" */*/fuzz-seeds/"$t"; do [ -d "$d" ] && seeds+=("$d"); done ;;
   esac
   echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
   if ! "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \

@@ -170,3 +170,30 @@ TEST(Golden, FullStorageKeysFromMetadataHashers) {
 
 }  // namespace
 }  // namespace qstor::tfchain
+
+namespace qstor::tfchain {
+namespace {
+
+// Every hasher of the metadata (twox256 and the "abc" values checked with
+// @polkadot/util-crypto's xxhashAsHex/blake2AsHex; the empty-input ones are
+// sp-core's hashing test vectors).
+TEST(Golden, Hashers) {
+  EXPECT_EQ(ToHex(Twox64("", 0)), "99e9d85137db46ef");
+  EXPECT_EQ(ToHex(Twox64("abc", 0)), "990977adf52cbc44");
+  EXPECT_EQ(ToHex(Twox128("")), "99e9d85137db46ef4bbea33613baafd5");
+  EXPECT_EQ(ToHex(Twox256("")), "99e9d85137db46ef4bbea33613baafd56f963c64b1f3685a4eb4abd67ff6203a");
+  EXPECT_EQ(ToHex(Blake2_128("")), "cae66941d9efbd404e4d88758ea67670");
+  EXPECT_EQ(ToHex(Blake2_128("abc")), "cf4ab791c62b8d2b2109c90275287816");
+  EXPECT_EQ(ToHex(Blake2_256("")), "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+  const std::string k = "abc";
+  EXPECT_EQ(HashKey(StorageHasher::kBlake2_128, k), Blake2_128(k));
+  EXPECT_EQ(HashKey(StorageHasher::kBlake2_256, k), Blake2_256(k));
+  EXPECT_EQ(HashKey(StorageHasher::kBlake2_128Concat, k), Blake2_128(k) + k);
+  EXPECT_EQ(HashKey(StorageHasher::kTwox128, k), Twox128(k));
+  EXPECT_EQ(HashKey(StorageHasher::kTwox256, k), Twox256(k));
+  EXPECT_EQ(HashKey(StorageHasher::kTwox64Concat, k), Twox64(k, 0) + k);
+  EXPECT_EQ(HashKey(StorageHasher::kIdentity, k), k);
+}
+
+}  // namespace
+}  // namespace qstor::tfchain

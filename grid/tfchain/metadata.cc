@@ -728,6 +728,12 @@ Status Metadata::Validate() const {
       return Status::Corruption("metadata: " + what + " refers to unknown type id " + std::to_string(id));
     return Status::OK();
   };
+  // scale-info numbers a PortableRegistry 0..n-1 in order; holding to it
+  // keeps every look-up O(1) (a hostile registry cannot make them quadratic).
+  for (size_t k = 0; k < registry.types.size(); ++k)
+    if (registry.types[k].id != k)
+      return Status::Corruption("metadata: type at position " + std::to_string(k) + " has id " +
+                                std::to_string(registry.types[k].id) + "; ids must be 0..n-1 in order");
   for (const auto& pt : registry.types) {
     const std::string w = "type #" + std::to_string(pt.id);
     for (const auto& p : pt.type.params)

@@ -259,7 +259,8 @@ struct Metadata {
   Result<TypeId> RuntimeCallType() const;
   // The RuntimeEvent type (v15 outer enum, else the "*::RuntimeEvent" path).
   Result<TypeId> RuntimeEventType() const;
-  // Every referenced type id exists (types, pallets, extrinsic, constants).
+  // Type ids are 0..n-1 in order (as scale-info numbers them) and every
+  // referenced type id exists (types, pallets, extrinsic, constants).
   Status Validate() const;
 
   bool operator==(const Metadata&) const = default;

@@ -314,6 +314,11 @@ TEST(Metadata, ValidateFindsDanglingTypeIds) {
   EXPECT_NE(s.message().find("pallet Demo calls refers to unknown type id 999"), std::string::npos) << s.message();
   auto d = DecodeMetadata(EncodeMetadata(m));
   EXPECT_FALSE(d.ok());
+  Metadata sparse = SmallRuntime(14);
+  sparse.registry.types[3].id = 300;
+  Status ss = sparse.Validate();
+  ASSERT_FALSE(ss.ok());
+  EXPECT_NE(ss.message().find("type at position 3 has id 300"), std::string::npos) << ss.message();
 }
 
 TEST(Metadata, UnknownTypeDefKindIsRefused) {

@@ -8,6 +8,14 @@ namespace qstor::tfchain {
 // ---------------------------------------------------------------------------
 // Value
 // ---------------------------------------------------------------------------
+Value::Value() = default;
+Value::~Value() = default;
+Value::Value(const Value&) = default;
+Value::Value(Value&&) noexcept = default;
+Value& Value::operator=(const Value&) = default;
+Value& Value::operator=(Value&&) noexcept = default;
+Value Value::Unit() { return Value(); }
+
 Value Value::Bool(bool v) {
   Value x;
   x.kind = Kind::kBool;
@@ -57,6 +65,7 @@ Value Value::Enum(std::string name, std::vector<NamedValue> fields) {
   x.fields = std::move(fields);
   return x;
 }
+Value Value::Enum(std::string name) { return Enum(std::move(name), {}); }
 Value Value::Sequence(std::vector<Value> items) {
   Value x;
   x.kind = Kind::kSequence;

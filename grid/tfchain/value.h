@@ -59,6 +59,14 @@ struct Value {
   std::vector<NamedValue> fields;
   std::vector<Value> items;
 
+  // Special members are out of line: NamedValue is incomplete here.
+  Value();
+  ~Value();
+  Value(const Value&);
+  Value(Value&&) noexcept;
+  Value& operator=(const Value&);
+  Value& operator=(Value&&) noexcept;
+
   static Value Bool(bool v);
   static Value U(u128 v);
   static Value I(i128 v);
@@ -66,10 +74,11 @@ struct Value {
   static Value Bytes(std::string b);
   static Value Raw(std::string encoded);
   static Value Composite(std::vector<NamedValue> fields);
-  static Value Enum(std::string name, std::vector<NamedValue> fields = {});
+  static Value Enum(std::string name);  // a variant without fields
+  static Value Enum(std::string name, std::vector<NamedValue> fields);
   static Value Sequence(std::vector<Value> items);
   static Value Tuple(std::vector<Value> items);
-  static Value Unit() { return Value(); }
+  static Value Unit();
   // Option<T> as its enum: None / Some(v).
   static Value None();
   static Value Some(Value v);
