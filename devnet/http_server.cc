@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "devnet/loopback_listen.h"
 
 namespace qstor::devnet {
 
@@ -261,12 +262,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->handler = std::move(handler);
-  boost::system::error_code ec;
-  tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), options.port);
-  impl->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(ep, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  boost::system::error_code ec = ListenOnLoopback(impl->acceptor, options.port);
   if (ec) {
     return Status::Unavailable("http server: cannot listen on 127.0.0.1:" +
                                std::to_string(options.port) + ": " + ec.message());
