@@ -64,6 +64,8 @@ class Decoder {
   // `base_offset` is added to offsets in messages (for decoders over a slice).
   explicit Decoder(std::string_view data, size_t base_offset = 0)
       : data_(data), base_(base_offset) {}
+  // The decoder borrows its input: a temporary string would dangle.
+  explicit Decoder(std::string&&, size_t = 0) = delete;
 
   Status U8(uint8_t* v, std::string_view what);
   Status U16(uint16_t* v, std::string_view what);
