@@ -243,7 +243,6 @@ struct TfchainNode::Impl {
   std::mutex mu;  // chain data below (taken after the ledger mutex when both)
   std::deque<Block> blocks;  // the last kBlockHashCount, oldest first
   Block genesis_block;
-  std::map<std::string, size_t> by_hash_offset;  // hash -> number
   std::vector<PoolTx> pool;
   std::map<std::string, Subscription> subs;
   struct ReadyNote {
@@ -292,6 +291,8 @@ struct TfchainNode::Impl {
   Status DispatchCall(const AccountKey& signer, const Value& call, std::vector<Value>* events,
                       std::vector<uint64_t>* cancelled, std::string* module_error, int depth);
   Result<Value> ContractValue(uint64_t id);
+  Result<Value> ContractValueOf(const LedgerContract& c);
+  std::mutex produce_mu;  // one block at a time (timer and ProduceBlock)
   Result<Value> TwinValue(uint32_t id);
 };
 
@@ -377,7 +378,13 @@ Result<Value> TfchainNode::Impl::ContractValue(uint64_t id) {
   auto all = ledger->Contracts();
   if (!all.ok()) return all.status();
   for (const auto& c : *all) {
-    if (c.id != id) continue;
+    if (c.id == id) return ContractValueOf(c);
+  }
+  return Status::NotFound(fmt::format("contract {}: not in the ledger", id));
+}
+
+Result<Value> TfchainNode::Impl::ContractValueOf(const LedgerContract& c) {
+  {
     auto info = meta.FindStorage("SmartContractModule", "Contracts");
     if (!info.ok()) return info.status();
     Value v = DefaultValue(meta.registry, info->entry->value);
@@ -400,30 +407,32 @@ Result<Value> TfchainNode::Impl::ContractValue(uint64_t id) {
     SetField(v, "solution_provider_id", Value::None());
     return v;
   }
-  return Status::NotFound(fmt::format("contract {}: not in the ledger", id));
+}
+
+static Value TwinValueOf(const LedgerTwin& t) {
+  return Value::Composite({{"id", Value::U(t.id)},
+                           {"account_id", Value::Bytes(AccountBytes(t.account))},
+                           {"relay", OptBytes(t.relay)},
+                           {"entities", Value::Sequence({})},
+                           {"pk", OptBytes(t.pk)}});
 }
 
 Result<Value> TfchainNode::Impl::TwinValue(uint32_t id) {
   auto all = ledger->Twins();
   if (!all.ok()) return all.status();
   for (const auto& t : *all) {
-    if (t.id != id) continue;
-    return Value::Composite({{"id", Value::U(t.id)},
-                             {"account_id", Value::Bytes(AccountBytes(t.account))},
-                             {"relay", OptBytes(t.relay)},
-                             {"entities", Value::Sequence({})},
-                             {"pk", OptBytes(t.pk)}});
+    if (t.id == id) return TwinValueOf(t);
   }
   return Status::NotFound(fmt::format("twin {}: not in the ledger", id));
 }
 
 // Arguments of a decoded call: bytes of a (bounded) Vec<u8> or array.
-Result<std::string> ArgBytes(const Value& call, const char* name) {
+static Result<std::string> ArgBytes(const Value& call, const char* name) {
   const Value* v = call.Get(name);
   if (v == nullptr) return Status::InvalidArgument(std::string("argument ") + name + " missing");
   return tf::AsBytes(*v, name);
 }
-Result<uint64_t> ArgU64(const Value& call, const char* name) {
+static Result<uint64_t> ArgU64(const Value& call, const char* name) {
   const Value* v = call.Get(name);
   if (v == nullptr) return Status::InvalidArgument(std::string("argument ") + name + " missing");
   auto u = tf::AsUnsigned(*v, name);
@@ -431,7 +440,7 @@ Result<uint64_t> ArgU64(const Value& call, const char* name) {
   if (*u > tf::u128(UINT64_MAX)) return Status::InvalidArgument(std::string(name) + ": too large");
   return uint64_t(*u);
 }
-Result<std::optional<std::string>> ArgOptBytes(const Value& call, const char* name) {
+static Result<std::optional<std::string>> ArgOptBytes(const Value& call, const char* name) {
   const Value* v = call.Get(name);
   if (v == nullptr) return Status::InvalidArgument(std::string("argument ") + name + " missing");
   auto o = tf::AsOption(*v, name);
@@ -444,7 +453,7 @@ Result<std::optional<std::string>> ArgOptBytes(const Value& call, const char* na
 
 // The checks TFChain's BoundedVec decoding makes (a longer input does not
 // decode), over a decoded RuntimeCall value. Batches are checked item by item.
-Status CheckBounds(const Value& call, int depth = 0) {
+static Status CheckBounds(const Value& call, int depth = 0) {
   if (call.kind != Value::Kind::kVariant || call.fields.size() != 1) return Status::OK();
   const Value& inner = call.fields[0].value;
   const std::string& pallet = call.name;
@@ -697,6 +706,7 @@ Status TfchainNode::Impl::Apply(const PoolTx& tx, uint32_t index, std::vector<Va
 }
 
 Status TfchainNode::Impl::Produce() {
+  std::lock_guard<std::mutex> one(produce_mu);
   std::vector<std::pair<PoolTx, std::string>> outcome;  // tx, "inBlock" or "invalid"
   Block b;
   std::vector<uint64_t> cancelled;
@@ -843,9 +853,7 @@ Result<std::map<std::string, std::string>> TfchainNode::Impl::EntryMap(const std
     for (const auto& t : *twins) {
       max_id = std::max(max_id, t.id);
       if (entry == "Twins") {
-        auto tv = TwinValue(t.id);
-        if (!tv.ok()) return tv.status();
-        QSTOR_RETURN_IF_ERROR(put({le32(t.id)}, *tv));
+        QSTOR_RETURN_IF_ERROR(put({le32(t.id)}, TwinValueOf(t)));
       } else if (entry == "TwinIdByAccountID") {
         QSTOR_RETURN_IF_ERROR(put({AccountBytes(t.account)}, Value::U(t.id)));
       }
@@ -887,7 +895,7 @@ Result<std::map<std::string, std::string>> TfchainNode::Impl::EntryMap(const std
       max_id = std::max(max_id, c.id);
       if (c.state == "Deleted") continue;  // TFChain removes a contract once cancelled and billed
       if (entry == "Contracts") {
-        auto cval = ContractValue(c.id);
+        auto cval = ContractValueOf(c);
         if (!cval.ok()) return cval.status();
         QSTOR_RETURN_IF_ERROR(put({le64(c.id)}, *cval));
       } else if (entry == "ContractIDByNodeIDAndHash") {
@@ -1034,7 +1042,7 @@ void TfchainNode::Impl::Broadcast(const std::string& method, const json& result)
   for (auto& [c, id] : targets) c->Notify(method, id, result);
 }
 
-Result<AccountKey> ParseAccount(const std::string& s) {
+static Result<AccountKey> ParseAccount(const std::string& s) {
   if (s.rfind("0x", 0) == 0) {
     auto b = tf::FromHex(s);
     if (!b.ok() || b->size() != 32) return Status::InvalidArgument("account: expected 32 bytes of hex");
