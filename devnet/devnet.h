@@ -11,8 +11,12 @@
 //    ledger is created: options.seed/nodes only matter for a fresh ledger),
 //    restarts the 0-db of every node that hosts live namespaces, listens,
 //    and writes data_dir/devnet.port. It is ready when Start() returns.
-//  - Stop() (and the destructor) stops billing, the HTTP server and every
-//    0-db child, and removes devnet.port.
+//  - Beside the HTTP server, Start() runs the chain (devnet/tfchain_node.h):
+//    TFChain's JSON-RPC over WebSocket on 127.0.0.1 (chain_url(), port in
+//    data_dir/chain.port), producing a block every options.block_ms over the
+//    same ledger; the HTTP /chain/* routes stay.
+//  - Stop() (and the destructor) stops billing, the chain, the HTTP server
+//    and every 0-db child, and removes devnet.port and chain.port.
 //  - All state changes are serialised; the HTTP handler is thread-safe.
 #pragma once
 
