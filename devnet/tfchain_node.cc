@@ -769,6 +769,8 @@ Status TfchainNode::Impl::Produce() {
     blocks.push_back(std::move(b));
     while (blocks.size() > kBlockHashCount) blocks.pop_front();
   }
+  // "ready" (deferred past the subscribe reply) goes out before inBlock.
+  FlushDeferred(true);
   for (auto& [tx, what] : outcome) {
     auto conn = tx.watcher.lock();
     if (!conn) continue;
