@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -44,6 +45,8 @@ constexpr size_t kMaxPk = 128;
 constexpr size_t kMaxDocumentLink = 2048;
 constexpr size_t kMaxDocumentHash = 50;
 constexpr size_t kMaxPool = 8192;
+// A deferred note that sends a storage subscription's first change set.
+constexpr const char* kInitialStorage = "(initial state_storage)";
 
 std::string Blake2b256(std::string_view data) {
   std::string out(32, '\0');
@@ -227,6 +230,9 @@ struct PoolTx {
 struct Subscription {
   std::weak_ptr<JsonRpcConnection> conn;
   std::string method;  // notification method
+  // state_subscribeStorage: the keys and the values last sent.
+  std::vector<std::string> keys;
+  std::map<std::string, std::optional<std::string>> sent;
 };
 
 }  // namespace
@@ -274,6 +280,9 @@ struct TfchainNode::Impl {
              json result, int delay_ms);
   void FlushDeferred(bool all);
   void Broadcast(const std::string& method, const json& result);
+  // Pushes state_storage to every storage subscription whose values changed
+  // (all of them when `first`); the ledger mutex is held by the caller.
+  void PushStorage(const std::string* only_id);
   JsonRpcResult Submit(const json& params, const JsonRpcConnectionPtr& conn, bool watch);
 
   // --- storage ---
@@ -781,6 +790,10 @@ Status TfchainNode::Impl::Produce() {
       conn->Notify("author_extrinsicUpdate", tx.sub_id, "invalid");
     }
   }
+  {
+    std::lock_guard<std::recursive_mutex> llock(ledger->Mutex());
+    PushStorage(nullptr);
+  }
   Broadcast("chain_newHead", header);
   Broadcast("chain_allHead", header);
   Broadcast("chain_finalizedHead", header);
@@ -1023,8 +1036,14 @@ void TfchainNode::Impl::FlushDeferred(bool all) {
       }
     }
   }
-  for (auto& d : due)
+  for (auto& d : due) {
+    if (d.method == kInitialStorage) {
+      std::lock_guard<std::recursive_mutex> llock(ledger->Mutex());
+      PushStorage(&d.sub);
+      continue;
+    }
     if (auto c = d.conn.lock()) c->Notify(d.method, d.sub, d.result);
+  }
 }
 
 void TfchainNode::Impl::Broadcast(const std::string& method, const json& result) {
@@ -1042,6 +1061,30 @@ void TfchainNode::Impl::Broadcast(const std::string& method, const json& result)
     }
   }
   for (auto& [c, id] : targets) c->Notify(method, id, result);
+}
+
+void TfchainNode::Impl::PushStorage(const std::string* only_id) {
+  std::vector<std::tuple<JsonRpcConnectionPtr, std::string, json>> out;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [id, sub] : subs) {
+      if (sub.method != "state_storage" || (only_id && id != *only_id)) continue;
+      auto c = sub.conn.lock();
+      if (!c) continue;
+      json changes = json::array();
+      for (const auto& k : sub.keys) {
+        auto v = ReadKey(k, nullptr);
+        if (!v.ok()) continue;
+        auto it = sub.sent.find(k);
+        if (only_id == nullptr && it != sub.sent.end() && it->second == *v) continue;
+        sub.sent[k] = *v;
+        changes.push_back(json::array({Hex0x(k), v->has_value() ? json(Hex0x(**v)) : json(nullptr)}));
+      }
+      if (changes.empty()) continue;
+      out.emplace_back(c, id, json{{"block", Hex0x(Best().hash)}, {"changes", changes}});
+    }
+  }
+  for (auto& [c, id, r] : out) c->Notify("state_storage", id, r);
 }
 
 static Result<AccountKey> ParseAccount(const std::string& s) {
@@ -1191,7 +1234,8 @@ void TfchainNode::Impl::RegisterAll() {
                   "chain_subscribeNewHeads", "chain_unsubscribeAllHeads", "chain_unsubscribeFinalizedHeads",
                   "chain_unsubscribeNewHeads", "payment_queryInfo", "rpc_methods", "state_call",
                   "state_getKeysPaged", "state_getMetadata", "state_getRuntimeVersion", "state_getStorage",
-                  "state_queryStorageAt", "state_subscribeRuntimeVersion", "state_unsubscribeRuntimeVersion",
+                  "state_queryStorageAt", "state_subscribeRuntimeVersion", "state_subscribeStorage",
+                  "state_unsubscribeRuntimeVersion", "state_unsubscribeStorage",
                   "system_accountNextIndex", "system_chain", "system_chainType", "system_health", "system_name",
                   "system_properties", "system_version"}}};
   });
@@ -1320,6 +1364,32 @@ void TfchainNode::Impl::RegisterAll() {
     return json(id);
   });
   Register("state_unsubscribeRuntimeVersion", [this](const json& p, const JsonRpcConnectionPtr&) -> JsonRpcResult {
+    if (!p.is_array() || p.empty() || !p[0].is_string()) return JsonRpcError::InvalidParams("expected [subscription]");
+    std::lock_guard<std::mutex> lock(mu);
+    return json(subs.erase(p[0].get<std::string>()) > 0);
+  });
+  Register("state_subscribeStorage", [this](const json& p, const JsonRpcConnectionPtr& conn) -> JsonRpcResult {
+    if (!conn || !conn->supports_push()) return RpcError(-32601, "Method not found", "subscriptions need a WebSocket");
+    if (!p.is_array() || p.empty() || !p[0].is_array()) return JsonRpcError::InvalidParams("expected [[keys]]");
+    std::vector<std::string> keys;
+    for (const auto& k : p[0]) {
+      if (!k.is_string()) return JsonRpcError::InvalidParams("keys: expected hex strings");
+      auto b = tf::FromHex(k.get<std::string>());
+      if (!b.ok()) return JsonRpcError::InvalidParams("key: " + b.status().message());
+      keys.push_back(*b);
+    }
+    if (keys.size() > 1024) return JsonRpcError::InvalidParams("at most 1024 keys");
+    std::string id = NewSubId();
+    Subscribe(conn, id, "state_storage");
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      subs[id].keys = std::move(keys);
+    }
+    // The first change set (every key) goes out after the reply.
+    Defer(conn, kInitialStorage, id, nullptr, 20);
+    return json(id);
+  });
+  Register("state_unsubscribeStorage", [this](const json& p, const JsonRpcConnectionPtr&) -> JsonRpcResult {
     if (!p.is_array() || p.empty() || !p[0].is_string()) return JsonRpcError::InvalidParams("expected [subscription]");
     std::lock_guard<std::mutex> lock(mu);
     return json(subs.erase(p[0].get<std::string>()) > 0);
