@@ -302,6 +302,8 @@ struct TfchainNode::Impl {
   Result<Value> ContractValue(uint64_t id);
   Result<Value> ContractValueOf(const LedgerContract& c);
   std::mutex produce_mu;  // one block at a time (timer and ProduceBlock)
+  std::vector<std::pair<std::weak_ptr<JsonRpcConnection>, std::string>> pending_finalized;
+  std::string pending_finalized_hash;
   Result<Value> TwinValue(uint32_t id);
 };
 
@@ -780,12 +782,25 @@ Status TfchainNode::Impl::Produce() {
   }
   // "ready" (deferred past the subscribe reply) goes out before inBlock.
   FlushDeferred(true);
+  // The previous block's watched extrinsics are reported finalized now: a
+  // block is final when produced, but clients (polkadot.js) drop an inBlock
+  // whose events they are still fetching when finalized follows at once.
+  std::vector<std::pair<std::weak_ptr<JsonRpcConnection>, std::string>> to_finalize;
+  std::string finalized_hex;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    to_finalize.swap(pending_finalized);
+    finalized_hex = pending_finalized_hash;
+  }
+  for (auto& [w, sub] : to_finalize)
+    if (auto c = w.lock()) c->Notify("author_extrinsicUpdate", sub, json{{"finalized", finalized_hex}});
+  std::vector<std::pair<std::weak_ptr<JsonRpcConnection>, std::string>> next_finalize;
   for (auto& [tx, what] : outcome) {
     auto conn = tx.watcher.lock();
     if (!conn) continue;
     if (what == "inBlock") {
       conn->Notify("author_extrinsicUpdate", tx.sub_id, json{{"inBlock", hash_hex}});
-      conn->Notify("author_extrinsicUpdate", tx.sub_id, json{{"finalized", hash_hex}});
+      next_finalize.emplace_back(conn, tx.sub_id);
     } else {
       conn->Notify("author_extrinsicUpdate", tx.sub_id, "invalid");
     }
@@ -793,6 +808,11 @@ Status TfchainNode::Impl::Produce() {
   {
     std::lock_guard<std::recursive_mutex> llock(ledger->Mutex());
     PushStorage(nullptr);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    pending_finalized = std::move(next_finalize);
+    pending_finalized_hash = hash_hex;
   }
   Broadcast("chain_newHead", header);
   Broadcast("chain_allHead", header);

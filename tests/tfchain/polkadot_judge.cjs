@@ -33,7 +33,7 @@ function send(api, tx, pair) {
         reject(new Error('extrinsic error status: ' + result.status.type));
         return;
       }
-      if (result.status.isInBlock) {
+      if (result.status.isInBlock || result.status.isFinalized) {
         clearTimeout(timer);
         if (unsub) unsub();
         resolve(result);
