@@ -154,7 +154,8 @@ async function tfchainClient() {
   try {
     await (await client.contracts.createNode({ nodeId: 999999, hash, data: '{}', numberOfPublicIps: 0, solutionProviderId: null })).apply();
   } catch (e) {
-    failed = String(e && (e.message || e));
+    // TFChainError: keyError is the name findMetaError gave.
+    failed = String(e && (e.keyError || e.message || e));
   }
   assert(failed && failed.includes('NodeNotExists'), 'tfchain_client: expected NodeNotExists, got ' + failed);
   await (await client.contracts.cancel({ id: contract.contractId })).apply();
