@@ -1351,6 +1351,8 @@ void TfchainNode::Impl::RegisterAll() {
   Register("chain_getHead", head);
   for (const auto& [sub, unsub, note] :
        std::vector<std::array<std::string, 3>>{{"chain_subscribeNewHeads", "chain_unsubscribeNewHeads", "chain_newHead"},
+                                               // Substrate's aliases, which polkadot.js calls.
+                                               {"chain_subscribeNewHead", "chain_unsubscribeNewHead", "chain_newHead"},
                                                {"chain_subscribeFinalizedHeads", "chain_unsubscribeFinalizedHeads",
                                                 "chain_finalizedHead"},
                                                {"chain_subscribeAllHeads", "chain_unsubscribeAllHeads", "chain_allHead"}}) {
