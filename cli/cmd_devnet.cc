@@ -61,7 +61,34 @@ struct DevnetArgs {
   bool print_callback = false;
   std::string user = "demo.3bot";
   std::string deliver;
+  uint32_t block_ms = 1000;
+  std::string address;
+  std::string tft;
 };
+
+// "12", "0.5", "3.1234567" TFT -> units (1e-7 TFT); nullopt when malformed.
+std::optional<uint64_t> ParseTftUnits(const std::string& s) {
+  auto dot = s.find('.');
+  std::string whole = s.substr(0, dot), frac = dot == std::string::npos ? "" : s.substr(dot + 1);
+  if ((whole.empty() && frac.empty()) || frac.size() > 7 || whole.size() > 12) return std::nullopt;
+  for (char c : whole + frac) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  uint64_t w = whole.empty() ? 0 : std::stoull(whole);
+  uint64_t f = frac.empty() ? 0 : std::stoull(frac);
+  for (size_t i = frac.size(); i < 7; ++i) f *= 10;
+  return w * 10'000'000ull + f;
+}
+
+// The devnet's chain URL (chain.port beside devnet.port), if written.
+std::optional<std::string> ChainUrl(const std::string& dir) {
+  auto text = ReadFileBounded(grid::DevnetChainPortFile(dir), 64, "chain port file");
+  if (!text.ok()) return std::nullopt;
+  std::istringstream in(*text);
+  long port = 0;
+  if (!(in >> port) || port <= 0 || port > 65535) return std::nullopt;
+  return "ws://127.0.0.1:" + std::to_string(port);
+}
 
 std::string DataDir(const DevnetArgs& a) {
   return a.data.empty() ? grid::DefaultDevnetDir() : a.data;
@@ -111,6 +138,9 @@ void AddServeOptions(CLI::App* c, DevnetArgs* a) {
   c->add_option("--grace-hours", a->grace_hours, "Grace period in devnet hours")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  c->add_option("--block-ms", a->block_ms, "Block time of the devnet's chain in milliseconds")
+      ->check(CLI::Range(10u, 600000u))
+      ->capture_default_str();
 }
 
 int Serve(const DevnetArgs& a) {
@@ -128,13 +158,15 @@ int Serve(const DevnetArgs& a) {
   o.seed = a.seed;
   o.hour_seconds = a.hour_seconds;
   o.grace_hours = a.grace_hours;
+  o.block_ms = a.block_ms;
   o.qstor_bin = SelfExe();
   auto d = devnet::Devnet::Start(o);
   if (!d.ok()) {
     std::cerr << "qstor devnet serve: " << d.status().ToString() << "\n";
     return kExitError;
   }
-  std::printf("devnet listening on %s (data %s)\n", (*d)->base_url().c_str(), o.data_dir.c_str());
+  std::printf("devnet listening on %s, chain on %s (data %s)\n", (*d)->base_url().c_str(),
+              (*d)->chain_url().c_str(), o.data_dir.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);
@@ -159,6 +191,7 @@ int Start(const DevnetArgs& a) {
     return url ? kExitOk : kExitError;
   }
   fs::remove(grid::DevnetPortFile(dir), ec);
+  fs::remove(grid::DevnetChainPortFile(dir), ec);
   std::string exe = SelfExe();
   std::vector<std::string> args = {exe,
                                    "devnet",
@@ -174,7 +207,9 @@ int Start(const DevnetArgs& a) {
                                    "--hour-seconds",
                                    std::to_string(a.hour_seconds),
                                    "--grace-hours",
-                                   std::to_string(a.grace_hours)};
+                                   std::to_string(a.grace_hours),
+                                   "--block-ms",
+                                   std::to_string(a.block_ms)};
   pid_t pid = ::fork();
   if (pid < 0) {
     std::cerr << "qstor devnet start: fork failed\n";
@@ -202,7 +237,9 @@ int Start(const DevnetArgs& a) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto url = LiveUrl(dir)) {
+      auto chain = ChainUrl(dir);
       std::cout << "devnet started (pid " << pid << ") at " << *url << "\n"
+                << "  chain: " << chain.value_or("<none>") << "\n"
                 << "  data: " << dir << "\n  log:  " << LogFile(dir) << "\n";
       return kExitOk;
     }
@@ -246,6 +283,8 @@ int StatusCmd(const DevnetArgs& a, bool as_json) {
   json out{{"data_dir", dir}, {"running", url.has_value()}, {"pid", pid}};
   if (url) {
     out["url"] = *url;
+    out["proxy_url"] = *url;
+    if (auto chain = ChainUrl(dir)) out["chain_url"] = *chain;
     grid::HttpClient c(std::chrono::seconds(5));
     auto s = c.Send("GET", *url + "/stats");
     if (s.ok() && s->status == 200) out["stats"] = json::parse(s->body, nullptr, false);
@@ -253,7 +292,8 @@ int StatusCmd(const DevnetArgs& a, bool as_json) {
   if (as_json) {
     std::cout << out.dump() << "\n";
   } else if (url) {
-    std::cout << "devnet running (pid " << pid << ") at " << *url << "\n  data: " << dir << "\n";
+    std::cout << "devnet running (pid " << pid << ") at " << *url << "\n  chain: "
+              << out.value("chain_url", std::string("<none>")) << "\n  data: " << dir << "\n";
     if (out.contains("stats") && out["stats"].is_object()) {
       const auto& st = out["stats"];
       std::cout << "  nodes up: " << st.value("nodes", 0) << " in " << st.value("countries", 0)
@@ -280,7 +320,7 @@ int Reset(const DevnetArgs& a) {
   }
   std::error_code ec;
   for (const char* f : {"ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "devnet.port",
-                        "devnet.pid", "devnet.log"}) {
+                        "chain.port", "devnet.pid", "devnet.log"}) {
     fs::remove(dir + "/" + f, ec);
   }
   fs::remove_all(dir + "/nodes", ec);
@@ -515,6 +555,24 @@ void RegisterDevnet(CLI::App& app, Context& ctx) {
                       "http://127.0.0.1:PORT, for `qstor login --callback-port PORT`) instead of "
                       "http://<appid>");
   approve->callback([&ctx, a] { ctx.exit_code = Approve(*a, ctx.global.json); });
+
+  CLI::App* fund = dn->add_subcommand(
+      "fund", "The devnet's faucet: credit TFT to any account (SS58 address or hex public key)");
+  fund->add_option("address", a->address, "SS58 address or 0x/hex public key")->required();
+  fund->add_option("tft", a->tft, "Amount in TFT (up to 7 decimals)")->required();
+  fund->add_option("--data", a->data, "Data directory");
+  fund->callback([&ctx, a] {
+    auto units = ParseTftUnits(a->tft);
+    if (!units || *units == 0) {
+      std::cerr << "qstor devnet fund: '" << a->tft << "' is not a positive TFT amount\n";
+      ctx.exit_code = kExitError;
+      return;
+    }
+    std::string addr = a->address;
+    if (addr.rfind("0x", 0) == 0) addr = addr.substr(2);
+    ctx.exit_code = Post(*a, "/admin/fund", json{{"address", addr}, {"units", *units}},
+                         ctx.global.json, "fund");
+  });
 
   CLI::App* node = dn->add_subcommand("node", "Faults: take a node down, bring it up, wipe its "
                                               "disk, or add latency to its calls");

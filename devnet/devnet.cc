@@ -27,6 +27,7 @@
 #include "common/file_util.h"
 #include "devnet/http_server.h"
 #include "devnet/sqlite_db.h"
+#include "devnet/tfchain_node.h"
 #include "devnet/zdb_process.h"
 #include "grid/challenge.h"
 #include "grid/connect_login.h"
@@ -263,7 +264,15 @@ struct NodeRuntime {
   std::unique_ptr<ZdbProcess> zdb;
 };
 
-struct Devnet::Impl {
+// How a call is applied: the old JSON route (devnet rules) or a TFChain
+// extrinsic (TFChain's rules, error names and effects for events).
+struct CallRules {
+  bool tfchain = false;                 // T&C before create_twin, relay syntax
+  std::string* module_error = nullptr;  // TFChain's "Pallet.Error" of a failure
+  DispatchEffects* fx = nullptr;        // what the call did (for events)
+};
+
+struct Devnet::Impl : public ChainLedger {
   DevnetOptions opt;
   grid::Pricing pricing;
   std::unique_ptr<SqliteDb> db;
@@ -274,6 +283,7 @@ struct Devnet::Impl {
   std::map<uint32_t, uint64_t> used_hru;      // node -> reserved HRU bytes
   std::recursive_mutex mu;
   std::unique_ptr<HttpServer> http;
+  std::unique_ptr<TfchainNode> chain;
   std::thread biller;
   std::mutex bill_mu;
   std::condition_variable bill_cv;
@@ -319,8 +329,29 @@ struct Devnet::Impl {
 
   // --- chain ---
   Result<grid::ExtrinsicResult> Submit(const grid::Extrinsic& e);
-  Status ApplyCall(const grid::Extrinsic& e, const grid::Call& call, bool nested,
-                   grid::ExtrinsicResult& res, std::vector<uint64_t>& cancelled);
+  Status ApplyCall(const std::string& signer, const grid::Call& call, bool nested,
+                   const CallRules& rules, grid::ExtrinsicResult& res,
+                   std::vector<uint64_t>& cancelled);
+
+  // --- ChainLedger (devnet/tfchain_node.h): the SCALE chain's view ---
+  std::recursive_mutex& Mutex() override { return mu; }
+  Result<std::optional<std::string>> GetMeta(const std::string& key) override;
+  Status SetMeta(const std::string& key, const std::string& value) override;
+  uint64_t Seed() override { return seed_; }
+  Status Sql(const std::string& statement) override { return db->ExecScript(statement); }
+  Result<LedgerAccount> Account(const AccountKey& pk) override;
+  Status Withdraw(const AccountKey& pk, uint64_t amount) override;
+  Status Deposit(const AccountKey& pk, uint64_t amount) override;
+  Status IncrementNonce(const AccountKey& pk) override;
+  Status Dispatch(const AccountKey& signer, const LedgerCall& call, DispatchEffects* fx,
+                  std::string* module_error) override;
+  void AfterBlock(const std::vector<uint64_t>& cancelled) override;
+  Result<std::vector<LedgerAccount>> Accounts() override;
+  Result<std::vector<LedgerTwin>> Twins() override;
+  Result<std::vector<LedgerTerms>> Terms() override;
+  Result<std::vector<LedgerContract>> Contracts() override;
+  std::vector<LedgerNode> Nodes() override;
+  uint64_t seed_ = 0;
   Status SettleGrace(uint32_t twin_id);
 
   // --- billing ---
@@ -399,7 +430,17 @@ CREATE TABLE IF NOT EXISTS sign_requests(uuid TEXT PRIMARY KEY, body TEXT, state
   created_at INTEGER, response TEXT);
 CREATE TABLE IF NOT EXISTS app_keys(twin_id INTEGER PRIMARY KEY, seed TEXT);
 CREATE TABLE IF NOT EXISTS connect_users(name TEXT PRIMARY KEY, seed TEXT, email TEXT);
+CREATE TABLE IF NOT EXISTS terms(id INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT NOT NULL,
+  timestamp INTEGER, link TEXT, hash TEXT);
 )SQL"));
+  {
+    // TFChain's twin has an RMB public key; ledgers made before it get the column.
+    auto cols = db->Query("SELECT name FROM pragma_table_info('twins')");
+    if (!cols.ok()) return cols.status();
+    bool has_pk = false;
+    for (auto& c : *cols) has_pk = has_pk || AsString(c[0]) == "rmb_pk";
+    if (!has_pk) QSTOR_RETURN_IF_ERROR(db->ExecScript("ALTER TABLE twins ADD COLUMN rmb_pk TEXT"));
+  }
   auto meta = db->Query("SELECT key, value FROM meta");
   if (!meta.ok()) return meta.status();
   std::map<std::string, std::string> m;
@@ -413,6 +454,7 @@ CREATE TABLE IF NOT EXISTS connect_users(name TEXT PRIMARY KEY, seed TEXT, email
     m["created"] = std::to_string(Now());
   }
   uint64_t seed = std::stoull(m["seed"]);
+  seed_ = seed;
   uint64_t nodes = std::stoull(m["nodes"]);
   topo = GenerateTopology(seed, uint32_t(nodes), std::stoll(m["created"]));
   lower_loc.clear();
@@ -709,9 +751,36 @@ Status Devnet::Impl::PauseNamespaces(const Contract& c, bool pause) {
 // ---------------------------------------------------------------------------
 // chain
 
-Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call, bool nested,
-                               grid::ExtrinsicResult& res, std::vector<uint64_t>& cancelled) {
+// TFChain's relay rule (pallet-tfgrid validate_relay_address): [A-Za-z0-9_-]
+// and dots, no leading, trailing or doubled dot.
+bool ValidRelay(const std::string& r) {
+  if (r.empty() || r.front() == '.' || r.back() == '.' || r.find("..") != std::string::npos) return false;
+  for (char c : r) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+bool AllIn(const std::string& s, const char* extra) {
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr(extra, c) == nullptr) return false;
+  }
+  return true;
+}
+
+Status Devnet::Impl::ApplyCall(const std::string& signer, const grid::Call& call, bool nested,
+                               const CallRules& rules, grid::ExtrinsicResult& res,
+                               std::vector<uint64_t>& cancelled) {
   const json& a = call.args;
+  // A failure with TFChain's error name (for the SCALE path's events).
+  auto fail = [&](const char* module_error, Status s) {
+    if (rules.module_error) *rules.module_error = module_error;
+    return s;
+  };
+  auto opt_str = [&](const char* k) -> std::optional<std::string> {
+    if (a.contains(k) && a[k].is_string()) return a[k].get<std::string>();
+    return std::nullopt;
+  };
   auto u64 = [&](const char* k, uint64_t* out) -> Status {
     auto it = a.find(k);
     if (it == a.end() || !it->is_number_unsigned()) {
@@ -728,36 +797,89 @@ Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call,
     *out = it->get<std::string>();
     return Status::OK();
   };
-  auto twin = TwinByPk(e.signer);
+  auto twin = TwinByPk(signer);
   if (!twin.ok()) return twin.status();
   auto need_twin = [&]() -> Status {
     if (!twin->has_value()) {
-      return Status::FailedPrecondition(call.name + ": the signer has no twin (create_twin first)");
+      return fail("SmartContractModule.TwinNotExists",
+                  Status::FailedPrecondition(call.name + ": the signer has no twin (create_twin first)"));
     }
     return Status::OK();
   };
-  auto owned_contract = [&](uint64_t id) -> Result<Contract> {
+  auto owned_contract = [&](uint64_t id, const char* unauthorized) -> Result<Contract> {
     auto c = ContractById(id);
-    if (!c.ok()) return c.status().WithContext(call.name);
+    if (!c.ok()) return fail("SmartContractModule.ContractNotExists", c.status().WithContext(call.name));
     if (c->twin_id != (*twin)->twin_id) {
-      return Status::PermissionDenied(
-          fmt::format("{}: contract {} belongs to twin {}", call.name, id, c->twin_id));
+      return fail(unauthorized, Status::PermissionDenied(fmt::format(
+                                    "{}: contract {} belongs to twin {}", call.name, id, c->twin_id)));
     }
     if (c->state == "Deleted") {
-      return Status::FailedPrecondition(fmt::format("{}: contract {} is deleted", call.name, id));
+      return fail("SmartContractModule.ContractNotExists",
+                  Status::FailedPrecondition(fmt::format("{}: contract {} is deleted", call.name, id)));
     }
     return c;
   };
-  if (call.name == "create_twin") {
-    if (twin->has_value()) {
-      return Status::AlreadyExists(
-          fmt::format("create_twin: the signer already has twin {}", (*twin)->twin_id));
+  if (call.name == "user_accept_tc") {
+    std::string link = opt_str("document_link").value_or("");
+    std::string hash = opt_str("document_hash").value_or("");
+    if (link.empty()) {
+      return fail("TfgridModule.DocumentLinkInputTooShort",
+                  Status::InvalidArgument("user_accept_tc.document_link: empty"));
     }
-    std::string relay;
-    if (a.contains("relay") && a["relay"].is_string()) relay = a["relay"].get<std::string>();
-    QSTOR_RETURN_IF_ERROR(db->Exec("INSERT INTO twins(pk, relay, created_at) VALUES(?,?,?)",
-                                   {Lower(e.signer), relay, Now()}));
-    res.twin_id = uint32_t(db->LastInsertId());
+    if (!AllIn(link, "-._~:/?#[]@!$&'()*+,;=")) {
+      return fail("TfgridModule.InvalidDocumentLinkInput",
+                  Status::InvalidArgument("user_accept_tc.document_link: character outside the URL set"));
+    }
+    if (hash.empty()) {
+      return fail("TfgridModule.DocumentHashInputTooShort",
+                  Status::InvalidArgument("user_accept_tc.document_hash: empty"));
+    }
+    if (!AllIn(hash, "-_")) {
+      return fail("TfgridModule.InvalidDocumentHashInput",
+                  Status::InvalidArgument("user_accept_tc.document_hash: only [A-Za-z0-9_-]"));
+    }
+    QSTOR_RETURN_IF_ERROR(db->Exec("INSERT INTO terms(pk, timestamp, link, hash) VALUES(?,?,?,?)",
+                                   {Lower(signer), Now(), link, hash}));
+    if (rules.fx) rules.fx->terms_accepted = true;
+    return Status::OK();
+  }
+  if (call.name == "create_twin" || call.name == "update_twin") {
+    const bool create = call.name == "create_twin";
+    if (create && twin->has_value()) {
+      return fail("TfgridModule.TwinWithPubkeyExists",
+                  Status::AlreadyExists(fmt::format("create_twin: the signer already has twin {}",
+                                                    (*twin)->twin_id)));
+    }
+    if (!create && !twin->has_value()) {
+      return fail("TfgridModule.TwinNotExists",
+                  Status::NotFound("update_twin: the signer has no twin"));
+    }
+    if (create && rules.tfchain) {
+      auto tc = db->Query("SELECT id FROM terms WHERE pk = ?", {Lower(signer)});
+      if (!tc.ok()) return tc.status();
+      if (tc->empty()) {
+        return fail("TfgridModule.UserDidNotSignTermsAndConditions",
+                    Status::FailedPrecondition("create_twin: accept the terms and conditions first "
+                                               "(TfgridModule.user_accept_tc)"));
+      }
+    }
+    std::string relay = opt_str("relay").value_or("");
+    if (rules.tfchain && !relay.empty() && !ValidRelay(relay)) {
+      return fail("TfgridModule.InvalidRelay",
+                  Status::InvalidArgument(call.name + ".relay: only [A-Za-z0-9_-] and single inner dots"));
+    }
+    std::optional<std::string> pk = opt_str("pk");
+    SqlValue pk_col = pk ? SqlValue(grid::HexEncode(*pk)) : SqlValue(nullptr);
+    if (create) {
+      QSTOR_RETURN_IF_ERROR(db->Exec("INSERT INTO twins(pk, relay, created_at, rmb_pk) VALUES(?,?,?,?)",
+                                     {Lower(signer), relay, Now(), pk_col}));
+      res.twin_id = uint32_t(db->LastInsertId());
+      if (rules.fx) rules.fx->twin_created = *res.twin_id;
+    } else {
+      QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE twins SET relay = ?, rmb_pk = ? WHERE twin_id = ?",
+                                     {relay, pk_col, int64_t((*twin)->twin_id)}));
+      if (rules.fx) rules.fx->twin_updated = (*twin)->twin_id;
+    }
     return Status::OK();
   }
   if (call.name == "transfer") {
@@ -774,14 +896,27 @@ Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call,
       return Status::InvalidArgument("transfer.dest: not an SS58 address or hex public key");
     }
     if (amount == 0) return Status::InvalidArgument("transfer.amount: must be > 0");
-    uint64_t bal = Balance(e.signer);
+    uint64_t bal = Balance(signer);
     if (bal < amount) {
-      return Status::ResourceExhausted(fmt::format("transfer: balance {} < amount {}",
-                                                   grid::FormatTft(bal), grid::FormatTft(amount)));
+      return fail("Balances.InsufficientBalance",
+                  Status::ResourceExhausted(fmt::format("transfer: balance {} < amount {}",
+                                                        grid::FormatTft(bal), grid::FormatTft(amount))));
     }
     QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE accounts SET balance = balance - ? WHERE pk = ?",
-                                   {int64_t(amount), Lower(e.signer)}));
-    return Credit(dest_pk, amount);
+                                   {int64_t(amount), Lower(signer)}));
+    QSTOR_RETURN_IF_ERROR(Credit(dest_pk, amount));
+    if (rules.fx) {
+      DispatchEffects::Transfer t;
+      auto from = grid::HexDecode(signer);
+      auto to = grid::HexDecode(dest_pk);
+      if (from.ok() && to.ok() && from->size() == 32 && to->size() == 32) {
+        std::copy(from->begin(), from->end(), t.from.begin());
+        std::copy(to->begin(), to->end(), t.to.begin());
+      }
+      t.amount = amount;
+      rules.fx->transfers.push_back(t);
+    }
+    return Status::OK();
   }
   if (call.name == "create_node_contract") {
     QSTOR_RETURN_IF_ERROR(need_twin());
@@ -791,11 +926,13 @@ Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call,
     QSTOR_RETURN_IF_ERROR(str("deployment_hash", &hash));
     QSTOR_RETURN_IF_ERROR(str("deployment_data", &data));
     if (a.contains("public_ips")) QSTOR_RETURN_IF_ERROR(u64("public_ips", &ips));
-    if (ips != 0) {
-      return Status::InvalidArgument("create_node_contract: devnet nodes have no public IPs");
-    }
     if (FindNode(node_id) == nullptr) {
-      return Status::NotFound(fmt::format("create_node_contract: node {} not found", node_id));
+      return fail("SmartContractModule.NodeNotExists",
+                  Status::NotFound(fmt::format("create_node_contract: node {} not found", node_id)));
+    }
+    if (ips != 0) {
+      return fail("SmartContractModule.FarmHasNotEnoughPublicIPs",
+                  Status::InvalidArgument("create_node_contract: devnet nodes have no public IPs"));
     }
     auto raw = grid::HexDecode(hash);
     if (!raw.ok() || raw->size() != 16) {
@@ -810,15 +947,17 @@ Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call,
         {int64_t(node_id), Lower(hash)});
     if (!dup.ok()) return dup.status();
     if (!dup->empty()) {
-      return Status::AlreadyExists(fmt::format(
-          "create_node_contract: contract {} already has this hash on node {}",
-          AsInt((*dup)[0][0]), node_id));
+      return fail("SmartContractModule.ContractIsNotUnique",
+                  Status::AlreadyExists(fmt::format(
+                      "create_node_contract: contract {} already has this hash on node {}",
+                      AsInt((*dup)[0][0]), node_id)));
     }
     QSTOR_RETURN_IF_ERROR(db->Exec(
         "INSERT INTO contracts(twin_id, node_id, state, created_at, deployment_hash, "
         "deployment_data, public_ips) VALUES(?,?,'Created',?,?,?,0)",
         {int64_t((*twin)->twin_id), int64_t(node_id), Now(), Lower(hash), data}));
     res.created_contracts.push_back(uint64_t(db->LastInsertId()));
+    if (rules.fx) rules.fx->contracts_created.push_back(res.created_contracts.back());
     return Status::OK();
   }
   if (call.name == "update_node_contract") {
@@ -835,25 +974,29 @@ Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call,
     if (data.size() > kMaxDeploymentData) {
       return Status::InvalidArgument("update_node_contract.deployment_data: over 4096 bytes");
     }
-    auto c = owned_contract(id);
+    auto c = owned_contract(id, "SmartContractModule.TwinNotAuthorizedToUpdateContract");
     if (!c.ok()) return c.status();
     if (c->state != "Created") {
-      return Status::FailedPrecondition(
-          fmt::format("update_node_contract: contract {} is in {}", id, c->state));
+      return fail("SmartContractModule.CannotUpdateContractInGraceState",
+                  Status::FailedPrecondition(
+                      fmt::format("update_node_contract: contract {} is in {}", id, c->state)));
     }
-    return db->Exec(
+    QSTOR_RETURN_IF_ERROR(db->Exec(
         "UPDATE contracts SET deployment_hash = ?, deployment_data = ? WHERE contract_id = ?",
-        {Lower(hash), data, int64_t(id)});
+        {Lower(hash), data, int64_t(id)}));
+    if (rules.fx) rules.fx->contracts_updated.push_back(id);
+    return Status::OK();
   }
   if (call.name == "cancel_contract") {
     QSTOR_RETURN_IF_ERROR(need_twin());
     uint64_t id;
     QSTOR_RETURN_IF_ERROR(u64("contract_id", &id));
-    auto c = owned_contract(id);
+    auto c = owned_contract(id, "SmartContractModule.TwinNotAuthorizedToCancelContract");
     if (!c.ok()) return c.status();
     QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE contracts SET state = 'Deleted' WHERE contract_id = ?",
                                    {int64_t(id)}));
     cancelled.push_back(id);
+    if (rules.fx) rules.fx->contracts_cancelled.push_back(id);
     return Status::OK();
   }
   if (call.name == "batch_all") {
@@ -866,11 +1009,11 @@ Status Devnet::Impl::ApplyCall(const grid::Extrinsic& e, const grid::Call& call,
     for (size_t i = 0; i < it->size(); ++i) {
       auto sub = grid::Call::FromJson((*it)[i]);
       if (!sub.ok()) return sub.status().WithContext(fmt::format("batch_all.calls[{}]", i));
-      Status st = ApplyCall(e, *sub, true, res, cancelled);
+      Status st = ApplyCall(signer, *sub, true, rules, res, cancelled);
       if (!st.ok()) return st.WithContext(fmt::format("batch_all.calls[{}]", i));
       // A twin created inside a batch is visible to the later calls.
       if (sub->name == "create_twin") {
-        auto t = TwinByPk(e.signer);
+        auto t = TwinByPk(signer);
         if (t.ok()) twin = std::move(t);
       }
     }
@@ -897,7 +1040,7 @@ Result<grid::ExtrinsicResult> Devnet::Impl::Submit(const grid::Extrinsic& e) {
   QSTOR_RETURN_IF_ERROR(db->ExecScript("BEGIN IMMEDIATE"));
   grid::ExtrinsicResult res;
   std::vector<uint64_t> cancelled;
-  Status st = ApplyCall(e, e.call, false, res, cancelled);
+  Status st = ApplyCall(e.signer, e.call, false, CallRules{}, res, cancelled);
   if (st.ok()) {
     st = db->Exec(
         "INSERT INTO accounts(pk, balance, nonce) VALUES(?, 0, 1) "
@@ -930,6 +1073,200 @@ Result<grid::ExtrinsicResult> Devnet::Impl::Submit(const grid::Extrinsic& e) {
   }
   QSTOR_RETURN_IF_ERROR(RecomputeUsed());
   return res;
+}
+
+// ---------------------------------------------------------------------------
+// the SCALE chain's view of the ledger (ChainLedger, devnet/tfchain_node.h)
+
+namespace {
+std::string KeyHex(const AccountKey& k) {
+  return grid::HexEncode(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+}
+AccountKey KeyFromHex(const std::string& hex) {
+  AccountKey k{};
+  auto b = grid::HexDecode(hex);
+  if (b.ok() && b->size() == 32) std::copy(b->begin(), b->end(), k.begin());
+  return k;
+}
+bool IsLowerHex(const std::string& s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+}  // namespace
+
+Result<std::optional<std::string>> Devnet::Impl::GetMeta(const std::string& key) {
+  auto rows = db->Query("SELECT value FROM meta WHERE key = ?", {key});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<std::string>();
+  return std::optional<std::string>(AsString((*rows)[0][0]));
+}
+
+Status Devnet::Impl::SetMeta(const std::string& key, const std::string& value) {
+  return db->Exec("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", {key, value});
+}
+
+Result<LedgerAccount> Devnet::Impl::Account(const AccountKey& pk) {
+  LedgerAccount a;
+  a.pk = pk;
+  auto rows = db->Query("SELECT balance, nonce FROM accounts WHERE pk = ?", {KeyHex(pk)});
+  if (!rows.ok()) return rows.status();
+  if (!rows->empty()) {
+    a.free = uint64_t(AsInt((*rows)[0][0]));
+    a.nonce = uint32_t(AsInt((*rows)[0][1]));
+  }
+  return a;
+}
+
+Status Devnet::Impl::Withdraw(const AccountKey& pk, uint64_t amount) {
+  if (Balance(KeyHex(pk)) < amount || amount > uint64_t(INT64_MAX)) {
+    return Status::FailedPrecondition("withdraw: balance too low");
+  }
+  return db->Exec("UPDATE accounts SET balance = balance - ? WHERE pk = ?",
+                  {int64_t(amount), KeyHex(pk)});
+}
+
+Status Devnet::Impl::Deposit(const AccountKey& pk, uint64_t amount) { return Credit(KeyHex(pk), amount); }
+
+Status Devnet::Impl::IncrementNonce(const AccountKey& pk) {
+  return db->Exec(
+      "INSERT INTO accounts(pk, balance, nonce) VALUES(?, 0, 1) "
+      "ON CONFLICT(pk) DO UPDATE SET nonce = nonce + 1",
+      {KeyHex(pk)});
+}
+
+Status Devnet::Impl::Dispatch(const AccountKey& signer, const LedgerCall& lc, DispatchEffects* fx,
+                              std::string* module_error) {
+  grid::Call call;
+  call.name = lc.name;
+  call.args = lc.args;
+  if (lc.name == "create_node_contract" || lc.name == "update_node_contract") {
+    // TFChain's deployment_hash is the 32 ASCII bytes of the MD5 challenge in
+    // lower-case hex; the ledger keeps it as that text.
+    std::string hash = lc.args.value("deployment_hash", std::string());
+    if (hash.size() != 32 || !IsLowerHex(hash)) {
+      return Status::InvalidArgument(lc.name + ".deployment_hash: the devnet takes 32 lower-case hex "
+                                     "ASCII bytes (the MD5 challenge), as TFChain's clients send");
+    }
+    if (!tfchain::IsValidUtf8(lc.args.value("deployment_data", std::string()))) {
+      return Status::InvalidArgument(lc.name + ".deployment_data: the devnet keeps UTF-8 text only");
+    }
+  }
+  if (lc.name == "transfer") {
+    call.args["dest"] = grid::HexEncode(lc.args.value("dest", std::string()));
+  }
+  if (lc.name == "create_twin" || lc.name == "update_twin") {
+    for (const char* k : {"relay"}) {
+      if (call.args.contains(k) && call.args[k].is_string() &&
+          !tfchain::IsValidUtf8(call.args[k].get<std::string>())) {
+        if (module_error) *module_error = "TfgridModule.InvalidRelay";
+        return Status::InvalidArgument(lc.name + ".relay: not text");
+      }
+    }
+  }
+  grid::ExtrinsicResult res;
+  std::vector<uint64_t> cancelled;
+  CallRules rules{true, module_error, fx};
+  return ApplyCall(KeyHex(signer), call, true, rules, res, cancelled);
+}
+
+void Devnet::Impl::AfterBlock(const std::vector<uint64_t>& cancelled) {
+  for (uint64_t id : cancelled) {
+    auto c = ContractById(id);
+    if (c.ok()) {
+      Status rs = RemoveContractWorkloads(*c);
+      if (!rs.ok()) spdlog::warn("devnet: contract {}: removing workloads: {}", id, rs.ToString());
+    }
+  }
+  Status st = RecomputeUsed();
+  if (!st.ok()) spdlog::warn("devnet: {}", st.ToString());
+}
+
+Result<std::vector<LedgerAccount>> Devnet::Impl::Accounts() {
+  auto rows = db->Query("SELECT pk, balance, nonce FROM accounts ORDER BY pk");
+  if (!rows.ok()) return rows.status();
+  std::vector<LedgerAccount> out;
+  for (auto& r : *rows) {
+    auto b = grid::HexDecode(AsString(r[0]));
+    if (!b.ok() || b->size() != 32) continue;
+    LedgerAccount a;
+    a.pk = KeyFromHex(AsString(r[0]));
+    a.free = uint64_t(AsInt(r[1]));
+    a.nonce = uint32_t(AsInt(r[2]));
+    out.push_back(a);
+  }
+  return out;
+}
+
+Result<std::vector<LedgerTwin>> Devnet::Impl::Twins() {
+  auto rows = db->Query("SELECT twin_id, pk, relay, rmb_pk FROM twins ORDER BY twin_id");
+  if (!rows.ok()) return rows.status();
+  std::vector<LedgerTwin> out;
+  for (auto& r : *rows) {
+    LedgerTwin t;
+    t.id = uint32_t(AsInt(r[0]));
+    t.account = KeyFromHex(AsString(r[1]));
+    std::string relay = AsString(r[2]);
+    if (!relay.empty()) t.relay = relay;
+    if (!std::holds_alternative<std::nullptr_t>(r[3])) {
+      auto pk = grid::HexDecode(AsString(r[3]));
+      if (pk.ok()) t.pk = *pk;
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<std::vector<LedgerTerms>> Devnet::Impl::Terms() {
+  auto rows = db->Query("SELECT pk, timestamp, link, hash FROM terms ORDER BY id");
+  if (!rows.ok()) return rows.status();
+  std::vector<LedgerTerms> out;
+  for (auto& r : *rows) {
+    LedgerTerms t;
+    t.account = KeyFromHex(AsString(r[0]));
+    t.timestamp = uint64_t(AsInt(r[1]));
+    t.link = AsString(r[2]);
+    t.hash = AsString(r[3]);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<std::vector<LedgerContract>> Devnet::Impl::Contracts() {
+  auto rows = db->Query(std::string("SELECT ") + kContractCols + " FROM contracts ORDER BY contract_id");
+  if (!rows.ok()) return rows.status();
+  std::vector<LedgerContract> out;
+  for (auto& r : *rows) {
+    Contract c = ContractFromRow(r);
+    LedgerContract l;
+    l.id = c.contract_id;
+    l.twin_id = c.twin_id;
+    l.node_id = c.node_id;
+    l.public_ips = c.number_of_public_ips;
+    l.state = c.state;
+    l.hash = c.deployment_hash;
+    l.data = c.deployment_data;
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+std::vector<LedgerNode> Devnet::Impl::Nodes() {
+  std::vector<LedgerNode> out;
+  for (const auto& n : topo.nodes) {
+    LedgerNode l;
+    l.id = n.node_id;
+    l.farm_id = n.farm_id;
+    l.twin_id = n.twin_id;
+    l.cru = n.total.cru;
+    l.mru = n.total.mru;
+    l.sru = n.total.sru;
+    l.hru = n.total.hru;
+    l.created = n.created > 0 ? uint64_t(n.created) : 0;
+    out.push_back(l);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -1573,6 +1910,34 @@ HttpResponse Devnet::Impl::HandleAdmin(const HttpRequest& r, const std::vector<s
     if (!st.ok()) return Error(st);
     return Json(200, {{"billed", true}});
   }
+  if (parts.size() == 2 && parts[1] == "fund") {
+    // The faucet: {"address": SS58 or hex public key, "units": N}.
+    auto j = grid::ParseJson(r.body, "fund");
+    if (!j.ok()) return Error(j.status());
+    if (!j->is_object() || !j->contains("address") || !(*j)["address"].is_string() ||
+        !j->contains("units") || !(*j)["units"].is_number_unsigned()) {
+      return JsonError(400, "fund: expected {\"address\": SS58|hex, \"units\": N}");
+    }
+    std::string addr = (*j)["address"].get<std::string>();
+    std::string pk;
+    if (grid::ParsePublicKeyHex(addr).ok()) {
+      pk = Lower(addr);
+    } else if (auto ss = grid::Ss58Decode(addr); ss.ok()) {
+      pk = grid::HexEncode(std::string(ss->begin(), ss->end()));
+    } else {
+      return JsonError(400, "fund: address is neither an SS58 address nor a hex public key");
+    }
+    uint64_t units = (*j)["units"].get<uint64_t>();
+    if (units == 0) return JsonError(400, "fund: units must be > 0");
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    Status st = Credit(pk, units);
+    if (!st.ok()) return Error(st);
+    auto p = grid::ParsePublicKeyHex(pk);
+    return Json(200, {{"public_key", pk},
+                      {"account_id", grid::Ss58Address(*p)},
+                      {"credited", units},
+                      {"free", Balance(pk)}});
+  }
   if (parts.size() == 4 && parts[1] == "nodes") {
     uint64_t id;
     if (!ParseU64(parts[2], &id)) return JsonError(400, "node id: expected integer");
@@ -1988,6 +2353,18 @@ Result<std::unique_ptr<Devnet>> Devnet::Start(DevnetOptions options) {
     Status w = WriteFileAtomic(pf, std::to_string(impl->http->port()) + "\n", 0600);
     if (!w.ok()) return w.WithContext("devnet: port file");
   }
+  // The chain: Substrate JSON-RPC over WebSocket beside the HTTP API.
+  {
+    TfchainNodeOptions co;
+    co.port = options.chain_port;
+    co.block_ms = options.block_ms;
+    auto chain = TfchainNode::Start(raw, co);
+    if (!chain.ok()) return chain.status();
+    impl->chain = std::move(chain).value();
+    std::string cf = grid::DevnetChainPortFile(options.data_dir);
+    Status w = WriteFileAtomic(cf, std::to_string(impl->chain->port()) + "\n", 0600);
+    if (!w.ok()) return w.WithContext("devnet: chain port file");
+  }
   impl->biller = std::thread([raw] { raw->BillLoop(); });
   return std::unique_ptr<Devnet>(new Devnet(std::move(impl)));
 }
@@ -1995,6 +2372,8 @@ Result<std::unique_ptr<Devnet>> Devnet::Start(DevnetOptions options) {
 uint16_t Devnet::port() const { return impl_->http->port(); }
 
 std::string Devnet::base_url() const { return impl_->BaseUrl(); }
+
+std::string Devnet::chain_url() const { return impl_->chain ? impl_->chain->url() : std::string(); }
 
 Status Devnet::BillOnce() { return impl_->BillOnce(); }
 
@@ -2007,6 +2386,7 @@ void Devnet::Stop() {
   }
   impl_->bill_cv.notify_all();
   if (impl_->biller.joinable()) impl_->biller.join();
+  if (impl_->chain) impl_->chain->Stop();
   if (impl_->http) impl_->http->Stop();
   std::lock_guard<std::recursive_mutex> lock(impl_->mu);
   for (auto& [id, n] : impl_->rt) {
@@ -2014,6 +2394,7 @@ void Devnet::Stop() {
   }
   std::error_code ec;
   fs::remove(grid::DevnetPortFile(impl_->opt.data_dir), ec);
+  fs::remove(grid::DevnetChainPortFile(impl_->opt.data_dir), ec);
 }
 
 }  // namespace qstor::devnet

@@ -11,8 +11,12 @@
 //    ledger is created: options.seed/nodes only matter for a fresh ledger),
 //    restarts the 0-db of every node that hosts live namespaces, listens,
 //    and writes data_dir/devnet.port. It is ready when Start() returns.
-//  - Stop() (and the destructor) stops billing, the HTTP server and every
-//    0-db child, and removes devnet.port.
+//  - Beside the HTTP server, Start() runs the chain (devnet/tfchain_node.h):
+//    TFChain's JSON-RPC over WebSocket on 127.0.0.1 (chain_url(), port in
+//    data_dir/chain.port), producing a block every options.block_ms over the
+//    same ledger; the HTTP /chain/* routes stay.
+//  - Stop() (and the destructor) stops billing, the chain, the HTTP server
+//    and every 0-db child, and removes devnet.port and chain.port.
 //  - All state changes are serialised; the HTTP handler is thread-safe.
 #pragma once
 
@@ -38,6 +42,10 @@ struct DevnetOptions {
   double su_usd_per_hour = 10.0 / 720.0;
   double tft_usd = 0.01;
   uint64_t bridge_fee_units = grid::kUnitsPerTft;  // 1 TFT per top-up, as the real bridge
+  // The chain (devnet/tfchain_node.h): Substrate JSON-RPC over WebSocket on
+  // 127.0.0.1; its port is written to data_dir/chain.port.
+  uint16_t chain_port = 0;           // 0 = a free port
+  uint32_t block_ms = 1000;          // block time
 };
 
 class Devnet {
@@ -49,6 +57,7 @@ class Devnet {
 
   uint16_t port() const;
   std::string base_url() const;  // "http://127.0.0.1:PORT"
+  std::string chain_url() const;  // "ws://127.0.0.1:PORT" (TFChain JSON-RPC)
   void Stop();
 
   // Runs one billing cycle now (what the hourly timer does). For tests and

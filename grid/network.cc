@@ -16,6 +16,7 @@ std::string DefaultDevnetDir() {
 }
 
 std::string DevnetPortFile(const std::string& devnet_dir) { return devnet_dir + "/devnet.port"; }
+std::string DevnetChainPortFile(const std::string& devnet_dir) { return devnet_dir + "/chain.port"; }
 
 Result<NetworkEndpoint> ResolveNetwork(const std::string& name, const std::string& devnet_dir) {
   if (name == "devnet") {

@@ -21,6 +21,8 @@ std::string DefaultDevnetDir();
 
 // The file in a devnet data dir holding the HTTP port of the running devnet.
 std::string DevnetPortFile(const std::string& devnet_dir);
+// <devnet_dir>/chain.port: the port of the devnet's TFChain JSON-RPC (WebSocket).
+std::string DevnetChainPortFile(const std::string& devnet_dir);
 
 struct NetworkEndpoint {
   std::string name;
