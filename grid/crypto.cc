@@ -6,6 +6,8 @@
 #include <mutex>
 #include <vector>
 
+#include "grid/tfchain/scale.h"
+
 namespace qstor::grid {
 namespace {
 
@@ -69,35 +71,11 @@ Result<std::vector<uint8_t>> Base58Decode(std::string_view s) {
 
 }  // namespace
 
-std::string HexEncode(std::string_view bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += d[c >> 4];
-    out += d[c & 15];
-  }
-  return out;
-}
+// One hex implementation for the project: grid/tfchain's (qstor_grid links
+// qstor_tfchain; the reverse would be a cycle).
+std::string HexEncode(std::string_view bytes) { return tfchain::ToHex(bytes); }
 
-Result<std::string> HexDecode(std::string_view hex) {
-  if (hex.size() >= 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) hex.remove_prefix(2);
-  if (hex.size() % 2 != 0) return Status::InvalidArgument("hex: odd number of digits");
-  auto val = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = val(hex[i]), lo = val(hex[i + 1]);
-    if (hi < 0 || lo < 0) return Status::InvalidArgument("hex: not a hex digit");
-    out += char((hi << 4) | lo);
-  }
-  return out;
-}
+Result<std::string> HexDecode(std::string_view hex) { return tfchain::FromHex(hex); }
 
 Ed25519Key::~Ed25519Key() { sodium_memzero(sk_.data(), sk_.size()); }
 

@@ -108,8 +108,8 @@ class Decoder {
 };
 
 // Lowercase hex of bytes, and back ("0x" prefix optional, either case; odd
-// length or a non-hex character is refused). grid/crypto.h has the same for
-// qstor_grid; grid/tfchain sits below qstor_grid and cannot link it.
+// length or a non-hex character is refused). The project's one hex codec:
+// grid/crypto.h's HexEncode/HexDecode call these.
 std::string ToHex(std::string_view bytes);
 Result<std::string> FromHex(std::string_view hex);
 
