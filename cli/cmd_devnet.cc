@@ -66,20 +66,6 @@ struct DevnetArgs {
   std::string tft;
 };
 
-// "12", "0.5", "3.1234567" TFT -> units (1e-7 TFT); nullopt when malformed.
-std::optional<uint64_t> ParseTftUnits(const std::string& s) {
-  auto dot = s.find('.');
-  std::string whole = s.substr(0, dot), frac = dot == std::string::npos ? "" : s.substr(dot + 1);
-  if ((whole.empty() && frac.empty()) || frac.size() > 7 || whole.size() > 12) return std::nullopt;
-  for (char c : whole + frac) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  uint64_t w = whole.empty() ? 0 : std::stoull(whole);
-  uint64_t f = frac.empty() ? 0 : std::stoull(frac);
-  for (size_t i = frac.size(); i < 7; ++i) f *= 10;
-  return w * 10'000'000ull + f;
-}
-
 // The devnet's chain URL (chain.port beside devnet.port), if written.
 std::optional<std::string> ChainUrl(const std::string& dir) {
   auto text = ReadFileBounded(grid::DevnetChainPortFile(dir), 64, "chain port file");
@@ -562,8 +548,8 @@ void RegisterDevnet(CLI::App& app, Context& ctx) {
   fund->add_option("tft", a->tft, "Amount in TFT (up to 7 decimals)")->required();
   fund->add_option("--data", a->data, "Data directory");
   fund->callback([&ctx, a] {
-    auto units = ParseTftUnits(a->tft);
-    if (!units || *units == 0) {
+    auto units = devnet::ParseTftAmount(a->tft);
+    if (!units.ok() || *units == 0) {
       std::cerr << "qstor devnet fund: '" << a->tft << "' is not a positive TFT amount\n";
       ctx.exit_code = kExitError;
       return;

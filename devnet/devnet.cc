@@ -214,6 +214,19 @@ HttpResponse PagedJson(std::vector<T> items, const Paging& p,
 
 }  // namespace
 
+Result<uint64_t> ParseTftAmount(const std::string& text) {
+  auto dot = text.find('.');
+  std::string whole = text.substr(0, dot);
+  std::string frac = dot == std::string::npos ? "" : text.substr(dot + 1);
+  uint64_t w = 0, f = 0;
+  if ((whole.empty() && frac.empty()) || (!whole.empty() && !ParseU64(whole, &w)) ||
+      frac.size() > 7 || (!frac.empty() && !ParseU64(frac, &f)) || w > 1'000'000'000'000ull) {
+    return Status::InvalidArgument("'" + text + "' is not a decimal TFT amount (at most 7 decimals)");
+  }
+  for (size_t i = frac.size(); i < 7; ++i) f *= 10;
+  return w * grid::kUnitsPerTft + f;
+}
+
 Result<std::pair<uint32_t, uint64_t>> ParseTopupUri(const std::string& uri,
                                                     const std::string& bridge_address) {
   if (uri.rfind("TFT:", 0) != 0) return Status::InvalidArgument("top-up: URI must start with TFT:");
@@ -236,17 +249,9 @@ Result<std::pair<uint32_t, uint64_t>> ParseTopupUri(const std::string& uri,
       }
       twin = uint32_t(id);
     } else if (k == "amount") {
-      // Decimal TFT with at most 7 decimals.
-      auto dot = v.find('.');
-      std::string whole = v.substr(0, dot);
-      std::string frac = dot == std::string::npos ? "" : v.substr(dot + 1);
-      uint64_t w = 0, f = 0;
-      if ((whole.empty() && frac.empty()) || (!whole.empty() && !ParseU64(whole, &w)) ||
-          frac.size() > 7 || (!frac.empty() && !ParseU64(frac, &f)) || w > 1'000'000'000'000ull) {
-        return Status::InvalidArgument("top-up: amount must be a decimal TFT amount");
-      }
-      for (size_t i = frac.size(); i < 7; ++i) f *= 10;
-      amount = w * grid::kUnitsPerTft + f;
+      auto units = ParseTftAmount(v);
+      if (!units.ok()) return Status::InvalidArgument("top-up: amount must be a decimal TFT amount");
+      amount = *units;
     }
   }
   if (!twin) return Status::InvalidArgument("top-up: missing message=twin_<id>");

@@ -70,6 +70,11 @@ class Devnet {
   std::unique_ptr<Impl> impl_;
 };
 
+// A decimal TFT amount ("12", "0.5", "3.1234567": at most 7 decimals, at
+// most 10^12 TFT) in units of 1e-7 TFT; kInvalidArgument otherwise. Zero is
+// accepted: callers that need a positive amount check it.
+Result<uint64_t> ParseTftAmount(const std::string& text);
+
 // Parses "TFT:<bridge>?message=twin_<id>&amount=N[&sender=me]" (N in TFT,
 // decimals allowed). Returns (twin_id, amount in units).
 Result<std::pair<uint32_t, uint64_t>> ParseTopupUri(const std::string& uri,

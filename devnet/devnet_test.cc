@@ -871,6 +871,18 @@ TEST(TopupUri, Parse) {
   EXPECT_FALSE(ParseTopupUri("BTC:BR?message=twin_7&amount=1", "BR").ok());
 }
 
+// The one decimal-TFT parser, shared by top-up URIs and `qstor devnet fund`.
+TEST(TftAmount, Parse) {
+  EXPECT_EQ(*ParseTftAmount("12"), 120'000'000u);
+  EXPECT_EQ(*ParseTftAmount("0.5"), 5'000'000u);
+  EXPECT_EQ(*ParseTftAmount("3.1234567"), 31'234'567u);
+  EXPECT_EQ(*ParseTftAmount(".25"), 2'500'000u);
+  EXPECT_EQ(*ParseTftAmount("0"), 0u);
+  for (const char* bad : {"", ".", "1.12345678", "-1", "1e3", "abc", "1.2.3", "2000000000000"}) {
+    EXPECT_FALSE(ParseTftAmount(bad).ok()) << bad;
+  }
+}
+
 TEST(Topology, DeterministicAndLarge) {
   auto a = GenerateTopology(5, 10000, 1700000000);
   auto b = GenerateTopology(5, 10000, 1700000000);
