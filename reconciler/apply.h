@@ -32,6 +32,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "grid/grid.h"
@@ -57,14 +58,23 @@ Result<Observation> Observe(grid::Grid& grid, const Manifest& manifest,
                             const std::string& public_key_hex, const std::optional<State>& state,
                             const ObserveOptions& options = {});
 
-// One signing chunk: what goes into the QR code, and the payload the twin
-// key must sign for the chunk's extrinsic.
+// One signing chunk: one TFChain extrinsic (a Utility.batch_all when it
+// holds several calls) waiting for the twin key's signature.
 struct SignRequest {
   size_t chunk = 0;         // 1-based
   size_t chunks = 0;        // in this submission
   std::string purpose;      // "create contracts", "cancel contracts", ...
-  std::string qr_payload;   // the batch envelope (reconciler/batch.h), <= 2953 bytes
-  std::string to_sign;      // grid::Extrinsic::CanonicalPayload() of the chunk's extrinsic
+  std::string signer_hex;   // the twin's ed25519 public key (hex)
+  // The extrinsic's SCALE signing payload (call ‖ extra ‖ additional, see
+  // grid/tfchain/extrinsic.h): what a signing app decodes and shows. At most
+  // kMaxSigningPayloadBytes (reconciler/batch.h).
+  std::string payload;
+  // The bytes the signature covers: `payload`, or blake2b-256(payload) when
+  // the payload is longer than 256 bytes (Substrate's rule).
+  std::string to_sign;
+  // One line per call, for display ("SmartContractModule.create_node_contract
+  // node 7").
+  std::vector<std::string> calls;
   // Across the whole apply (or destroy): this is scan `scan` of the `scans`
   // planned before the first one was shown (counted from the plan: creates,
   // updates, cancellations, each packed as they will be). A node that fails

@@ -34,6 +34,20 @@ namespace qstor::reconciler {
 // Byte-mode capacity of a version-40 QR code at error-correction level L.
 inline constexpr size_t kQrMaxPayloadBytes = 2953;
 
+// The longest SCALE signing payload (call ‖ extra ‖ additional) of one
+// signing chunk. A chunk's sign request, as the app receives it (the relay's
+// document in the URL flow, the whole QR text in the inline flow: base64 of
+// the payload plus its JSON fields), then fits one QR code of
+// kQrMaxPayloadBytes; reconciler/connect_test proves the worst case.
+inline constexpr size_t kMaxSigningPayloadBytes = 1900;
+// What the extrinsic adds around its calls in the payload, at most: the
+// signed extensions' extra (era 2, compact nonce <= 5, compact tip 1) and
+// additional bytes (spec 4, tx 4, genesis 32, era block 32), and a
+// Utility.batch_all's pallet, call and compact count (<= 4).
+inline constexpr size_t kSigningPayloadOverhead = 8 + 72 + 4;
+// The bytes of SCALE-encoded calls one chunk may carry.
+inline constexpr size_t kMaxCallBytesPerChunk = kMaxSigningPayloadBytes - kSigningPayloadOverhead;
+
 struct BatchOptions {
   size_t max_payload = kQrMaxPayloadBytes;  // bytes per QR payload, envelope included
   uint64_t search_node_budget = 50000;      // exhaustive-search nodes; 0 = heuristics only
