@@ -125,8 +125,9 @@ Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::s
       req.scan = ++report.scans_shown;
       req.scans = report.scans_planned;
       req.purpose = purpose;
-      req.qr_payload = b.payload;
-      req.to_sign = ext.CanonicalPayload();
+      req.signer_hex = pk;
+      req.payload = ext.CanonicalPayload();  // replaced by the SCALE payload (issue 14)
+      req.to_sign = req.payload;
       auto sig = signer(req);
       if (!sig.ok()) return sig.status().WithContext(fmt::format("signing chunk {} of {}", req.chunk, req.chunks));
       ext.signature = *sig;

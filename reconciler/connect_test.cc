@@ -335,7 +335,7 @@ TEST_F(ConnectTest, RejectedRequestSaysSo) {
   ext.signer = pk_;
   ext.nonce = 7;
   ext.call = grid::CancelContractCall(1);
-  SignRequest req{2, 3, "cancel contracts", "{}", ext.CanonicalPayload()};
+  SignRequest req{2, 3, "cancel contracts", pk_, ext.CanonicalPayload(), ext.CanonicalPayload()};
   auto sig = flow.Sign(req);
   ASSERT_FALSE(sig.ok());
   EXPECT_EQ(sig.status().code(), Status::Code::kPermissionDenied);
@@ -368,7 +368,7 @@ TEST_F(ConnectTest, FirstRequestCarriesTheTopUpAndTheChainAcceptsTheSignature) {
     ext.signer = pk_;
     ext.nonce = *grid_->GetNonce(pk_);
     ext.call = grid::TransferCall(dest, grid::kUnitsPerTft);
-    SignRequest req{chunk, 2, "transfer", "{}", ext.CanonicalPayload()};
+    SignRequest req{chunk, 2, "transfer", pk_, ext.CanonicalPayload(), ext.CanonicalPayload()};
     auto sig = flow.Sign(req);
     JoinApprover();
     ASSERT_TRUE(sig.ok()) << sig.status().ToString();
