@@ -331,7 +331,7 @@ TEST_F(ConnectLoginTest, LoginInitApplyWriteThenRecoverOnANewHomeByLoggingInAgai
   if (!fuse) GTEST_SKIP() << "the rest needs root and /dev/fuse (real FUSE mounts)";
 
   // --- fund the new twin (the devnet's bridge) and apply a small storage.
-  grid::HttpGrid g(grid::NetworkEndpoint{"devnet", net_.base_url(), false});
+  grid::HttpGrid g(grid::DevnetEndpoint(net_.base_url(), net_.chain_url()));
   auto twin = g.RegisterTwin(id->TwinKey(), "relay.devnet");
   ASSERT_TRUE(twin.ok()) << twin.status().ToString();
   g.SetIdentity(twin->twin_id, id->TwinKey());

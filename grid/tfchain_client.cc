@@ -635,6 +635,10 @@ Result<SubmitResult> TfchainClient::Submit(const std::string& extrinsic) {
     // The request may have reached the node before the connection went.
     if (s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kTimeout)
       return Status(s.code(), what + ": submit failed (" + s.message() + "); " + std::string(kOutcomeUnknown));
+    // The pool's payment check (Substrate's InvalidTransaction::Payment): the
+    // account cannot pay the fee. Nothing was applied.
+    if (s.message().find("Inability to pay some fees") != std::string::npos)
+      return Status::ResourceExhausted(what + ": " + s.message() + " (top the account up); not applied");
     return s.WithContext(what);
   }
   auto unwatch = [&] { (void)rpc_->Unsubscribe(*sub); };

@@ -40,7 +40,9 @@
 //        BadOrigin/*NotAuthorized*/*Unauthorized* -> kPermissionDenied,
 //        anything else kFailedPrecondition. Nothing was applied.
 //      RPC error 1010 (Invalid Transaction) and status "invalid"
-//                                        -> kFailedPrecondition with the text
+//                                        -> kFailedPrecondition with the text,
+//                                           kResourceExhausted when it is
+//                                           "Inability to pay some fees"
 //      "usurped" (another extrinsic took the nonce) -> kFailedPrecondition
 //      "dropped" (the pool let it go; not included) -> kUnavailable
 //      connection lost after the submit was sent -> kUnavailable with

@@ -128,6 +128,7 @@ class ApplyTest : public ::testing::Test {
     sfs::create_directories(root_ + "/devnet");
     devnet::DevnetOptions o;
     o.data_dir = root_ + "/devnet";
+    o.block_ms = 100;  // blocks as the real chain makes them, faster (tests wait for each)
     const char* bin = std::getenv("QSTOR_BIN");
     ASSERT_NE(bin, nullptr) << "QSTOR_BIN must point at the qstor executable";
     bin_ = bin;

@@ -25,7 +25,8 @@
 #include "devnet/devnet.h"
 #include "devnet/sqlite_db.h"
 #include "grid/crypto.h"
-#include "grid/extrinsic.h"
+#include "devnet/tfchain_node.h"
+#include "grid/chain_call.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
 #include "grid/identity.h"
@@ -83,12 +84,13 @@ class ConnectTest : public ::testing::Test {
     bin_ = bin;
     devnet::DevnetOptions o;
     o.data_dir = root_ + "/devnet";
+    o.block_ms = 100;  // blocks as the real chain makes them, faster (tests wait for each)
     o.qstor_bin = bin_;
     auto d = devnet::Devnet::Start(o);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     devnet_ = std::move(d).value();
     grid_ = std::make_unique<grid::HttpGrid>(
-        grid::NetworkEndpoint{"devnet", devnet_->base_url(), false});
+        grid::DevnetEndpoint(devnet_->base_url(), devnet_->chain_url()));
     auto id = grid::Identity::FromMnemonic(kMnemonic);
     ASSERT_TRUE(id.ok()) << id.status().ToString();
     identity_.emplace(std::move(id).value());
@@ -137,11 +139,9 @@ class ConnectTest : public ::testing::Test {
     auto nodes = Get("/nodes?status=up&size=1");
     EXPECT_TRUE(nodes.is_array() && !nodes.empty()) << nodes.dump();
     uint32_t node = nodes[0]["nodeId"].get<uint32_t>();
-    auto nonce = grid_->GetNonce(pk_);
-    EXPECT_TRUE(nonce.ok());
-    auto res = grid_->Submit(grid::MakeExtrinsic(
-        identity_->TwinKey(), *nonce,
-        grid::CreateNodeContractCall(node, std::string(32, 'a'), R"({"type":"test"})")));
+    auto res = grid::SignAndSubmit(
+        *grid_, identity_->TwinKey(),
+        {grid::CreateNodeContractCall(node, std::string(32, 'a'), R"({"type":"test"})")});
     EXPECT_TRUE(res.ok()) << res.status().ToString();
     EXPECT_EQ(res->created_contracts.size(), 1u);
     return res->created_contracts.at(0);
@@ -331,11 +331,9 @@ TEST_F(ConnectTest, RejectedRequestSaysSo) {
         db->Exec("UPDATE sign_requests SET state = 'rejected' WHERE uuid = ?", {r.uuid}).ok());
   };
   ConnectSigner flow(*grid_, opt);
-  grid::Extrinsic ext;
-  ext.signer = pk_;
-  ext.nonce = 7;
-  ext.call = grid::CancelContractCall(1);
-  SignRequest req{2, 3, "cancel contracts", pk_, ext.CanonicalPayload(), ext.CanonicalPayload()};
+  auto prepared = grid_->Prepare(pk_, {grid::CancelContractCall(1)});
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  SignRequest req{2, 3, "cancel contracts", pk_, prepared->payload, prepared->to_sign};
   auto sig = flow.Sign(req);
   ASSERT_FALSE(sig.ok());
   EXPECT_EQ(sig.status().code(), Status::Code::kPermissionDenied);
@@ -360,31 +358,33 @@ TEST_F(ConnectTest, FirstRequestCarriesTheTopUpAndTheChainAcceptsTheSignature) {
   ConnectSigner flow(*grid_, opt);
   const uint64_t topup = 5 * grid::kUnitsPerTft, need = 3 * grid::kUnitsPerTft;
   ASSERT_TRUE(flow.FundWithFirstRequest(topup, need).ok());
-  EXPECT_EQ(grid_->GetBalance(pk_)->free, 0u);
+  // The activation service gave the new account 1 TFT; registering its twin
+  // cost one extrinsic fee.
+  const uint64_t start = grid_->GetBalance(pk_)->free;
+  EXPECT_EQ(start, grid::kUnitsPerTft - devnet::kExtrinsicFeeUnits);
   // Two chunks: transfers to a stranger, signed by the app, submitted here.
   std::string dest = grid::Ed25519Key::Generate().PublicKeyHex();
   for (size_t chunk = 1; chunk <= 2; chunk++) {
-    grid::Extrinsic ext;
-    ext.signer = pk_;
-    ext.nonce = *grid_->GetNonce(pk_);
-    ext.call = grid::TransferCall(dest, grid::kUnitsPerTft);
-    SignRequest req{chunk, 2, "transfer", pk_, ext.CanonicalPayload(), ext.CanonicalPayload()};
+    auto prepared = grid_->Prepare(pk_, {grid::TransferCall(dest, grid::kUnitsPerTft)});
+    ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+    SignRequest req{chunk, 2, "transfer", pk_, prepared->payload, prepared->to_sign};
     auto sig = flow.Sign(req);
     JoinApprover();
     ASSERT_TRUE(sig.ok()) << sig.status().ToString();
-    EXPECT_EQ(*sig, identity_->TwinKey().SignHex(ext.CanonicalPayload()));
+    EXPECT_EQ(*sig, identity_->TwinKey().SignHex(prepared->to_sign));
     if (chunk == 1) {
       EXPECT_GE(grid_->GetBalance(pk_)->free, need) << "paid while signing chunk 1";
     }
-    ext.signature = *sig;
-    auto res = grid_->Submit(ext);
+    auto res = grid_->Submit(*prepared, *sig);
     ASSERT_TRUE(res.ok()) << res.status().ToString();
   }
   ASSERT_EQ(relay_views.size(), 2u);
   EXPECT_EQ(relay_views[0]["Payment"]["Amount"], topup) << "the first request pays";
   EXPECT_EQ(relay_views[1]["Payment"]["Amount"], 0) << "only the first";
   // 5 TFT sent, 1 kept by the bridge, 2 transferred.
-  EXPECT_EQ(grid_->GetBalance(pk_)->free, 2 * grid::kUnitsPerTft);
+  // Two extrinsic fees too.
+  EXPECT_EQ(grid_->GetBalance(pk_)->free,
+            start + 2 * grid::kUnitsPerTft - 2 * devnet::kExtrinsicFeeUnits);
   // --json: one event per line, no QR art.
   std::istringstream lines(out_.str());
   std::string line;
