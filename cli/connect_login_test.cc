@@ -316,6 +316,9 @@ TEST_F(ConnectLoginTest, LoginInitApplyWriteThenRecoverOnANewHomeByLoggingInAgai
     auto j = LastJson(w.out);
     EXPECT_EQ(j["identity_source"], "connect") << w.out;
     EXPECT_EQ(j["address"], id->Address());
+    // And the TF dashboard's sr25519 account of the same words, named apart.
+    EXPECT_EQ(j["sr25519_address"], id->Sr25519Address()) << w.out;
+    EXPECT_NE(j["sr25519_address"], j["address"]);
   }
   {
     // Logging in again with a keystore: the profile goes into its sealed part
