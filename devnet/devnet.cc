@@ -50,6 +50,17 @@ constexpr const char* kBridge = "GDEVNETBRIDGEQSTORLOCALGRID00000000000000000000
 constexpr size_t kMaxDeploymentData = 4096;
 constexpr int kAuthWindowSeconds = 300;
 
+// The devnet's Terms and Conditions (GET /legal/terms): what a twin accepts
+// with user_accept_tc on the devnet, as the real grid's document is on
+// TFChain (grid/terms.h hashes these bytes).
+constexpr std::string_view kTermsDocument =
+    "qstor devnet: terms and conditions\n"
+    "\n"
+    "This is a local test grid run by `qstor devnet` on 127.0.0.1. Its TFT are not real,\n"
+    "nothing it stores is guaranteed to survive, and it may be reset at any time.\n"
+    "Accepting these terms (TfgridModule.user_accept_tc) lets an account create a twin\n"
+    "here, as accepting ThreeFold's terms does on TFChain.\n";
+
 int64_t Now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -1413,6 +1424,12 @@ HttpResponse Devnet::Impl::Handle(const HttpRequest& r) {
   bool get = r.method == "GET" || r.method == "HEAD";
   if (root == "ping" && get) return Json(200, {{"ping", "pong"}});
   if (root == "version" && get) return Json(200, {{"version", "qstor-devnet-1"}});
+  if (root == "legal" && parts.size() == 2 && parts[1] == "terms" && get) {
+    HttpResponse t;
+    t.body = std::string(kTermsDocument);
+    t.content_type = "text/plain; charset=utf-8";
+    return t;
+  }
   if (root == "nodes") return HandleNodes(r, parts);
   if (root == "farms" && get && parts.size() == 1) return ListFarms(r);
   if (root == "twins" && get && parts.size() == 1) return ListTwins(r);
