@@ -492,5 +492,28 @@ TEST_F(ConnectLoginTest, DevnetUsersApiAndVerifySei) {
   EXPECT_EQ(bad->status, 400) << bad->body;
 }
 
+// `qstor devnet fund` (the devnet's faucet, beside the login service this
+// file drives): a sentence for people, the devnet's JSON under --json.
+TEST_F(ConnectLoginTest, DevnetFundSaysWhatItDidAndGivesJsonOnRequest) {
+  Env env = Home(root_ + "/home");
+  const std::string alice = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+  Ran j = Qstor({"--json", "devnet", "fund", alice, "1"}, env);
+  ASSERT_EQ(j.code, 0) << j.out;
+  auto jj = LastJson(j.out);
+  EXPECT_EQ(jj["account_id"], alice) << j.out;
+  EXPECT_EQ(jj["credited"], grid::kUnitsPerTft) << j.out;
+  ASSERT_TRUE(jj["free"].is_number_unsigned()) << j.out;
+  const uint64_t free = jj["free"].get<uint64_t>();
+
+  Ran h = Qstor({"devnet", "fund", alice, "12.5"}, env);
+  ASSERT_EQ(h.code, 0) << h.out;
+  EXPECT_EQ(h.out, "Credited 12.5000000 TFT to " + alice +
+                       " on the devnet; its free balance is now " +
+                       grid::FormatTft(free + 125 * grid::kUnitsPerTft / 10) + ".\n");
+
+  Ran bad = Qstor({"devnet", "fund", alice, "lots"}, env);
+  EXPECT_EQ(bad.code, 1) << bad.out;
+}
+
 }  // namespace
 }  // namespace qstor::cli
