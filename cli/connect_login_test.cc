@@ -388,6 +388,7 @@ TEST_F(ConnectLoginTest, LoginInitApplyWriteThenRecoverOnANewHomeByLoggingInAgai
   auto pub2 = reconciler::ReadKeystorePublic(reconciler::KeystorePath(home2));
   ASSERT_TRUE(pub2.ok());
   EXPECT_EQ(pub2->address, id->Address());
+  EXPECT_EQ(pub2->sr25519_address, id->Sr25519Address()) << "recover records both addresses";
   Ran w2 = Qstor({"--json", "whoami"}, env2);
   EXPECT_EQ(LastJson(w2.out)["identity_source"], "connect") << w2.out;
 }
