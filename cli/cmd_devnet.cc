@@ -333,6 +333,20 @@ int Post(const DevnetArgs& a, const std::string& path, const json& body, bool as
   return Answer(c.Send("POST", *url + path, body.dump()), as_json, what);
 }
 
+// The human line for a successful `devnet <what>` answer: a sentence where
+// one is written (fund), else "<what>: <JSON>".
+std::string HumanAnswer(const std::string& what, const json& j) {
+  if (what == "fund" && j.is_object() && j.value("account_id", json()).is_string() &&
+      j.value("credited", json()).is_number_unsigned() &&
+      j.value("free", json()).is_number_unsigned()) {
+    return fmt::format("Credited {} to {} on the devnet; its free balance is now {}.",
+                       grid::FormatTft(j["credited"].get<uint64_t>()),
+                       j["account_id"].get<std::string>(),
+                       grid::FormatTft(j["free"].get<uint64_t>()));
+  }
+  return what + ": " + j.dump();
+}
+
 // Prints what the devnet answered a `devnet <what>` request (its JSON, or
 // the error it gave); the exit code.
 int Answer(const Result<grid::HttpResult>& r, bool as_json, const char* what) {
@@ -350,7 +364,7 @@ int Answer(const Result<grid::HttpResult>& r, bool as_json, const char* what) {
   if (as_json) {
     std::cout << j.dump() << "\n";
   } else {
-    std::cout << what << ": " << j.dump() << "\n";
+    std::cout << HumanAnswer(what, j) << "\n";
   }
   return kExitOk;
 }

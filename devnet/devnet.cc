@@ -64,6 +64,17 @@ constexpr std::string_view kTermsDocument =
     "Accepting these terms (TfgridModule.user_accept_tc) lets an account create a twin\n"
     "here, as accepting ThreeFold's terms does on TFChain.\n";
 
+// The devnet's Terms and Conditions (GET /legal/terms): what a twin accepts
+// with user_accept_tc on the devnet, as the real grid's document is on
+// TFChain (grid/terms.h hashes these bytes).
+constexpr std::string_view kTermsDocument =
+    "qstor devnet: terms and conditions\n"
+    "\n"
+    "This is a local test grid run by `qstor devnet` on 127.0.0.1. Its TFT are not real,\n"
+    "nothing it stores is guaranteed to survive, and it may be reset at any time.\n"
+    "Accepting these terms (TfgridModule.user_accept_tc) lets an account create a twin\n"
+    "here, as accepting ThreeFold's terms does on TFChain.\n";
+
 int64_t Now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
