@@ -29,6 +29,7 @@
 #include "devnet/sqlite_db.h"
 #include "devnet/tfchain_node.h"
 #include "devnet/zdb_process.h"
+#include "grid/chain_pricing.h"
 #include "grid/challenge.h"
 #include "grid/connect_login.h"
 #include "grid/crypto.h"
@@ -304,6 +305,10 @@ struct CallRules {
 
 struct Devnet::Impl : public ChainLedger {
   DevnetOptions opt;
+  // What billing uses: the options in TFChain's units (chain_pricing, what
+  // the chain serves) and back (pricing), so a client that reads the chain
+  // computes the same costs (grid/chain_pricing.h).
+  grid::ChainPricing chain_pricing;
   grid::Pricing pricing;
   std::unique_ptr<SqliteDb> db;
   Topology topo;
@@ -380,6 +385,7 @@ struct Devnet::Impl : public ChainLedger {
   Result<std::vector<LedgerTerms>> Terms() override;
   Result<std::vector<LedgerContract>> Contracts() override;
   std::vector<LedgerNode> Nodes() override;
+  grid::ChainPricing Pricing() override { return chain_pricing; }
   uint64_t seed_ = 0;
   Status SettleGrace(uint32_t twin_id);
 
@@ -489,8 +495,12 @@ CREATE TABLE IF NOT EXISTS terms(id INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT N
   for (const auto& n : topo.nodes) {
     lower_loc.push_back({Lower(n.location.country), Lower(n.location.city), Lower(n.location.region)});
   }
-  pricing.su_usd_per_hour = opt.su_usd_per_hour;
-  pricing.tft_usd = opt.tft_usd;
+  auto cp = grid::ChainPricingFromUsd(opt.su_usd_per_hour, opt.tft_usd);
+  if (!cp.ok()) return cp.status().WithContext("devnet pricing");
+  auto billed = grid::PricingFromChain(*cp);
+  if (!billed.ok()) return billed.status().WithContext("devnet pricing");
+  chain_pricing = *cp;
+  pricing = *billed;
   pricing.bridge_address = kBridge;
   QSTOR_RETURN_IF_ERROR(LoadNodeState());
   return RecomputeUsed();

@@ -29,6 +29,7 @@
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
 #include "grid/network.h"
+#include "grid/tfchain_client.h"
 #include "zdb/client.h"
 
 namespace qstor::devnet {
@@ -65,6 +66,8 @@ class DevnetTest : public ::testing::Test {
     o.grace_hours = grace_hours_;
     o.nodes = nodes_;
     o.block_ms = 100;  // blocks as the real chain makes them, faster (tests wait for each)
+    o.su_usd_per_hour = su_usd_per_hour_;
+    o.tft_usd = tft_usd_;
     const char* bin = std::getenv("QSTOR_BIN");
     ASSERT_NE(bin, nullptr) << "QSTOR_BIN must point at the qstor executable";
     o.qstor_bin = bin;
@@ -154,6 +157,8 @@ class DevnetTest : public ::testing::Test {
   double hour_seconds_ = 3600;
   double grace_hours_ = 336;
   uint32_t nodes_ = 12;
+  double su_usd_per_hour_ = DevnetOptions{}.su_usd_per_hour;
+  double tft_usd_ = DevnetOptions{}.tft_usd;
   std::unique_ptr<Devnet> devnet_;
   std::unique_ptr<HttpGrid> grid_;
 };
@@ -546,6 +551,95 @@ TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
   ASSERT_TRUE(devnet_->BillOnce().ok());
   EXPECT_EQ(grid_->GetBills(d.contract_id)->size(), 2u);
   EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 101 * grid::kUnitsPerTft - 2 * hourly);
+}
+
+// The chain serves the devnet's pricing in TFChain's units
+// (TfgridModule.PricingPolicies(1), TFTPriceModule), and a client that
+// reads it computes exactly what the devnet bills.
+std::unique_ptr<grid::TfchainClient> ChainClient(const Devnet& d) {
+  grid::TfchainClientOptions o;
+  o.url = d.chain_url();
+  auto c = grid::TfchainClient::Create(o);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+TEST_F(DevnetTest, ChainPricingIsWhatTheDevnetBills) {
+  auto chain = ChainClient(*devnet_);
+  ASSERT_NE(chain, nullptr);
+  // The default 10/720 USD per su-hour and 0.01 USD per TFT, in chain units.
+  auto cp = chain->ReadChainPricing();
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(cp->su_value, 138889u);
+  EXPECT_EQ(cp->su_unit, "Gigabytes");
+  EXPECT_EQ(cp->tft_price_musd, 10u);
+  EXPECT_EQ(*cp, grid::ChainPricingFromUsd(DevnetOptions{}.su_usd_per_hour, DevnetOptions{}.tft_usd).value());
+  auto p = chain->Pricing();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->su_usd_per_hour, 0.0138889);
+  EXPECT_NEAR(p->su_usd_per_hour, DevnetOptions{}.su_usd_per_hour, 0.5e-7);
+  EXPECT_EQ(p->tft_usd, 0.01);
+  EXPECT_TRUE(p->bridge_address.empty());
+  EXPECT_EQ(chain->Pricing(2).status().code(), Status::Code::kNotFound);
+
+  // One hour of a 1 TiB contract: the devnet bills what the chain's
+  // pricing gives.
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 100);
+  grid::Deployment d = Deploy(key, twin.twin_id, 3, 1ull << 40, "pw");
+  ASSERT_TRUE(devnet_->BillOnce().ok());
+  auto bills = grid_->GetBills(d.contract_id);
+  ASSERT_TRUE(bills.ok()) << bills.status().ToString();
+  ASSERT_EQ(bills->size(), 1u);
+  const uint64_t from_chain = grid::CostUnits(*p, 1ull << 40, 0, 3600);
+  EXPECT_EQ((*bills)[0].amount_billed, from_chain);
+  EXPECT_GT(from_chain, grid::kUnitsPerTft);  // 1.19 TFT: a real amount, not 0
+}
+
+class DecimalPricingTest : public DevnetTest {
+ protected:
+  void SetUp() override {
+    su_usd_per_hour_ = 0.0123457;
+    tft_usd_ = 0.037;
+    DevnetTest::SetUp();
+  }
+};
+
+TEST_F(DecimalPricingTest, ConfiguredPricesComeBackExactly) {
+  auto chain = ChainClient(*devnet_);
+  ASSERT_NE(chain, nullptr);
+  auto cp = chain->ReadChainPricing();
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(cp->su_value, 123457u);
+  EXPECT_EQ(cp->tft_price_musd, 37u);
+  auto p = chain->Pricing();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->su_usd_per_hour, su_usd_per_hour_);
+  EXPECT_EQ(p->tft_usd, tft_usd_);
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 100);
+  grid::Deployment d = Deploy(key, twin.twin_id, 3, 5ull << 30, "pw");
+  ASSERT_TRUE(devnet_->BillOnce().ok());
+  auto bills = grid_->GetBills(d.contract_id);
+  ASSERT_TRUE(bills.ok()) << bills.status().ToString();
+  ASSERT_EQ(bills->size(), 1u);
+  EXPECT_EQ((*bills)[0].amount_billed, grid::CostUnits(*p, 5ull << 30, 0, 3600));
+}
+
+TEST(DevnetPricing, PricesTheChainCannotHoldRefuseToStart) {
+  DevnetOptions o;
+  o.data_dir = TempDir("pricing-refused");
+  const char* bin = std::getenv("QSTOR_BIN");
+  ASSERT_NE(bin, nullptr) << "QSTOR_BIN must point at the qstor executable";
+  o.qstor_bin = bin;
+  o.tft_usd = 0.0001;  // 0 mUSD
+  auto d = Devnet::Start(o);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Status::Code::kInvalidArgument) << d.status().ToString();
+  EXPECT_NE(d.status().message().find("tft_usd"), std::string::npos) << d.status().ToString();
+  fs::remove_all(o.data_dir);
 }
 
 class ShortHourTest : public DevnetTest {

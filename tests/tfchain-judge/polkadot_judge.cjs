@@ -111,6 +111,17 @@ async function polkadotApi() {
   assert(r.events.some(({ event }) => api.events.smartContractModule.NodeContractCanceled.is(event)));
   assert((await api.query.smartContractModule.contracts(contractId)).isNone);
 
+  // Pricing as tfgrid-sdk-ts reads it: policy 1 and the TFT prices (the
+  // devnet's defaults, 10/720 USD per su-hour and 0.01 USD per TFT, in chain units).
+  const policy = (await api.query.tfgridModule.pricingPolicies(1)).unwrap();
+  assert.strictEqual(policy.id.toNumber(), 1);
+  assert.strictEqual(policy.su.value.toNumber(), 138889);
+  assert(policy.su.unit.isGigabytes, 'su unit ' + policy.su.unit.toString());
+  assert((await api.query.tfgridModule.pricingPolicies(2)).isNone);
+  assert.strictEqual((await api.query.tftPriceModule.tftPrice()).toNumber(), 10);
+  assert.strictEqual((await api.query.tftPriceModule.averageTftPrice()).toNumber(), 10);
+  console.log(`polkadot.js: pricing policy 1 su ${policy.su.value} per ${policy.su.unit}, TFT 10 mUSD`);
+
   // Map iteration (state_getKeysPaged) over the twins.
   const twins = await api.query.tfgridModule.twins.entries();
   assert(twins.length >= 1);
