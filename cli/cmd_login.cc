@@ -380,9 +380,6 @@ int RunWhoami(const Context& ctx, const WhoamiCli& c) {
       if (!ep.ok()) {
         e["error"] = ep.status().message();
         line += "twin unknown (" + ep.status().message() + ")";
-      } else if (ep->discovery_only) {
-        e["error"] = "twin lookup needs TFChain (not built)";
-        line += "twin unknown (needs TFChain, not built)";
       } else {
         grid::HttpGrid g(*ep);
         auto twin = g.GetTwinByPublicKey(pub->public_key_hex);

@@ -42,12 +42,18 @@ int WalletFail(const std::string& what, const Status& st) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
-Result<std::unique_ptr<grid::HttpGrid>> WalletGrid(const std::string& network) {
+// The network's grid. Balances come from its TFChain on every network;
+// `topup` (chain_only false) also needs the network's bridge, known only on
+// the devnet.
+Result<std::unique_ptr<grid::HttpGrid>> WalletGrid(const std::string& network,
+                                                   bool chain_only = false) {
   auto ep = ConnectNetwork(network, true);
   if (!ep.ok()) return ep.status();
-  if (ep->discovery_only) {
+  if (ep->discovery_only && !chain_only) {
     return Status::NotImplemented("network \"" + network +
-                                  "\": balances need TFChain, which is not built; use devnet");
+                                  "\": top-ups go through the network's TFT bridge, whose "
+                                  "address qstor does not know yet; send TFT to the qstor address "
+                                  "(`qstor wallet address`) instead");
   }
   return std::make_unique<grid::HttpGrid>(*ep);
 }
@@ -98,7 +104,7 @@ int RunBalance(const Context& ctx, const WalletCli& c) {
   if (!home.ok()) return WalletFail("balance", home.status());
   auto pub = KeystorePublicOrHint(*home);
   if (!pub.ok()) return WalletFail("balance", pub.status());
-  auto g = WalletGrid(c.network);
+  auto g = WalletGrid(c.network, /*chain_only=*/true);
   if (!g.ok()) return WalletFail("balance", g.status());
   auto bal = (*g)->GetBalance(pub->public_key_hex);
   if (!bal.ok()) return WalletFail("balance", bal.status());

@@ -65,17 +65,6 @@ constexpr std::string_view kTermsDocument =
     "Accepting these terms (TfgridModule.user_accept_tc) lets an account create a twin\n"
     "here, as accepting ThreeFold's terms does on TFChain.\n";
 
-// The devnet's Terms and Conditions (GET /legal/terms): what a twin accepts
-// with user_accept_tc on the devnet, as the real grid's document is on
-// TFChain (grid/terms.h hashes these bytes).
-constexpr std::string_view kTermsDocument =
-    "qstor devnet: terms and conditions\n"
-    "\n"
-    "This is a local test grid run by `qstor devnet` on 127.0.0.1. Its TFT are not real,\n"
-    "nothing it stores is guaranteed to survive, and it may be reset at any time.\n"
-    "Accepting these terms (TfgridModule.user_accept_tc) lets an account create a twin\n"
-    "here, as accepting ThreeFold's terms does on TFChain.\n";
-
 int64_t Now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -403,7 +392,6 @@ struct Devnet::Impl : public ChainLedger {
   HttpResponse ListTwins(const HttpRequest& r);
   HttpResponse ListContracts(const HttpRequest& r);
   HttpResponse Stats();
-  HttpResponse HandleChain(const HttpRequest& r, const std::vector<std::string>& parts);
   HttpResponse Activate(const HttpRequest& r);
   HttpResponse HandleAdmin(const HttpRequest& r, const std::vector<std::string>& parts);
   HttpResponse HandlePayments(const HttpRequest& r, const std::vector<std::string>& parts);
@@ -1406,7 +1394,6 @@ HttpResponse Devnet::Impl::Handle(const HttpRequest& r) {
     }
     return JsonError(404, "no route for " + r.path);
   }
-  if (root == "chain") return HandleChain(r, parts);
   if (root == "activation" && parts.size() == 2 && parts[1] == "activate" && r.method == "POST") {
     return Activate(r);
   }
@@ -1821,14 +1808,6 @@ HttpResponse Devnet::Impl::HandleNodeDeployments(const HttpRequest& r, const Nod
     return Json(200, {{"contract_id", cid}, {"deleted", true}});
   }
   return JsonError(405, "method not allowed");
-}
-
-HttpResponse Devnet::Impl::HandleChain(const HttpRequest& r, const std::vector<std::string>& parts) {
-  std::lock_guard<std::recursive_mutex> lock(mu);
-  if (parts.size() == 2 && parts[1] == "pricing" && r.method == "GET") {
-    return Json(200, grid::ToJson(pricing));
-  }
-  return JsonError(404, "no route for " + r.method + " " + r.path);
 }
 
 // The activation service (GRID-V3 §1.7): funds a new account with

@@ -93,6 +93,10 @@ class DevnetTest : public ::testing::Test {
     return r.ok() ? *r : grid::HttpResult{};
   }
 
+  // What a newly registered account holds: the activation service's 1 TFT
+  // less the fee of its T&C + create_twin extrinsic.
+  static constexpr uint64_t kAfterRegister = grid::kUnitsPerTft - devnet::kExtrinsicFeeUnits;
+
   grid::Twin Register(const grid::Ed25519Key& key) {
     auto t = grid_->RegisterTwin(key, "relay.devnet");
     EXPECT_TRUE(t.ok()) << t.status().ToString();
@@ -501,7 +505,10 @@ TEST_F(DevnetTest, StateSurvivesRestart) {
   auto t = grid_->GetTwinByPublicKey(key.PublicKeyHex());
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->twin_id, twin.twin_id);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 49 * grid::kUnitsPerTft);
+  // 50 TFT less the bridge's 1 TFT, the activation's TFT less one fee, one
+  // more fee for the contract.
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free,
+            49 * grid::kUnitsPerTft + kAfterRegister - devnet::kExtrinsicFeeUnits);
   grid_->SetIdentity(twin.twin_id, key);
   auto got = grid_->GetDeployment(2, d.contract_id);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -514,7 +521,7 @@ TEST_F(DevnetTest, StateSurvivesRestart) {
 TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
   auto key = grid::Ed25519Key::Generate();
   auto twin = Register(key);
-  Fund(twin.twin_id, 2);  // 1 TFT after the bridge fee
+  // The account holds what the activation gave it (just under 1 TFT).
   // 1 TiB costs about 0.0119 USD/hour = 1.19 TFT/hour at the default prices.
   grid::Deployment d = Deploy(key, twin.twin_id, 3, 1ull << 40, "pw");
   auto zr = grid_->GetDeployment(3, d.contract_id)->workloads[0].result.zdb;
@@ -522,7 +529,8 @@ TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
   auto pricing = grid_->GetPricing();
   ASSERT_TRUE(pricing.ok());
   uint64_t hourly = grid::CostUnits(*pricing, 1ull << 40, 0, 3600);
-  ASSERT_GT(hourly, grid::kUnitsPerTft);  // the balance cannot pay one hour
+  const uint64_t before = grid_->GetBalance(key.PublicKeyHex())->free;
+  ASSERT_GT(hourly, before);  // the balance cannot pay one hour
   ASSERT_TRUE(devnet_->BillOnce().ok());
   EXPECT_EQ(grid_->GetContract(d.contract_id)->state, "GracePeriod");
   EXPECT_TRUE(grid_->GetBills(d.contract_id)->empty());
@@ -545,12 +553,13 @@ TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
   ASSERT_TRUE(bills.ok());
   ASSERT_EQ(bills->size(), 1u);
   EXPECT_EQ((*bills)[0].amount_billed, hourly);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 101 * grid::kUnitsPerTft - hourly);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, before + 100 * grid::kUnitsPerTft - hourly);
   EXPECT_NE(ConnectNs(*zr, "pw"), nullptr);
   // Regular billing takes another hour.
   ASSERT_TRUE(devnet_->BillOnce().ok());
   EXPECT_EQ(grid_->GetBills(d.contract_id)->size(), 2u);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 101 * grid::kUnitsPerTft - 2 * hourly);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free,
+            before + 100 * grid::kUnitsPerTft - 2 * hourly);
 }
 
 // The chain serves the devnet's pricing in TFChain's units
@@ -708,7 +717,7 @@ TEST_F(DevnetTest, SignAndPayRelayAndAppApprove) {
   ASSERT_EQ(got["SignedData"].size(), 2u);
   EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), "payload-1", got["SignedData"][0].get<std::string>()));
   EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), "payload-2", got["SignedData"][1].get<std::string>()));
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 4 * grid::kUnitsPerTft);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 4 * grid::kUnitsPerTft);
   // Approving twice is refused (no double payment).
   EXPECT_EQ(Raw("POST", "/app/approve", json{{"request", uuid}}.dump()).status, 409);
   EXPECT_EQ(json::parse(Raw("GET", "/api/" + uuid).body)["State"], "approved");
@@ -718,7 +727,7 @@ TEST_F(DevnetTest, SignAndPayRelayAndAppApprove) {
                                      std::to_string(twin.twin_id) + "&amount=3"}}
                     .dump());
   ASSERT_EQ(tu.status, 200) << tu.body;
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 6 * grid::kUnitsPerTft);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 6 * grid::kUnitsPerTft);
 }
 
 // ThreeFold Connect: the login service's users API keeps a user's key across

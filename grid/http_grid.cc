@@ -245,11 +245,20 @@ Result<std::vector<Bill>> HttpGrid::GetBills(uint64_t contract_id) {
 }
 
 Result<Pricing> HttpGrid::GetPricing() {
-  QSTOR_RETURN_IF_ERROR(NeedFullGrid("pricing"));
-  auto j = Call("GET", "/chain/pricing");
-  if (!j.ok()) return j.status();
-  auto p = PricingFromJson(*j);
-  if (!p.ok()) return Status::Protocol(p.status().message());
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  auto p = (*chain)->Pricing();
+  if (!p.ok()) return p.status().WithContext("grid " + ep_.name + ": pricing");
+  // Where top-ups go: the devnet's bridge answers at /bridge/address; the
+  // real networks' Stellar bridge addresses are not recorded here.
+  if (!ep_.discovery_only) {
+    auto b = Call("GET", "/bridge/address");
+    if (!b.ok()) return b.status().WithContext("the bridge address");
+    if (!b->is_object() || !b->contains("bridge_address") || !(*b)["bridge_address"].is_string()) {
+      return Status::Protocol("grid " + ep_.name + ": /bridge/address: no bridge_address");
+    }
+    p->bridge_address = (*b)["bridge_address"].get<std::string>();
+  }
   return p;
 }
 

@@ -22,6 +22,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "devnet/devnet.h"
+#include "devnet/tfchain_node.h"
 #include "fs/object_store.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
@@ -953,7 +954,11 @@ TEST_F(ApplyTest, JsonEventsAndUnattendedRules) {
   Cmd bal = Q("--json wallet balance");
   auto bj = json::parse(bal.out, nullptr, false);
   ASSERT_FALSE(bj.is_discarded()) << bal.out << bal.err;
-  EXPECT_EQ(bj["free_units"].get<uint64_t>(), 99 * grid::kUnitsPerTft) << "100 TFT minus the fee";
+  // 100 TFT less the bridge's 1 TFT fee, plus the activation's 1 TFT less the
+  // fee of the twin's registration.
+  EXPECT_EQ(bj["free_units"].get<uint64_t>(),
+            100 * grid::kUnitsPerTft - devnet::kExtrinsicFeeUnits)
+      << "100 TFT minus the bridge fee, plus the activation less one extrinsic fee";
 
   // apply --json: the plan's events, then apply_start, one apply_progress
   // per step (done counts up to total), apply_complete; all in the schema.
