@@ -4,6 +4,8 @@
 //   1: DecodeValueBytes(registry, type id = bytes 1..2 LE, rest)
 //   2: DecodeExtrinsic(metadata, rest), then VerifyExtrinsic when it decodes
 //   3: DecodeEvents(metadata, rest)
+//   4: DecodeSigningPayload(metadata, rest); what it accepts must rebuild to
+//      the same bytes with SigningPayload (the inverse holds)
 // The metadata is the recorded spec-152 one when found (env
 // QSTOR_TFCHAIN_METADATA, or ../shared/reference/tfchain/chainMeta-spec152.json
 // from the repository root, as scripts/fuzz.sh runs), else a small
@@ -114,7 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::string_view in(reinterpret_cast<const char*>(data), size);
   const Metadata& m = Meta();
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: {
       auto md = DecodeMetadata(in.substr(1));
       if (md.ok() && EncodeMetadata(*md) != in.substr(1)) std::abort();  // round trip must hold
@@ -142,6 +144,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 3:
       (void)DecodeEvents(m, in.substr(1));
       break;
+    case 4: {
+      auto p = DecodeSigningPayload(m, in.substr(1));
+      if (p.ok()) {
+        auto back = SigningPayload(m, p->call_bytes, p->extra, p->chain);
+        if (!back.ok() || *back != in.substr(1)) std::abort();  // a decoded payload rebuilds identically
+      }
+      break;
+    }
   }
   return 0;
 }
