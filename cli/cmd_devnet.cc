@@ -457,7 +457,13 @@ int Approve(const DevnetArgs& a, bool as_json) {
               << "); start it with `qstor devnet start`\n";
     return kExitError;
   }
-  if (IsLoginUrl(a.request)) return ApproveLogin(a, *url, as_json);
+  if (IsLoginUrl(a.request)) {
+    if (a.print) {
+      std::cerr << "qstor devnet approve: --print is for sign requests (threebot://signandpay/#...)\n";
+      return kExitError;
+    }
+    return ApproveLogin(a, *url, as_json);
+  }
   if (a.deny || a.forge || a.print_callback || !a.deliver.empty()) {
     std::cerr << "qstor devnet approve: --deny, --forge, --print-callback and --deliver are for "
                  "ThreeFold Connect login URLs\n";
