@@ -207,19 +207,21 @@ Result<uint32_t> ConnectSigner::TwinId() {
 // Asks the relay for the request, reads back the document the app will get,
 // and makes the QR text of the chosen flow. Nothing is shown yet.
 Result<ConnectRequest> ConnectSigner::Request(const SignRequest& req, uint64_t payment_units) {
+  const std::string nothing =
+      fmt::format("nothing of chunk {} was submitted; run `{}` again", req.chunk, opt_.rerun);
   if (req.payload.empty()) {
-    return Status::InvalidArgument(
-        fmt::format("connect: {} has no signing payload to show the app", ChunkName(req)));
+    return Status::InvalidArgument(fmt::format(
+        "connect: {} has no signing payload to show the app; {}", ChunkName(req), nothing));
   }
   if (tfchain::PayloadToSign(req.payload) != req.to_sign) {
     return Status::InvalidArgument(fmt::format(
-        "connect: {}: the bytes to sign are not those of its {}-byte payload", ChunkName(req),
-        req.payload.size()));
+        "connect: {}: the bytes to sign are not those of its {}-byte payload; {}", ChunkName(req),
+        req.payload.size(), nothing));
   }
   if (!req.signer_hex.empty() && req.signer_hex != opt_.public_key_hex) {
-    return Status::InvalidArgument(
-        fmt::format("connect: {} is to be signed by key {}, but this apply signs with the twin key {}",
-                    ChunkName(req), req.signer_hex, opt_.public_key_hex));
+    return Status::InvalidArgument(fmt::format(
+        "connect: {} is to be signed by key {}, but this apply signs with the twin key {}; {}",
+        ChunkName(req), req.signer_hex, opt_.public_key_hex, nothing));
   }
   auto twin = TwinId();
   if (!twin.ok()) return twin.status();
