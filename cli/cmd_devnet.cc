@@ -334,6 +334,20 @@ int Post(const DevnetArgs& a, const std::string& path, const json& body, bool as
   return Answer(c.Send("POST", *url + path, body.dump()), as_json, what);
 }
 
+// The human line for a successful `devnet <what>` answer: a sentence where
+// one is written (fund), else "<what>: <JSON>".
+std::string HumanAnswer(const std::string& what, const json& j) {
+  if (what == "fund" && j.is_object() && j.value("account_id", json()).is_string() &&
+      j.value("credited", json()).is_number_unsigned() &&
+      j.value("free", json()).is_number_unsigned()) {
+    return fmt::format("Credited {} to {} on the devnet; its free balance is now {}.",
+                       grid::FormatTft(j["credited"].get<uint64_t>()),
+                       j["account_id"].get<std::string>(),
+                       grid::FormatTft(j["free"].get<uint64_t>()));
+  }
+  return what + ": " + j.dump();
+}
+
 // Prints what the devnet answered a `devnet <what>` request (its JSON, or
 // the error it gave); the exit code.
 int Answer(const Result<grid::HttpResult>& r, bool as_json, const char* what) {
@@ -351,7 +365,7 @@ int Answer(const Result<grid::HttpResult>& r, bool as_json, const char* what) {
   if (as_json) {
     std::cout << j.dump() << "\n";
   } else {
-    std::cout << what << ": " << j.dump() << "\n";
+    std::cout << HumanAnswer(what, j) << "\n";
   }
   return kExitOk;
 }
@@ -359,12 +373,14 @@ int Answer(const Result<grid::HttpResult>& r, bool as_json, const char* what) {
 #if defined(QSTOR_HAVE_RECONCILER) && defined(QSTOR_HAVE_GRID)
 // Gives the devnet's phone (POST /app/keys) this identity's twin key when
 // this identity is twin `twin_id` on the devnet at `url`.
-Status PairDevnetPhone(const std::string& url, uint32_t twin_id) {
+Status PairDevnetPhone(const std::string& dir, const std::string& url, uint32_t twin_id) {
   auto home = QstorHome();
   if (!home.ok()) return home.status();
   auto id = UnlockIdentity(*home);
   if (!id.ok()) return id.status();
-  grid::HttpGrid g(grid::NetworkEndpoint{"devnet", url, false});
+  auto ep = grid::ResolveNetwork("devnet", dir);
+  if (!ep.ok()) return ep.status();
+  grid::HttpGrid g(*ep);
   auto twin = g.GetTwinByPublicKey(id->TwinKey().PublicKeyHex());
   if (!twin.ok() && twin.status().code() != Status::Code::kNotFound) return twin.status();
   const uint32_t mine = twin.ok() ? twin->twin_id : 0;
@@ -480,7 +496,7 @@ int Approve(const DevnetArgs& a, bool as_json) {
     if (size_t at = err.find(marker); at != std::string::npos) {
       uint32_t want =
           static_cast<uint32_t>(std::strtoul(err.c_str() + at + marker.size(), nullptr, 10));
-      Status pst = PairDevnetPhone(*url, want);
+      Status pst = PairDevnetPhone(dir, *url, want);
       if (!pst.ok()) {
         std::cerr << "qstor devnet approve: the devnet's phone has no key for twin " << want
                   << " and could not be paired from this machine: " << pst.message() << "\n";

@@ -63,6 +63,7 @@ int RunInitFromConnect(const Context& ctx, const InitOptions& opt, const std::st
                                 {"keystore", path},
                                 {"public_key", pub->public_key_hex},
                                 {"address", pub->address},
+                                {"sr25519_address", pub->sr25519_address},
                                 {"created", true},
                                 {"from_connect", profile->double_name}}
                      .dump()
@@ -75,7 +76,10 @@ int RunInitFromConnect(const Context& ctx, const InitOptions& opt, const std::st
                  "paper copy.\n"
               << "Keystore:   " << path << " (encrypted, mode 0600)\n"
               << "Public key: " << pub->public_key_hex << "\n"
-              << "Address:    " << pub->address << "\n";
+              << "Address:    " << pub->address << " (qstor's ed25519 twin account: fund this one)\n"
+              << "Dashboard:  " << pub->sr25519_address
+              << " (the TF dashboard's sr25519 account of the same words: another account; TFT "
+                 "sent there does not reach qstor)\n";
   }
   return kExitOk;
 }
@@ -137,6 +141,7 @@ int RunInit(const Context& ctx, const InitOptions& opt) {
                        {"keystore", path},
                        {"public_key", pub->public_key_hex},
                        {"address", pub->address},
+                       {"sr25519_address", pub->sr25519_address},
                        {"created", fresh}};
     if (fresh) {
       out["mnemonic"] = *norm;
@@ -161,7 +166,10 @@ int RunInit(const Context& ctx, const InitOptions& opt) {
     }
     std::cout << "Keystore:   " << path << " (encrypted, mode 0600)\n"
               << "Public key: " << pub->public_key_hex << "\n"
-              << "Address:    " << pub->address << "\n";
+              << "Address:    " << pub->address << " (qstor's ed25519 twin account: fund this one)\n"
+              << "Dashboard:  " << pub->sr25519_address
+              << " (the TF dashboard's sr25519 account of the same words: another account; TFT "
+                 "sent there does not reach qstor)\n";
   }
   sodium_memzero(norm->data(), norm->size());
   return kExitOk;

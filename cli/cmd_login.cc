@@ -355,6 +355,16 @@ int RunWhoami(const Context& ctx, const WhoamiCli& c) {
     } else if (p.status().code() != Status::Code::kNotFound) {
       return Fail(what, p.status());
     }
+    // Opening the keystore above recorded the dashboard's sr25519 address
+    // in it if it predated the field; unlock once more only when that could
+    // not be written (a read-only home).
+    if (pub.ok()) {
+      pub = reconciler::ReadKeystorePublic(keystore);
+      if (pub.ok() && pub->sr25519_address.empty()) {
+        pub = reconciler::ReadKeystorePublicUnlocked(keystore, *pass);
+      }
+      if (!pub.ok()) return Fail(what, pub.status());
+    }
   }
   std::vector<std::string> nets =
       c.networks.empty() ? NetworksUsed(*home, profile ? profile->network : "") : c.networks;
@@ -370,9 +380,6 @@ int RunWhoami(const Context& ctx, const WhoamiCli& c) {
       if (!ep.ok()) {
         e["error"] = ep.status().message();
         line += "twin unknown (" + ep.status().message() + ")";
-      } else if (ep->discovery_only) {
-        e["error"] = "twin lookup needs TFChain (not built)";
-        line += "twin unknown (needs TFChain, not built)";
       } else {
         grid::HttpGrid g(*ep);
         auto twin = g.GetTwinByPublicKey(pub->public_key_hex);
@@ -398,6 +405,8 @@ int RunWhoami(const Context& ctx, const WhoamiCli& c) {
                      {"connect", nullptr},
                      {"identity_source", source},
                      {"address", pub.ok() ? nlohmann::json(pub->address) : nlohmann::json(nullptr)},
+                     {"sr25519_address",
+                      pub.ok() ? nlohmann::json(pub->sr25519_address) : nlohmann::json(nullptr)},
                      {"public_key", pub.ok() ? nlohmann::json(pub->public_key_hex) : nlohmann::json(nullptr)},
                      {"networks", jnets}};
     if (profile) {
@@ -427,8 +436,12 @@ int RunWhoami(const Context& ctx, const WhoamiCli& c) {
               << (source == "connect" ? "from ThreeFold Connect (`qstor wallet export-mnemonic` "
                                         "shows its 24 words)"
                                       : "from a 24-word mnemonic")
-              << "\nAddress:           " << pub->address << "\nPublic key:        "
-              << pub->public_key_hex << "\n";
+              << "\nAddress:           " << pub->address
+              << " (qstor's ed25519 twin account: fund this one)"
+              << "\nDashboard address: " << pub->sr25519_address
+              << " (sr25519: the TF dashboard's account of the same words; TFT sent there does "
+                 "not reach qstor)"
+              << "\nPublic key:        " << pub->public_key_hex << "\n";
   } else {
     std::cout << "Identity:          none yet (`qstor init --from-connect`)\n";
   }
@@ -466,7 +479,8 @@ void RegisterLogin(CLI::App& app, Context& ctx) {
   CLI::App* whoami = app.add_subcommand(
       "whoami",
       "Who is logged in: the ThreeFold Connect name and email (verified or not), where the\n"
-      "identity comes from, the SS58 address, and the twin on each network used (the login's\n"
+      "identity comes from, the SS58 addresses (qstor's ed25519 one, and the TF dashboard's\n"
+      "sr25519 one of the same words), and the twin on each network used (the login's\n"
       "and those with state). Needs the passphrase (the profile is sealed).");
   whoami->add_option("--network", w->networks, "Only these networks (repeatable)")
       ->check(CLI::IsMember({"devnet", "main", "test", "qa", "dev"}));

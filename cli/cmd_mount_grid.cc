@@ -1012,9 +1012,9 @@ int RunRecover(const Context& ctx, const RecoverCli& c) {
   }
   if (ep->discovery_only) {
     wipe();
-    std::cerr << "qstor recover: not built yet for " << c.network << ": " << ep->base_url
-              << " is a discovery-only grid proxy; reading contracts and deployments of the real "
-                 "grid needs the TFChain and RMB clients (not built). Nothing was done.\n";
+    std::cerr << "qstor recover: not built yet for " << c.network
+              << ": reading the deployments on its nodes needs the RMB client (not built yet; "
+                 "the TFChain client is). Nothing was done.\n";
     return kExitNotBuilt;
   }
   grid::HttpGrid g(*ep);
@@ -1232,7 +1232,7 @@ void RegisterRecover(CLI::App& app, Context& ctx) {
       "keystore (or, when there is none, from QSTOR_MNEMONIC / --mnemonic-file, then saved to a\n"
       "new keystore), the twin and its qstor contracts on the grid, the state rebuilt from\n"
       "them and saved, then the filesystem mounted at --mount.\n"
-      "Built for the devnet; on main/test/qa/dev it exits 3 (needs TFChain and RMB clients).");
+      "Built for the devnet; on main/test/qa/dev it exits 3 (reading deployments needs the RMB client).");
   cmd->add_option("--name", c->name, "Which storage (default: the only one the twin has)");
   cmd->add_option("--network", c->network, "Grid network")
       ->check(CLI::IsMember({"devnet", "main", "test", "qa", "dev"}))

@@ -115,8 +115,9 @@ Status OpenSession(Session& s, bool autostart, bool need_identity) {
   if (!ep.ok()) return ep.status();
   if (ep->discovery_only) {
     return Status::NotImplemented(fmt::format(
-        "network \"{}\": only discovery is built for the public grids (contracts and "
-        "deployments need TFChain and RMB clients, not built); use network: devnet",
+        "network \"{}\": qstor talks to its TFChain, but deployments on its nodes need the RMB "
+        "client, not built yet, and a contract without its deployment would be paid for "
+        "nothing; use network: devnet",
         s.manifest.network));
   }
   s.grid = std::make_unique<grid::HttpGrid>(*ep);
@@ -364,7 +365,8 @@ Result<std::vector<PruneTarget>> FindPruneTargets(const std::vector<Manifest>& d
     if (!ep.ok()) return ep.status();
     if (ep->discovery_only) {
       return Status::NotImplemented(fmt::format(
-          "--prune on network \"{}\": contracts need TFChain and RMB clients, not built", network));
+          "--prune on network \"{}\": deployments on its nodes need the RMB client, not built yet",
+          network));
     }
     grid::HttpGrid g(*ep);
     auto twin = g.GetTwinByPublicKey(pub->public_key_hex);

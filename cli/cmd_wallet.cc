@@ -1,5 +1,6 @@
 // qstor wallet address|balance|topup. `address` reads the keystore's public
-// part (no passphrase); balance asks the network; topup prints the bridge
+// part (no passphrase): qstor's ed25519 address and the TF dashboard's
+// sr25519 address of the same words; balance asks the network; topup prints the bridge
 // QR (TFT:<bridge>?message=twin_<id>&amount=N) and waits for the deposit.
 #include <iostream>
 
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -40,14 +42,61 @@ int WalletFail(const std::string& what, const Status& st) {
   return st.code() == Status::Code::kNotImplemented ? kExitNotBuilt : kExitError;
 }
 
-Result<std::unique_ptr<grid::HttpGrid>> WalletGrid(const std::string& network) {
+// The network's grid. Balances come from its TFChain on every network;
+// `topup` (chain_only false) also needs the network's bridge, known only on
+// the devnet.
+Result<std::unique_ptr<grid::HttpGrid>> WalletGrid(const std::string& network,
+                                                   bool chain_only = false) {
   auto ep = ConnectNetwork(network, true);
   if (!ep.ok()) return ep.status();
-  if (ep->discovery_only) {
+  if (ep->discovery_only && !chain_only) {
     return Status::NotImplemented("network \"" + network +
-                                  "\": balances need TFChain, which is not built; use devnet");
+                                  "\": top-ups go through the network's TFT bridge, whose "
+                                  "address qstor does not know yet; send TFT to the qstor address "
+                                  "(`qstor wallet address`) instead");
   }
   return std::make_unique<grid::HttpGrid>(*ep);
+}
+
+// qstor wallet address: both SS58 addresses of the words, never a guess.
+// A keystore older than its sr25519_address field is unlocked only when a
+// passphrase was given without a prompt (--passphrase-*, QSTOR_PASSPHRASE*).
+int RunAddress(const Context& ctx) {
+  auto home = reconciler::DefaultQstorHome();
+  if (!home.ok()) return WalletFail("address", home.status());
+  const std::string path = reconciler::KeystorePath(*home);
+  auto pub = reconciler::ReadKeystorePublic(path);
+  if (!pub.ok()) return WalletFail("address", pub.status());
+  const char* env = std::getenv("QSTOR_PASSPHRASE");
+  if (pub->sr25519_address.empty() &&
+      (reconciler::PassphraseSourceSet() || (env != nullptr && *env != '\0'))) {
+    auto pass = reconciler::ObtainPassphrase("Passphrase for " + path + ": ", false);
+    if (!pass.ok()) return WalletFail("address", pass.status());
+    pub = reconciler::ReadKeystorePublicUnlocked(path, *pass);
+    sodium_memzero(pass->data(), pass->size());
+    if (!pub.ok()) return WalletFail("address", pub.status());
+  }
+  const bool known = !pub->sr25519_address.empty();
+  if (ctx.global.json) {
+    std::cout << nlohmann::json{{"version", 1},
+                                {"address", pub->address},
+                                {"public_key", pub->public_key_hex},
+                                {"sr25519_address", known ? nlohmann::json(pub->sr25519_address)
+                                                          : nlohmann::json(nullptr)}}
+                     .dump()
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << "qstor (ed25519, your twin):  " << pub->address << "\n"
+            << "TF dashboard (sr25519):      "
+            << (known ? pub->sr25519_address
+                      : std::string("unknown: this keystore predates it; the next qstor command "
+                                    "that asks for the passphrase records it (or run `qstor "
+                                    "--passphrase-file FILE wallet address`)"))
+            << "\n"
+            << "Send TFT to the qstor address, the account that pays for your storage; TFT sent "
+               "to the TF dashboard's address of the same words does not reach qstor.\n";
+  return kExitOk;
 }
 
 int RunBalance(const Context& ctx, const WalletCli& c) {
@@ -55,7 +104,7 @@ int RunBalance(const Context& ctx, const WalletCli& c) {
   if (!home.ok()) return WalletFail("balance", home.status());
   auto pub = KeystorePublicOrHint(*home);
   if (!pub.ok()) return WalletFail("balance", pub.status());
-  auto g = WalletGrid(c.network);
+  auto g = WalletGrid(c.network, /*chain_only=*/true);
   if (!g.ok()) return WalletFail("balance", g.status());
   auto bal = (*g)->GetBalance(pub->public_key_hex);
   if (!bal.ok()) return WalletFail("balance", bal.status());
@@ -180,30 +229,11 @@ void RegisterWallet(CLI::App& app, Context& ctx) {
   CLI::App* wallet = app.add_subcommand("wallet", "Wallet address, balance and top-up by QR");
   wallet->require_subcommand(1);
   CLI::App* address = wallet->add_subcommand(
-      "address", "Print the twin's SS58 address (from the keystore; no passphrase needed)");
-  address->callback([&ctx]() {
-    auto home = reconciler::DefaultQstorHome();
-    if (!home.ok()) {
-      std::cerr << "qstor wallet address: " << home.status().message() << "\n";
-      ctx.exit_code = kExitError;
-      return;
-    }
-    auto pub = reconciler::ReadKeystorePublic(reconciler::KeystorePath(*home));
-    if (!pub.ok()) {
-      std::cerr << "qstor wallet address: " << pub.status().message() << "\n";
-      ctx.exit_code = kExitError;
-      return;
-    }
-    if (ctx.global.json) {
-      std::cout << nlohmann::json{{"version", 1},
-                                  {"address", pub->address},
-                                  {"public_key", pub->public_key_hex}}
-                       .dump()
-                << "\n";
-    } else {
-      std::cout << pub->address << "\n";
-    }
-  });
+      "address",
+      "Print qstor's SS58 address (the twin's ed25519 account: fund this one) and the TF\n"
+      "dashboard's sr25519 address of the same words (another account), from the keystore;\n"
+      "no passphrase needed");
+  address->callback([&ctx]() { ctx.exit_code = RunAddress(ctx); });
   auto allow_pipe = std::make_shared<bool>(false);
   CLI::App* exportm = wallet->add_subcommand(
       "export-mnemonic",

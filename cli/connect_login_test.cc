@@ -316,6 +316,9 @@ TEST_F(ConnectLoginTest, LoginInitApplyWriteThenRecoverOnANewHomeByLoggingInAgai
     auto j = LastJson(w.out);
     EXPECT_EQ(j["identity_source"], "connect") << w.out;
     EXPECT_EQ(j["address"], id->Address());
+    // And the TF dashboard's sr25519 account of the same words, named apart.
+    EXPECT_EQ(j["sr25519_address"], id->Sr25519Address()) << w.out;
+    EXPECT_NE(j["sr25519_address"], j["address"]);
   }
   {
     // Logging in again with a keystore: the profile goes into its sealed part
@@ -331,7 +334,7 @@ TEST_F(ConnectLoginTest, LoginInitApplyWriteThenRecoverOnANewHomeByLoggingInAgai
   if (!fuse) GTEST_SKIP() << "the rest needs root and /dev/fuse (real FUSE mounts)";
 
   // --- fund the new twin (the devnet's bridge) and apply a small storage.
-  grid::HttpGrid g(grid::NetworkEndpoint{"devnet", net_.base_url(), false});
+  grid::HttpGrid g(grid::DevnetEndpoint(net_.base_url(), net_.chain_url()));
   auto twin = g.RegisterTwin(id->TwinKey(), "relay.devnet");
   ASSERT_TRUE(twin.ok()) << twin.status().ToString();
   g.SetIdentity(twin->twin_id, id->TwinKey());
@@ -385,6 +388,7 @@ TEST_F(ConnectLoginTest, LoginInitApplyWriteThenRecoverOnANewHomeByLoggingInAgai
   auto pub2 = reconciler::ReadKeystorePublic(reconciler::KeystorePath(home2));
   ASSERT_TRUE(pub2.ok());
   EXPECT_EQ(pub2->address, id->Address());
+  EXPECT_EQ(pub2->sr25519_address, id->Sr25519Address()) << "recover records both addresses";
   Ran w2 = Qstor({"--json", "whoami"}, env2);
   EXPECT_EQ(LastJson(w2.out)["identity_source"], "connect") << w2.out;
 }
@@ -487,6 +491,29 @@ TEST_F(ConnectLoginTest, DevnetUsersApiAndVerifySei) {
                     R"({"signedEmailIdentifier":"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"})");
   ASSERT_TRUE(bad.ok());
   EXPECT_EQ(bad->status, 400) << bad->body;
+}
+
+// `qstor devnet fund` (the devnet's faucet, beside the login service this
+// file drives): a sentence for people, the devnet's JSON under --json.
+TEST_F(ConnectLoginTest, DevnetFundSaysWhatItDidAndGivesJsonOnRequest) {
+  Env env = Home(root_ + "/home");
+  const std::string alice = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+  Ran j = Qstor({"--json", "devnet", "fund", alice, "1"}, env);
+  ASSERT_EQ(j.code, 0) << j.out;
+  auto jj = LastJson(j.out);
+  EXPECT_EQ(jj["account_id"], alice) << j.out;
+  EXPECT_EQ(jj["credited"], grid::kUnitsPerTft) << j.out;
+  ASSERT_TRUE(jj["free"].is_number_unsigned()) << j.out;
+  const uint64_t free = jj["free"].get<uint64_t>();
+
+  Ran h = Qstor({"devnet", "fund", alice, "12.5"}, env);
+  ASSERT_EQ(h.code, 0) << h.out;
+  EXPECT_EQ(h.out, "Credited 12.5000000 TFT to " + alice +
+                       " on the devnet; its free balance is now " +
+                       grid::FormatTft(free + 125 * grid::kUnitsPerTft / 10) + ".\n");
+
+  Ran bad = Qstor({"devnet", "fund", alice, "lots"}, env);
+  EXPECT_EQ(bad.code, 1) << bad.out;
 }
 
 }  // namespace

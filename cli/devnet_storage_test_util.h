@@ -21,7 +21,7 @@
 #include "devnet/devnet.h"
 #include "grid/bip39.h"
 #include "grid/challenge.h"
-#include "grid/extrinsic.h"
+#include "grid/chain_call.h"
 #include "grid/http_grid.h"
 #include "grid/identity.h"
 #include "reconciler/state.h"
@@ -47,6 +47,7 @@ class DevnetTwin {
     devnet::DevnetOptions o;
     o.data_dir = dir;
     o.nodes = nodes;
+    o.block_ms = 100;  // blocks as the real chain makes them, faster (tests wait for each)
     const char* bin = std::getenv("QSTOR_BIN");
     if (bin == nullptr) return Status::FailedPrecondition("QSTOR_BIN must point at qstor");
     o.qstor_bin = bin;
@@ -54,7 +55,7 @@ class DevnetTwin {
     if (!d.ok()) return d.status();
     devnet_ = std::move(d).value();
     grid_ = std::make_unique<grid::HttpGrid>(
-        grid::NetworkEndpoint{"devnet", devnet_->base_url(), false});
+        grid::DevnetEndpoint(devnet_->base_url(), devnet_->chain_url()));
     auto w = grid::bip39::GenerateMnemonic24();
     if (!w.ok()) return w.status();
     words_ = *w;
@@ -147,12 +148,11 @@ class DevnetTwin {
   uint32_t twin_id() const { return twin_id_; }
   const std::string& dir() const { return dir_; }
   std::string base_url() const { return devnet_->base_url(); }
+  std::string chain_url() const { return devnet_->chain_url(); }
 
  private:
   Result<grid::ExtrinsicResult> Submit(grid::Call call) {
-    auto nonce = grid_->GetNonce(identity_->PublicKeyHex());
-    if (!nonce.ok()) return nonce.status();
-    return grid_->Submit(grid::MakeExtrinsic(identity_->TwinKey(), *nonce, std::move(call)));
+    return grid::SignAndSubmit(*grid_, identity_->TwinKey(), {std::move(call)});
   }
 
   std::string dir_;

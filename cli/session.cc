@@ -47,7 +47,8 @@ Result<reconciler::KeystorePublic> KeystorePublicOrHint(const std::string& home)
     auto mem = MnemonicIdentity(home);
     if (!mem.ok()) return mem.status();
     if (mem->has_value()) {
-      return reconciler::KeystorePublic{(*mem)->PublicKeyHex(), (*mem)->Address()};
+      return reconciler::KeystorePublic{(*mem)->PublicKeyHex(), (*mem)->Address(),
+                                        (*mem)->Sr25519Address()};
     }
     return Status::NotFound("no keystore at " + path +
                             ": create an identity with `qstor init` (or import your 24 words "

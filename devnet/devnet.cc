@@ -31,10 +31,11 @@
 #include "devnet/tfchain_node.h"
 #include "devnet/tfchain_runtime.h"
 #include "devnet/zdb_process.h"
+#include "grid/chain_pricing.h"
 #include "grid/challenge.h"
 #include "grid/connect_login.h"
 #include "grid/crypto.h"
-#include "grid/extrinsic.h"
+#include "grid/chain_call.h"
 #include "grid/http_client.h"
 #include "grid/network.h"
 
@@ -51,6 +52,20 @@ namespace {
 constexpr const char* kBridge = "GDEVNETBRIDGEQSTORLOCALGRID0000000000000000000000000000";
 constexpr size_t kMaxDeploymentData = 4096;
 constexpr int kAuthWindowSeconds = 300;
+// What the activation service gives a new account: 1 TFT, enough for the
+// fees of its first extrinsics (0.001 TFT each on the devnet).
+constexpr uint64_t kActivationUnits = grid::kUnitsPerTft;
+
+// The devnet's Terms and Conditions (GET /legal/terms): what a twin accepts
+// with user_accept_tc on the devnet, as the real grid's document is on
+// TFChain (grid/terms.h hashes these bytes).
+constexpr std::string_view kTermsDocument =
+    "qstor devnet: terms and conditions\n"
+    "\n"
+    "This is a local test grid run by `qstor devnet` on 127.0.0.1. Its TFT are not real,\n"
+    "nothing it stores is guaranteed to survive, and it may be reset at any time.\n"
+    "Accepting these terms (TfgridModule.user_accept_tc) lets an account create a twin\n"
+    "here, as accepting ThreeFold's terms does on TFChain.\n";
 
 int64_t Now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -281,6 +296,10 @@ struct CallRules {
 
 struct Devnet::Impl : public ChainLedger {
   DevnetOptions opt;
+  // What billing uses: the options in TFChain's units (chain_pricing, what
+  // the chain serves) and back (pricing), so a client that reads the chain
+  // computes the same costs (grid/chain_pricing.h).
+  grid::ChainPricing chain_pricing;
   grid::Pricing pricing;
   std::unique_ptr<SqliteDb> db;
   Topology topo;
@@ -335,8 +354,7 @@ struct Devnet::Impl : public ChainLedger {
   Status RemoveContractWorkloads(const Contract& c);
 
   // --- chain ---
-  Result<grid::ExtrinsicResult> Submit(const grid::Extrinsic& e);
-  Status ApplyCall(const std::string& signer, const grid::Call& call, bool nested,
+  Status ApplyCall(const std::string& signer, const grid::Call& call,
                    const CallRules& rules, grid::ExtrinsicResult& res,
                    std::vector<uint64_t>& cancelled);
 
@@ -358,6 +376,7 @@ struct Devnet::Impl : public ChainLedger {
   Result<std::vector<LedgerTerms>> Terms() override;
   Result<std::vector<LedgerContract>> Contracts() override;
   std::vector<LedgerNode> Nodes() override;
+  grid::ChainPricing Pricing() override { return chain_pricing; }
   uint64_t seed_ = 0;
   Status SettleGrace(uint32_t twin_id);
 
@@ -375,7 +394,7 @@ struct Devnet::Impl : public ChainLedger {
   HttpResponse ListTwins(const HttpRequest& r);
   HttpResponse ListContracts(const HttpRequest& r);
   HttpResponse Stats();
-  HttpResponse HandleChain(const HttpRequest& r, const std::vector<std::string>& parts);
+  HttpResponse Activate(const HttpRequest& r);
   HttpResponse HandleAdmin(const HttpRequest& r, const std::vector<std::string>& parts);
   HttpResponse HandlePayments(const HttpRequest& r, const std::vector<std::string>& parts);
   Status CheckNodeAuth(const HttpRequest& r, uint32_t owner_twin);
@@ -427,8 +446,6 @@ CREATE TABLE IF NOT EXISTS deployments(contract_id INTEGER PRIMARY KEY, node_id 
 CREATE TABLE IF NOT EXISTS bills(id INTEGER PRIMARY KEY AUTOINCREMENT, contract_id INTEGER,
   amount INTEGER, discount INTEGER, timestamp INTEGER);
 CREATE INDEX IF NOT EXISTS bills_contract ON bills(contract_id);
-CREATE TABLE IF NOT EXISTS extrinsics(id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT, signer TEXT,
-  nonce INTEGER, call TEXT, result TEXT, at INTEGER);
 CREATE TABLE IF NOT EXISTS node_state(node_id INTEGER PRIMARY KEY, down INTEGER DEFAULT 0,
   latency_ms INTEGER DEFAULT 0, zdb_port INTEGER DEFAULT 0, admin_pw TEXT);
 CREATE TABLE IF NOT EXISTS deposits(id INTEGER PRIMARY KEY AUTOINCREMENT, twin_id INTEGER,
@@ -479,8 +496,12 @@ CREATE TABLE IF NOT EXISTS terms(id INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT N
   for (const auto& n : topo.nodes) {
     lower_loc.push_back({Lower(n.location.country), Lower(n.location.city), Lower(n.location.region)});
   }
-  pricing.su_usd_per_hour = opt.su_usd_per_hour;
-  pricing.tft_usd = opt.tft_usd;
+  auto cp = grid::ChainPricingFromUsd(opt.su_usd_per_hour, opt.tft_usd);
+  if (!cp.ok()) return cp.status().WithContext("devnet pricing");
+  auto billed = grid::PricingFromChain(*cp);
+  if (!billed.ok()) return billed.status().WithContext("devnet pricing");
+  chain_pricing = *cp;
+  pricing = *billed;
   pricing.bridge_address = kBridge;
   QSTOR_RETURN_IF_ERROR(LoadNodeState());
   return RecomputeUsed();
@@ -786,7 +807,7 @@ bool AllIn(const std::string& s, const char* extra) {
   return true;
 }
 
-Status Devnet::Impl::ApplyCall(const std::string& signer, const grid::Call& call, bool nested,
+Status Devnet::Impl::ApplyCall(const std::string& signer, const grid::Call& call,
                                const CallRules& rules, grid::ExtrinsicResult& res,
                                std::vector<uint64_t>& cancelled) {
   const json& a = call.args;
@@ -1017,80 +1038,7 @@ Status Devnet::Impl::ApplyCall(const std::string& signer, const grid::Call& call
     if (rules.fx) rules.fx->contracts_cancelled.push_back(id);
     return Status::OK();
   }
-  if (call.name == "batch_all") {
-    if (nested) return Status::InvalidArgument("batch_all: batches cannot be nested");
-    auto it = a.find("calls");
-    if (it == a.end() || !it->is_array() || it->empty()) {
-      return Status::InvalidArgument("batch_all.calls: expected non-empty array");
-    }
-    if (it->size() > 1000) return Status::InvalidArgument("batch_all.calls: over 1000 calls");
-    for (size_t i = 0; i < it->size(); ++i) {
-      auto sub = grid::Call::FromJson((*it)[i]);
-      if (!sub.ok()) return sub.status().WithContext(fmt::format("batch_all.calls[{}]", i));
-      Status st = ApplyCall(signer, *sub, true, rules, res, cancelled);
-      if (!st.ok()) return st.WithContext(fmt::format("batch_all.calls[{}]", i));
-      // A twin created inside a batch is visible to the later calls.
-      if (sub->name == "create_twin") {
-        auto t = TwinByPk(signer);
-        if (t.ok()) twin = std::move(t);
-      }
-    }
-    return Status::OK();
-  }
   return Status::InvalidArgument("unknown call '" + call.name + "'");
-}
-
-Result<grid::ExtrinsicResult> Devnet::Impl::Submit(const grid::Extrinsic& e) {
-  if (!grid::ParsePublicKeyHex(e.signer).ok()) {
-    return Status::InvalidArgument("extrinsic.signer: expected 64 hex chars (ed25519 public key)");
-  }
-  if (!e.VerifySignature()) {
-    return Status::PermissionDenied("extrinsic: bad signature (forged or tampered)");
-  }
-  auto acct = db->Query("SELECT nonce FROM accounts WHERE pk = ?", {Lower(e.signer)});
-  if (!acct.ok()) return acct.status();
-  uint64_t nonce = acct->empty() ? 0 : uint64_t(AsInt((*acct)[0][0]));
-  if (e.nonce != nonce) {
-    return Status::FailedPrecondition(fmt::format(
-        "extrinsic: nonce {} but the account's next nonce is {} (replay or out of order)",
-        e.nonce, nonce));
-  }
-  QSTOR_RETURN_IF_ERROR(db->ExecScript("BEGIN IMMEDIATE"));
-  grid::ExtrinsicResult res;
-  std::vector<uint64_t> cancelled;
-  Status st = ApplyCall(e.signer, e.call, false, CallRules{}, res, cancelled);
-  if (st.ok()) {
-    st = db->Exec(
-        "INSERT INTO accounts(pk, balance, nonce) VALUES(?, 0, 1) "
-        "ON CONFLICT(pk) DO UPDATE SET nonce = nonce + 1",
-        {Lower(e.signer)});
-  }
-  std::string payload = e.CanonicalPayload() + e.signature;
-  unsigned char h[32];
-  crypto_generichash(h, 32, reinterpret_cast<const unsigned char*>(payload.data()),
-                     payload.size(), nullptr, 0);
-  res.hash = grid::HexEncode(std::string_view(reinterpret_cast<const char*>(h), 32));
-  res.nonce = e.nonce;
-  if (st.ok()) {
-    st = db->Exec("INSERT INTO extrinsics(hash, signer, nonce, call, result, at) VALUES(?,?,?,?,?,?)",
-                  {res.hash, Lower(e.signer), int64_t(e.nonce), e.call.ToJson().dump(),
-                   res.ToJson().dump(), Now()});
-  }
-  if (!st.ok()) {
-    (void)db->ExecScript("ROLLBACK");
-    return st;
-  }
-  QSTOR_RETURN_IF_ERROR(db->ExecScript("COMMIT"));
-  // The node reacts to cancelled contracts by removing their workloads.
-  for (uint64_t id : cancelled) {
-    auto c = ContractById(id);
-    if (c.ok()) {
-      Status rs = RemoveContractWorkloads(*c);
-      if (!rs.ok()) spdlog::warn("devnet: contract {}: removing workloads: {}", id, rs.ToString());
-    }
-  }
-  QSTOR_RETURN_IF_ERROR(RecomputeUsed());
-  return res;
 }
 
 // ---------------------------------------------------------------------------
@@ -1186,7 +1134,7 @@ Status Devnet::Impl::Dispatch(const AccountKey& signer, const LedgerCall& lc, Di
   grid::ExtrinsicResult res;
   std::vector<uint64_t> cancelled;
   CallRules rules{true, module_error, fx};
-  return ApplyCall(KeyHex(signer), call, true, rules, res, cancelled);
+  return ApplyCall(KeyHex(signer), call, rules, res, cancelled);
 }
 
 void Devnet::Impl::AfterBlock(const std::vector<uint64_t>& cancelled) {
@@ -1426,6 +1374,12 @@ HttpResponse Devnet::Impl::Handle(const HttpRequest& r) {
   bool get = r.method == "GET" || r.method == "HEAD";
   if (root == "ping" && get) return Json(200, {{"ping", "pong"}});
   if (root == "version" && get) return Json(200, {{"version", "qstor-devnet-1"}});
+  if (root == "legal" && parts.size() == 2 && parts[1] == "terms" && get) {
+    HttpResponse t;
+    t.body = std::string(kTermsDocument);
+    t.content_type = "text/plain; charset=utf-8";
+    return t;
+  }
   if (root == "nodes") return HandleNodes(r, parts);
   if (root == "farms" && get && parts.size() == 1) return ListFarms(r);
   if (root == "twins" && get && parts.size() == 1) return ListTwins(r);
@@ -1453,7 +1407,9 @@ HttpResponse Devnet::Impl::Handle(const HttpRequest& r) {
     }
     return JsonError(404, "no route for " + r.path);
   }
-  if (root == "chain") return HandleChain(r, parts);
+  if (root == "activation" && parts.size() == 2 && parts[1] == "activate" && r.method == "POST") {
+    return Activate(r);
+  }
   if (root == "admin") return HandleAdmin(r, parts);
   if ((root == "api" && parts.size() >= 2 && parts[1] == "users") ||
       (root == "app" && parts.size() == 2 && parts[1] == "login") || root == "verification") {
@@ -1867,58 +1823,27 @@ HttpResponse Devnet::Impl::HandleNodeDeployments(const HttpRequest& r, const Nod
   return JsonError(405, "method not allowed");
 }
 
-HttpResponse Devnet::Impl::HandleChain(const HttpRequest& r, const std::vector<std::string>& parts) {
+// The activation service (GRID-V3 §1.7): funds a new account with
+// kActivationUnits so it can pay the fees of user_accept_tc + create_twin.
+// An account that holds TFT or has signed anything is already active: 409.
+HttpResponse Devnet::Impl::Activate(const HttpRequest& r) {
+  auto j = grid::ParseJson(r.body, "activation");
+  if (!j.ok()) return Error(j.status());
+  if (!j->is_object() || !j->contains("substrateAccountID") || !(*j)["substrateAccountID"].is_string()) {
+    return JsonError(400, "activation: expected {\"substrateAccountID\": \"<SS58 address>\"}");
+  }
+  auto pk = grid::Ss58Decode((*j)["substrateAccountID"].get<std::string>());
+  if (!pk.ok()) return JsonError(400, "activation.substrateAccountID: " + pk.status().message());
+  const std::string hex = grid::HexEncode(std::string_view(reinterpret_cast<const char*>(pk->data()), 32));
   std::lock_guard<std::recursive_mutex> lock(mu);
-  if (parts.size() == 2 && parts[1] == "pricing" && r.method == "GET") {
-    return Json(200, grid::ToJson(pricing));
+  auto rows = db->Query("SELECT balance, nonce FROM accounts WHERE pk = ?", {hex});
+  if (!rows.ok()) return Error(rows.status());
+  if (!rows->empty() && (AsInt((*rows)[0][0]) > 0 || AsInt((*rows)[0][1]) > 0)) {
+    return JsonError(409, "activation: account " + grid::Ss58Address(*pk) + " is already activated");
   }
-  if (parts.size() == 3 && parts[1] == "accounts" && r.method == "GET") {
-    std::string pk = parts[2];
-    if (!grid::ParsePublicKeyHex(pk).ok()) {
-      auto ss = grid::Ss58Decode(pk);
-      if (!ss.ok()) return JsonError(400, "account: expected hex public key or SS58 address");
-      pk = grid::HexEncode(std::string(ss->begin(), ss->end()));
-    }
-    auto rows = db->Query("SELECT balance, nonce FROM accounts WHERE pk = ?", {Lower(pk)});
-    if (!rows.ok()) return Error(rows.status());
-    uint64_t bal = rows->empty() ? 0 : uint64_t(AsInt((*rows)[0][0]));
-    uint64_t nonce = rows->empty() ? 0 : uint64_t(AsInt((*rows)[0][1]));
-    auto p = grid::ParsePublicKeyHex(pk);
-    return Json(200, {{"public_key", Lower(pk)},
-                      {"account_id", grid::Ss58Address(*p)},
-                      {"free", bal},
-                      {"reserved", 0},
-                      {"nonce", nonce}});
-  }
-  if (parts.size() == 2 && parts[1] == "extrinsics" && r.method == "POST") {
-    auto j = grid::ParseJson(r.body, "extrinsic");
-    if (!j.ok()) return Error(j.status());
-    auto e = grid::Extrinsic::FromJson(*j);
-    if (!e.ok()) return Error(e.status());
-    auto res = Submit(*e);
-    if (!res.ok()) return Error(res.status());
-    return Json(200, res->ToJson());
-  }
-  if (parts.size() == 2 && parts[1] == "extrinsics" && r.method == "GET") {
-    const std::string* signer = r.Query("signer");
-    auto rows = signer ? db->Query("SELECT hash, signer, nonce, call, result, at FROM extrinsics "
-                                   "WHERE signer = ? ORDER BY id",
-                                   {Lower(*signer)})
-                       : db->Query("SELECT hash, signer, nonce, call, result, at FROM extrinsics "
-                                   "ORDER BY id DESC LIMIT 1000");
-    if (!rows.ok()) return Error(rows.status());
-    json arr = json::array();
-    for (auto& row : *rows) {
-      arr.push_back({{"hash", AsString(row[0])},
-                     {"signer", AsString(row[1])},
-                     {"nonce", AsInt(row[2])},
-                     {"call", json::parse(AsString(row[3]), nullptr, false)},
-                     {"result", json::parse(AsString(row[4]), nullptr, false)},
-                     {"at", AsInt(row[5])}});
-    }
-    return Json(200, arr);
-  }
-  return JsonError(404, "no route for " + r.method + " " + r.path);
+  Status st = Credit(hex, kActivationUnits);
+  if (!st.ok()) return Error(st);
+  return Json(200, {{"activated", grid::Ss58Address(*pk)}, {"amount", kActivationUnits}});
 }
 
 HttpResponse Devnet::Impl::HandleAdmin(const HttpRequest& r, const std::vector<std::string>& parts) {

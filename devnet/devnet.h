@@ -14,7 +14,7 @@
 //  - Beside the HTTP server, Start() runs the chain (devnet/tfchain_node.h):
 //    TFChain's JSON-RPC over WebSocket on 127.0.0.1 (chain_url(), port in
 //    data_dir/chain.port), producing a block every options.block_ms over the
-//    same ledger; the HTTP /chain/* routes stay.
+//    same ledger. It is the only way to change the chain's state.
 //  - Stop() (and the destructor) stops billing, the chain, the HTTP server
 //    and every 0-db child, and removes devnet.port and chain.port.
 //  - All state changes are serialised; the HTTP handler is thread-safe.

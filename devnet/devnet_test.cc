@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "devnet/devnet.h"
+#include "devnet/tfchain_node.h"
 #include "devnet/http_server.h"
 #include "devnet/sign_phone.h"
 #include "devnet/tfchain_runtime.h"
@@ -35,6 +36,7 @@
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
 #include "grid/network.h"
+#include "grid/tfchain_client.h"
 #include "zdb/client.h"
 
 namespace qstor::devnet {
@@ -70,6 +72,9 @@ class DevnetTest : public ::testing::Test {
     o.hour_seconds = hour_seconds_;
     o.grace_hours = grace_hours_;
     o.nodes = nodes_;
+    o.block_ms = 100;  // blocks as the real chain makes them, faster (tests wait for each)
+    o.su_usd_per_hour = su_usd_per_hour_;
+    o.tft_usd = tft_usd_;
     const char* bin = std::getenv("QSTOR_BIN");
     ASSERT_NE(bin, nullptr) << "QSTOR_BIN must point at the qstor executable";
     o.qstor_bin = bin;
@@ -77,7 +82,7 @@ class DevnetTest : public ::testing::Test {
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     devnet_ = std::move(d).value();
     grid_ = std::make_unique<HttpGrid>(
-        grid::NetworkEndpoint{"devnet", devnet_->base_url(), false});
+        grid::DevnetEndpoint(devnet_->base_url(), devnet_->chain_url()));
   }
   void RestartDevnet() {
     grid_.reset();
@@ -94,6 +99,10 @@ class DevnetTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : grid::HttpResult{};
   }
+
+  // What a newly registered account holds: the activation service's 1 TFT
+  // less the fee of its T&C + create_twin extrinsic.
+  static constexpr uint64_t kAfterRegister = grid::kUnitsPerTft - devnet::kExtrinsicFeeUnits;
 
   grid::Twin Register(const grid::Ed25519Key& key) {
     auto t = grid_->RegisterTwin(key, "relay.devnet");
@@ -126,10 +135,8 @@ class DevnetTest : public ::testing::Test {
   grid::Deployment Deploy(const grid::Ed25519Key& key, uint32_t twin, uint32_t node,
                           uint64_t size, const std::string& pw) {
     grid::Deployment d = MakeDeployment(twin, size, pw);
-    auto nonce = grid_->GetNonce(key.PublicKeyHex());
-    EXPECT_TRUE(nonce.ok());
-    auto res = grid_->Submit(grid::MakeExtrinsic(
-        key, *nonce, grid::CreateNodeContractCall(node, grid::ChallengeHex(d), d.metadata)));
+    auto res = grid::SignAndSubmit(
+        *grid_, key, {grid::CreateNodeContractCall(node, grid::ChallengeHex(d), d.metadata)});
     EXPECT_TRUE(res.ok()) << res.status().ToString();
     if (!res.ok()) return d;
     d.contract_id = res->created_contracts.at(0);
@@ -161,6 +168,8 @@ class DevnetTest : public ::testing::Test {
   double hour_seconds_ = 3600;
   double grace_hours_ = 336;
   uint32_t nodes_ = 12;
+  double su_usd_per_hour_ = DevnetOptions{}.su_usd_per_hour;
+  double tft_usd_ = DevnetOptions{}.tft_usd;
   std::unique_ptr<Devnet> devnet_;
   std::unique_ptr<HttpGrid> grid_;
 };
@@ -270,10 +279,10 @@ TEST_F(DevnetTest, BadRequestsGetJsonErrors) {
       {"GET", "/nodes/0", "", 404},
       {"GET", "/nope", "", 404},
       {"DELETE", "/nodes", "", 405},
-      {"POST", "/chain/extrinsics", "{not json", 400},
-      {"POST", "/chain/extrinsics", "[]", 400},
-      {"POST", "/chain/extrinsics", R"({"signer":"00","nonce":-1,"call":{},"signature":""})", 400},
-      {"POST", "/chain/extrinsics", R"({"signer":5,"nonce":0,"call":{"name":"x"},"signature":""})", 400},
+      {"POST", "/chain/extrinsics", "{}", 404},  // gone: the chain is TFChain's JSON-RPC
+      {"GET", "/chain/accounts/5", "", 404},
+      {"POST", "/activation/activate", "{}", 400},
+      {"POST", "/activation/activate", R"({"substrateAccountID":"not-ss58"})", 400},
       {"POST", "/nodes/1/deployments", R"({"version":"zero"})", 400},
       {"POST", "/nodes/1/deployments", "null", 400},
       {"POST", "/bridge/deposit", R"({"twin_id":-3,"amount":1})", 400},
@@ -285,7 +294,6 @@ TEST_F(DevnetTest, BadRequestsGetJsonErrors) {
       {"POST", "/admin/nodes/1/slow", R"({"latency_ms":"lots"})", 400},
       {"GET", "/contracts?state=Weird", "", 400},
       {"GET", "/contracts/99", "", 404},
-      {"GET", "/chain/accounts/nothex", "", 400},
   };
   for (const auto& c : cases) {
     auto r = Raw(c.method, c.path, c.body);
@@ -295,16 +303,28 @@ TEST_F(DevnetTest, BadRequestsGetJsonErrors) {
     EXPECT_TRUE(j.contains("error")) << r.body;
   }
   // A body over the limit (1 MiB) gets 413.
-  auto big = Raw("POST", "/chain/extrinsics", std::string(2 << 20, 'x'));
+  auto big = Raw("POST", "/bridge/deposit", std::string(2 << 20, 'x'));
   EXPECT_EQ(big.status, 413);
   // The server still answers.
   EXPECT_EQ(Raw("GET", "/ping").status, 200);
 }
 
-TEST_F(DevnetTest, ExtrinsicsForgeryReplayAndBatchAtomicity) {
+// The chain half of the seam (HttpGrid over the devnet's TFChain node):
+// activation of a new account, twin registration with the T&C, signatures
+// checked before sending, replays and failed batches refused with TFChain's
+// words, batch_all all-or-nothing, ownership, transfers.
+TEST_F(DevnetTest, ChainWritesForgeryReplayAndBatchAtomicity) {
   auto key = grid::Ed25519Key::Generate();
-  auto twin = Register(key);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 0u);
+  auto twin = Register(key);  // activation funds it, then T&C + create_twin
   EXPECT_GT(twin.twin_id, 0u);
+  EXPECT_EQ(twin.relay, "relay.devnet");
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free,
+            grid::kUnitsPerTft - devnet::kExtrinsicFeeUnits);
+  // A second activation is refused: the account is active.
+  auto again_act = Raw("POST", "/activation/activate",
+                       json{{"substrateAccountID", grid::Ss58Address(key.public_key())}}.dump());
+  EXPECT_EQ(again_act.status, 409) << again_act.body;
   // Registering again returns the same twin.
   auto again = grid_->RegisterTwin(key, "relay.devnet");
   ASSERT_TRUE(again.ok());
@@ -312,54 +332,62 @@ TEST_F(DevnetTest, ExtrinsicsForgeryReplayAndBatchAtomicity) {
   auto by_pk = grid_->GetTwinByPublicKey(key.PublicKeyHex());
   ASSERT_TRUE(by_pk.ok());
   EXPECT_EQ(by_pk->account_id, grid::Ss58Address(key.public_key()));
+  EXPECT_EQ(by_pk->public_key, key.PublicKeyHex());
+  Fund(twin.twin_id, 11);
 
   auto nonce = grid_->GetNonce(key.PublicKeyHex());
   ASSERT_TRUE(nonce.ok());
-  EXPECT_EQ(*nonce, 1u);  // create_twin consumed nonce 0
-  auto e = grid::MakeExtrinsic(key, *nonce, grid::CreateNodeContractCall(1, std::string(32, 'a'), "{}"));
-  // Forged: signed by another key but claiming this signer.
+  EXPECT_EQ(*nonce, 1u);  // user_accept_tc + create_twin (one batch_all) consumed nonce 0
+  auto p = grid_->Prepare(key.PublicKeyHex(), {grid::CreateNodeContractCall(1, std::string(32, 'a'), "{}")});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->nonce, 1u);
+  ASSERT_EQ(p->calls.size(), 1u);
+  EXPECT_EQ(p->calls[0], "SmartContractModule.create_node_contract node 1");
+  // Forged: signed by another key. Refused before anything is sent.
   auto other = grid::Ed25519Key::Generate();
-  auto forged = e;
-  forged.signature = other.SignHex(e.CanonicalPayload());
-  EXPECT_EQ(grid_->Submit(forged).status().code(), Status::Code::kPermissionDenied);
-  // Tampered after signing.
-  auto tampered = e;
-  tampered.call.args["node_id"] = 2;
-  EXPECT_EQ(grid_->Submit(tampered).status().code(), Status::Code::kPermissionDenied);
-  // Genuine: accepted once, then refused as a replay.
-  auto ok = grid_->Submit(e);
+  auto forged = grid_->Submit(*p, other.SignHex(p->to_sign));
+  EXPECT_EQ(forged.status().code(), Status::Code::kUnauthenticated) << forged.status().ToString();
+  // Signed other bytes.
+  EXPECT_EQ(grid_->Submit(*p, key.SignHex(p->to_sign + "x")).status().code(),
+            Status::Code::kUnauthenticated);
+  EXPECT_EQ(*grid_->GetNonce(key.PublicKeyHex()), 1u);
+  // Genuine: accepted once, then refused as a replay (its nonce is stale).
+  auto ok = grid_->Submit(*p, key.SignHex(p->to_sign));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   ASSERT_EQ(ok->created_contracts.size(), 1u);
-  auto replay = grid_->Submit(e);
-  EXPECT_EQ(replay.status().code(), Status::Code::kFailedPrecondition);
-  EXPECT_NE(replay.status().message().find("nonce"), std::string::npos);
+  EXPECT_EQ(ok->hash.rfind("0x", 0), 0u);
+  EXPECT_EQ(ok->block_hash.rfind("0x", 0), 0u);
+  auto replay = grid_->Submit(*p, key.SignHex(p->to_sign));
+  EXPECT_EQ(replay.status().code(), Status::Code::kFailedPrecondition) << replay.status().ToString();
+  EXPECT_NE(replay.status().message().find("outdated"), std::string::npos) << replay.status().ToString();
 
-  // Batch: the second call is invalid (node 999) -> nothing applied, nonce unchanged.
+  // Batch: the second call is invalid (node 999): nothing of it applied; as
+  // on TFChain the nonce and the fee are spent.
   uint64_t n2 = *grid_->GetNonce(key.PublicKeyHex());
-  auto bad = grid::MakeExtrinsic(
-      key, n2,
-      grid::BatchAllCall({grid::CreateNodeContractCall(2, std::string(32, 'b'), "{}"),
-                          grid::CreateNodeContractCall(999, std::string(32, 'c'), "{}")}));
-  auto br = grid_->Submit(bad);
-  EXPECT_FALSE(br.ok());
-  EXPECT_NE(br.status().message().find("calls[1]"), std::string::npos) << br.status().ToString();
-  EXPECT_EQ(*grid_->GetNonce(key.PublicKeyHex()), n2);
+  auto br = grid::SignAndSubmit(*grid_, key,
+                                {grid::CreateNodeContractCall(2, std::string(32, 'b'), "{}"),
+                                 grid::CreateNodeContractCall(999, std::string(32, 'c'), "{}")});
+  EXPECT_EQ(br.status().code(), Status::Code::kNotFound) << br.status().ToString();
+  EXPECT_NE(br.status().message().find("SmartContractModule.NodeNotExists"), std::string::npos)
+      << br.status().ToString();
+  EXPECT_EQ(*grid_->GetNonce(key.PublicKeyHex()), n2 + 1);
   grid::ContractFilter cf;
   cf.twin_id = twin.twin_id;
   auto cs = grid_->ListContracts(cf, {});
   ASSERT_TRUE(cs.ok());
   EXPECT_EQ(cs->items.size(), 1u);
   // A good batch creates both contracts, in order; cancel one.
-  auto good = grid::MakeExtrinsic(
-      key, n2,
-      grid::BatchAllCall({grid::CreateNodeContractCall(2, std::string(32, 'b'), "{}"),
-                          grid::CreateNodeContractCall(3, std::string(32, 'c'), "{}")}));
-  auto gr = grid_->Submit(good);
+  auto gr = grid::SignAndSubmit(*grid_, key,
+                                {grid::CreateNodeContractCall(2, std::string(32, 'b'), "{}"),
+                                 grid::CreateNodeContractCall(3, std::string(32, 'c'), "{}")});
   ASSERT_TRUE(gr.ok()) << gr.status().ToString();
   ASSERT_EQ(gr->created_contracts.size(), 2u);
   EXPECT_LT(gr->created_contracts[0], gr->created_contracts[1]);
-  auto cancel = grid_->Submit(grid::MakeExtrinsic(key, n2 + 1,
-                                                  grid::CancelContractCall(gr->created_contracts[0])));
+  // The same node and hash again: TFChain's uniqueness rule.
+  auto dup = grid::SignAndSubmit(*grid_, key, {grid::CreateNodeContractCall(2, std::string(32, 'b'), "{}")});
+  EXPECT_EQ(dup.status().code(), Status::Code::kAlreadyExists) << dup.status().ToString();
+  EXPECT_NE(dup.status().message().find("SmartContractModule.ContractIsNotUnique"), std::string::npos);
+  auto cancel = grid::SignAndSubmit(*grid_, key, {grid::CancelContractCall(gr->created_contracts[0])});
   ASSERT_TRUE(cancel.ok()) << cancel.status().ToString();
   EXPECT_EQ(grid_->GetContract(gr->created_contracts[0])->state, "Deleted");
   cf.states = {"Created"};
@@ -367,19 +395,27 @@ TEST_F(DevnetTest, ExtrinsicsForgeryReplayAndBatchAtomicity) {
   // Someone else cannot cancel my contract.
   auto mallory = grid::Ed25519Key::Generate();
   ASSERT_TRUE(grid_->RegisterTwin(mallory, "").ok());
-  auto steal = grid_->Submit(
-      grid::MakeExtrinsic(mallory, 1, grid::CancelContractCall(gr->created_contracts[1])));
-  EXPECT_EQ(steal.status().code(), Status::Code::kPermissionDenied);
-  // Transfer without funds fails; with funds it moves the balance.
-  auto poor = grid_->Submit(grid::MakeExtrinsic(
-      mallory, 1, grid::TransferCall(grid::Ss58Address(key.public_key()), 5)));
-  EXPECT_EQ(poor.status().code(), Status::Code::kResourceExhausted);
-  Fund(twin.twin_id, 11);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 10 * grid::kUnitsPerTft);  // 1 TFT fee
-  auto tr = grid_->Submit(grid::MakeExtrinsic(
-      key, n2 + 2, grid::TransferCall(grid::Ss58Address(mallory.public_key()), grid::kUnitsPerTft)));
+  auto steal = grid::SignAndSubmit(*grid_, mallory, {grid::CancelContractCall(gr->created_contracts[1])});
+  EXPECT_EQ(steal.status().code(), Status::Code::kPermissionDenied) << steal.status().ToString();
+  EXPECT_NE(steal.status().message().find("SmartContractModule.TwinNotAuthorizedToCancelContract"),
+            std::string::npos)
+      << steal.status().ToString();
+  // A transfer over the balance fails; with funds it moves the balance.
+  auto poor = grid::SignAndSubmit(
+      *grid_, mallory, {grid::TransferCall(grid::Ss58Address(key.public_key()), 5 * grid::kUnitsPerTft)});
+  EXPECT_FALSE(poor.ok());
+  const uint64_t mallory_before = grid_->GetBalance(mallory.PublicKeyHex())->free;
+  auto tr = grid::SignAndSubmit(
+      *grid_, key, {grid::TransferCall(grid::Ss58Address(mallory.public_key()), grid::kUnitsPerTft)});
   ASSERT_TRUE(tr.ok()) << tr.status().ToString();
-  EXPECT_EQ(grid_->GetBalance(mallory.PublicKeyHex())->free, grid::kUnitsPerTft);
+  EXPECT_EQ(grid_->GetBalance(mallory.PublicKeyHex())->free, mallory_before + grid::kUnitsPerTft);
+  // Unknown calls and bad arguments never reach the chain.
+  EXPECT_EQ(grid_->Prepare(key.PublicKeyHex(), {grid::Call{"remark", {}}}).status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(grid_->Prepare(key.PublicKeyHex(), {grid::Call{"cancel_contract", {{"contract_id", "x"}}}})
+                .status()
+                .code(),
+            Status::Code::kInvalidArgument);
 }
 
 TEST_F(DevnetTest, ContractDeploymentLifecycleOnRealZdb) {
@@ -411,9 +447,7 @@ TEST_F(DevnetTest, ContractDeploymentLifecycleOnRealZdb) {
 
   // Refused deployments: wrong hash, forged signature, another node.
   grid::Deployment other = MakeDeployment(twin.twin_id, 1 << 20, "pw2", "other");
-  auto nonce = *grid_->GetNonce(key.PublicKeyHex());
-  auto cr = grid_->Submit(grid::MakeExtrinsic(
-      key, nonce, grid::CreateNodeContractCall(5, grid::ChallengeHex(other), "{}")));
+  auto cr = grid::SignAndSubmit(*grid_, key, {grid::CreateNodeContractCall(5, grid::ChallengeHex(other), "{}")});
   ASSERT_TRUE(cr.ok());
   other.contract_id = cr->created_contracts[0];
   grid::Deployment wrong_hash = other;
@@ -429,7 +463,7 @@ TEST_F(DevnetTest, ContractDeploymentLifecycleOnRealZdb) {
   EXPECT_TRUE(grid_->Deploy(5, good).ok());
   EXPECT_EQ(grid_->Deploy(5, good).code(), Status::Code::kAlreadyExists);
   // Reading a deployment needs the owner's signed request.
-  HttpGrid anon(grid::NetworkEndpoint{"devnet", devnet_->base_url(), false});
+  HttpGrid anon(grid::DevnetEndpoint(devnet_->base_url(), devnet_->chain_url()));
   EXPECT_EQ(anon.GetDeployment(4, d.contract_id).status().code(),
             Status::Code::kFailedPrecondition);
   auto raw = Raw("GET", "/nodes/4/deployments/" + std::to_string(d.contract_id));
@@ -440,13 +474,11 @@ TEST_F(DevnetTest, ContractDeploymentLifecycleOnRealZdb) {
   up.version = 1;
   up.workloads[0].data.size = 4 << 20;
   up.signature_requirement.signatures.clear();
-  nonce = *grid_->GetNonce(key.PublicKeyHex());
   // The deployment before the contract update is refused.
   grid::SignDeployment(up, twin.twin_id, key);
   EXPECT_FALSE(grid_->UpdateDeployment(4, up).ok());
-  ASSERT_TRUE(grid_->Submit(grid::MakeExtrinsic(key, nonce,
-                                                grid::UpdateNodeContractCall(
-                                                    d.contract_id, grid::ChallengeHex(up), "{}")))
+  ASSERT_TRUE(grid::SignAndSubmit(*grid_, key,
+                                  {grid::UpdateNodeContractCall(d.contract_id, grid::ChallengeHex(up), "{}")})
                   .ok());
   Status us = grid_->UpdateDeployment(4, up);
   ASSERT_TRUE(us.ok()) << us.ToString();
@@ -458,8 +490,7 @@ TEST_F(DevnetTest, ContractDeploymentLifecycleOnRealZdb) {
   EXPECT_EQ(got2->workloads[0].data.size, 4u << 20);
 
   // Cancel: the namespace disappears and HRU is released.
-  nonce = *grid_->GetNonce(key.PublicKeyHex());
-  ASSERT_TRUE(grid_->Submit(grid::MakeExtrinsic(key, nonce, grid::CancelContractCall(d.contract_id))).ok());
+  ASSERT_TRUE(grid::SignAndSubmit(*grid_, key, {grid::CancelContractCall(d.contract_id)}).ok());
   EXPECT_EQ(grid_->GetNode(4)->used.hru, before->used.hru);
   EXPECT_EQ(ConnectNs(*res.zdb, "pw1"), nullptr);
   auto after = grid_->GetDeployment(4, d.contract_id);
@@ -483,7 +514,10 @@ TEST_F(DevnetTest, StateSurvivesRestart) {
   auto t = grid_->GetTwinByPublicKey(key.PublicKeyHex());
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->twin_id, twin.twin_id);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 49 * grid::kUnitsPerTft);
+  // 50 TFT less the bridge's 1 TFT, the activation's TFT less one fee, one
+  // more fee for the contract.
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free,
+            49 * grid::kUnitsPerTft + kAfterRegister - devnet::kExtrinsicFeeUnits);
   grid_->SetIdentity(twin.twin_id, key);
   auto got = grid_->GetDeployment(2, d.contract_id);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -496,7 +530,7 @@ TEST_F(DevnetTest, StateSurvivesRestart) {
 TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
   auto key = grid::Ed25519Key::Generate();
   auto twin = Register(key);
-  Fund(twin.twin_id, 2);  // 1 TFT after the bridge fee
+  // The account holds what the activation gave it (just under 1 TFT).
   // 1 TiB costs about 0.0119 USD/hour = 1.19 TFT/hour at the default prices.
   grid::Deployment d = Deploy(key, twin.twin_id, 3, 1ull << 40, "pw");
   auto zr = grid_->GetDeployment(3, d.contract_id)->workloads[0].result.zdb;
@@ -504,7 +538,8 @@ TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
   auto pricing = grid_->GetPricing();
   ASSERT_TRUE(pricing.ok());
   uint64_t hourly = grid::CostUnits(*pricing, 1ull << 40, 0, 3600);
-  ASSERT_GT(hourly, grid::kUnitsPerTft);  // the balance cannot pay one hour
+  const uint64_t before = grid_->GetBalance(key.PublicKeyHex())->free;
+  ASSERT_GT(hourly, before);  // the balance cannot pay one hour
   ASSERT_TRUE(devnet_->BillOnce().ok());
   EXPECT_EQ(grid_->GetContract(d.contract_id)->state, "GracePeriod");
   EXPECT_TRUE(grid_->GetBills(d.contract_id)->empty());
@@ -527,12 +562,102 @@ TEST_F(DevnetTest, BillingGracePeriodRefillAndDeletion) {
   ASSERT_TRUE(bills.ok());
   ASSERT_EQ(bills->size(), 1u);
   EXPECT_EQ((*bills)[0].amount_billed, hourly);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 101 * grid::kUnitsPerTft - hourly);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, before + 100 * grid::kUnitsPerTft - hourly);
   EXPECT_NE(ConnectNs(*zr, "pw"), nullptr);
   // Regular billing takes another hour.
   ASSERT_TRUE(devnet_->BillOnce().ok());
   EXPECT_EQ(grid_->GetBills(d.contract_id)->size(), 2u);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 101 * grid::kUnitsPerTft - 2 * hourly);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free,
+            before + 100 * grid::kUnitsPerTft - 2 * hourly);
+}
+
+// The chain serves the devnet's pricing in TFChain's units
+// (TfgridModule.PricingPolicies(1), TFTPriceModule), and a client that
+// reads it computes exactly what the devnet bills.
+std::unique_ptr<grid::TfchainClient> ChainClient(const Devnet& d) {
+  grid::TfchainClientOptions o;
+  o.url = d.chain_url();
+  auto c = grid::TfchainClient::Create(o);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+TEST_F(DevnetTest, ChainPricingIsWhatTheDevnetBills) {
+  auto chain = ChainClient(*devnet_);
+  ASSERT_NE(chain, nullptr);
+  // The default 10/720 USD per su-hour and 0.01 USD per TFT, in chain units.
+  auto cp = chain->ReadChainPricing();
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(cp->su_value, 138889u);
+  EXPECT_EQ(cp->su_unit, "Gigabytes");
+  EXPECT_EQ(cp->tft_price_musd, 10u);
+  EXPECT_EQ(*cp, grid::ChainPricingFromUsd(DevnetOptions{}.su_usd_per_hour, DevnetOptions{}.tft_usd).value());
+  auto p = chain->Pricing();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->su_usd_per_hour, 0.0138889);
+  EXPECT_NEAR(p->su_usd_per_hour, DevnetOptions{}.su_usd_per_hour, 0.5e-7);
+  EXPECT_EQ(p->tft_usd, 0.01);
+  EXPECT_TRUE(p->bridge_address.empty());
+  EXPECT_EQ(chain->Pricing(2).status().code(), Status::Code::kNotFound);
+
+  // One hour of a 1 TiB contract: the devnet bills what the chain's
+  // pricing gives.
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 100);
+  grid::Deployment d = Deploy(key, twin.twin_id, 3, 1ull << 40, "pw");
+  ASSERT_TRUE(devnet_->BillOnce().ok());
+  auto bills = grid_->GetBills(d.contract_id);
+  ASSERT_TRUE(bills.ok()) << bills.status().ToString();
+  ASSERT_EQ(bills->size(), 1u);
+  const uint64_t from_chain = grid::CostUnits(*p, 1ull << 40, 0, 3600);
+  EXPECT_EQ((*bills)[0].amount_billed, from_chain);
+  EXPECT_GT(from_chain, grid::kUnitsPerTft);  // 1.19 TFT: a real amount, not 0
+}
+
+class DecimalPricingTest : public DevnetTest {
+ protected:
+  void SetUp() override {
+    su_usd_per_hour_ = 0.0123457;
+    tft_usd_ = 0.037;
+    DevnetTest::SetUp();
+  }
+};
+
+TEST_F(DecimalPricingTest, ConfiguredPricesComeBackExactly) {
+  auto chain = ChainClient(*devnet_);
+  ASSERT_NE(chain, nullptr);
+  auto cp = chain->ReadChainPricing();
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(cp->su_value, 123457u);
+  EXPECT_EQ(cp->tft_price_musd, 37u);
+  auto p = chain->Pricing();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->su_usd_per_hour, su_usd_per_hour_);
+  EXPECT_EQ(p->tft_usd, tft_usd_);
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  Fund(twin.twin_id, 100);
+  grid::Deployment d = Deploy(key, twin.twin_id, 3, 5ull << 30, "pw");
+  ASSERT_TRUE(devnet_->BillOnce().ok());
+  auto bills = grid_->GetBills(d.contract_id);
+  ASSERT_TRUE(bills.ok()) << bills.status().ToString();
+  ASSERT_EQ(bills->size(), 1u);
+  EXPECT_EQ((*bills)[0].amount_billed, grid::CostUnits(*p, 5ull << 30, 0, 3600));
+}
+
+TEST(DevnetPricing, PricesTheChainCannotHoldRefuseToStart) {
+  DevnetOptions o;
+  o.data_dir = TempDir("pricing-refused");
+  const char* bin = std::getenv("QSTOR_BIN");
+  ASSERT_NE(bin, nullptr) << "QSTOR_BIN must point at the qstor executable";
+  o.qstor_bin = bin;
+  o.tft_usd = 0.0001;  // 0 mUSD
+  auto d = Devnet::Start(o);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Status::Code::kInvalidArgument) << d.status().ToString();
+  EXPECT_NE(d.status().message().find("tft_usd"), std::string::npos) << d.status().ToString();
+  fs::remove_all(o.data_dir);
 }
 
 class ShortHourTest : public DevnetTest {
@@ -648,16 +773,16 @@ TEST_F(SignAndPayTest, RelayServesTheDocumentAndThePhoneSignsThePayloads) {
   EXPECT_EQ(view["State"], "approved");
   EXPECT_EQ(view["Response"]["SignedData"], answer["SignedData"]);
   EXPECT_EQ(view["Response"]["PublicKey"], key.PublicKeyHex());
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 4 * grid::kUnitsPerTft);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 4 * grid::kUnitsPerTft);
   // Answered once: a second approval (no double payment) and a second answer are refused.
   Approve(uuid, 409);
   EXPECT_EQ(Raw("POST", "/api/" + uuid + "/answer", json{{"Error", "late"}}.dump()).status, 409);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 4 * grid::kUnitsPerTft);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 4 * grid::kUnitsPerTft);
   // The app also pays top-up QR codes.
   Approve("TFT:" + grid_->GetPricing()->bridge_address + "?message=twin_" +
                         std::to_string(twin.twin_id) + "&amount=3",
                     200);
-  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, 6 * grid::kUnitsPerTft);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 6 * grid::kUnitsPerTft);
 }
 
 TEST_F(SignAndPayTest, PhoneSignsInlineRequestsAndRefusesWhatItCannotTrust) {
@@ -905,11 +1030,8 @@ TEST_F(DevnetTest, DepositOverflowIsRefused) {
   auto after = grid_->GetBalance(key.PublicKeyHex());
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->free, before->free);
-  // The ledger still holds an INTEGER.
-  auto raw = Raw("GET", "/chain/accounts/" + key.PublicKeyHex());
-  auto j = json::parse(raw.body, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << raw.body;
-  EXPECT_TRUE(j["free"].is_number_unsigned() || j["balance"].is_number_unsigned()) << raw.body;
+  // The chain still reads the balance (System.Account decodes).
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, after->free);
   // Above INT64_MAX, above UINT64_MAX, fractional, negative: 400.
   for (const char* amount : {"9223372036854775808", "18446744073709551616", "1.5", "1e30", "-1"}) {
     auto r = Raw("POST", "/bridge/deposit",

@@ -1,5 +1,5 @@
 // libFuzzer target: the JSON decoding behind the devnet's request handlers
-// (deployments, extrinsics, calls, top-up URIs, contracts, nodes). Every
+// (deployments, chain calls, top-up URIs, contracts, nodes). Every
 // input must give a value or a Status, never a crash or an exception.
 // Built only with -DQSTOR_FUZZ=ON (clang): devnet_fuzz_requests.
 #include <cstddef>
@@ -8,7 +8,7 @@
 
 #include "devnet/devnet.h"
 #include "grid/challenge.h"
-#include "grid/extrinsic.h"
+#include "grid/chain_call.h"
 #include "grid/types.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -22,10 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)grid::ChallengeHex(*d);
     (void)grid::ToJson(*d).dump();
     (void)d->TotalHru();
-  }
-  if (auto e = grid::Extrinsic::FromJson(*j); e.ok()) {
-    (void)e->VerifySignature();
-    (void)e->CanonicalPayload();
   }
   (void)grid::Call::FromJson(*j);
   (void)grid::ContractFromJson(*j);

@@ -921,6 +921,26 @@ Result<std::map<std::string, std::string>> TfchainNode::Impl::EntryMap(const std
       }
       QSTOR_RETURN_IF_ERROR(put({le32(n.id)}, v));
     }
+  } else if (pallet == "TfgridModule" && entry == "PricingPolicies") {
+    // Policy 1, the one TFChain bills every contract with: the devnet's su
+    // price; it bills nothing else (cu, nu, ipu and names are 0).
+    const grid::ChainPricing cp = ledger->Pricing();
+    auto price = [](uint32_t value, const std::string& unit) {
+      return Value::Composite({{"value", Value::U(value)}, {"unit", Value::Enum(unit)}});
+    };
+    Value v = DefaultValue(meta.registry, vt);
+    SetField(v, "version", Value::U(1));
+    SetField(v, "id", Value::U(1));
+    SetField(v, "name", Value::Bytes("devnet"));
+    SetField(v, "su", price(cp.su_value, cp.su_unit));
+    for (const char* f : {"cu", "nu", "ipu", "unique_name", "domain_name"}) SetField(v, f, price(0, "Gigabytes"));
+    QSTOR_RETURN_IF_ERROR(put({le32(1)}, v));
+  } else if (pallet == "TFTPriceModule") {
+    // The devnet's TFT price is fixed: current and average are that price,
+    // and the bounds do not move it (MinTftPrice 1 mUSD, MaxTftPrice u32::MAX).
+    const uint32_t musd = ledger->Pricing().tft_price_musd;
+    const uint32_t value = entry == "MinTftPrice" ? 1u : entry == "MaxTftPrice" ? UINT32_MAX : musd;
+    QSTOR_RETURN_IF_ERROR(put({}, Value::U(value)));
   } else if (pallet == "SmartContractModule") {
     auto contracts = ledger->Contracts();
     if (!contracts.ok()) return contracts.status();
@@ -960,6 +980,11 @@ constexpr ServedEntry kServed[] = {
     {"TfgridModule", "TwinID"},
     {"TfgridModule", "UsersTermsAndConditions"},
     {"TfgridModule", "Nodes"},
+    {"TfgridModule", "PricingPolicies"},
+    {"TFTPriceModule", "TftPrice"},
+    {"TFTPriceModule", "AverageTftPrice"},
+    {"TFTPriceModule", "MinTftPrice"},
+    {"TFTPriceModule", "MaxTftPrice"},
     {"SmartContractModule", "Contracts"},
     {"SmartContractModule", "ContractIDByNodeIDAndHash"},
     {"SmartContractModule", "ActiveNodeContracts"},

@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "grid/chain_pricing.h"
 #include "grid/tfchain/extrinsic.h"
 #include "grid/tfchain/metadata.h"
 #include "grid/tfchain/value.h"
@@ -134,6 +135,9 @@ class ChainLedger {
   virtual Result<std::vector<LedgerTerms>> Terms() = 0;
   virtual Result<std::vector<LedgerContract>> Contracts() = 0;
   virtual std::vector<LedgerNode> Nodes() = 0;
+  // The network's pricing in TFChain's units, exactly what the devnet bills
+  // with (served as TfgridModule.PricingPolicies(1) and TFTPriceModule).
+  virtual grid::ChainPricing Pricing() = 0;
 };
 
 // The stateless half of the pool's intake: `bytes` (compact length ‖ body)

@@ -218,7 +218,7 @@ class RuntimeBuilder {
     runtime_call_ = t_.Reserve();
     CommonTypes();
     m_.pallets = {System(), Timestamp(), Utility(), Balances(), TransactionPayment(), TfgridModule(),
-                  SmartContractModule()};
+                  SmartContractModule(), TftPriceModule()};
     OuterEnums();
     Extrinsic();
     return std::move(m_);
@@ -632,6 +632,18 @@ class RuntimeBuilder {
          "UnauthorizedToChangePowerTarget", "NodeHasActiveContracts", "InvalidRelayAddress", "InvalidTimestampHint",
          "InvalidStorageInput"});
 
+    // Prices in units of 1e-7 USD per unit (per hour for su, cu); `unit`
+    // is the base-1024 size the resource is counted in.
+    TypeId unit = t_.Enum("pallet_tfgrid::types::Unit",
+                          Variants({"Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terrabytes"}));
+    TypeId policy = t_.Struct("pallet_tfgrid::types::Policy", {F("value", u32_), F("unit", unit)});
+    TypeId pricing_policy =
+        t_.Struct("pallet_tfgrid::types::PricingPolicy",
+                  {F("version", u32_), F("id", u32_), F("name", bytes_), F("su", policy), F("cu", policy),
+                   F("nu", policy), F("ipu", policy), F("unique_name", policy), F("domain_name", policy),
+                   F("foundation_account", account_), F("certified_sales_account", account_),
+                   F("discount_for_dedication_nodes", u8_)},
+                  {{"AccountId", account_}});
     TypeId terms = t_.Struct("pallet_tfgrid::terms_cond::TermsAndConditions",
                              {F("account_id", account_), F("timestamp", u64_), F("document_link", bounded_bytes_),
                               F("document_hash", bounded_bytes_)},
@@ -645,6 +657,7 @@ class RuntimeBuilder {
         Map("Twins", M::kOptional, b2, u32_, twin_, kNone),
         Map("TwinIdByAccountID", M::kOptional, b2, account_, u32_, kNone),
         Map("UsersTermsAndConditions", M::kOptional, b2, account_, t_.Seq(terms), kNone),
+        Map("PricingPolicies", M::kOptional, b2, u32_, pricing_policy, kNone),
         Plain("FarmID", M::kDefault, u32_, Zeros(4)),
         Plain("NodeID", M::kDefault, u32_, Zeros(4)),
         Plain("TwinID", M::kDefault, u32_, Zeros(4)),
@@ -782,6 +795,20 @@ class RuntimeBuilder {
         Const("MaxDeploymentDataLength", u32_, Le32(512)),
         Const("MaxNodeContractPublicIps", u32_, Le32(512)),
     };
+    return p;
+  }
+
+  // TFTPriceModule 28 ------------------------------------------------------
+  // Storage only: the TFT price billing converts USD with (mUSD). No calls,
+  // events or errors (the devnet has no price oracle).
+  Pallet TftPriceModule() {
+    Pallet p = MakePallet("TFTPriceModule", 28);
+    p.storage = Storage("TFTPriceModule", {
+        Plain("TftPrice", M::kDefault, u32_, Zeros(4)),
+        Plain("AverageTftPrice", M::kDefault, u32_, Zeros(4)),
+        Plain("MinTftPrice", M::kDefault, u32_, Zeros(4)),
+        Plain("MaxTftPrice", M::kDefault, u32_, Zeros(4)),
+    });
     return p;
   }
 

@@ -6,7 +6,8 @@
 //  - BuildDevnetRuntimeMetadata() declares the part of TFChain spec 152 the
 //    devnet implements, with TFChain's names, indices and type layouts:
 //      System 0, Timestamp 1, Utility 3, Balances 20, TransactionPayment 21,
-//      TfgridModule 25, SmartContractModule 26
+//      TfgridModule 25, SmartContractModule 26, TFTPriceModule 28 (storage
+//      only: the TFT prices billing uses)
 //    at their construct_runtime indices. Every call and event present has
 //    TFChain's index, field names and field layouts; calls and events are
 //    a subset of TFChain's (those a devnet client uses or the devnet emits).

@@ -398,6 +398,12 @@ TEST(TfchainRuntime, PalletsCallsAndErrorsByName) {
     EXPECT_TRUE(m.FindStorage("TfgridModule", s).ok()) << s;
   for (const char* s : {"Account", "Events", "Number", "BlockHash", "ParentHash"})
     EXPECT_TRUE(m.FindStorage("System", s).ok()) << s;
+  EXPECT_TRUE(m.FindStorage("TfgridModule", "PricingPolicies").ok());
+  for (const char* s : {"TftPrice", "AverageTftPrice", "MinTftPrice", "MaxTftPrice"}) {
+    auto st = m.FindStorage("TFTPriceModule", s);
+    ASSERT_TRUE(st.ok()) << s;
+    EXPECT_EQ(st->pallet->index, 28) << s;
+  }
   // Only the devnet's pallets in the outer enums.
   auto call = m.RuntimeCallType();
   ASSERT_TRUE(call.ok()) << call.status().ToString();
@@ -545,6 +551,38 @@ TEST(TfchainRuntime, MatchesRealSpec152) {
         EXPECT_EQ(*d, *r);
       }
     }
+  }
+
+  // The pricing entries TfchainClient::Pricing reads are declared, so the
+  // walk above proved their layouts equal to the real chain's; and a change
+  // in them is caught against the real metadata, under their names.
+  for (const auto& [pallet, entry] : std::vector<std::pair<std::string, std::string>>{
+           {"TfgridModule", "PricingPolicies"}, {"TFTPriceModule", "TftPrice"},
+           {"TFTPriceModule", "AverageTftPrice"}, {"TFTPriceModule", "MinTftPrice"},
+           {"TFTPriceModule", "MaxTftPrice"}}) {
+    auto d = dev.FindStorage(pallet, entry);
+    auto r = real->FindStorage(pallet, entry);
+    ASSERT_TRUE(d.ok()) << pallet << "." << entry << ": " << d.status().ToString();
+    ASSERT_TRUE(r.ok()) << pallet << "." << entry << ": " << r.status().ToString();
+    EXPECT_EQ(d->pallet->index, r->pallet->index) << pallet;
+  }
+  EXPECT_EQ(real->FindPallet("TFTPriceModule")->index, 28);
+  {
+    Metadata bad = dev;
+    for (auto& pt : bad.registry.types) {
+      if (pt.type.path != std::vector<std::string>{"pallet_tfgrid", "types", "Unit"}) continue;
+      auto& units = std::get<tfchain::TypeDefVariant>(pt.type.def).variants;
+      ASSERT_EQ(units.size(), 5u);
+      std::swap(units[3].index, units[4].index);  // Gigabytes <-> Terrabytes
+    }
+    for (auto& p : bad.pallets) {
+      if (p.name != "TFTPriceModule") continue;
+      for (auto& e : p.storage->entries)
+        if (e.name == "AverageTftPrice") e.default_value = std::string(4, '\1');
+    }
+    auto d = MetadataComparison(bad, *real).Run();
+    EXPECT_TRUE(Contains(d, "TfgridModule.PricingPolicies.su")) << Lines(d);
+    EXPECT_TRUE(Contains(d, "TFTPriceModule.AverageTftPrice: default 0x01010101, real 0x00000000")) << Lines(d);
   }
 
   // The real chain's System.Version is spec 152 / tx 2, as the devnet's.

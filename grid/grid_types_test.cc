@@ -2,7 +2,7 @@
 
 #include "grid/challenge.h"
 #include "grid/crypto.h"
-#include "grid/extrinsic.h"
+#include "grid/chain_call.h"
 #include "grid/md5.h"
 #include "grid/network.h"
 #include "grid/types.h"
@@ -203,22 +203,20 @@ TEST(ContractJson, RoundTrip) {
   EXPECT_EQ(ToJson(*BillFromJson(ToJson(b))), ToJson(b));
 }
 
-TEST(Extrinsic, SignVerifyTamper) {
-  auto key = Ed25519Key::Generate();
-  auto e = MakeExtrinsic(key, 3, BatchAllCall({CreateNodeContractCall(1, "aa", "{}"),
-                                               CancelContractCall(9)}));
-  EXPECT_TRUE(e.VerifySignature());
-  auto back = Extrinsic::FromJson(nlohmann::json::parse(e.ToJson().dump()));
+TEST(ChainCall, JsonRoundTripAndErrors) {
+  Call c = CreateNodeContractCall(1, std::string(32, 'a'), "{}", 2);
+  auto back = Call::FromJson(nlohmann::json::parse(c.ToJson().dump()));
   ASSERT_TRUE(back.ok());
-  EXPECT_TRUE(back->VerifySignature());
-  EXPECT_EQ(back->CanonicalPayload(), e.CanonicalPayload());
-  auto t = e;
-  t.nonce = 4;
-  EXPECT_FALSE(t.VerifySignature());
-  t = e;
-  t.call.args["calls"][1]["args"]["contract_id"] = 10;
-  EXPECT_FALSE(t.VerifySignature());
-  EXPECT_FALSE(Extrinsic::FromJson(nlohmann::json{{"signer", 1}}).ok());
+  EXPECT_EQ(back->name, "create_node_contract");
+  EXPECT_EQ(back->args, c.args);
+  EXPECT_FALSE(Call::FromJson(nlohmann::json{{"name", 1}}).ok());
+  EXPECT_FALSE(Call::FromJson(nlohmann::json{{"name", "x"}, {"args", 3}}).ok());
+  ExtrinsicResult r{"0xab", "0xcd", 4, {7, 8}, 12};
+  auto rb = ExtrinsicResult::FromJson(r.ToJson());
+  ASSERT_TRUE(rb.ok());
+  EXPECT_EQ(rb->block_hash, "0xcd");
+  EXPECT_EQ(rb->created_contracts, r.created_contracts);
+  EXPECT_EQ(rb->twin_id, 12u);
 }
 
 TEST(Pricing, CostUnits) {

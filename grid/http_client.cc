@@ -7,17 +7,24 @@
 namespace qstor::grid {
 namespace {
 
-constexpr size_t kMaxBody = 64u << 20;
-
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodySink {
+  std::string* out;
+  size_t max;
+  bool over = false;
+};
+
 size_t OnBody(char* p, size_t size, size_t n, void* ud) {
-  auto* out = static_cast<std::string*>(ud);
-  if (out->size() + size * n > kMaxBody) return 0;  // aborts the transfer
-  out->append(p, size * n);
+  auto* sink = static_cast<BodySink*>(ud);
+  if (sink->out->size() + size * n > sink->max) {
+    sink->over = true;
+    return 0;  // aborts the transfer
+  }
+  sink->out->append(p, size * n);
   return size * n;
 }
 
@@ -59,8 +66,18 @@ Result<HttpResult> HttpClient::Send(const std::string& method, const std::string
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(timeout_.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, long(std::min<long>(timeout_.count(), 5000)));
+  BodySink sink{&res.body, max_body_};
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &res.body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  if (max_redirects_ > 0) {
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, max_redirects_);
+#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85: CURLOPT_REDIR_PROTOCOLS_STR
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  }
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &res.headers);
   if (method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -76,6 +93,10 @@ Result<HttpResult> HttpClient::Send(const std::string& method, const std::string
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(hl);
   if (rc != CURLE_OK) {
+    if (sink.over) {
+      return Status::ResourceExhausted("http " + method + " " + url + ": the body is larger than " +
+                                       std::to_string(max_body_) + " bytes");
+    }
     std::string what = method + " " + url + ": " + curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) return Status::Timeout("http " + what);
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {

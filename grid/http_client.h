@@ -4,7 +4,9 @@
 //
 // Contract: Send() returns the response (any status code) or kUnavailable
 // (cannot connect) / kTimeout (no answer within the timeout) / kIOError.
-// Bodies are capped at 64 MiB. Not thread-safe; make one per thread.
+// Bodies are capped (64 MiB unless set_max_body_bytes): a longer one fails
+// with kResourceExhausted. Redirects are not followed unless
+// set_follow_redirects. Not thread-safe; make one per thread.
 #pragma once
 
 #include <chrono>
@@ -33,9 +35,17 @@ class HttpClient {
                           const std::string& body = "",
                           const std::map<std::string, std::string>& headers = {});
 
+  // Bodies longer than this fail the request (kResourceExhausted).
+  void set_max_body_bytes(size_t max) { max_body_ = max; }
+  // Follow at most `max` redirects (http and https only); 0, the default,
+  // returns a 3xx as it is.
+  void set_follow_redirects(long max) { max_redirects_ = max; }
+
  private:
   void* curl_;  // CURL*
   std::chrono::milliseconds timeout_;
+  size_t max_body_ = 64u << 20;
+  long max_redirects_ = 0;
 };
 
 }  // namespace qstor::grid

@@ -1,6 +1,11 @@
 #include "grid/http_grid.h"
 
+#include <limits>
+#include <thread>
+
 #include <fmt/format.h>
+
+#include "grid/terms.h"
 
 namespace qstor::grid {
 
@@ -63,7 +68,7 @@ Result<std::vector<T>> DecodeList(const json& j, Result<T> (*dec)(const json&), 
 }  // namespace
 
 HttpGrid::HttpGrid(NetworkEndpoint endpoint, std::chrono::milliseconds timeout)
-    : ep_(std::move(endpoint)), http_(timeout) {}
+    : ep_(std::move(endpoint)), timeout_(timeout), http_(timeout) {}
 
 HttpGrid::~HttpGrid() = default;
 
@@ -77,8 +82,7 @@ std::string HttpGrid::Describe() const { return ep_.name + " (" + ep_.base_url +
 Status HttpGrid::NeedFullGrid(const char* what) const {
   if (ep_.discovery_only) {
     return Status::NotImplemented(std::string(what) + " on network '" + ep_.name +
-                                  "': needs the TFChain/RMB client, not built (the grid proxy "
-                                  "serves discovery only)");
+                                  "': node calls need the RMB client, not built yet");
   }
   return Status::OK();
 }
@@ -174,27 +178,38 @@ Result<std::vector<Farm>> HttpGrid::ListFarms(const PageRequest& page) {
   return DecodeList<Farm>(*j, &FarmFromJson, "farms");
 }
 
+namespace {
+Twin TwinOf(const TfchainTwin& t) {
+  Twin out;
+  out.twin_id = t.id;
+  out.account_id = Ss58Address(t.account);
+  out.relay = t.relay.value_or("");
+  out.public_key = HexEncode(std::string_view(reinterpret_cast<const char*>(t.account.data()), 32));
+  return out;
+}
+}  // namespace
+
 Result<Twin> HttpGrid::GetTwin(uint32_t twin_id) {
-  auto j = Call("GET", "/twins?twin_id=" + std::to_string(twin_id));
-  if (!j.ok()) return j.status();
-  auto list = DecodeList<Twin>(*j, &TwinFromJson, "twins");
-  if (!list.ok()) return list.status();
-  if (list->empty()) return Status::NotFound(fmt::format("grid {}: twin {} not found", ep_.name, twin_id));
-  return list->front();
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  auto t = (*chain)->Twin(twin_id);
+  if (!t.ok()) return t.status().WithContext("grid " + ep_.name);
+  return TwinOf(*t);
 }
 
 Result<Twin> HttpGrid::GetTwinByPublicKey(const std::string& public_key_hex) {
   auto pk = ParsePublicKeyHex(public_key_hex);
   if (!pk.ok()) return pk.status();
-  // account_id (SS58) is the filter the grid proxy knows.
-  auto j = Call("GET", "/twins?account_id=" + Ss58Address(*pk));
-  if (!j.ok()) return j.status();
-  auto list = DecodeList<Twin>(*j, &TwinFromJson, "twins");
-  if (!list.ok()) return list.status();
-  if (list->empty()) {
-    return Status::NotFound("grid " + ep_.name + ": no twin for account " + Ss58Address(*pk));
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  auto id = (*chain)->TwinIdByAccountId(*pk);
+  if (!id.ok()) {
+    if (id.status().code() == Status::Code::kNotFound) {
+      return Status::NotFound("grid " + ep_.name + ": no twin for account " + Ss58Address(*pk));
+    }
+    return id.status().WithContext("grid " + ep_.name);
   }
-  return list->front();
+  return GetTwin(*id);
 }
 
 Result<Page<Contract>> HttpGrid::ListContracts(const ContractFilter& f, const PageRequest& page) {
@@ -230,59 +245,270 @@ Result<std::vector<Bill>> HttpGrid::GetBills(uint64_t contract_id) {
 }
 
 Result<Pricing> HttpGrid::GetPricing() {
-  QSTOR_RETURN_IF_ERROR(NeedFullGrid("pricing"));
-  auto j = Call("GET", "/chain/pricing");
-  if (!j.ok()) return j.status();
-  auto p = PricingFromJson(*j);
-  if (!p.ok()) return Status::Protocol(p.status().message());
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  auto p = (*chain)->Pricing();
+  if (!p.ok()) return p.status().WithContext("grid " + ep_.name + ": pricing");
+  // Where top-ups go: the devnet's bridge answers at /bridge/address; the
+  // real networks' Stellar bridge addresses are not recorded here.
+  if (!ep_.discovery_only) {
+    auto b = Call("GET", "/bridge/address");
+    if (!b.ok()) return b.status().WithContext("the bridge address");
+    if (!b->is_object() || !b->contains("bridge_address") || !(*b)["bridge_address"].is_string()) {
+      return Status::Protocol("grid " + ep_.name + ": /bridge/address: no bridge_address");
+    }
+    p->bridge_address = (*b)["bridge_address"].get<std::string>();
+  }
   return p;
 }
 
-Result<uint64_t> HttpGrid::GetNonce(const std::string& pk) {
-  QSTOR_RETURN_IF_ERROR(NeedFullGrid("nonce"));
-  auto j = Call("GET", "/chain/accounts/" + Enc(pk));
-  if (!j.ok()) return j.status();
-  if (!j->contains("nonce") || !(*j)["nonce"].is_number_unsigned()) {
-    return Status::Protocol("grid: account answer without nonce");
+Result<TfchainClient*> HttpGrid::Chain() {
+  if (chain_) return chain_.get();
+  if (ep_.chain_url.empty()) {
+    return Status::NotImplemented("network '" + ep_.name + "' has no TFChain URL");
   }
-  return (*j)["nonce"].get<uint64_t>();
+  TfchainClientOptions o;
+  o.url = ep_.chain_url;
+  o.connect_timeout = std::min(timeout_, std::chrono::milliseconds(10000));
+  o.call_timeout = timeout_;
+  auto c = TfchainClient::Create(o);
+  if (!c.ok()) return c.status().WithContext("grid " + ep_.name);
+  chain_ = std::move(*c);
+  return chain_.get();
+}
+
+Result<uint64_t> HttpGrid::GetNonce(const std::string& pk) {
+  auto key = ParsePublicKeyHex(pk);
+  if (!key.ok()) return key.status();
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  auto n = (*chain)->AccountNextIndex(*key);
+  if (!n.ok()) return n.status().WithContext("grid " + ep_.name + ": nonce");
+  return uint64_t{*n};
 }
 
 Result<Balance> HttpGrid::GetBalance(const std::string& pk) {
-  QSTOR_RETURN_IF_ERROR(NeedFullGrid("balance"));
-  auto j = Call("GET", "/chain/accounts/" + Enc(pk));
-  if (!j.ok()) return j.status();
-  if (!j->contains("free") || !(*j)["free"].is_number_unsigned()) {
-    return Status::Protocol("grid: account answer without free balance");
+  auto key = ParsePublicKeyHex(pk);
+  if (!key.ok()) return key.status();
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  auto a = (*chain)->Account(*key);
+  if (!a.ok()) return a.status().WithContext("grid " + ep_.name + ": balance");
+  constexpr tfchain::u128 kMax = std::numeric_limits<uint64_t>::max();
+  if (a->free > kMax || a->reserved > kMax) {
+    return Status::Protocol("grid " + ep_.name + ": the balance of " + Ss58Address(*key) +
+                            " does not fit 64 bits of 1e-7 TFT");
   }
   Balance b;
-  b.free = (*j)["free"].get<uint64_t>();
-  if (j->contains("reserved") && (*j)["reserved"].is_number_unsigned()) {
-    b.reserved = (*j)["reserved"].get<uint64_t>();
-  }
+  b.free = static_cast<uint64_t>(a->free);
+  b.reserved = static_cast<uint64_t>(a->reserved);
   return b;
 }
 
-Result<ExtrinsicResult> HttpGrid::Submit(const Extrinsic& e) {
-  QSTOR_RETURN_IF_ERROR(NeedFullGrid("extrinsics"));
-  auto j = Call("POST", "/chain/extrinsics", e.ToJson().dump());
-  if (!j.ok()) return j.status();
-  auto r = ExtrinsicResult::FromJson(*j);
-  if (!r.ok()) return Status::Protocol(r.status().message());
-  return r;
+namespace {
+
+// JSON argument accessors with messages that name the call and argument.
+Result<uint64_t> ArgU64(const grid::Call& c, const char* name, uint64_t max) {
+  auto it = c.args.find(name);
+  if (it == c.args.end() || !it->is_number_unsigned() || it->get<uint64_t>() > max) {
+    return Status::InvalidArgument(fmt::format("call {}: argument {}: expected an integer <= {}",
+                                               c.name, name, max));
+  }
+  return it->get<uint64_t>();
+}
+Result<std::string> ArgStr(const grid::Call& c, const char* name) {
+  auto it = c.args.find(name);
+  if (it == c.args.end() || !it->is_string()) {
+    return Status::InvalidArgument(fmt::format("call {}: argument {}: expected a string", c.name, name));
+  }
+  return it->get<std::string>();
+}
+
+// "SmartContractModule.create_node_contract node 7": one line per call.
+std::string DescribeCall(const grid::Call& c, const EncodedCall& e) {
+  std::string line = e.pallet + "." + e.name;
+  auto u = [&](const char* k) -> std::string {
+    auto it = c.args.find(k);
+    return it != c.args.end() && it->is_number_unsigned() ? std::to_string(it->get<uint64_t>()) : "?";
+  };
+  if (c.name == "create_node_contract") return line + " node " + u("node_id");
+  if (c.name == "update_node_contract" || c.name == "cancel_contract") {
+    return line + " contract " + u("contract_id");
+  }
+  if (c.name == "transfer") {
+    auto it = c.args.find("amount");
+    std::string amount = it != c.args.end() && it->is_number_unsigned()
+                             ? FormatTft(it->get<uint64_t>())
+                             : "?";
+    return line + " " + amount + " to " + c.args.value("dest", std::string("?"));
+  }
+  return line;
+}
+
+}  // namespace
+
+Result<EncodedCall> HttpGrid::Encode(const grid::Call& c) {
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  TfchainClient& t = **chain;
+  if (c.name == "create_twin") {
+    std::optional<std::string> relay;
+    if (c.args.contains("relay")) {
+      auto r = ArgStr(c, "relay");
+      if (!r.ok()) return r.status();
+      if (!r->empty()) relay = *r;
+    }
+    return t.CreateTwin(relay, std::nullopt);
+  }
+  if (c.name == "transfer") {
+    auto dest = ArgStr(c, "dest");
+    if (!dest.ok()) return dest.status();
+    auto pk = ParsePublicKeyHex(*dest);
+    if (!pk.ok()) pk = Ss58Decode(*dest);
+    if (!pk.ok()) {
+      return Status::InvalidArgument("call transfer: dest \"" + *dest +
+                                     "\": expected an SS58 address or a hex public key");
+    }
+    auto amount = ArgU64(c, "amount", std::numeric_limits<uint64_t>::max());
+    if (!amount.ok()) return amount.status();
+    return t.TransferKeepAlive(*pk, *amount);
+  }
+  if (c.name == "create_node_contract") {
+    auto node = ArgU64(c, "node_id", UINT32_MAX);
+    auto hash = ArgStr(c, "deployment_hash");
+    auto data = ArgStr(c, "deployment_data");
+    uint64_t ips = 0;
+    if (c.args.contains("public_ips")) {
+      auto i = ArgU64(c, "public_ips", UINT32_MAX);
+      if (!i.ok()) return i.status();
+      ips = *i;
+    }
+    if (!node.ok()) return node.status();
+    if (!hash.ok()) return hash.status();
+    if (!data.ok()) return data.status();
+    return t.CreateNodeContract(static_cast<uint32_t>(*node), *hash, *data, static_cast<uint32_t>(ips));
+  }
+  if (c.name == "update_node_contract") {
+    auto id = ArgU64(c, "contract_id", std::numeric_limits<uint64_t>::max());
+    auto hash = ArgStr(c, "deployment_hash");
+    auto data = ArgStr(c, "deployment_data");
+    if (!id.ok()) return id.status();
+    if (!hash.ok()) return hash.status();
+    if (!data.ok()) return data.status();
+    return t.UpdateNodeContract(*id, *hash, *data);
+  }
+  if (c.name == "cancel_contract") {
+    auto id = ArgU64(c, "contract_id", std::numeric_limits<uint64_t>::max());
+    if (!id.ok()) return id.status();
+    return t.CancelContract(*id);
+  }
+  return Status::InvalidArgument("call \"" + c.name + "\": not a chain call qstor makes");
+}
+
+Result<std::vector<size_t>> HttpGrid::CallSizes(const std::vector<grid::Call>& calls) {
+  std::vector<size_t> out;
+  out.reserve(calls.size());
+  for (const auto& c : calls) {
+    auto e = Encode(c);
+    if (!e.ok()) return e.status();
+    out.push_back(e->bytes.size());
+  }
+  return out;
+}
+
+Result<PreparedCalls> HttpGrid::Prepare(const std::string& signer_hex,
+                                        const std::vector<grid::Call>& calls) {
+  if (calls.empty()) return Status::InvalidArgument("prepare: no calls");
+  auto signer = ParsePublicKeyHex(signer_hex);
+  if (!signer.ok()) return signer.status();
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  PreparedCalls out;
+  std::vector<EncodedCall> encoded;
+  for (const auto& c : calls) {
+    auto e = Encode(c);
+    if (!e.ok()) return e.status();
+    out.calls.push_back(DescribeCall(c, *e));
+    encoded.push_back(std::move(*e));
+  }
+  auto p = (*chain)->Prepare(*signer, encoded);
+  if (!p.ok()) return p.status().WithContext("grid " + ep_.name);
+  out.signer_hex = signer_hex;
+  out.nonce = p->extra.nonce;
+  out.payload = p->payload;
+  out.to_sign = p->to_sign;
+  out.extrinsic = std::make_shared<const PreparedExtrinsic>(std::move(*p));
+  return out;
+}
+
+Result<ExtrinsicResult> HttpGrid::Submit(const PreparedCalls& prepared,
+                                         const std::string& signature_hex) {
+  if (!prepared.extrinsic) return Status::InvalidArgument("submit: nothing prepared");
+  auto sig = HexDecode(signature_hex);
+  if (!sig.ok() || sig->size() != 64) {
+    return Status::InvalidArgument("submit: the signature is not 64 bytes of hex");
+  }
+  auto chain = Chain();
+  if (!chain.ok()) return chain.status();
+  auto x = (*chain)->Assemble(*prepared.extrinsic, *sig);
+  if (!x.ok()) return x.status();
+  auto r = (*chain)->Submit(*x);
+  if (!r.ok()) return r.status().WithContext("grid " + ep_.name);
+  ExtrinsicResult out;
+  out.hash = r->extrinsic_hash;
+  out.block_hash = r->block_hash;
+  out.nonce = prepared.nonce;
+  out.created_contracts = r->contract_ids;
+  out.twin_id = r->twin_id;
+  return out;
+}
+
+Status HttpGrid::Activate(const PublicKey& pk) {
+  const std::string address = Ss58Address(pk);
+  if (ep_.activation_url.empty()) {
+    return Status::FailedPrecondition("account " + address + " on " + ep_.name +
+                                      " holds no TFT to pay the fees of its twin's registration; "
+                                      "send it some TFT first");
+  }
+  ++requests_;
+  auto res = http_.Send("POST", ep_.activation_url,
+                        json{{"substrateAccountID", address}}.dump(),
+                        {{"Content-Type", "application/json"}});
+  if (!res.ok()) return res.status().WithContext("the activation service " + ep_.activation_url);
+  // 409: activated before (the Go client accepts it too).
+  if (res->status != 200 && res->status != 201 && res->status != 409) {
+    return Status::Unavailable(fmt::format(
+        "the activation service {} answered {} for account {}: {}; send the account some TFT "
+        "and try again",
+        ep_.activation_url, res->status, address, res->body.substr(0, 200)));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (true) {
+    auto b = GetBalance(HexEncode(std::string_view(reinterpret_cast<const char*>(pk.data()), 32)));
+    if (b.ok() && b->free > 0) return Status::OK();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Timeout("the activation service " + ep_.activation_url + " accepted " + address +
+                             " but no TFT arrived within 60 s; try again later");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
 }
 
 Result<Twin> HttpGrid::RegisterTwin(const Ed25519Key& key, const std::string& relay) {
   auto twin = GetTwinByPublicKey(key.PublicKeyHex());
   if (!twin.ok()) {
     if (twin.status().code() != Status::Code::kNotFound) return twin.status();
-    auto nonce = GetNonce(key.PublicKeyHex());
-    if (!nonce.ok()) return nonce.status();
-    auto res = Submit(MakeExtrinsic(key, *nonce, CreateTwinCall(relay)));
-    if (!res.ok()) return res.status();
-    if (!res->twin_id) return Status::Protocol("grid: create_twin answered without twin_id");
-    twin = GetTwin(*res->twin_id);
-    if (!twin.ok()) return twin.status();
+    auto chain = Chain();
+    if (!chain.ok()) return chain.status();
+    auto balance = GetBalance(key.PublicKeyHex());
+    if (!balance.ok()) return balance.status();
+    if (balance->free == 0) QSTOR_RETURN_IF_ERROR(Activate(key.public_key()));
+    auto tc = FetchTermsAndConditions(ep_.name, ep_.base_url);
+    if (!tc.ok()) return tc.status().WithContext("the terms and conditions the twin accepts");
+    auto res = (*chain)->EnsureTwin(key, relay.empty() ? std::nullopt : std::optional<std::string>(relay),
+                                    std::nullopt, tc->link, tc->md5_hex);
+    if (!res.ok()) return res.status().WithContext("grid " + ep_.name + ": registering the twin");
+    twin = TwinOf(res->twin);
   }
   // A client that had no identity (its twin did not exist yet) signs its
   // node calls as the twin it just registered.

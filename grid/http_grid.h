@@ -1,10 +1,11 @@
-// HttpGrid: grid::Grid over HTTP/JSON (libcurl).
+// HttpGrid: grid::Grid over the grid proxy's HTTP/JSON API (libcurl) and
+// TFChain's JSON-RPC (grid/tfchain_client.h, on NetworkEndpoint.chain_url).
 //
-// Against the devnet (NetworkEndpoint.discovery_only == false) every method
-// works: discovery routes of the grid proxy, chain routes (/chain/...), node
-// routes (/nodes/{id}/deployments...). Against a public grid proxy
-// (discovery_only) the chain and node methods return kNotImplemented (the
-// real grid needs TFChain and RMB clients, not built).
+// Discovery (nodes, farms, contracts, bills) goes to the grid proxy. Twins,
+// nonces, balances, pricing and every chain write go to TFChain: on the
+// devnet its own chain, on main/test/qa/dev the real one. Node calls
+// (/nodes/{id}/deployments...) go to the devnet; on a real network
+// (discovery_only) they return kNotImplemented (RMB is not built).
 //
 // Node calls other than Deploy/UpdateDeployment are signed as the owner twin
 // with the identity set by SetIdentity(): headers X-Qstor-Twin,
@@ -28,6 +29,7 @@
 #include "grid/grid.h"
 #include "grid/http_client.h"
 #include "grid/network.h"
+#include "grid/tfchain_client.h"
 
 namespace qstor::grid {
 
@@ -55,9 +57,15 @@ class HttpGrid : public Grid {
   Result<Pricing> GetPricing() override;
   Result<uint64_t> GetNonce(const std::string& public_key_hex) override;
   Result<Balance> GetBalance(const std::string& public_key_hex) override;
-  Result<ExtrinsicResult> Submit(const Extrinsic& extrinsic) override;
+  Result<std::vector<size_t>> CallSizes(const std::vector<grid::Call>& calls) override;
+  Result<PreparedCalls> Prepare(const std::string& signer_public_key_hex,
+                                const std::vector<grid::Call>& calls) override;
+  Result<ExtrinsicResult> Submit(const PreparedCalls& prepared,
+                                 const std::string& signature_hex) override;
   // Also sets the identity for signed node calls (SetIdentity) when none is
   // set yet, so an apply that registers the twin can read its deployments.
+  // The terms and conditions accepted are the network's document
+  // (grid/terms.h: link and MD5 of its bytes).
   Result<Twin> RegisterTwin(const Ed25519Key& key, const std::string& relay) override;
   Status Deploy(uint32_t node_id, const Deployment& deployment) override;
   Status UpdateDeployment(uint32_t node_id, const Deployment& deployment) override;
@@ -73,7 +81,15 @@ class HttpGrid : public Grid {
 
  private:
   Status NeedFullGrid(const char* what) const;
+  // The chain client, made on first use (kNotImplemented without a chain URL).
+  Result<TfchainClient*> Chain();
+  Result<EncodedCall> Encode(const grid::Call& call);
+  // Asks the network's activation service to fund `pk` (an account with no
+  // TFT cannot pay the fees of its twin's registration) and waits for it.
+  Status Activate(const PublicKey& pk);
   NetworkEndpoint ep_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<TfchainClient> chain_;
   HttpClient http_;
   std::optional<uint32_t> twin_id_;
   std::unique_ptr<Ed25519Key> key_;

@@ -461,6 +461,70 @@ Result<std::vector<uint64_t>> TfchainClient::ActiveNodeContracts(uint32_t node_i
   return ids;
 }
 
+Result<ChainPricing> TfchainClient::ReadChainPricing(uint32_t policy_id) {
+  auto m = Meta();
+  if (!m.ok()) return m.status();
+  const std::string policy_what = "TfgridModule.PricingPolicies(" + std::to_string(policy_id) + ")";
+  // What billing reads (pallet-smart-contract cost.rs): the policy, then
+  // the average TFT price and its bounds.
+  static constexpr const char* kPrices[] = {"AverageTftPrice", "MinTftPrice", "MaxTftPrice"};
+  std::vector<std::string> keys;
+  auto pk = tf::StorageKeyEncoded(**m, "TfgridModule", "PricingPolicies", {U32Le(policy_id)});
+  if (!pk.ok()) return pk.status().WithContext("tfchain: " + policy_what);
+  keys.push_back(*pk);
+  for (const char* e : kPrices) {
+    auto k = tf::StorageKeyEncoded(**m, "TFTPriceModule", e, {});
+    if (!k.ok()) return k.status().WithContext(std::string("tfchain: TFTPriceModule.") + e);
+    keys.push_back(*k);
+  }
+  std::map<std::string, size_t> index;  // hex key -> position
+  nlohmann::json hex_keys = nlohmann::json::array();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::string hex = "0x" + HexEncode(keys[i]);
+    index[hex] = i;
+    hex_keys.push_back(hex);
+  }
+  auto r = Rpc("state_queryStorageAt", nlohmann::json::array({hex_keys}));
+  if (!r.ok()) return r.status();
+  auto changes = ParseStorageChanges(*r);
+  if (!changes.ok()) return changes.status();
+  // Keys without a change entry have no value.
+  std::vector<std::optional<std::string>> values(keys.size());
+  for (auto& [k, bytes] : *changes) {
+    auto it = index.find(k);
+    if (it == index.end()) return Status::Protocol("tfchain: state_queryStorageAt: a key not asked for: " + k);
+    values[it->second] = std::move(bytes);
+  }
+  auto policy = tf::DecodePricingPolicy(**m, values[0]);
+  if (!policy.ok()) return policy.status().WithContext("tfchain: " + policy_what);
+  if (!*policy)
+    return Status::NotFound("tfchain: pricing policy " + std::to_string(policy_id) + " does not exist (" +
+                            policy_what + ")");
+  uint32_t prices[3] = {0, 0, 0};
+  for (size_t i = 0; i < 3; ++i) {
+    auto p = tf::DecodeTftPrice(**m, kPrices[i], values[i + 1]);
+    if (!p.ok()) return p.status().WithContext(std::string("tfchain: TFTPriceModule.") + kPrices[i]);
+    prices[i] = *p;
+  }
+  ChainPricing c;
+  c.su_value = (*policy)->su.value;
+  c.su_unit = (*policy)->su.unit;
+  c.tft_price_musd = BillingTftPriceMusd(prices[0], prices[1], prices[2]);
+  return c;
+}
+
+Result<grid::Pricing> TfchainClient::Pricing(uint32_t policy_id) {
+  auto c = ReadChainPricing(policy_id);
+  if (!c.ok()) return c.status();
+  auto p = PricingFromChain(*c);
+  if (!p.ok()) {
+    const bool policy = p.status().code() == Status::Code::kCorruption;
+    return p.status().WithContext(policy ? "tfchain: TfgridModule.PricingPolicies(" + std::to_string(policy_id) + ")"
+                                         : std::string("tfchain: TFTPriceModule"));
+  }
+  return p;
+}
+
 // ---- calls ----------------------------------------------------------------
 
 Result<EncodedCall> TfchainClient::BuildCall(std::string_view pallet, std::string_view call,
@@ -635,6 +699,10 @@ Result<SubmitResult> TfchainClient::Submit(const std::string& extrinsic) {
     // The request may have reached the node before the connection went.
     if (s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kTimeout)
       return Status(s.code(), what + ": submit failed (" + s.message() + "); " + std::string(kOutcomeUnknown));
+    // The pool's payment check (Substrate's InvalidTransaction::Payment): the
+    // account cannot pay the fee. Nothing was applied.
+    if (s.message().find("Inability to pay some fees") != std::string::npos)
+      return Status::ResourceExhausted(what + ": " + s.message() + " (top the account up); not applied");
     return s.WithContext(what);
   }
   auto unwatch = [&] { (void)rpc_->Unsubscribe(*sub); };

@@ -17,8 +17,9 @@
 //    naming it (before anything is signed).
 //  - Calls, storage entries, events and errors are found BY NAME in the
 //    metadata; no index or layout is a constant here.
-//  - Reads: absent twins/contracts are kNotFound; bad bytes are kCorruption
-//    naming the entry; transport problems are kUnavailable/kTimeout.
+//  - Reads: absent twins/contracts/pricing policies are kNotFound; bad bytes
+//    are kCorruption naming the entry; transport problems are
+//    kUnavailable/kTimeout.
 //  - Writes come in three steps so a phone (ThreeFold Connect) can sign:
 //      Prepare(signer pk, call)  -> PreparedExtrinsic (nonce from
 //        system_accountNextIndex, era mortal 64 from the finalized head or
@@ -40,7 +41,9 @@
 //        BadOrigin/*NotAuthorized*/*Unauthorized* -> kPermissionDenied,
 //        anything else kFailedPrecondition. Nothing was applied.
 //      RPC error 1010 (Invalid Transaction) and status "invalid"
-//                                        -> kFailedPrecondition with the text
+//                                        -> kFailedPrecondition with the text,
+//                                           kResourceExhausted when it is
+//                                           "Inability to pay some fees"
 //      "usurped" (another extrinsic took the nonce) -> kFailedPrecondition
 //      "dropped" (the pool let it go; not included) -> kUnavailable
 //      connection lost after the submit was sent -> kUnavailable with
@@ -63,6 +66,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "grid/chain_pricing.h"
 #include "grid/crypto.h"
 #include "grid/jsonrpc_ws.h"
 #include "grid/tfchain/events.h"
@@ -189,6 +193,18 @@ class TfchainClient {
   // kNotFound when no live contract has this (node, hash).
   Result<uint64_t> ContractIdByNodeIdAndHash(uint32_t node_id, std::string_view deployment_hash);
   Result<std::vector<uint64_t>> ActiveNodeContracts(uint32_t node_id);
+  // The network's pricing as TFChain bills it (docs/tfchain-client.md,
+  // "Pricing"): the su price of TfgridModule.PricingPolicies(policy_id)
+  // (TFChain bills every contract with policy 1) and the TFT price billing
+  // uses (TFTPriceModule.AverageTftPrice raised to MinTftPrice, lowered to
+  // MaxTftPrice), all four entries in one state_queryStorageAt.
+  // kNotFound when the policy does not exist; kCorruption naming the entry
+  // for bad bytes or an unknown su unit.
+  Result<ChainPricing> ReadChainPricing(uint32_t policy_id = 1);
+  // The same, converted by PricingFromChain (grid/chain_pricing.h);
+  // bridge_address is left empty (the caller knows its bridge).
+  // kFailedPrecondition when the chain has no TFT price.
+  Result<grid::Pricing> Pricing(uint32_t policy_id = 1);
 
   // --- calls, built by name through the metadata ---
   Result<EncodedCall> UserAcceptTc(std::string_view link, std::string_view hash);

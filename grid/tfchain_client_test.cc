@@ -447,6 +447,98 @@ TEST_F(TfchainClientTest, BatchReadsUseQueryStorageAtAndActiveContracts) {
   EXPECT_EQ(node.query_storage_at_calls, 1);
 }
 
+// ---- pricing ----
+
+// A TfgridModule.PricingPolicies value written by hand in
+// pallet_tfgrid::types::PricingPolicy's layout.
+std::string PolicyBytes(uint32_t id, uint32_t su_value, uint8_t su_unit) {
+  tf::Encoder e;
+  e.U32(1);
+  e.U32(id);
+  e.Bytes("threefold_default_pricing_policy");
+  e.U32(su_value);
+  e.U8(su_unit);
+  for (int i = 0; i < 5; ++i) {  // cu, nu, ipu, unique_name, domain_name
+    e.U32(100000);
+    e.U8(3);
+  }
+  e.Raw(std::string(64, '\x01'));  // foundation_account, certified_sales_account
+  e.U8(50);
+  return e.Take();
+}
+std::string Le32(uint32_t v) {
+  tf::Encoder e;
+  e.U32(v);
+  return e.Take();
+}
+
+TEST_F(TfchainClientTest, PricingReadsThePolicyAndTheBillingTftPriceInOneQuery) {
+  FakeNode node;
+  // Keys computed outside qstor (xxhash64 / blake2b-128 of the names).
+  const std::string policy1 = Unhex("19a2526838feefd7695a3b5715b415b1" "2ce48a8d64ed338e33faeae645d493d3"
+                                    "d82c12285b5d4551f88e8f6e7eb52b81" "01000000");
+  const std::string price = Unhex("d110469680c238196d735e80e7c80523");
+  const std::string current = price + Unhex("7bc77304ed8c88d024844d62633f8e38");
+  const std::string average = price + Unhex("de1f6b88d9a05ccc921f1dfb4989cfc9");
+  const std::string min = price + Unhex("8ed7c5e48b329812ffb5014553ac2d9c");
+  const std::string max = price + Unhex("616c5eaf5455112717fc4ea731172137");
+  node.Put(policy1, PolicyBytes(1, 50000, 3));  // 0.005 USD per GB-su per hour
+  node.Put(current, Le32(99));                  // the spot price: not what billing uses
+  node.Put(average, Le32(25));
+  node.Put(min, Le32(30));                      // raises the average
+  node.Put(max, Le32(1000));
+  auto c = Client(node);
+
+  auto cp = c->ReadChainPricing();
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(cp->su_value, 50000u);
+  EXPECT_EQ(cp->su_unit, "Gigabytes");
+  EXPECT_EQ(cp->tft_price_musd, 30u);
+  EXPECT_EQ(node.query_storage_at_calls, 1);
+  auto p = c->Pricing();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->su_usd_per_hour, 0.005);
+  EXPECT_EQ(p->tft_usd, 0.03);
+  EXPECT_TRUE(p->bridge_address.empty());
+  EXPECT_EQ(node.query_storage_at_calls, 2);
+
+  node.Put(min, Le32(10));  // the average within its bounds
+  EXPECT_EQ(c->Pricing().value().tft_usd, 0.025);
+  node.Put(max, Le32(20));  // lowered to the max
+  EXPECT_EQ(c->Pricing().value().tft_usd, 0.02);
+  node.Put(max, Le32(1000));
+  node.Put(policy1, PolicyBytes(1, 51200000, 4));  // per TB-su: the same GiB price
+  EXPECT_EQ(c->Pricing().value().su_usd_per_hour, 0.005);
+
+  // Another policy id: absent.
+  auto two = c->Pricing(2);
+  EXPECT_EQ(two.status().code(), Status::Code::kNotFound) << two.status().ToString();
+  EXPECT_NE(two.status().message().find("pricing policy 2"), std::string::npos) << two.status().ToString();
+
+  // Bad bytes name the entry.
+  node.Put(policy1, PolicyBytes(1, 50000, 3).substr(0, 20));
+  auto trunc = c->Pricing();
+  EXPECT_EQ(trunc.status().code(), Status::Code::kCorruption) << trunc.status().ToString();
+  EXPECT_NE(trunc.status().message().find("TfgridModule.PricingPolicies(1)"), std::string::npos)
+      << trunc.status().ToString();
+  node.Put(policy1, PolicyBytes(1, 50000, 7));  // no Unit variant 7
+  EXPECT_EQ(c->Pricing().status().code(), Status::Code::kCorruption);
+  node.Put(policy1, PolicyBytes(1, 50000, 3));
+  node.Put(average, "\x19\0");
+  auto short_price = c->Pricing();
+  EXPECT_EQ(short_price.status().code(), Status::Code::kCorruption) << short_price.status().ToString();
+  EXPECT_NE(short_price.status().message().find("TFTPriceModule.AverageTftPrice"), std::string::npos)
+      << short_price.status().ToString();
+
+  // A chain without TFT prices (ValueQuery defaults 0): billing cannot run.
+  for (const auto* k : {&average, &min, &max}) node.storage.erase(Hex0x(*k));
+  auto none = c->ReadChainPricing();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->tft_price_musd, 0u);
+  auto no_price = c->Pricing();
+  EXPECT_EQ(no_price.status().code(), Status::Code::kFailedPrecondition) << no_price.status().ToString();
+}
+
 // ---- submit ----
 
 TEST_F(TfchainClientTest, SubmitSuccessReturnsContractIdsInCallOrder) {
@@ -729,6 +821,10 @@ TEST(TfchainClientLive, TwinAndContractRoundTrip) {
   auto chain = (*c)->Chain();
   ASSERT_TRUE(chain.ok()) << chain.status().ToString();
   EXPECT_GT(chain->spec_version, 0u);
+  auto pricing = (*c)->Pricing();  // policy 1 and the billing TFT price
+  ASSERT_TRUE(pricing.ok()) << pricing.status().ToString();
+  EXPECT_GT(pricing->su_usd_per_hour, 0.0);
+  EXPECT_GT(pricing->tft_usd, 0.0);
   auto acc = (*c)->Account(key->public_key());
   ASSERT_TRUE(acc.ok()) << acc.status().ToString();
   EXPECT_GT(acc->free, tf::u128(0)) << "fund " << Ss58Address(key->public_key()) << " first";

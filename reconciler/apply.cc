@@ -11,7 +11,8 @@
 
 #include "common/units.h"
 #include "grid/challenge.h"
-#include "grid/extrinsic.h"
+#include "grid/chain_call.h"
+#include "grid/crypto.h"
 #include "reconciler/batch.h"
 #include "reconciler/observe.h"
 
@@ -91,32 +92,41 @@ class Reporter {
   size_t done_ = 0;
 };
 
-// Submits `calls` packed into QR-sized signing chunks, one batch_all
-// extrinsic per chunk. `on_chunk` gets the indices of the calls of each
-// accepted chunk and the chain's result.
+// Submits `calls` packed into signing chunks that each fit one QR code, one
+// TFChain extrinsic per chunk (a Utility.batch_all when it holds several
+// calls: all-or-nothing on the chain). Each chunk is prepared right before it
+// is signed (nonce, era and chain facts read then). `on_chunk` gets the
+// indices of the calls of each chunk that is in a block and the chain's
+// result.
 Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::string& pk,
                      const ChunkSigner& signer, const std::string& purpose,
                      const std::vector<grid::Call>& calls, size_t* chunks, Reporter& report,
                      const std::function<Status(const std::vector<size_t>&,
                                                 const grid::ExtrinsicResult&)>& on_chunk) {
   if (calls.empty()) return Status::OK();
-  std::vector<std::string> items;
-  items.reserve(calls.size());
-  for (const auto& c : calls) items.push_back(c.ToJson().dump());
-  auto packed = PackBatches(items);
-  if (!packed.ok()) return packed.status();
+  auto sizes = grid.CallSizes(calls);
+  if (!sizes.ok()) return sizes.status().WithContext(purpose + ": encoding the calls");
+  auto packed = PackBatches(*sizes);
+  if (!packed.ok()) return packed.status().WithContext(purpose);
   for (size_t bi = 0; bi < packed->batches.size(); bi++) {
     const Batch& b = packed->batches[bi];
     std::vector<grid::Call> chunk;
     for (size_t i : b.items) chunk.push_back(calls[i]);
-    auto nonce = grid.GetNonce(pk);
-    if (!nonce.ok()) return nonce.status().WithContext("reading the account nonce");
-    grid::Call call = chunk.size() == 1 ? chunk.front() : grid::BatchAllCall(chunk);
-    grid::Extrinsic ext;
+    auto prepared = grid.Prepare(pk, chunk);
+    if (!prepared.ok()) {
+      return prepared.status().WithContext(
+          fmt::format("{}: preparing signing chunk {} of {}", purpose, bi + 1, packed->batches.size()));
+    }
+    if (prepared->payload.size() > kMaxSigningPayloadBytes) {
+      return Status::Internal(fmt::format(
+          "{}: signing chunk {} of {} has a {}-byte signing payload, over the {} bytes one QR "
+          "code allows (the chain's signed extensions add more than qstor expects); nothing of "
+          "it was submitted",
+          purpose, bi + 1, packed->batches.size(), prepared->payload.size(),
+          kMaxSigningPayloadBytes));
+    }
+    std::string signature;
     if (signer) {
-      ext.signer = pk;
-      ext.nonce = *nonce;
-      ext.call = call;
       SignRequest req;
       req.chunk = bi + 1;
       req.chunks = packed->batches.size();
@@ -126,28 +136,32 @@ Status SubmitChunked(grid::Grid& grid, const grid::Ed25519Key& key, const std::s
       req.scans = report.scans_planned;
       req.purpose = purpose;
       req.signer_hex = pk;
-      req.payload = ext.CanonicalPayload();  // replaced by the SCALE payload (issue 14)
-      req.to_sign = req.payload;
+      req.payload = prepared->payload;
+      req.to_sign = prepared->to_sign;
+      req.calls = prepared->calls;
       auto sig = signer(req);
       if (!sig.ok()) return sig.status().WithContext(fmt::format("signing chunk {} of {}", req.chunk, req.chunks));
-      ext.signature = *sig;
-      if (!ext.VerifySignature()) {
+      if (!grid::Ed25519VerifyHex(pk, prepared->to_sign, *sig)) {
         return Status::PermissionDenied(fmt::format(
             "the signature of chunk {} of {} does not verify against the twin's key {}; nothing "
             "of it was submitted",
             req.chunk, req.chunks, pk));
       }
+      signature = *sig;
     } else {
-      ext = grid::MakeExtrinsic(key, *nonce, call);
+      signature = key.SignHex(prepared->to_sign);
     }
-    auto res = grid.Submit(ext);
-    if (!res.ok()) return res.status().WithContext("submitting a signing chunk");
+    auto res = grid.Submit(*prepared, signature);
+    if (!res.ok()) {
+      return res.status().WithContext(
+          fmt::format("{}: submitting signing chunk {} of {}", purpose, bi + 1, packed->batches.size()));
+    }
     if (chunks) (*chunks)++;
     report("signed",
-           fmt::format("{}: signing chunk {} of {} signed and submitted ({} call(s), {} bytes "
-                       "in its QR code)",
-                       purpose, bi + 1, packed->batches.size(), b.items.size(),
-                       b.payload.size()));
+           fmt::format("{}: signing chunk {} of {} signed and in block {} ({} call(s), a "
+                       "{}-byte signing payload)",
+                       purpose, bi + 1, packed->batches.size(), res->block_hash, b.items.size(),
+                       prepared->payload.size()));
     QSTOR_RETURN_IF_ERROR(on_chunk(b.items, *res));
   }
   return Status::OK();
@@ -161,38 +175,37 @@ DeploymentData DataOf(const Manifest& manifest, Role role, uint32_t index) {
 }
 
 // How many signing chunks ApplyPlan will ask for when every node deploys:
-// the calls it will make, with their real sizes (a placeholder hash has the
-// length of a real one), packed the way SubmitChunked packs them.
-size_t PlannedScans(const Manifest& manifest, const Plan& plan) {
+// the calls it will make, with their real encoded sizes (a placeholder hash
+// has the length of a real one), packed the way SubmitChunked packs them.
+size_t PlannedScans(grid::Grid& grid, const Manifest& manifest, const Plan& plan) {
   const std::string hash(32, '0');
-  std::vector<std::string> creates, updates, cancels;
+  std::vector<grid::Call> creates, updates, cancels;
   for (const auto& a : plan.actions) {
     const DeploymentData dd = DataOf(manifest, a.role, a.index);
     switch (a.kind) {
       case ActionKind::kCreate:
       case ActionKind::kReplace:
-        creates.push_back(grid::CreateNodeContractCall(a.node_id, hash, dd.Encode()).ToJson().dump());
+        creates.push_back(grid::CreateNodeContractCall(a.node_id, hash, dd.Encode()));
         if (a.kind == ActionKind::kReplace && a.old_contract_id != 0) {
-          cancels.push_back(grid::CancelContractCall(a.old_contract_id).ToJson().dump());
+          cancels.push_back(grid::CancelContractCall(a.old_contract_id));
         }
         break;
       case ActionKind::kUpdate:
-        updates.push_back(
-            grid::UpdateNodeContractCall(a.old_contract_id, hash, dd.Encode()).ToJson().dump());
+        updates.push_back(grid::UpdateNodeContractCall(a.old_contract_id, hash, dd.Encode()));
         break;
       case ActionKind::kDelete:
-        if (a.old_contract_id != 0) {
-          cancels.push_back(grid::CancelContractCall(a.old_contract_id).ToJson().dump());
-        }
+        if (a.old_contract_id != 0) cancels.push_back(grid::CancelContractCall(a.old_contract_id));
         break;
       case ActionKind::kComplete:
         break;
     }
   }
   size_t n = 0;
-  for (const auto* items : {&creates, &updates, &cancels}) {
-    if (items->empty()) continue;
-    auto packed = PackBatches(*items);
+  for (const auto* calls : {&creates, &updates, &cancels}) {
+    if (calls->empty()) continue;
+    auto sizes = grid.CallSizes(*calls);
+    if (!sizes.ok()) continue;  // the apply itself reports it
+    auto packed = PackBatches(*sizes);
     if (packed.ok()) n += packed->batches.size();
   }
   return n;
@@ -411,7 +424,7 @@ Result<ApplyResult> ApplyPlan(grid::Grid& grid, const Manifest& manifest, const 
       cancel_after.push_back(a.old_contract_id);
     }
   }
-  if (options.signer) say.scans_planned = PlannedScans(manifest, plan);
+  if (options.signer) say.scans_planned = PlannedScans(grid, manifest, plan);
   std::set<uint32_t> avoid;
   for (int round = 0; !wants.empty(); round++) {
     if (stop()) {

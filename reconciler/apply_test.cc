@@ -22,6 +22,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "devnet/devnet.h"
+#include "devnet/tfchain_node.h"
 #include "fs/object_store.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
@@ -128,6 +129,7 @@ class ApplyTest : public ::testing::Test {
     sfs::create_directories(root_ + "/devnet");
     devnet::DevnetOptions o;
     o.data_dir = root_ + "/devnet";
+    o.block_ms = 100;  // blocks as the real chain makes them, faster (tests wait for each)
     const char* bin = std::getenv("QSTOR_BIN");
     ASSERT_NE(bin, nullptr) << "QSTOR_BIN must point at the qstor executable";
     bin_ = bin;
@@ -952,7 +954,11 @@ TEST_F(ApplyTest, JsonEventsAndUnattendedRules) {
   Cmd bal = Q("--json wallet balance");
   auto bj = json::parse(bal.out, nullptr, false);
   ASSERT_FALSE(bj.is_discarded()) << bal.out << bal.err;
-  EXPECT_EQ(bj["free_units"].get<uint64_t>(), 99 * grid::kUnitsPerTft) << "100 TFT minus the fee";
+  // 100 TFT less the bridge's 1 TFT fee, plus the activation's 1 TFT less the
+  // fee of the twin's registration.
+  EXPECT_EQ(bj["free_units"].get<uint64_t>(),
+            100 * grid::kUnitsPerTft - devnet::kExtrinsicFeeUnits)
+      << "100 TFT minus the bridge fee, plus the activation less one extrinsic fee";
 
   // apply --json: the plan's events, then apply_start, one apply_progress
   // per step (done counts up to total), apply_complete; all in the schema.

@@ -3,24 +3,9 @@
 #include <algorithm>
 #include <numeric>
 
-#include <nlohmann/json.hpp>
 
 namespace qstor::reconciler {
 namespace {
-
-constexpr char kHead[] = "{\"qstor\":\"sign\",\"v\":1,\"batch\":";
-constexpr char kOf[] = ",\"of\":";
-constexpr char kItems[] = ",\"items\":[";
-constexpr char kTail[] = "]}";
-
-size_t Digits(size_t n) {
-  size_t d = 1;
-  while (n >= 10) {
-    n /= 10;
-    ++d;
-  }
-  return d;
-}
 
 size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
@@ -115,25 +100,6 @@ std::vector<size_t> FitDecreasing(const std::vector<size_t>& w, size_t cap, bool
 
 }  // namespace
 
-size_t BatchEnvelopeOverhead(size_t digits) {
-  return sizeof kHead - 1 + digits + sizeof kOf - 1 + digits + sizeof kItems - 1 + sizeof kTail -
-         1;
-}
-
-std::string EncodeBatchEnvelope(size_t b, size_t n, const std::vector<std::string>& items) {
-  std::string out = kHead;
-  out += std::to_string(b);
-  out += kOf;
-  out += std::to_string(n);
-  out += kItems;
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out += items[i];
-  }
-  out += kTail;
-  return out;
-}
-
 size_t BinPackingLowerBound(const std::vector<size_t>& weights, size_t capacity) {
   if (weights.empty() || capacity == 0) return 0;
   size_t total = std::accumulate(weights.begin(), weights.end(), size_t{0});
@@ -166,40 +132,29 @@ size_t BinPackingLowerBound(const std::vector<size_t>& weights, size_t capacity)
   return best;
 }
 
-Result<BatchPlan> PackBatches(const std::vector<std::string>& reservations,
-                              const BatchOptions& options) {
+Result<BatchPlan> PackBatches(const std::vector<size_t>& sizes, const BatchOptions& options) {
   BatchPlan plan;
-  const size_t n = reservations.size();
+  const size_t n = sizes.size();
   if (n == 0) {
     plan.proven_minimal = true;
     return plan;
   }
-  const size_t digits = Digits(n);
-  const size_t overhead = BatchEnvelopeOverhead(digits);
-  if (options.max_payload <= overhead) {
-    return Status::InvalidArgument("batching: a payload limit of " +
-                                   std::to_string(options.max_payload) +
-                                   " bytes leaves no room after the " + std::to_string(overhead) +
-                                   "-byte batch envelope");
-  }
-  const size_t cap = options.max_payload - overhead + 1;
+  if (options.max_bytes == 0) return Status::InvalidArgument("batching: a chunk limit of 0 bytes");
+  const size_t cap = options.max_bytes;
   plan.capacity = cap;
-  std::vector<size_t> weight(n);
+  const std::vector<size_t>& weight = sizes;
   for (size_t i = 0; i < n; ++i) {
-    const std::string& r = reservations[i];
-    if (r.empty() || !nlohmann::json::accept(r)) {
-      return Status::InvalidArgument("batching: reservation #" + std::to_string(i + 1) +
-                                     " is not one JSON value");
+    if (weight[i] == 0) {
+      return Status::InvalidArgument("batching: call #" + std::to_string(i + 1) + " is empty");
     }
-    weight[i] = r.size() + 1;
     if (weight[i] > cap) {
       return Status::InvalidArgument(
-          "batching: reservation #" + std::to_string(i + 1) + " is " + std::to_string(r.size()) +
-          " bytes, but one QR code (version 40, level L, byte mode) carries at most " +
-          std::to_string(options.max_payload) + " bytes, of which the batch envelope takes " +
-          std::to_string(overhead) + ": at most " + std::to_string(cap - 1) +
-          " bytes per reservation. qstor does not split a reservation across codes; make the "
-          "deployment smaller (fewer workloads per deployment).");
+          "batching: call #" + std::to_string(i + 1) + " encodes to " + std::to_string(weight[i]) +
+          " bytes, but one signing chunk carries at most " + std::to_string(cap) +
+          " bytes of calls (its sign request must fit one QR code of " +
+          std::to_string(kQrMaxPayloadBytes) +
+          " bytes). qstor does not split a call across codes; make its deployment data smaller "
+          "(fewer or shorter labels).");
     }
     plan.total_weight += weight[i];
   }
@@ -252,20 +207,14 @@ Result<BatchPlan> PackBatches(const std::vector<std::string>& reservations,
                groups.end());
   std::sort(groups.begin(), groups.end(),
             [](const auto& a, const auto& b) { return a.front() < b.front(); });
-  const size_t total = groups.size();
-  for (size_t b = 0; b < total; ++b) {
+  for (auto& g : groups) {
     Batch batch;
-    batch.items = groups[b];
-    std::vector<std::string> items;
-    items.reserve(batch.items.size());
-    for (size_t i : batch.items) items.push_back(reservations[i]);
-    batch.payload = EncodeBatchEnvelope(b + 1, total, items);
-    if (batch.payload.size() > options.max_payload) {
-      return Status::Internal("batching: batch " + std::to_string(b + 1) + " encodes to " +
-                              std::to_string(batch.payload.size()) + " bytes, over the limit " +
-                              std::to_string(options.max_payload));
+    batch.items = std::move(g);
+    for (size_t i : batch.items) batch.bytes += sizes[i];
+    if (batch.bytes > cap) {
+      return Status::Internal("batching: a chunk of " + std::to_string(batch.bytes) +
+                              " bytes, over the limit " + std::to_string(cap));
     }
-    plan.total_encoded += batch.payload.size();
     plan.batches.push_back(std::move(batch));
   }
   return plan;

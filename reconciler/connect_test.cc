@@ -115,13 +115,13 @@ class ConnectTest : public ::testing::Test {
     bin_ = bin;
     devnet::DevnetOptions o;
     o.data_dir = root_ + "/devnet";
+    o.block_ms = 100;  // blocks as the real chain makes them, faster (tests wait for each)
     o.qstor_bin = bin_;
-    o.block_ms = 200;
     auto d = devnet::Devnet::Start(o);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     devnet_ = std::move(d).value();
     grid_ = std::make_unique<grid::HttpGrid>(
-        grid::NetworkEndpoint{"devnet", devnet_->base_url(), false});
+        grid::DevnetEndpoint(devnet_->base_url(), devnet_->chain_url()));
     grid::TfchainClientOptions co;
     co.url = devnet_->chain_url();
     auto c = grid::TfchainClient::Create(co);

@@ -122,6 +122,42 @@ Result<std::string> HexField(const nlohmann::json& j, const char* obj, const cha
   return raw;
 }
 
+constexpr char kSr25519Field[] = "sr25519_address";
+
+Result<KeystorePublic> PublicFromJson(const nlohmann::json& j, const std::string& path) {
+  auto str = [&j](const char* k) { return j.contains(k) && j[k].is_string(); };
+  if (!str("public_key") || !str("address")) {
+    return Status::Corruption("keystore: " + path + " lacks public_key/address");
+  }
+  KeystorePublic pub{j["public_key"].get<std::string>(), j["address"].get<std::string>(), ""};
+  if (j.contains(kSr25519Field)) {
+    if (!str(kSr25519Field) || !grid::Ss58Decode(j[kSr25519Field].get<std::string>()).ok()) {
+      return Status::Corruption("keystore: " + path + " has a malformed " + kSr25519Field);
+    }
+    pub.sr25519_address = j[kSr25519Field].get<std::string>();
+  }
+  return pub;
+}
+
+// A keystore written before "sr25519_address" existed gets it once unlocked.
+// Best effort: the file is re-read and rewritten only when it still is what
+// was decrypted (another qstor may have added its "connect" part meanwhile);
+// a failure leaves the upgrade to the next unlock.
+void RecordSr25519Address(const std::string& path, const nlohmann::json& opened,
+                          const std::string& sr25519_address) {
+  auto text = ReadFileBounded(path, kMaxKeystoreBytes, "keystore");
+  if (!text.ok()) return;
+  auto now = nlohmann::json::parse(*text, nullptr, false);
+  if (now.is_discarded() || now != opened) return;
+  now[kSr25519Field] = sr25519_address;
+  (void)WritePrivateAtomic(path, now.dump(2) + "\n");
+}
+
+// Decrypts the words; *pub_out gets the public part with sr25519_address
+// computed from them.
+Result<std::string> OpenMnemonic(const std::string& path, std::string_view passphrase,
+                                 KeystorePublic* pub_out);
+
 }  // namespace
 
 Result<std::string> DefaultQstorHome() { return DefaultHome(); }
@@ -151,7 +187,7 @@ Result<KeystorePublic> WriteKeystore(const std::string& path, std::string_view m
     sodium_memzero(words->data(), words->size());
     return id.status();
   }
-  KeystorePublic pub{id->PublicKeyHex(), id->Address()};
+  KeystorePublic pub{id->PublicKeyHex(), id->Address(), id->Sr25519Address()};
 
   uint8_t salt[crypto_pwhash_SALTBYTES];
   uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
@@ -179,6 +215,7 @@ Result<KeystorePublic> WriteKeystore(const std::string& path, std::string_view m
   j["version"] = kVersion;
   j["public_key"] = pub.public_key_hex;
   j["address"] = pub.address;
+  j[kSr25519Field] = pub.sr25519_address;
   j["kdf"] = {{"alg", kKdfAlg},
               {"opslimit", kdf.opslimit},
               {"memlimit", kdf.memlimit},
@@ -194,21 +231,23 @@ Result<KeystorePublic> WriteKeystore(const std::string& path, std::string_view m
 Result<KeystorePublic> ReadKeystorePublic(const std::string& path) {
   auto j = LoadJson(path);
   if (!j.ok()) return j.status();
-  if (!(*j)["public_key"].is_string() || !(*j)["address"].is_string()) {
-    return Status::Corruption("keystore: " + path + " lacks public_key/address");
-  }
-  return KeystorePublic{(*j)["public_key"].get<std::string>(), (*j)["address"].get<std::string>()};
+  return PublicFromJson(*j, path);
 }
 
-Result<std::string> ReadMnemonic(const std::string& path, std::string_view passphrase) {
+namespace {
+
+Result<std::string> OpenMnemonic(const std::string& path, std::string_view passphrase,
+                                 KeystorePublic* pub_out) {
   if (sodium_init() < 0) return Status::Internal("keystore: libsodium failed to initialise");
   auto j = LoadJson(path);
   if (!j.ok()) return j.status();
-  auto pub = ReadKeystorePublic(path);
+  const nlohmann::json opened = *j;
+  auto pub = PublicFromJson(*j, path);
   if (!pub.ok()) return pub.status();
   const auto& kdf = (*j)["kdf"];
   const auto& cip = (*j)["cipher"];
-  if (!kdf.is_object() || kdf.value("alg", "") != kKdfAlg || !kdf["opslimit"].is_number_unsigned() ||
+  if (!kdf.is_object() || kdf.value("alg", "") != kKdfAlg || !kdf.contains("opslimit") ||
+      !kdf["opslimit"].is_number_unsigned() || !kdf.contains("memlimit") ||
       !kdf["memlimit"].is_number_unsigned() || !cip.is_object() ||
       cip.value("alg", "") != kCipherAlg) {
     return Status::Corruption("keystore: " + path + " has unknown kdf/cipher parameters");
@@ -248,7 +287,35 @@ Result<std::string> ReadMnemonic(const std::string& path, std::string_view passp
     return Status::Corruption("keystore: " + path +
                               " decrypts to words that do not give its recorded public key");
   }
+  const std::string sr25519 = id->Sr25519Address();
+  if (pub->sr25519_address.empty()) {
+    RecordSr25519Address(path, opened, sr25519);
+  } else if (pub->sr25519_address != sr25519) {
+    sodium_memzero(plain.data(), plain.size());
+    return Status::Corruption("keystore: " + path + ": its " + kSr25519Field +
+                              " is not the sr25519 account of its words (the file was "
+                              "modified); delete that field and the next unlock records it again");
+  }
+  if (pub_out != nullptr) {
+    *pub_out = std::move(pub).value();
+    pub_out->sr25519_address = sr25519;
+  }
   return plain;
+}
+
+}  // namespace
+
+Result<std::string> ReadMnemonic(const std::string& path, std::string_view passphrase) {
+  return OpenMnemonic(path, passphrase, nullptr);
+}
+
+Result<KeystorePublic> ReadKeystorePublicUnlocked(const std::string& path,
+                                                  std::string_view passphrase) {
+  KeystorePublic pub;
+  auto words = OpenMnemonic(path, passphrase, &pub);
+  if (!words.ok()) return words.status();
+  sodium_memzero(words->data(), words->size());
+  return pub;
 }
 
 Result<grid::Identity> OpenIdentity(const std::string& path, std::string_view passphrase) {

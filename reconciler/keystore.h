@@ -12,6 +12,16 @@
 // data, so tampering with them makes decryption fail. After decryption the
 // mnemonic must give the recorded public key.
 //
+// The public part also names the SS58 address of the sr25519 account of the
+// same words ("sr25519_address": the TF dashboard's default account, which is
+// NOT qstor's; docs/identity.md), so that `qstor wallet address` can show both
+// without the passphrase. Computing it needs the secret, so a keystore written
+// before the field existed gets it the first time it is unlocked (any command
+// that asks for the passphrase): the file is rewritten atomically, 0600. The
+// field is outside the AEAD's additional data so that older qstor versions,
+// which ignore it, still open the file; it is checked against the words on
+// every unlock instead (a mismatch is kCorruption).
+//
 // Nothing here logs; error messages never contain the mnemonic or the
 // passphrase.
 #pragma once
@@ -43,6 +53,10 @@ struct KeystoreKdf {
 struct KeystorePublic {
   std::string public_key_hex;  // the twin's ed25519 public key
   std::string address;         // its SS58 address (prefix 42)
+  // The SS58 address of the sr25519 account of the same words (the TF
+  // dashboard's; a different account). Empty when unknown: a keystore
+  // written before the field, not unlocked since.
+  std::string sr25519_address;
 };
 
 // Validates and normalizes `mnemonic`, derives the twin's public key, and
@@ -57,8 +71,16 @@ Result<KeystorePublic> WriteKeystore(const std::string& path, std::string_view m
 Result<KeystorePublic> ReadKeystorePublic(const std::string& path);
 
 // Decrypts the mnemonic. kUnauthenticated for a wrong passphrase (or a
-// tampered file), kCorruption for a malformed one.
+// tampered file), kCorruption for a malformed one. Records sr25519_address
+// when the file lacks it (best effort: a read-only file, or one another
+// process changed meanwhile, is left for the next unlock).
 Result<std::string> ReadMnemonic(const std::string& path, std::string_view passphrase);
+
+// The public part after unlocking: authenticated, and with sr25519_address
+// always set (computed from the words, and recorded in the file when it was
+// missing, as ReadMnemonic does).
+Result<KeystorePublic> ReadKeystorePublicUnlocked(const std::string& path,
+                                                  std::string_view passphrase);
 
 // ReadMnemonic, then grid::Identity::FromMnemonic; the words are wiped.
 // This is how apply/mount/recover get the twin key and the derived keys.

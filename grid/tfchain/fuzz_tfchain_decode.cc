@@ -4,7 +4,9 @@
 //   1: DecodeValueBytes(registry, type id = bytes 1..2 LE, rest)
 //   2: DecodeExtrinsic(metadata, rest), then VerifyExtrinsic when it decodes
 //   3: DecodeEvents(metadata, rest)
-//   4: DecodeSigningPayload(metadata, rest); what it accepts must rebuild to
+//   4: the typed storage decoders (AccountInfo, Twin, Contract,
+//      PricingPolicy, the TFT prices) on rest
+//   5: DecodeSigningPayload(metadata, rest); what it accepts must rebuild to
 //      the same bytes with SigningPayload (the inverse holds)
 // The metadata is the recorded spec-152 one when found (env
 // QSTOR_TFCHAIN_METADATA, or ../shared/reference/tfchain/chainMeta-spec152.json
@@ -23,6 +25,7 @@
 #include "grid/tfchain/extrinsic.h"
 #include "grid/tfchain/metadata.h"
 #include "grid/tfchain/scale.h"
+#include "grid/tfchain/storage.h"
 #include "grid/tfchain/value.h"
 
 using namespace qstor::tfchain;
@@ -116,7 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::string_view in(reinterpret_cast<const char*>(data), size);
   const Metadata& m = Meta();
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0: {
       auto md = DecodeMetadata(in.substr(1));
       if (md.ok() && EncodeMetadata(*md) != in.substr(1)) std::abort();  // round trip must hold
@@ -145,6 +148,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeEvents(m, in.substr(1));
       break;
     case 4: {
+      const std::optional<std::string> bytes{std::string(in.substr(1))};
+      (void)DecodeAccountInfo(m, bytes);
+      (void)DecodeTwin(m, bytes);
+      (void)DecodeContract(m, bytes);
+      (void)DecodePricingPolicy(m, bytes);
+      for (const char* e : {"TftPrice", "AverageTftPrice", "MinTftPrice", "MaxTftPrice"}) (void)DecodeTftPrice(m, e, bytes);
+      break;
+    }
+    case 5: {
       auto p = DecodeSigningPayload(m, in.substr(1));
       if (p.ok()) {
         auto back = SigningPayload(m, p->call_bytes, p->extra, p->chain);

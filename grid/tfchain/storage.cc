@@ -373,6 +373,70 @@ Result<std::vector<uint64_t>> DecodeActiveNodeContracts(const Metadata& m,
   return out;
 }
 
+namespace {
+Result<Policy> PolicyField(const Value& v, std::string_view field, const std::string& w) {
+  const std::string wf = w + "." + std::string(field);
+  const Value* f;
+  ASSIGN(f, FieldOf(v, field, w));
+  Policy p;
+  UFIELD(p.value, *f, "value", wf);
+  const Value* unit;
+  ASSIGN(unit, FieldOf(*f, "unit", wf));
+  if (unit->kind != Value::Kind::kVariant || !unit->fields.empty())
+    return Status::Corruption(wf + ".unit: expected a fieldless enum");
+  p.unit = unit->name;
+  return p;
+}
+
+Status AccountField(const Value& v, std::string_view field, const std::string& w, AccountId* out) {
+  const Value* f;
+  ASSIGN(f, FieldOf(v, field, w));
+  std::string b;
+  ASSIGN(b, AsBytes(*f, w + "." + std::string(field)));
+  if (b.size() != 32) return Status::Corruption(w + "." + std::string(field) + ": expected 32 bytes");
+  std::memcpy(out->data(), b.data(), 32);
+  return Status::OK();
+}
+}  // namespace
+
+Result<std::optional<PricingPolicy>> DecodePricingPolicy(const Metadata& m,
+                                                         const std::optional<std::string>& bytes) {
+  bool present;
+  Value v;
+  ASSIGN(v, Load(m, "TfgridModule", "PricingPolicies", bytes, &present));
+  if (!present) return std::optional<PricingPolicy>();
+  const std::string w = "TfgridModule.PricingPolicies";
+  PricingPolicy p;
+  UFIELD(p.version, v, "version", w);
+  UFIELD(p.id, v, "id", w);
+  const Value* f;
+  ASSIGN(f, FieldOf(v, "name", w));
+  ASSIGN(p.name, AsBytes(*f, w + ".name"));
+  ASSIGN(p.su, PolicyField(v, "su", w));
+  ASSIGN(p.cu, PolicyField(v, "cu", w));
+  ASSIGN(p.nu, PolicyField(v, "nu", w));
+  ASSIGN(p.ipu, PolicyField(v, "ipu", w));
+  ASSIGN(p.unique_name, PolicyField(v, "unique_name", w));
+  ASSIGN(p.domain_name, PolicyField(v, "domain_name", w));
+  QSTOR_RETURN_IF_ERROR(AccountField(v, "foundation_account", w, &p.foundation_account));
+  QSTOR_RETURN_IF_ERROR(AccountField(v, "certified_sales_account", w, &p.certified_sales_account));
+  UFIELD(p.discount_for_dedication_nodes, v, "discount_for_dedication_nodes", w);
+  return std::optional<PricingPolicy>(std::move(p));
+}
+
+Result<uint32_t> DecodeTftPrice(const Metadata& m, std::string_view entry, const std::optional<std::string>& bytes) {
+  const std::string w = "TFTPriceModule." + std::string(entry);
+  bool present;
+  Value v;
+  ASSIGN(v, Load(m, "TFTPriceModule", entry, bytes, &present));
+  if (!present) return uint32_t(0);  // an Optional entry in another runtime: absent = no price
+  u128 x;
+  ASSIGN(x, AsUnsigned(v, w));
+  uint32_t price;
+  QSTOR_RETURN_IF_ERROR(Narrow(x, &price, w));
+  return price;
+}
+
 #undef ASSIGN
 #undef UFIELD
 

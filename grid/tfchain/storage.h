@@ -108,6 +108,30 @@ Result<uint64_t> DecodeContractIdByNodeIdAndHash(const Metadata& m,
 Result<std::vector<uint64_t>> DecodeActiveNodeContracts(const Metadata& m,
                                                         const std::optional<std::string>& bytes);
 
+// One price of a pricing policy (pallet_tfgrid::types::Policy): `value` in
+// units of 1e-7 USD (su, cu: per unit per hour), `unit` the Unit variant's
+// name ("Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terrabytes": the
+// size one unit of the resource is counted in, base 1024).
+struct Policy {
+  uint32_t value = 0;
+  std::string unit;
+};
+struct PricingPolicy {  // TfgridModule.PricingPolicies
+  uint32_t version = 0, id = 0;
+  std::string name;
+  Policy su, cu, nu, ipu, unique_name, domain_name;
+  AccountId foundation_account{}, certified_sales_account{};
+  uint8_t discount_for_dedication_nodes = 0;
+};
+// nullopt when the policy does not exist.
+Result<std::optional<PricingPolicy>> DecodePricingPolicy(const Metadata& m,
+                                                         const std::optional<std::string>& bytes);
+// A TFT price entry of TFTPriceModule ("TftPrice", "AverageTftPrice",
+// "MinTftPrice", "MaxTftPrice"; u32 in mUSD). Absent is the entry's default
+// (0 on TFChain).
+Result<uint32_t> DecodeTftPrice(const Metadata& m, std::string_view entry,
+                                const std::optional<std::string>& bytes);
+
 // From a decoded Value (for values found elsewhere, e.g. ContractCreated).
 Result<Contract> ContractFromValue(const Value& v);
 Result<Twin> TwinFromValue(const Value& v);

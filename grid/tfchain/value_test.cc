@@ -138,6 +138,66 @@ TEST(Value, TwinsTwinIdAndContractIndexes) {
   EXPECT_TRUE(DecodeActiveNodeContracts(*m, std::nullopt).value().empty());
 }
 
+// TfgridModule.PricingPolicies and TFTPriceModule's prices: bytes written
+// here by hand in the layout of pallet_tfgrid::types::PricingPolicy (not by
+// the metadata under test), decoded through the real chain's metadata.
+TEST(Value, PricingPolicyAndTftPrices) {
+  REQUIRE_REAL_METADATA(m);
+  Encoder e;
+  e.U32(1);  // version
+  e.U32(1);  // id
+  e.Bytes("threefold_default_pricing_policy");
+  const std::pair<uint32_t, uint8_t> policies[] = {
+      {50000, 3}, {100000, 3}, {2000, 3}, {40000, 3}, {2500, 3}, {5000, 3}};  // value, Unit (3 = Gigabytes)
+  for (auto [value, unit] : policies) {
+    e.U32(value);
+    e.U8(unit);
+  }
+  e.Raw(AccountBytes(0xaa));
+  e.Raw(AccountBytes(0xbb));
+  e.U8(50);  // discount_for_dedication_nodes
+  const std::string bytes = e.Take();
+  auto p = DecodePricingPolicy(*m, bytes);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->version, 1u);
+  EXPECT_EQ((*p)->id, 1u);
+  EXPECT_EQ((*p)->name, "threefold_default_pricing_policy");
+  EXPECT_EQ((*p)->su.value, 50000u);
+  EXPECT_EQ((*p)->su.unit, "Gigabytes");
+  EXPECT_EQ((*p)->cu.value, 100000u);
+  EXPECT_EQ((*p)->ipu.value, 40000u);
+  EXPECT_EQ((*p)->domain_name.value, 5000u);
+  EXPECT_EQ((*p)->foundation_account[0], 0xaa);
+  EXPECT_EQ((*p)->certified_sales_account[31], 0xbb);
+  EXPECT_EQ((*p)->discount_for_dedication_nodes, 50u);
+  // Unit 4 is Terrabytes; 5 is no Unit.
+  std::string tb = bytes;
+  const size_t su_unit = 4 + 4 + 1 + 32 + 4;
+  tb[su_unit] = 4;
+  EXPECT_EQ(DecodePricingPolicy(*m, tb).value()->su.unit, "Terrabytes");
+  tb[su_unit] = 5;
+  auto bad = DecodePricingPolicy(*m, tb);
+  EXPECT_EQ(bad.status().code(), Status::Code::kCorruption);
+  EXPECT_NE(bad.status().message().find("TfgridModule.PricingPolicies"), std::string::npos) << bad.status().ToString();
+  // Truncated, trailing bytes, absent.
+  EXPECT_EQ(DecodePricingPolicy(*m, bytes.substr(0, bytes.size() - 1)).status().code(), Status::Code::kCorruption);
+  EXPECT_FALSE(DecodePricingPolicy(*m, bytes + "x").ok());
+  auto absent = DecodePricingPolicy(*m, std::nullopt);
+  ASSERT_TRUE(absent.ok());
+  EXPECT_FALSE(absent->has_value());
+
+  for (const char* entry : {"TftPrice", "AverageTftPrice", "MinTftPrice", "MaxTftPrice"}) {
+    EXPECT_EQ(DecodeTftPrice(*m, entry, std::string("\x11\0\0\0", 4)).value(), 17u) << entry;
+    EXPECT_EQ(DecodeTftPrice(*m, entry, std::nullopt).value(), 0u) << entry;  // ValueQuery default
+    auto short_price = DecodeTftPrice(*m, entry, std::string("\x11", 1));
+    EXPECT_EQ(short_price.status().code(), Status::Code::kCorruption) << entry;
+    EXPECT_NE(short_price.status().message().find(std::string("TFTPriceModule.") + entry), std::string::npos)
+        << short_price.status().ToString();
+  }
+  EXPECT_FALSE(DecodeTftPrice(*m, "NoSuchPrice", std::nullopt).ok());
+}
+
 // System.Events built through the encoder: ExtrinsicSuccess, ContractCreated
 // and ExtrinsicFailed(Module ContractIsNotUnique), decoded back with names.
 TEST(Events, ContractCreatedAndModuleErrorByName) {

@@ -111,6 +111,17 @@ async function polkadotApi() {
   assert(r.events.some(({ event }) => api.events.smartContractModule.NodeContractCanceled.is(event)));
   assert((await api.query.smartContractModule.contracts(contractId)).isNone);
 
+  // Pricing as tfgrid-sdk-ts reads it: policy 1 and the TFT prices (the
+  // devnet's defaults, 10/720 USD per su-hour and 0.01 USD per TFT, in chain units).
+  const policy = (await api.query.tfgridModule.pricingPolicies(1)).unwrap();
+  assert.strictEqual(policy.id.toNumber(), 1);
+  assert.strictEqual(policy.su.value.toNumber(), 138889);
+  assert(policy.su.unit.isGigabytes, 'su unit ' + policy.su.unit.toString());
+  assert((await api.query.tfgridModule.pricingPolicies(2)).isNone);
+  assert.strictEqual((await api.query.tftPriceModule.tftPrice()).toNumber(), 10);
+  assert.strictEqual((await api.query.tftPriceModule.averageTftPrice()).toNumber(), 10);
+  console.log(`polkadot.js: pricing policy 1 su ${policy.su.value} per ${policy.su.unit}, TFT 10 mUSD`);
+
   // Map iteration (state_getKeysPaged) over the twins.
   const twins = await api.query.tfgridModule.twins.entries();
   assert(twins.length >= 1);
@@ -163,9 +174,81 @@ async function tfchainClient() {
   await client.disconnect();
 }
 
+// qstor and polkadot.js on one account. qstor's twin key is the ed25519 key
+// that substrate-bip39 derives from the words, as polkadot's keyring does, so
+// `keyring.addFromMnemonic(words)` (ed25519) is qstor's account. polkadot.js
+// funds it and registers its twin; qstor reads that twin and balance back,
+// then applies a storage; polkadot.js reads the contracts qstor wrote.
+async function crossWithQstor() {
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const { mnemonicGenerate } = require('@polkadot/util-crypto');
+  const api = await ApiPromise.create({ provider: new WsProvider(url), throwOnConnect: true, noInitWarn: true });
+  const words = mnemonicGenerate(24);
+  const pair = new Keyring({ type: 'ed25519', ss58Format: 42 }).addFromMnemonic(words);
+  fund(pair.address, 200);
+  let r = await send(api, api.tx.utility.batchAll([
+    api.tx.tfgridModule.userAcceptTc('https://library.threefold.me/info/legal/#/', 'abc'),
+    api.tx.tfgridModule.createTwin('relay.grid.tf', null),
+  ]), pair);
+  assert.strictEqual(moduleError(api, r), null);
+  const twinId = (await api.query.tfgridModule.twinIdByAccountID(pair.address)).unwrap().toNumber();
+
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'qstor-judge-'));
+  const wordsFile = path.join(home, 'words');
+  fs.writeFileSync(wordsFile, words + '\n', { mode: 0o600 });
+  const env = { ...process.env, QSTOR_HOME: path.join(home, 'home'), QSTOR_DEVNET_DIR: dataDir,
+                QSTOR_PASSPHRASE: 'judge passphrase' };
+  delete env.QSTOR_MNEMONIC;
+  const q = (args) => execFileSync(qstor, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  q(['init', '--mnemonic-file', wordsFile]);
+  // qstor reads what polkadot.js wrote: the same address, twin and balance.
+  const addr = JSON.parse(q(['--json', 'wallet', 'address']));
+  assert.strictEqual(addr.address, pair.address, 'qstor and polkadot.js disagree on the account');
+  const who = JSON.parse(q(['--json', 'whoami', '--network', 'devnet']));
+  const net = who.networks.find((n) => n.network === 'devnet');
+  assert(net && net.twin_id === twinId, 'qstor whoami: twin ' + JSON.stringify(who.networks) + ', chain says ' + twinId);
+  const bal = JSON.parse(q(['--json', 'wallet', 'balance']));
+  const free = (await api.query.system.account(pair.address)).data.free.toBigInt();
+  assert.strictEqual(BigInt(bal.free_units), free, 'qstor wallet balance vs System.Account');
+  console.log(`qstor: reads polkadot.js's twin ${twinId} and balance ${free} of ${pair.address}`);
+
+  // polkadot.js reads what qstor wrote: the contracts of an apply.
+  const manifest = path.join(home, 'cross.yaml');
+  fs.writeFileSync(manifest, ['apiVersion: qstor.threefold.io/v1', 'kind: Storage', 'metadata:',
+    '  name: cross', 'spec:', '  network: devnet', '  capacity: 64MiB', '  redundancy:',
+    '    dataShards: 2', '    parityShards: 1', ''].join('\n'));
+  const events = q(['--json', 'apply', manifest, '--auto-approve', '--no-mount']).split('\n')
+    .filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const ready = events.filter((e) => e.type === 'apply_progress' && e.step === 'ready');
+  assert(ready.length >= 3, 'qstor apply made ' + ready.length + ' namespaces');
+  const mine = [];
+  for (const [key, value] of await api.query.smartContractModule.contracts.entries()) {
+    const c = value.unwrap();
+    if (c.twinId.toNumber() !== twinId || !c.state.isCreated || !c.contractType.isNodeContract) continue;
+    const nc = c.contractType.asNodeContract;
+    const data = JSON.parse(Buffer.from(nc.deploymentData.toU8a(true)).toString());
+    if (data.name !== 'cross') continue;
+    const hash = Buffer.from(nc.deploymentHash.toU8a()).toString();
+    assert(/^[0-9a-f]{32}$/.test(hash), 'deployment hash is not 32 ASCII hex: ' + hash);
+    const back = await api.query.smartContractModule.contractIDByNodeIDAndHash(nc.nodeId, nc.deploymentHash);
+    assert.strictEqual(back.toNumber(), c.contractId.toNumber());
+    mine.push(c.contractId.toNumber());
+    void key;
+  }
+  assert.strictEqual(mine.length, ready.length, `polkadot.js sees ${mine.length} contracts of qstor's ${ready.length} namespaces`);
+  for (const e of ready) assert(mine.includes(e.contract_id), 'namespace contract ' + e.contract_id + ' not on chain');
+  console.log(`polkadot.js: reads qstor's ${mine.length} contracts (${mine.join(', ')}); ok`);
+  q(['destroy', manifest, '--auto-approve']);
+  fs.rmSync(home, { recursive: true, force: true });
+  await api.disconnect();
+}
+
 (async () => {
   await cryptoWaitReady();
   await polkadotApi();
+  await crossWithQstor();
   if (process.env.QSTOR_SKIP_TFCHAIN_CLIENT !== '1') await tfchainClient();
   console.log('tfchain judge: ok');
   process.exit(0);
