@@ -1011,6 +1011,47 @@ TEST_F(ConnectCliTest, ApplyWithConnectDeploysEverythingThenNothingToDo) {
   EXPECT_EQ(LiveContracts(), 0u);
 }
 
+// spec.payment.qr: inline through the real apply: every QR text is the whole
+// sign request (the app fetches nothing), each PNG reads back (zbarimg) as
+// exactly that text, within one code, and the phone signs what it decoded.
+TEST_F(ConnectCliTest, ApplyWithInlineQrCodesCarriesEachRequestInItsCode) {
+  REQUIRE_ZBARIMG();
+  ASSERT_EQ(Q("init").code, 0);
+  std::ofstream(root_ + "/storage.yaml")
+      << "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: demo\n"
+         "spec:\n  network: devnet\n  capacity: 1GiB\n  redundancy:\n    dataShards: 4\n"
+         "    parityShards: 2\n  payment: {method: connect, timeout: 60s, qr: inline}\n";
+  ASSERT_NO_FATAL_FAILURE(FundByTopUp(100));
+  Pair();
+  std::vector<std::string> uris;
+  Cmd a = RunApproving("apply storage.yaml --auto-approve --no-mount --seed 11", false, &uris);
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  ASSERT_GE(uris.size(), 1u);
+  std::set<std::string> printed;
+  for (const auto& u : uris) {
+    ASSERT_EQ(u.rfind("threebot://signandpay/#{\"uuid\":\"", 0), 0u) << u.substr(0, 80);
+    EXPECT_LE(u.size(), kQrMaxPayloadBytes);
+    auto doc = DecodeSignRequestDocument(u.substr(kSignAndPayUriPrefix.size()), false);
+    ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+    ASSERT_EQ(doc->data_to_sign.size(), 1u);
+    EXPECT_LE(doc->data_to_sign[0].size(), kMaxSigningPayloadBytes);
+    EXPECT_EQ(Get("/api/" + doc->uuid)["State"], "approved");
+    printed.insert(u);
+  }
+  EXPECT_NE(a.out.find("(inline flow, "), std::string::npos) << a.out;
+  // Every PNG written reads back as one of the printed QR texts.
+  size_t pngs = 0;
+  for (const auto& e : sfs::directory_iterator(root_ + "/home/connect/demo")) {
+    if (e.path().extension() != ".png") continue;
+    pngs++;
+    std::string text = ZbarDecode(e.path().string());
+    EXPECT_TRUE(printed.count(text)) << e.path() << " reads as " << text.substr(0, 120);
+    EXPECT_LE(text.size(), kQrMaxPayloadBytes);
+  }
+  EXPECT_GE(pngs, 1u);
+  ExpectDeployed();
+}
+
 TEST_F(ConnectCliTest, ShortBalanceIsPaidByTheAppWithTheFirstChunk) {
   ASSERT_EQ(Q("init").code, 0);
   WriteManifest();
