@@ -61,6 +61,7 @@ struct DevnetArgs {
   bool print_callback = false;
   std::string user = "demo.3bot";
   std::string deliver;
+  bool print = false;  // approve <sign request>: print the calls the phone decoded
   uint32_t block_ms = 1000;
   std::string address;
   std::string tft;
@@ -472,7 +473,13 @@ int Approve(const DevnetArgs& a, bool as_json) {
               << "); start it with `qstor devnet start`\n";
     return kExitError;
   }
-  if (IsLoginUrl(a.request)) return ApproveLogin(a, *url, as_json);
+  if (IsLoginUrl(a.request)) {
+    if (a.print) {
+      std::cerr << "qstor devnet approve: --print is for sign requests (threebot://signandpay/#...)\n";
+      return kExitError;
+    }
+    return ApproveLogin(a, *url, as_json);
+  }
   if (a.deny || a.forge || a.print_callback || !a.deliver.empty()) {
     std::cerr << "qstor devnet approve: --deny, --forge, --print-callback and --deliver are for "
                  "ThreeFold Connect login URLs\n";
@@ -501,6 +508,16 @@ int Approve(const DevnetArgs& a, bool as_json) {
     }
   }
 #endif
+  if (a.print && first.ok() && first->status == 200) {
+    // What the phone showed before signing: one line per call it decoded.
+    json j = json::parse(first->body, nullptr, false);
+    if (j.is_object() && j.contains("calls") && j["calls"].is_array()) {
+      std::cout << "The phone showed (" << j.value("flow", std::string("?")) << " flow):\n";
+      for (const auto& call : j["calls"]) {
+        std::cout << "  " << (call.is_string() ? call.get<std::string>() : call.dump()) << "\n";
+      }
+    }
+  }
   return Answer(first, as_json, "approve");
 }
 
@@ -537,8 +554,9 @@ void RegisterDevnet(CLI::App& app, Context& ctx) {
   reset->callback([&ctx, a] { ctx.exit_code = Reset(*a); });
 
   CLI::App* approve = dn->add_subcommand(
-      "approve", "Play the phone app: sign and pay a sign-and-pay request (uuid or "
-                 "threebot://signandpay/#URL), pay a top-up URI (TFT:...), or approve a "
+      "approve", "Play the phone app: sign and pay a sign-and-pay request (uuid, "
+                 "threebot://signandpay/#URL or the inline threebot://signandpay/#{...}), pay a "
+                 "top-up URI (TFT:...), or approve a "
                  "ThreeFold Connect login (its login URL)");
   approve->add_option("request", a->request,
                       "uuid, threebot:// URI, TFT: URI, or a ThreeFold Connect login URL")
@@ -552,6 +570,9 @@ void RegisterDevnet(CLI::App& app, Context& ctx) {
   approve->add_flag("--print-callback", a->print_callback,
                     "Login URL: print the callback URL (to paste into `qstor login`) instead of "
                     "delivering it");
+  approve->add_flag("--print", a->print,
+                    "Sign request: print the calls the phone decoded from the payloads (what it "
+                    "shows before signing)");
   approve->add_option("--deliver", a->deliver,
                       "Login URL: deliver the callback to this base URL (e.g. "
                       "http://127.0.0.1:PORT, for `qstor login --callback-port PORT`) instead of "

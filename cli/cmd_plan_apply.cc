@@ -850,6 +850,7 @@ std::shared_ptr<reconciler::ConnectSigner> ConnectFlowFor(const Context& ctx, Se
   reconciler::ConnectOptions co;
   co.public_key_hex = s.pub.public_key_hex;
   co.timeout = s.manifest.payment.timeout;
+  co.qr = s.manifest.payment.qr;
   co.qr_dir = DirsFor(s.home).cache + "/connect/" + s.manifest.name;
   co.out = &std::cout;
   co.json = ctx.global.json;

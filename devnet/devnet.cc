@@ -26,8 +26,10 @@
 #include <spdlog/spdlog.h>
 #include "common/file_util.h"
 #include "devnet/http_server.h"
+#include "devnet/sign_phone.h"
 #include "devnet/sqlite_db.h"
 #include "devnet/tfchain_node.h"
+#include "devnet/tfchain_runtime.h"
 #include "devnet/zdb_process.h"
 #include "grid/chain_pricing.h"
 #include "grid/challenge.h"
@@ -462,6 +464,17 @@ CREATE TABLE IF NOT EXISTS terms(id INTEGER PRIMARY KEY AUTOINCREMENT, pk TEXT N
     bool has_pk = false;
     for (auto& c : *cols) has_pk = has_pk || AsString(c[0]) == "rmb_pk";
     if (!has_pk) QSTOR_RETURN_IF_ERROR(db->ExecScript("ALTER TABLE twins ADD COLUMN rmb_pk TEXT"));
+  }
+  {
+    // Sign requests name their twin beside the document (which carries it
+    // only when paying); ledgers made before get the column.
+    auto cols = db->Query("SELECT name FROM pragma_table_info('sign_requests')");
+    if (!cols.ok()) return cols.status();
+    bool has_twin = false;
+    for (auto& c : *cols) has_twin = has_twin || AsString(c[0]) == "twin_id";
+    if (!has_twin) {
+      QSTOR_RETURN_IF_ERROR(db->ExecScript("ALTER TABLE sign_requests ADD COLUMN twin_id INTEGER"));
+    }
   }
   auto meta = db->Query("SELECT key, value FROM meta");
   if (!meta.ok()) return meta.status();
@@ -1927,31 +1940,65 @@ HttpResponse Devnet::Impl::HandleAdmin(const HttpRequest& r, const std::vector<s
 }
 
 Result<json> Devnet::Impl::AppApprove(const std::string& what) {
-  // Accepts a uuid, "threebot://signandpay/#<url>", a URL ending in
-  // /api/<uuid>, or a top-up URI "TFT:...".
+  // The phone. Accepts a top-up URI "TFT:...", or a sign request: an inline
+  // "threebot://signandpay/#{document}", a url-flow
+  // "threebot://signandpay/#<url>", a URL ending in /api/<uuid>, or a uuid.
   if (what.rfind("TFT:", 0) == 0) {
     auto t = ParseTopupUri(what, kBridge);
     if (!t.ok()) return t.status();
     std::lock_guard<std::recursive_mutex> lock(mu);
     return Deposit(t->first, t->second, "app top-up");
   }
-  std::string uuid = what;
-  auto slash = uuid.rfind("/api/");
-  if (slash != std::string::npos) uuid = uuid.substr(slash + 5);
-  json req;
-  uint32_t twin_id;
+  std::string rest = what;
+  if (rest.rfind(kSignAndPayPrefix, 0) == 0) rest = rest.substr(kSignAndPayPrefix.size());
+  const bool is_inline = !rest.empty() && rest[0] == '{';
+  std::string text;
+  std::string url;
+  if (is_inline) {
+    text = rest;
+  } else {
+    // The url flow: fetch the document as the app does (loopback only).
+    url = rest.find('/') == std::string::npos ? BaseUrl() + "/api/" + rest : rest;
+    if (!url.starts_with("http://127.0.0.1:") && !url.starts_with("http://localhost:")) {
+      return Status::InvalidArgument("app: the devnet's phone fetches sign requests from loopback "
+                                     "URLs only, not " + url.substr(0, 100));
+    }
+    grid::HttpClient client(std::chrono::seconds(10));
+    auto got = client.Send("GET", url);
+    if (!got.ok()) return got.status().WithContext("app: fetching " + url);
+    if (got->status == 404) return Status::NotFound("sign request " + url + ": not found");
+    if (got->status != 200) {
+      return Status::Unavailable(fmt::format("app: GET {} answered HTTP {}", url, got->status));
+    }
+    text = got->body;
+  }
+  auto req = ParsePhoneRequest(text);
+  if (!req.ok()) return req.status().WithContext("app");
+  const std::string& uuid = req->uuid;
+  auto loopback = [](const std::string& u) {
+    return u.rfind("http://127.0.0.1:", 0) == 0 || u.rfind("http://localhost:", 0) == 0;
+  };
+  if (!loopback(req->callback_url)) {
+    return Status::InvalidArgument("app: the devnet's phone calls back loopback URLs only, not " +
+                                   req->callback_url.substr(0, 100));
+  }
+  if (!req->state.empty() && req->state != "pending") {
+    return Status::FailedPrecondition("sign request " + uuid + ": already " + req->state);
+  }
+  // Whose key: the devnet's phone holds the keys of every paired twin (a real
+  // phone holds one); the relay's record of the uuid names the twin.
+  uint32_t twin_id = 0;
   std::string seed;
   {
     std::lock_guard<std::recursive_mutex> lock(mu);
-    auto rows = db->Query("SELECT body, state FROM sign_requests WHERE uuid = ?", {uuid});
+    auto rows = db->Query("SELECT state, twin_id FROM sign_requests WHERE uuid = ?", {uuid});
     if (!rows.ok()) return rows.status();
     if (rows->empty()) return Status::NotFound("sign request " + uuid + ": not found");
-    if (AsString((*rows)[0][1]) != "pending") {
+    if (AsString((*rows)[0][0]) != "pending") {
       return Status::FailedPrecondition("sign request " + uuid + ": already " +
-                                        AsString((*rows)[0][1]));
+                                        AsString((*rows)[0][0]));
     }
-    req = json::parse(AsString((*rows)[0][0]));
-    twin_id = req.value("TwinId", 0u);
+    twin_id = uint32_t(AsInt((*rows)[0][1]));
     auto k = db->Query("SELECT seed FROM app_keys WHERE twin_id = ?", {int64_t(twin_id)});
     if (!k.ok()) return k.status();
     if (k->empty()) {
@@ -1960,24 +2007,53 @@ Result<json> Devnet::Impl::AppApprove(const std::string& what) {
     }
     seed = AsString((*k)[0][0]);
   }
+  grid::HttpClient client(std::chrono::seconds(10));
+  auto deliver = [&](const json& answer) -> Result<long> {
+    const std::string& cb = req->callback_url;
+    auto res = client.Send("POST", cb, answer.dump());
+    if (!res.ok()) return res.status().WithContext("app: delivering the answer to " + cb);
+    return res->status;
+  };
+  // What the phone shows and signs: each payload, decoded with the devnet
+  // runtime's metadata, for the devnet's chain. Anything else is refused,
+  // and the refusal goes to the CallbackUrl so the waiting CLI learns why.
+  PhoneChain phone_chain;
+  static const tfchain::Metadata kMeta = BuildDevnetRuntimeMetadata();
+  phone_chain.metadata = &kMeta;
+  phone_chain.spec_version = DevnetRuntimeVersion().spec_version;
+  phone_chain.tx_version = DevnetRuntimeVersion().transaction_version;
+  {
+    if (!chain) return Status::Unavailable("app: the devnet's chain is not running");
+    json reply = json::parse(
+        chain->Call(R"({"jsonrpc":"2.0","id":1,"method":"chain_getBlockHash","params":[0]})"),
+        nullptr, false);
+    auto genesis = reply.is_object() && reply.contains("result") && reply["result"].is_string()
+                       ? grid::HexDecode(reply["result"].get<std::string>())
+                       : Result<std::string>(Status::Internal("app: the chain has no genesis hash"));
+    if (!genesis.ok() || genesis->size() != 32) return Status::Internal("app: the chain's genesis hash");
+    std::memcpy(phone_chain.genesis.data(), genesis->data(), 32);
+  }
+  Status checked = CheckPayloads(phone_chain, &*req);
+  if (!checked.ok()) {
+    auto told = deliver(json{{"Error", "the app refused: " + checked.message()}, {"uuid", uuid}});
+    return checked.WithContext(fmt::format("app: refused sign request {} (not approved{})", uuid,
+                                           told.ok() ? "; the relay was told" : ""));
+  }
   auto key = grid::Ed25519Key::FromSeedHex(seed);
   if (!key.ok()) return key.status();
-  // Sign: DataToSign is a string or an array of strings.
-  json signed_data;
-  const json& data = req["DataToSign"];
-  if (data.is_string()) {
-    signed_data = key->SignHex(data.get<std::string>());
-  } else {
-    signed_data = json::array();
-    for (const auto& d : data) signed_data.push_back(key->SignHex(d.get<std::string>()));
+  json signed_data = json::array();
+  for (const auto& p : req->payloads) {
+    signed_data.push_back(grid::HexEncode(key->Sign(tfchain::PayloadToSign(p))));
   }
   // Pay: the app's wallet sends the amount to the bridge for the twin.
-  json payment = req["Payment"];
   json receipt = nullptr;
-  uint64_t amount = payment.is_object() ? payment.value("Amount", uint64_t{0}) : 0;
-  if (amount > 0) {
+  if (req->amount > 0) {
+    if (req->bridge != kBridge) {
+      return Status::InvalidArgument(fmt::format(
+          "app: the payment goes to {}, which is not the devnet's bridge {}", req->bridge, kBridge));
+    }
     std::lock_guard<std::recursive_mutex> lock(mu);
-    auto dep = Deposit(twin_id, amount, "sign-and-pay " + uuid);
+    auto dep = Deposit(req->pay_twin, req->amount, "sign-and-pay " + uuid);
     if (!dep.ok()) return dep.status();
     receipt = *dep;
   }
@@ -1985,21 +2061,17 @@ Result<json> Devnet::Impl::AppApprove(const std::string& what) {
               {"Payment", receipt},
               {"PublicKey", key->PublicKeyHex()},
               {"uuid", uuid}};
-  std::string cb = req.value("CallbackUrl", "");
-  json cb_result = nullptr;
-  if (!cb.empty()) {
-    grid::HttpClient client(std::chrono::seconds(10));
-    auto res = client.Send("POST", cb, answer.dump());
-    if (!res.ok()) {
-      cb_result = {{"error", res.status().message()}};
-    } else {
-      cb_result = {{"status", res->status}};
-    }
+  auto delivered = deliver(answer);
+  if (!delivered.ok() || *delivered != 200) {
+    return Status::Unavailable(fmt::format(
+        "app: signed {} but the relay did not take the answer at {} ({}){}", uuid,
+        req->callback_url,
+        delivered.ok() ? "HTTP " + std::to_string(*delivered) : delivered.status().message(),
+        req->amount > 0 ? "; the payment was made" : ""));
   }
-  std::lock_guard<std::recursive_mutex> lock(mu);
-  QSTOR_RETURN_IF_ERROR(db->Exec("UPDATE sign_requests SET state = 'approved', response = ? WHERE uuid = ?",
-                                 {answer.dump(), uuid}));
-  answer["callback"] = cb_result;
+  answer["flow"] = is_inline ? "inline" : "url";
+  answer["calls"] = req->calls;
+  answer["callback"] = {{"status", *delivered}};
   return answer;
 }
 
@@ -2154,59 +2226,131 @@ HttpResponse Devnet::Impl::HandlePayments(const HttpRequest& r,
     return Json(200, *res);
   }
   if (root == "api" && parts.size() == 2 && parts[1] == "signandpay" && r.method == "POST") {
+    // The sign-and-pay relay: stores the request and serves its document
+    // (devnet/sign_phone.h, reconciler/connect.h) at /api/<uuid>.
     auto j = grid::ParseJson(r.body, "sign request");
     if (!j.ok()) return Error(j.status());
     if (!j->is_object()) return JsonError(400, "sign request: expected object");
+    for (auto it = j->begin(); it != j->end(); ++it) {
+      if (it.key() == "callback_url") {
+        return JsonError(400, "sign request.callback_url: the app answers the relay (the document's "
+                              "CallbackUrl is /api/<uuid>/answer); poll GET /api/<uuid>");
+      }
+      if (it.key() != "twin_id" && it.key() != "data_to_sign" && it.key() != "amount") {
+        return JsonError(400, "sign request: unknown field \"" + it.key().substr(0, 40) +
+                                  "\" (twin_id, data_to_sign, amount)");
+      }
+    }
     auto tw = j->find("twin_id");
     auto data = j->find("data_to_sign");
-    if (tw == j->end() || !tw->is_number_unsigned() || tw->get<uint64_t>() > UINT32_MAX) {
+    if (tw == j->end() || !tw->is_number_unsigned() || tw->get<uint64_t>() == 0 ||
+        tw->get<uint64_t>() > UINT32_MAX) {
       return JsonError(400, "sign request.twin_id: expected unsigned integer");
     }
-    bool ok_data = data != j->end() && (data->is_string() || data->is_array());
-    if (ok_data && data->is_array()) {
-      for (const auto& d : *data) ok_data = ok_data && d.is_string();
+    bool ok_data = data != j->end() && data->is_array() && !data->empty() && data->size() <= 16;
+    if (ok_data) {
+      for (const auto& d : *data) {
+        if (!d.is_string()) {
+          ok_data = false;
+          break;
+        }
+        auto raw = grid::connect::Base64Decode(d.get<std::string>(), "data_to_sign");
+        ok_data = raw.ok() && !raw->empty() &&
+                  grid::connect::Base64Encode(*raw) == d.get<std::string>();
+        if (!ok_data) break;
+      }
     }
-    if (!ok_data) return JsonError(400, "sign request.data_to_sign: expected string or array of strings");
+    if (!ok_data) {
+      return JsonError(400, "sign request.data_to_sign: expected a list of 1 to 16 base64 SCALE "
+                            "signing payloads");
+    }
     uint64_t amount = 0;
     if (auto a = j->find("amount"); a != j->end()) {
       if (!a->is_number_unsigned()) return JsonError(400, "sign request.amount: expected units");
       amount = a->get<uint64_t>();
     }
-    std::string cb;
-    if (auto c = j->find("callback_url"); c != j->end()) {
-      if (!c->is_string()) return JsonError(400, "sign request.callback_url: expected string");
-      cb = c->get<std::string>();
-      if (cb.rfind("http://127.0.0.1:", 0) != 0 && cb.rfind("http://localhost:", 0) != 0) {
-        return JsonError(400, "sign request.callback_url: devnet calls back loopback URLs only");
-      }
-    }
+    const uint32_t twin = tw->get<uint32_t>();
     std::string uuid = RandomHex(16);
     uuid = uuid.substr(0, 8) + "-" + uuid.substr(8, 4) + "-" + uuid.substr(12, 4) + "-" +
            uuid.substr(16, 4) + "-" + uuid.substr(20);
-    json body{{"DataToSign", *data},
-              {"Payment",
-               {{"Amount", amount},
-                {"Destination", fmt::format("TFT:{}?message=twin_{}", kBridge, tw->get<uint32_t>())}}},
-              {"CallbackUrl", cb},
-              {"TwinId", tw->get<uint32_t>()}};
+    const std::string url = BaseUrl() + "/api/" + uuid;
+    std::string doc = RelayDocument(uuid, url + "/answer", amount,
+                                    fmt::format("TFT:{}?message=twin_{}", kBridge, twin),
+                                    data->get<std::vector<std::string>>());
     std::lock_guard<std::recursive_mutex> lock(mu);
-    Status st = db->Exec("INSERT INTO sign_requests(uuid, body, state, created_at) VALUES(?,?,'pending',?)",
-                         {uuid, body.dump(), Now()});
+    Status st = db->Exec(
+        "INSERT INTO sign_requests(uuid, body, state, created_at, twin_id) VALUES(?,?,'pending',?,?)",
+        {uuid, doc, Now(), int64_t(twin)});
     if (!st.ok()) return Error(st);
-    std::string url = BaseUrl() + "/api/" + uuid;
-    return Json(200, {{"uuid", uuid}, {"url", url}, {"qr", "threebot://signandpay/#" + url}});
+    return Json(200, {{"uuid", uuid}, {"url", url}, {"qr", std::string(kSignAndPayPrefix) + url}});
   }
   if (root == "api" && parts.size() == 2 && r.method == "GET") {
+    // The document the app fetches (url flow) and the CLI polls: the stored
+    // document, keys in order, then State, and Response or Error once answered.
     std::lock_guard<std::recursive_mutex> lock(mu);
     auto rows = db->Query("SELECT body, state, response FROM sign_requests WHERE uuid = ?", {parts[1]});
     if (!rows.ok()) return Error(rows.status());
     if (rows->empty()) return JsonError(404, "sign request " + parts[1] + ": not found");
-    json body = json::parse(AsString((*rows)[0][0]), nullptr, false);
-    body["State"] = AsString((*rows)[0][1]);
-    if (AsString((*rows)[0][1]) == "approved") {
-      body["Response"] = json::parse(AsString((*rows)[0][2]), nullptr, false);
+    auto body = nlohmann::ordered_json::parse(AsString((*rows)[0][0]), nullptr, false);
+    if (body.is_discarded() || !body.is_object()) return JsonError(500, "sign request: corrupt");
+    const std::string state = AsString((*rows)[0][1]);
+    body["State"] = state;
+    auto response = nlohmann::ordered_json::parse(AsString((*rows)[0][2]), nullptr, false);
+    if (state == "approved" && !response.is_discarded()) body["Response"] = response;
+    if (state == "rejected" && response.is_object() && response.contains("Error")) {
+      body["Error"] = response["Error"];
     }
-    return Json(200, body);
+    HttpResponse out;
+    out.body = body.dump();
+    return out;
+  }
+  if (root == "api" && parts.size() == 3 && parts[2] == "answer" && r.method == "POST") {
+    // The document's CallbackUrl: the app posts {SignedData: [hex...],
+    // PublicKey, Payment} (approved) or {Error} (it refused).
+    auto j = grid::ParseJson(r.body, "sign answer");
+    if (!j.ok()) return Error(j.status());
+    std::lock_guard<std::recursive_mutex> lock(mu);
+    auto rows = db->Query("SELECT body, state FROM sign_requests WHERE uuid = ?", {parts[1]});
+    if (!rows.ok()) return Error(rows.status());
+    if (rows->empty()) return JsonError(404, "sign request " + parts[1] + ": not found");
+    if (AsString((*rows)[0][1]) != "pending") {
+      return JsonError(409, "sign request " + parts[1] + ": already " + AsString((*rows)[0][1]));
+    }
+    if (!j->is_object()) return JsonError(400, "sign answer: expected object");
+    if (j->contains("uuid") && (*j)["uuid"] != parts[1]) {
+      return JsonError(400, "sign answer: uuid does not match the request's");
+    }
+    std::string state;
+    if (j->contains("Error")) {
+      if (!(*j)["Error"].is_string() || j->contains("SignedData")) {
+        return JsonError(400, "sign answer: Error is a string, without SignedData");
+      }
+      state = "rejected";
+    } else {
+      auto doc = json::parse(AsString((*rows)[0][0]), nullptr, false);
+      size_t want = doc.is_object() && doc.contains("DataToSign") && doc["DataToSign"].is_array()
+                        ? doc["DataToSign"].size()
+                        : 0;
+      const json* sd = j->contains("SignedData") ? &(*j)["SignedData"] : nullptr;
+      bool ok_sd = sd != nullptr && sd->is_array() && sd->size() == want;
+      if (ok_sd) {
+        for (const auto& x : *sd) {
+          auto raw = x.is_string() ? grid::HexDecode(x.get<std::string>())
+                                   : Result<std::string>(Status::InvalidArgument("not a string"));
+          ok_sd = ok_sd && raw.ok() && raw->size() == 64;
+        }
+      }
+      if (!ok_sd) {
+        return JsonError(400, fmt::format("sign answer: SignedData must be {} hex ed25519 "
+                                          "signatures, one per DataToSign",
+                                          want));
+      }
+      state = "approved";
+    }
+    Status st = db->Exec("UPDATE sign_requests SET state = ?, response = ? WHERE uuid = ?",
+                         {state, j->dump(), parts[1]});
+    if (!st.ok()) return Error(st);
+    return Json(200, {{"uuid", parts[1]}, {"State", state}});
   }
   if (root == "app" && parts.size() == 2 && parts[1] == "keys" && r.method == "POST") {
     // Pairs the emulated phone with a twin: {"seed": hex}. The twin must exist.

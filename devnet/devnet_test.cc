@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <mutex>
 #include <thread>
 
@@ -24,8 +26,13 @@
 #include "devnet/devnet.h"
 #include "devnet/tfchain_node.h"
 #include "devnet/http_server.h"
+#include "devnet/sign_phone.h"
+#include "devnet/tfchain_runtime.h"
 #include "devnet/zdb_process.h"
 #include "grid/challenge.h"
+#include "grid/connect_login.h"
+#include "grid/crypto.h"
+#include "grid/tfchain_client.h"
 #include "grid/http_client.h"
 #include "grid/http_grid.h"
 #include "grid/network.h"
@@ -281,6 +288,8 @@ TEST_F(DevnetTest, BadRequestsGetJsonErrors) {
       {"POST", "/bridge/deposit", R"({"twin_id":-3,"amount":1})", 400},
       {"POST", "/bridge/deposit", R"({"uri":"TFT:x?message=twin_1&amount=5"})", 400},
       {"POST", "/api/signandpay", R"({"twin_id":1,"data_to_sign":7})", 400},
+      {"POST", "/api/signandpay", R"({"twin_id":1,"data_to_sign":["payload-1"]})", 400},
+      {"POST", "/api/00000000-0000-0000-0000-000000000000/answer", "{}", 404},
       {"POST", "/admin/nodes/1/explode", "", 404},
       {"POST", "/admin/nodes/1/slow", R"({"latency_ms":"lots"})", 400},
       {"GET", "/contracts?state=Weird", "", 400},
@@ -676,58 +685,190 @@ TEST_F(ShortHourTest, UnpaidContractIsDeletedAfterGrace) {
   EXPECT_EQ(grid_->GetNode(6)->used.hru, 0u);
 }
 
-TEST_F(DevnetTest, SignAndPayRelayAndAppApprove) {
+// The sign-and-pay relay and the phone, with real TFChain signing payloads
+// built for the devnet's chain (docs/identity.md "Signing batches").
+class SignAndPayTest : public DevnetTest {
+ protected:
+  void SetUp() override {
+    DevnetTest::SetUp();
+    grid::TfchainClientOptions o;
+    o.url = devnet_->chain_url();
+    auto c = grid::TfchainClient::Create(o);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto chain = (*c)->Chain();
+    ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+    auto g = grid::HexDecode(chain->genesis_hex);
+    ASSERT_TRUE(g.ok() && g->size() == 32);
+    std::memcpy(genesis_.data(), g->data(), 32);
+  }
+  // cancel_contract(contract) as the devnet's chain would sign it, or for
+  // another genesis / spec.
+  std::string Payload(uint64_t contract, std::optional<tfchain::Hash256> genesis = std::nullopt,
+                      uint32_t spec = 152) {
+    tfchain::ChainInfo c;
+    c.spec_version = spec;
+    c.tx_version = 2;
+    c.genesis = genesis.value_or(genesis_);
+    c.era_block_hash = c.genesis;
+    auto call = tfchain::EncodeCall(meta_, "SmartContractModule", "cancel_contract",
+                                    {{"contract_id", tfchain::Value::U(contract)}});
+    EXPECT_TRUE(call.ok());
+    auto p = tfchain::SigningPayload(meta_, *call, tfchain::ExtrinsicExtra{}, c);
+    EXPECT_TRUE(p.ok());
+    return *p;
+  }
+  static std::string B64(const std::string& raw) { return grid::connect::Base64Encode(raw); }
+  // POST /api/signandpay; returns {uuid, url, qr}.
+  json Create(uint32_t twin, const std::vector<std::string>& payloads, uint64_t amount = 0) {
+    json data = json::array();
+    for (const auto& p : payloads) data.push_back(B64(p));
+    json req{{"twin_id", twin}, {"data_to_sign", data}};
+    if (amount > 0) req["amount"] = amount;
+    auto r = Raw("POST", "/api/signandpay", req.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+  json Approve(const std::string& request, int want_status) {
+    auto r = Raw("POST", "/app/approve", json{{"request", request}}.dump());
+    EXPECT_EQ(r.status, want_status) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+
+  tfchain::Metadata meta_ = BuildDevnetRuntimeMetadata();
+  tfchain::Hash256 genesis_{};
+};
+
+TEST_F(SignAndPayTest, RelayServesTheDocumentAndThePhoneSignsThePayloads) {
   auto key = grid::Ed25519Key::Generate();
   auto twin = Register(key);
-  // A callback server plays qstor waiting for the phone.
-  std::mutex mu;
-  std::string received;
-  auto cb = HttpServer::Start({}, [&](const HttpRequest& r) {
-    std::lock_guard<std::mutex> lock(mu);
-    received = r.body;
-    return HttpResponse{200, "{}"};
-  });
-  ASSERT_TRUE(cb.ok());
-  std::string cb_url = "http://127.0.0.1:" + std::to_string((*cb)->port()) + "/signed";
-  json req{{"twin_id", twin.twin_id},
-           {"data_to_sign", json::array({"payload-1", "payload-2"})},
-           {"amount", 5 * grid::kUnitsPerTft},
-           {"callback_url", cb_url}};
-  auto created = Raw("POST", "/api/signandpay", req.dump());
-  ASSERT_EQ(created.status, 200) << created.body;
-  auto cj = json::parse(created.body);
+  const std::string p1 = Payload(1), p2 = Payload(2);
+  const uint64_t amount = 5 * grid::kUnitsPerTft;
+  json cj = Create(twin.twin_id, {p1, p2}, amount);
   std::string uuid = cj["uuid"];
-  EXPECT_EQ(cj["qr"], "threebot://signandpay/#" + cj["url"].get<std::string>());
-  auto fetched = json::parse(Raw("GET", "/api/" + uuid).body);
-  EXPECT_EQ(fetched["DataToSign"][1], "payload-2");
-  EXPECT_EQ(fetched["CallbackUrl"], cb_url);
-  EXPECT_EQ(fetched["Payment"]["Amount"], 5 * grid::kUnitsPerTft);
+  std::string url = cj["url"];
+  EXPECT_EQ(url, devnet_->base_url() + "/api/" + uuid);
+  EXPECT_EQ(cj["qr"], "threebot://signandpay/#" + url);
+  // The document, byte for byte, then the relay's State.
+  const std::string doc = RelayDocument(
+      uuid, url + "/answer", amount,
+      "TFT:" + grid_->GetPricing()->bridge_address + "?message=twin_" + std::to_string(twin.twin_id),
+      {B64(p1), B64(p2)});
+  EXPECT_EQ(doc.rfind("{\"uuid\":\"" + uuid + "\",\"CallbackUrl\":\"" + url + "/answer\",\"Payment\":{\"Amount\":50000000,", 0), 0u) << doc;
+  EXPECT_EQ(Raw("GET", "/api/" + uuid).body, doc.substr(0, doc.size() - 1) + ",\"State\":\"pending\"}");
   // Without the phone paired, approval fails clearly.
-  auto unpaired = Raw("POST", "/app/approve", json{{"request", uuid}}.dump());
-  EXPECT_EQ(unpaired.status, 409) << unpaired.body;
+  json unpaired = Approve(uuid, 409);
+  EXPECT_NE(unpaired.value("error", "").find("no key for twin " + std::to_string(twin.twin_id)), std::string::npos);
   ASSERT_EQ(Raw("POST", "/app/keys", json{{"seed", key.SeedHex()}}.dump()).status, 200);
-  auto approved = Raw("POST", "/app/approve", json{{"request", cj["qr"]}}.dump());
-  ASSERT_EQ(approved.status, 200) << approved.body;
-  json got;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    got = json::parse(received, nullptr, false);
-  }
-  ASSERT_TRUE(got.is_object()) << received;
-  ASSERT_EQ(got["SignedData"].size(), 2u);
-  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), "payload-1", got["SignedData"][0].get<std::string>()));
-  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), "payload-2", got["SignedData"][1].get<std::string>()));
+  // The url flow: the phone fetches the document, shows the calls it decoded,
+  // signs each payload's bytes to sign, pays, answers at the CallbackUrl.
+  json answer = Approve(cj["qr"], 200);
+  EXPECT_EQ(answer["flow"], "url");
+  EXPECT_EQ(answer["calls"], json::array({"SmartContractModule.cancel_contract(contract_id: 1)",
+                                          "SmartContractModule.cancel_contract(contract_id: 2)"}));
+  ASSERT_EQ(answer["SignedData"].size(), 2u);
+  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), tfchain::PayloadToSign(p1), answer["SignedData"][0].get<std::string>()));
+  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), tfchain::PayloadToSign(p2), answer["SignedData"][1].get<std::string>()));
+  EXPECT_EQ(answer["callback"]["status"], 200);
+  auto view = json::parse(Raw("GET", "/api/" + uuid).body);
+  EXPECT_EQ(view["State"], "approved");
+  EXPECT_EQ(view["Response"]["SignedData"], answer["SignedData"]);
+  EXPECT_EQ(view["Response"]["PublicKey"], key.PublicKeyHex());
   EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 4 * grid::kUnitsPerTft);
-  // Approving twice is refused (no double payment).
-  EXPECT_EQ(Raw("POST", "/app/approve", json{{"request", uuid}}.dump()).status, 409);
-  EXPECT_EQ(json::parse(Raw("GET", "/api/" + uuid).body)["State"], "approved");
+  // Answered once: a second approval (no double payment) and a second answer are refused.
+  Approve(uuid, 409);
+  EXPECT_EQ(Raw("POST", "/api/" + uuid + "/answer", json{{"Error", "late"}}.dump()).status, 409);
+  EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 4 * grid::kUnitsPerTft);
   // The app also pays top-up QR codes.
-  auto tu = Raw("POST", "/app/approve",
-                json{{"request", "TFT:" + grid_->GetPricing()->bridge_address + "?message=twin_" +
-                                     std::to_string(twin.twin_id) + "&amount=3"}}
-                    .dump());
-  ASSERT_EQ(tu.status, 200) << tu.body;
+  Approve("TFT:" + grid_->GetPricing()->bridge_address + "?message=twin_" +
+                        std::to_string(twin.twin_id) + "&amount=3",
+                    200);
   EXPECT_EQ(grid_->GetBalance(key.PublicKeyHex())->free, kAfterRegister + 6 * grid::kUnitsPerTft);
+}
+
+TEST_F(SignAndPayTest, PhoneSignsInlineRequestsAndRefusesWhatItCannotTrust) {
+  auto key = grid::Ed25519Key::Generate();
+  auto twin = Register(key);
+  ASSERT_EQ(Raw("POST", "/app/keys", json{{"seed", key.SeedHex()}}.dump()).status, 200);
+  const std::string prefix(kSignAndPayPrefix);
+  auto inline_text = [&](const json& created, const std::vector<std::string>& payloads) {
+    std::vector<std::string> b64;
+    for (const auto& p : payloads) b64.push_back(B64(p));
+    return prefix + RelayDocument(created["uuid"], created["url"].get<std::string>() + "/answer", 0, "", b64);
+  };
+  auto state = [&](const json& created) {
+    return json::parse(Raw("GET", "/api/" + created["uuid"].get<std::string>()).body);
+  };
+
+  // Inline: the phone signs what the QR text holds, and answers the relay.
+  const std::string p = Payload(7);
+  json ok = Create(twin.twin_id, {p});
+  json answer = Approve(inline_text(ok, {p}), 200);
+  EXPECT_EQ(answer["flow"], "inline");
+  EXPECT_EQ(answer["calls"], json::array({"SmartContractModule.cancel_contract(contract_id: 7)"}));
+  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), tfchain::PayloadToSign(p), answer["SignedData"][0].get<std::string>()));
+  EXPECT_EQ(state(ok)["State"], "approved");
+
+  // It signs what it decoded from the code, not what the relay holds: a
+  // code carrying another payload gets that payload signed (qstor then
+  // refuses the signature: reconciler/connect_test).
+  json swapped = Create(twin.twin_id, {Payload(8)});
+  json other = Approve(inline_text(swapped, {Payload(9)}), 200);
+  EXPECT_TRUE(grid::Ed25519VerifyHex(key.PublicKeyHex(), tfchain::PayloadToSign(Payload(9)),
+                                     other["SignedData"][0].get<std::string>()));
+
+  // A payload for another chain: refused, not signed, and the relay is told.
+  tfchain::Hash256 elsewhere;
+  elsewhere.fill(0x11);
+  json foreign = Create(twin.twin_id, {Payload(1, elsewhere)});
+  json refused = Approve(foreign["qr"], 409);
+  EXPECT_NE(refused.value("error", "").find("DataToSign[0] (85 bytes) is for another chain: genesis 0x1111"),
+            std::string::npos)
+      << refused.dump();
+  auto fv = state(foreign);
+  EXPECT_EQ(fv["State"], "rejected");
+  EXPECT_NE(fv.value("Error", "").find("the app refused: DataToSign[0]"), std::string::npos) << fv.dump();
+  EXPECT_FALSE(fv.contains("Response"));
+  // Another runtime (spec 151), inline this time.
+  json old_spec = Create(twin.twin_id, {Payload(1, std::nullopt, 151)});
+  json refused_spec = Approve(inline_text(old_spec, {Payload(1, std::nullopt, 151)}), 409);
+  EXPECT_NE(refused_spec.value("error", "").find("is for runtime spec 151 (transaction version 2); "
+                                                 "the devnet's chain runs spec 152"),
+            std::string::npos)
+      << refused_spec.dump();
+  EXPECT_EQ(state(old_spec)["State"], "rejected");
+  // Bytes that are not a signing payload: refused (400) where they stop making sense.
+  json junk = Create(twin.twin_id, {"hello, phone"});
+  json refused_junk = Approve(junk["qr"], 400);
+  EXPECT_NE(refused_junk.value("error", "").find("the phone cannot read DataToSign[0] (12 bytes) as a "
+                                                 "transaction of the devnet's chain: signing payload"),
+            std::string::npos)
+      << refused_junk.dump();
+  EXPECT_EQ(state(junk)["State"], "rejected");
+  json trailing = Create(twin.twin_id, {Payload(3) + "x"});
+  json refused_trailing = Approve(trailing["qr"], 400);
+  EXPECT_NE(refused_trailing.value("error", "").find("trailing bytes"), std::string::npos) << refused_trailing.dump();
+
+  // A document the phone cannot read, or that calls back elsewhere.
+  json pending = Create(twin.twin_id, {Payload(4)});
+  Approve(prefix + "{\"uuid\":1}", 400);
+  std::string elsewhere_cb = prefix + RelayDocument(pending["uuid"], "http://example.com/answer", 0, "", {B64(Payload(4))});
+  json refused_cb = Approve(elsewhere_cb, 400);
+  EXPECT_NE(refused_cb.value("error", "").find("loopback URLs only"), std::string::npos) << refused_cb.dump();
+  EXPECT_EQ(state(pending)["State"], "pending") << "nothing reached the relay";
+  Approve(prefix + "http://example.com/api/x", 400);
+
+  // The relay's own checks.
+  auto post = [&](const json& body) { return Raw("POST", "/api/signandpay", body.dump()); };
+  EXPECT_EQ(post({{"twin_id", twin.twin_id}, {"data_to_sign", json::array({"not base64!"})}}).status, 400);
+  EXPECT_EQ(post({{"twin_id", twin.twin_id}, {"data_to_sign", B64(p)}}).status, 400) << "a list";
+  EXPECT_EQ(post({{"twin_id", twin.twin_id}, {"data_to_sign", json::array()}}).status, 400);
+  EXPECT_EQ(post({{"twin_id", twin.twin_id}, {"data_to_sign", json::array({B64(p)})}, {"callback_url", "http://127.0.0.1:1/x"}}).status, 400);
+  const std::string answer_path = "/api/" + pending["uuid"].get<std::string>() + "/answer";
+  EXPECT_EQ(Raw("POST", answer_path, json{{"SignedData", json::array({"00", "11"})}}.dump()).status, 400);
+  EXPECT_EQ(Raw("POST", answer_path, json{{"SignedData", json::array({std::string(128, 'z')})}}.dump()).status, 400);
+  EXPECT_EQ(Raw("POST", answer_path, json{{"Error", 5}}.dump()).status, 400);
+  EXPECT_EQ(Raw("POST", "/api/00000000-0000-0000-0000-000000000000/answer", "{}").status, 404);
+  EXPECT_EQ(state(pending)["State"], "pending");
 }
 
 // ThreeFold Connect: the login service's users API keeps a user's key across

@@ -11,8 +11,12 @@
 
 #include "common/file_util.h"
 #include "common/units.h"
+#include "grid/connect_login.h"
 #include "grid/crypto.h"
+#include "grid/http_client.h"
+#include "grid/tfchain/extrinsic.h"
 #include "grid/types.h"
+#include "reconciler/batch.h"
 #include "reconciler/qr.h"
 
 namespace qstor::reconciler {
@@ -21,13 +25,144 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kUriPrefix = "threebot://signandpay/#";
-
 std::string ChunkName(const ConnectRequest& r) {
   return fmt::format("chunk {} of {} ({})", r.chunk, r.chunks, r.purpose);
 }
 
+std::string ChunkName(const SignRequest& r) {
+  return fmt::format("chunk {} of {} ({})", r.chunk, r.chunks, r.purpose);
+}
+
+Status BadDocument(const std::string& what) {
+  return Status::InvalidArgument("sign request document: " + what);
+}
+
+bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); i++) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !IsLowerHex(s[i])) return false;
+  }
+  return true;
+}
+
+// "TFT:<bridge>?message=twin_<id>": bridge 1..56 of A-Z0-9, id 1..10 digits
+// without a leading zero, at most 2^32-1.
+bool IsDestination(std::string_view s) {
+  constexpr std::string_view kHead = "TFT:", kMessage = "?message=twin_";
+  if (s.substr(0, kHead.size()) != kHead) return false;
+  size_t q = s.find('?');
+  if (q == std::string_view::npos) return false;
+  std::string_view bridge = s.substr(kHead.size(), q - kHead.size());
+  if (bridge.empty() || bridge.size() > kMaxBridgeAddressBytes) return false;
+  for (char c : bridge) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+  }
+  if (s.substr(q, kMessage.size()) != kMessage) return false;
+  std::string_view id = s.substr(q + kMessage.size());
+  if (id.empty() || id.size() > 10 || id[0] == '0') return false;
+  for (char c : id) {
+    if (c < '0' || c > '9') return false;
+  }
+  return std::stoull(std::string(id)) <= 0xffffffffull;
+}
+
 }  // namespace
+
+std::string PaymentDestination(std::string_view bridge, uint32_t twin_id) {
+  return fmt::format("TFT:{}?message=twin_{}", bridge, twin_id);
+}
+
+std::string EncodeSignRequestDocument(const SignRequestDocument& doc) {
+  std::string out = "{\"uuid\":" + json(doc.uuid).dump() +
+                    ",\"CallbackUrl\":" + json(doc.callback_url).dump();
+  if (doc.payment) {
+    out += fmt::format(",\"Payment\":{{\"Amount\":{},\"Destination\":{}}}",
+                       doc.payment->amount_units, json(doc.payment->destination).dump());
+  }
+  out += ",\"DataToSign\":[";
+  for (size_t i = 0; i < doc.data_to_sign.size(); i++) {
+    if (i > 0) out += ",";
+    out += "\"" + grid::connect::Base64Encode(doc.data_to_sign[i]) + "\"";
+  }
+  out += "]}";
+  return out;
+}
+
+Result<SignRequestDocument> DecodeSignRequestDocument(std::string_view text, bool relay_fields) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return BadDocument("not a JSON object");
+  SignRequestDocument d;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    const json& v = it.value();
+    if (k == "uuid") {
+      if (!v.is_string() || !IsUuid(v.get<std::string>())) {
+        return BadDocument("uuid: expected 8-4-4-4-12 lower-case hex, got " + v.dump().substr(0, 60));
+      }
+      d.uuid = v.get<std::string>();
+    } else if (k == "CallbackUrl") {
+      if (!v.is_string()) return BadDocument("CallbackUrl: expected a string");
+      const std::string& u = v.get_ref<const std::string&>();
+      if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0) {
+        return BadDocument("CallbackUrl: expected an http:// or https:// URL");
+      }
+      if (u.size() > kMaxCallbackUrlBytes) {
+        return BadDocument(fmt::format("CallbackUrl: {} bytes, at most {}", u.size(),
+                                       kMaxCallbackUrlBytes));
+      }
+      for (char c : u) {
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+          return BadDocument("CallbackUrl: only printable ASCII without quotes or backslashes");
+        }
+      }
+      d.callback_url = u;
+    } else if (k == "Payment") {
+      if (!v.is_object() || v.size() != 2 || !v.contains("Amount") || !v.contains("Destination")) {
+        return BadDocument("Payment: expected {Amount, Destination}");
+      }
+      if (!v["Amount"].is_number_unsigned() || v["Amount"].get<uint64_t>() == 0) {
+        return BadDocument("Payment.Amount: expected a positive integer (units of 1e-7 TFT)");
+      }
+      if (!v["Destination"].is_string() || !IsDestination(v["Destination"].get<std::string>())) {
+        return BadDocument("Payment.Destination: expected TFT:<bridge>?message=twin_<id>, got " +
+                           v["Destination"].dump().substr(0, 100));
+      }
+      d.payment = SignRequestPayment{v["Amount"].get<uint64_t>(),
+                                     v["Destination"].get<std::string>()};
+    } else if (k == "DataToSign") {
+      if (!v.is_array() || v.empty()) return BadDocument("DataToSign: expected a non-empty list");
+      for (size_t i = 0; i < v.size(); i++) {
+        std::string what = fmt::format("DataToSign[{}]", i);
+        if (!v[i].is_string()) return BadDocument(what + ": expected a base64 string");
+        const std::string& b64 = v[i].get_ref<const std::string&>();
+        auto raw = grid::connect::Base64Decode(b64, what);
+        if (!raw.ok()) return BadDocument(raw.status().message());
+        if (raw->empty()) return BadDocument(what + ": empty");
+        if (grid::connect::Base64Encode(*raw) != b64) {
+          return BadDocument(what + ": not canonical base64");
+        }
+        d.data_to_sign.push_back(std::move(raw).value());
+      }
+    } else if (relay_fields && k == "State") {
+      if (!v.is_string()) return BadDocument("State: expected a string");
+      d.state = v.get<std::string>();
+    } else if (relay_fields && k == "Response") {
+      d.response = v;
+    } else if (relay_fields && k == "Error") {
+      if (!v.is_string()) return BadDocument("Error: expected a string");
+      d.error = v.get<std::string>();
+    } else {
+      return BadDocument("unknown field \"" + k.substr(0, 40) + "\"");
+    }
+  }
+  if (d.uuid.empty()) return BadDocument("no uuid");
+  if (d.callback_url.empty()) return BadDocument("no CallbackUrl");
+  if (d.data_to_sign.empty()) return BadDocument("no DataToSign");
+  return d;
+}
 
 std::string PurposeSlug(const std::string& purpose) {
   std::string out;
@@ -69,10 +204,29 @@ Result<uint32_t> ConnectSigner::TwinId() {
   return twin_id_;
 }
 
-Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t payment_units) {
+// Asks the relay for the request, reads back the document the app will get,
+// and makes the QR text of the chosen flow. Nothing is shown yet.
+Result<ConnectRequest> ConnectSigner::Request(const SignRequest& req, uint64_t payment_units) {
+  const std::string nothing =
+      fmt::format("nothing of chunk {} was submitted; run `{}` again", req.chunk, opt_.rerun);
+  if (req.payload.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "connect: {} has no signing payload to show the app; {}", ChunkName(req), nothing));
+  }
+  if (tfchain::PayloadToSign(req.payload) != req.to_sign) {
+    return Status::InvalidArgument(fmt::format(
+        "connect: {}: the bytes to sign are not those of its {}-byte payload; {}", ChunkName(req),
+        req.payload.size(), nothing));
+  }
+  if (!req.signer_hex.empty() && req.signer_hex != opt_.public_key_hex) {
+    return Status::InvalidArgument(fmt::format(
+        "connect: {} is to be signed by key {}, but this apply signs with the twin key {}; {}",
+        ChunkName(req), req.signer_hex, opt_.public_key_hex, nothing));
+  }
   auto twin = TwinId();
   if (!twin.ok()) return twin.status();
-  json body{{"twin_id", *twin}, {"data_to_sign", json::array({req.to_sign})}};
+  const std::string b64 = grid::connect::Base64Encode(req.payload);
+  json body{{"twin_id", *twin}, {"data_to_sign", json::array({b64})}};
   if (payment_units > 0) body["amount"] = payment_units;
   auto answer = relay_.Call("POST", "/api/signandpay", body.dump());
   if (!answer.ok()) return answer.status().WithContext("asking the sign-and-pay relay");
@@ -83,19 +237,73 @@ Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t paym
   r.scans = req.scans;
   r.purpose = req.purpose;
   r.payment_units = payment_units;
+  r.flow = opt_.qr == Manifest::Payment::Qr::kInline ? "inline" : "url";
   if (!answer->is_object() || !answer->contains("uuid") || !(*answer)["uuid"].is_string() ||
       !answer->contains("url") || !(*answer)["url"].is_string()) {
     return Status::Protocol("sign-and-pay relay: expected {uuid, url, qr}, got " +
                             answer->dump().substr(0, 200));
   }
   r.uuid = (*answer)["uuid"].get<std::string>();
-  r.uri = kUriPrefix + (*answer)["url"].get<std::string>();
+  const std::string url = (*answer)["url"].get<std::string>();
   if (answer->contains("qr") && (*answer)["qr"].is_string() &&
-      (*answer)["qr"].get<std::string>() != r.uri) {
+      (*answer)["qr"].get<std::string>() != std::string(kSignAndPayUriPrefix) + url) {
     return Status::Protocol(fmt::format("sign-and-pay relay: its qr \"{}\" is not {}{}",
-                                        (*answer)["qr"].get<std::string>(), kUriPrefix,
-                                        (*answer)["url"].get<std::string>()));
+                                        (*answer)["qr"].get<std::string>(), kSignAndPayUriPrefix,
+                                        url));
   }
+
+  // The document, fetched from the URL exactly as the app will fetch it.
+  grid::HttpClient http(std::chrono::seconds(30));
+  auto got = http.Send("GET", url);
+  if (!got.ok()) return got.status().WithContext("reading the sign request back from " + url);
+  if (got->status != 200) {
+    return Status::Protocol(fmt::format("sign-and-pay relay: GET {} answered HTTP {}: {}", url,
+                                        got->status, got->body.substr(0, 200)));
+  }
+  auto doc = DecodeSignRequestDocument(got->body, /*relay_fields=*/true);
+  if (!doc.ok()) return doc.status().WithContext("sign-and-pay relay: GET " + url);
+  std::string differs;
+  if (doc->uuid != r.uuid) differs = "uuid " + doc->uuid;
+  if (doc->data_to_sign != std::vector<std::string>{req.payload}) differs = "DataToSign";
+  if (doc->state != "pending") differs = "State \"" + doc->state + "\"";
+  if (payment_units == 0 && doc->payment) differs = "Payment (none was asked)";
+  if (payment_units > 0 &&
+      (!doc->payment || doc->payment->amount_units != payment_units ||
+       !doc->payment->destination.ends_with("?message=twin_" + std::to_string(*twin)))) {
+    differs = "Payment";
+  }
+  if (!differs.empty()) {
+    return Status::Protocol(fmt::format(
+        "sign-and-pay relay: the request it serves at {} is not what qstor asked ({} differs)",
+        url, differs));
+  }
+  if (r.flow == "url") {
+    r.uri = std::string(kSignAndPayUriPrefix) + url;
+    r.document = got->body;
+  } else {
+    SignRequestDocument inline_doc = *doc;
+    inline_doc.state.clear();
+    r.document = EncodeSignRequestDocument(inline_doc);
+    r.uri = std::string(kSignAndPayUriPrefix) + r.document;
+  }
+  for (const auto& [what, bytes] :
+       {std::pair<const char*, size_t>{"QR text", r.uri.size()},
+        std::pair<const char*, size_t>{"sign request", r.document.size()}}) {
+    if (bytes > kQrMaxPayloadBytes) {
+      return Status::InvalidArgument(fmt::format(
+          "connect: the {} of {} is {} bytes, over the {} one QR code holds (signing payload "
+          "{} bytes, {} flow); {}",
+          what, ChunkName(r), bytes, kQrMaxPayloadBytes, req.payload.size(), r.flow,
+          NothingSubmitted(r)));
+    }
+  }
+  return r;
+}
+
+Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t payment_units) {
+  auto made = Request(req, payment_units);
+  if (!made.ok()) return made.status();
+  ConnectRequest r = std::move(made).value();
   auto qr = EncodeQr(r.uri);
   if (!qr.ok()) return qr.status().WithContext("the QR code of " + ChunkName(r));
 
@@ -119,9 +327,20 @@ Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t paym
 
   std::ostream& out = opt_.out ? *opt_.out : std::cout;
   if (opt_.json) {
-    json e{{"type", "sign_request"},  {"chunk", r.chunk},       {"chunks", r.chunks},
-           {"purpose", r.purpose},    {"uuid", r.uuid},         {"uri", r.uri},
-           {"png", r.png_path},       {"svg", r.svg_path},      {"payment_units", payment_units},
+    json e{{"type", "sign_request"},
+           {"chunk", r.chunk},
+           {"chunks", r.chunks},
+           {"purpose", r.purpose},
+           {"uuid", r.uuid},
+           {"flow", r.flow},
+           {"uri", r.uri},
+           {"qr_bytes", r.uri.size()},
+           {"request_bytes", r.document.size()},
+           {"payload_bytes", req.payload.size()},
+           {"calls", req.calls},
+           {"png", r.png_path},
+           {"svg", r.svg_path},
+           {"payment_units", payment_units},
            {"timeout_ms", opt_.timeout.count()}};
     if (r.scan > 0) {
       e["scan"] = r.scan;
@@ -142,14 +361,21 @@ Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t paym
     } else {
       scan = "S";
     }
+    auto twin = TwinId();
     out << fmt::format("\n{}ign chunk {} of {} ({}) with the ThreeFold Connect app: scan this "
                        "code{}.\n",
                        scan, r.chunk, r.chunks, r.purpose,
-                       payment_units > 0
+                       payment_units > 0 && twin.ok()
                            ? fmt::format("; the app also pays {} to the bridge for twin {} "
                                          "(the balance is short of what this apply needs)",
                                          grid::FormatTft(payment_units), *twin)
                            : "");
+    if (!req.calls.empty()) {
+      out << fmt::format("The app signs one transaction ({} bytes) of {} call{}; check that it "
+                         "shows the same:\n",
+                         req.payload.size(), req.calls.size(), req.calls.size() == 1 ? "" : "s");
+      for (const auto& c : req.calls) out << "  " << c << "\n";
+    }
     if (opt_.devnet_hint) {
       out << "(On the devnet, play the app with `qstor devnet approve '" << r.uri << "'`.)\n";
     }
@@ -157,7 +383,8 @@ Result<ConnectRequest> ConnectSigner::Show(const SignRequest& req, uint64_t paym
     style.ansi_colors = opt_.ansi_colors;
     out << "\n" << RenderTerminal(*qr, style) << "\n";
     out << r.uri << "\n";
-    out << fmt::format("The same code: {} and {}\n", r.png_path, r.svg_path);
+    out << fmt::format("The same code: {} and {} ({} flow, {} bytes)\n", r.png_path, r.svg_path,
+                       r.flow, r.uri.size());
     out << fmt::format("Waiting up to {} for the app to sign chunk {} of {}...\n",
                        FormatDuration(opt_.timeout), r.chunk, r.chunks)
         << std::flush;
@@ -240,18 +467,21 @@ Result<std::string> ConnectSigner::Sign(const SignRequest& req) {
         "the app's answer for {} has no signature (SignedData: {}); {}", ChunkName(r),
         sd.dump().substr(0, 100), NothingSubmitted(r)));
   }
+  // The signature must be over exactly the bytes qstor will submit, by the
+  // chunk's signer: whatever the app showed or decoded, nothing else passes.
+  const std::string& signer = req.signer_hex.empty() ? opt_.public_key_hex : req.signer_hex;
   std::string app_key = answer->value("PublicKey", "");
-  if (!grid::Ed25519VerifyHex(opt_.public_key_hex, req.to_sign, sig)) {
+  if (!grid::Ed25519VerifyHex(signer, req.to_sign, sig)) {
     std::string hint =
-        !app_key.empty() && app_key != opt_.public_key_hex
+        !app_key.empty() && app_key != signer
             ? fmt::format(" The app signed with key {}: it holds another mnemonic than this "
                           "keystore (whose twin key is {}).",
-                          app_key, opt_.public_key_hex)
-            : "";
+                          app_key, signer)
+            : " The app signed other bytes than this chunk's payload.";
     return Status::PermissionDenied(fmt::format(
         "the signature the app returned for {} does not verify against the twin's key {}; "
         "refused.{} {}",
-        ChunkName(r), opt_.public_key_hex, hint, NothingSubmitted(r)));
+        ChunkName(r), signer, hint, NothingSubmitted(r)));
   }
 
   if (payment > 0) {

@@ -360,6 +360,13 @@ void BuildManifest(const YAML::Node& doc, DocContext& ctx, Manifest& m) {
         ctx.Warning(p["timeout"], "spec.payment.timeout only applies to method connect");
       }
     }
+    if (p["qr"]) {
+      m.payment.qr = p["qr"].Scalar() == "inline" ? Manifest::Payment::Qr::kInline
+                                                  : Manifest::Payment::Qr::kUrl;
+      if (m.payment.method == Manifest::Payment::Method::kWallet) {
+        ctx.Warning(p["qr"], "spec.payment.qr only applies to method connect");
+      }
+    }
   }
 
   if (const YAML::Node mt = spec["mount"]) {
@@ -493,6 +500,9 @@ nlohmann::json Manifest::ToJson() const {
   s["budget"]["onExceed"] = budget.on_exceed == Budget::OnExceed::kWarn ? "warn" : "refuse";
   s["payment"]["method"] = payment.method == Payment::Method::kConnect ? "connect" : "wallet";
   s["payment"]["timeout"] = FormatDuration(payment.timeout);
+  // Only when not the default: the canonical form seeds the node choice
+  // (plan.h DefaultSeed), which a display option must not change.
+  if (payment.qr == Payment::Qr::kInline) s["payment"]["qr"] = "inline";
   if (mount.enabled) {
     s["mount"] = {{"path", mount.path},
                   {"cacheSize", FormatSize(mount.cache_bytes)},

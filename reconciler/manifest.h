@@ -86,6 +86,9 @@ struct Manifest {
   struct Payment {
     enum class Method { kWallet, kConnect } method = Method::kWallet;
     std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+    // connect: how the QR code carries a sign request (reconciler/connect.h):
+    // url, the app fetches it from the relay; inline, it is in the code.
+    enum class Qr { kUrl, kInline } qr = Qr::kUrl;
   } payment;
 
   struct Mount {

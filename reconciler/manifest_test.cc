@@ -136,6 +136,33 @@ TEST(ManifestTest, TypedValuesAndDefaults) {
   EXPECT_EQ(d.budget.prepaid_months, 1);
 }
 
+TEST(ManifestTest, PaymentQrFlow) {
+  const std::string head =
+      "apiVersion: qstor.threefold.io/v1\nkind: Storage\nmetadata:\n  name: qr\n"
+      "spec:\n  network: devnet\n  capacity: 1GiB\n  redundancy:\n    dataShards: 2\n"
+      "    parityShards: 1\n";
+  LoadResult def = LoadManifestText(head + "  payment: {method: connect}\n", "d.yaml");
+  ASSERT_TRUE(def.ok()) << Dump(def);
+  EXPECT_EQ(def.manifests[0].payment.qr, Manifest::Payment::Qr::kUrl);
+  EXPECT_FALSE(def.manifests[0].ToJson()["spec"]["payment"].contains("qr"))
+      << "the default leaves the canonical form (and so the default seed) as it was";
+  LoadResult in = LoadManifestText(head + "  payment: {method: connect, qr: inline}\n", "i.yaml");
+  ASSERT_TRUE(in.ok()) << Dump(in);
+  EXPECT_EQ(in.manifests[0].payment.qr, Manifest::Payment::Qr::kInline);
+  EXPECT_EQ(in.manifests[0].ToJson()["spec"]["payment"]["qr"], "inline");
+  EXPECT_TRUE(in.diagnostics.empty()) << Dump(in);
+  LoadResult url = LoadManifestText(head + "  payment: {method: connect, qr: url}\n", "u.yaml");
+  ASSERT_TRUE(url.ok()) << Dump(url);
+  EXPECT_EQ(url.manifests[0].payment.qr, Manifest::Payment::Qr::kUrl);
+  LoadResult bad = LoadManifestText(head + "  payment: {method: connect, qr: carrier-pigeon}\n", "b.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(Dump(bad).find("spec.payment.qr: must be one of url, inline"), std::string::npos) << Dump(bad);
+  LoadResult wallet = LoadManifestText(head + "  payment: {method: wallet, qr: inline}\n", "w.yaml");
+  ASSERT_TRUE(wallet.ok()) << Dump(wallet);
+  EXPECT_NE(Dump(wallet).find("spec.payment.qr only applies to method connect"), std::string::npos)
+      << Dump(wallet);
+}
+
 TEST(ManifestTest, NormalisedJsonIsStableAcrossSpellings) {
   // The same manifest in block style and in JSON syntax normalises the same.
   const std::string block =

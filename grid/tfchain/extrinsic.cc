@@ -147,6 +147,109 @@ std::string PayloadToSign(std::string_view payload) {
   return std::string(payload);
 }
 
+namespace {
+
+// Reads one signed-extension field of `type` and returns it as a number.
+Status ReadUnsigned(const Metadata& m, TypeId type, Decoder& d, const std::string& what, u128* out) {
+  Value v;
+  Status st = DecodeValue(m.registry, type, d, &v);
+  if (!st.ok()) return st.WithContext("signing payload: " + what);
+  auto n = AsUnsigned(v, "signing payload: " + what);
+  if (!n.ok()) return n.status();
+  *out = *n;
+  return Status::OK();
+}
+
+// Reads one signed-extension field of `type` that must be a 32-byte hash.
+Status ReadHash(const Metadata& m, TypeId type, Decoder& d, const std::string& what, Hash256* out) {
+  const size_t at = d.offset();
+  Value v;
+  Status st = DecodeValue(m.registry, type, d, &v);
+  if (!st.ok()) return st.WithContext("signing payload: " + what);
+  auto b = AsBytes(v, "signing payload: " + what);
+  if (!b.ok()) return b.status();
+  if (b->size() != 32)
+    return Status::Corruption("signing payload: " + what + " at offset " + std::to_string(at) + " is " +
+                              std::to_string(b->size()) + " bytes, expected a 32-byte hash");
+  std::memcpy(out->data(), b->data(), 32);
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<DecodedSigningPayload> DecodeSigningPayload(const Metadata& m, std::string_view payload) {
+  DecodedSigningPayload out;
+  Decoder d(payload);
+  // The call.
+  auto rc = m.RuntimeCallType();
+  if (!rc.ok()) return rc.status();
+  Status cs = DecodeValue(m.registry, *rc, d, &out.call);
+  if (!cs.ok()) return cs.WithContext("signing payload: call");
+  out.call_bytes = std::string(d.Since(0));
+  if (out.call.kind != Value::Kind::kVariant || out.call.fields.size() != 1 ||
+      out.call.fields[0].value.kind != Value::Kind::kVariant)
+    return Status::Corruption("signing payload: the call is not Pallet(call): " + out.call.ToString().substr(0, 120));
+  out.pallet = out.call.name;
+  out.call_name = out.call.fields[0].value.name;
+
+  // Extra, in the metadata's order.
+  for (const auto& s : m.extrinsic.signed_extensions) {
+    const std::string& id = s.identifier;
+    if (IsEraExtension(id)) {
+      const size_t at = d.offset();
+      Status es = Era::Decode(d, &out.extra.era);
+      if (!es.ok()) return es.WithContext("signing payload: " + id + " (extra, the era at offset " + std::to_string(at) + ")");
+    } else if (id == "CheckNonce") {
+      u128 n;
+      QSTOR_RETURN_IF_ERROR(ReadUnsigned(m, s.type, d, id + " (extra)", &n));
+      if (n > 0xffffffffu) return d.Error("signing payload: nonce " + U128ToString(n) + " does not fit u32");
+      out.extra.nonce = uint32_t(n);
+    } else if (id == "ChargeTransactionPayment") {
+      QSTOR_RETURN_IF_ERROR(ReadUnsigned(m, s.type, d, id + " (extra)", &out.extra.tip));
+    } else if (!ZeroSize(m.registry, s.type)) {
+      return Unknown(m, s);
+    }
+  }
+
+  // Additional, in the same order.
+  bool have_genesis = false, have_era_hash = false;
+  Hash256 era_hash{};
+  for (const auto& s : m.extrinsic.signed_extensions) {
+    const std::string& id = s.identifier;
+    if (IsEraExtension(id)) {
+      QSTOR_RETURN_IF_ERROR(ReadHash(m, s.additional_signed, d, id + " (additional: the era's block hash)", &era_hash));
+      have_era_hash = true;
+    } else if (id == "CheckSpecVersion" || id == "CheckTxVersion") {
+      u128 v;
+      QSTOR_RETURN_IF_ERROR(ReadUnsigned(m, s.additional_signed, d, id + " (additional)", &v));
+      if (v > 0xffffffffu) return d.Error("signing payload: " + id + " " + U128ToString(v) + " does not fit u32");
+      (id == "CheckSpecVersion" ? out.chain.spec_version : out.chain.tx_version) = uint32_t(v);
+    } else if (id == "CheckGenesis") {
+      QSTOR_RETURN_IF_ERROR(ReadHash(m, s.additional_signed, d, id + " (additional: the genesis hash)", &out.chain.genesis));
+      have_genesis = true;
+    } else if (!ZeroSize(m.registry, s.additional_signed)) {
+      return Unknown(m, s);
+    }
+  }
+  if (!d.done())
+    return d.Error("signing payload: " + std::to_string(d.remaining()) +
+                   " trailing bytes after the last signed extension's additional data");
+  if (have_era_hash) {
+    if (out.extra.era.immortal) {
+      if (!have_genesis) {
+        out.chain.genesis = era_hash;
+      } else if (era_hash != out.chain.genesis) {
+        return Status::Corruption("signing payload: the era is immortal but its block hash 0x" +
+                                  ToHex(std::string_view(reinterpret_cast<const char*>(era_hash.data()), 32)) +
+                                  " is not the genesis hash 0x" +
+                                  ToHex(std::string_view(reinterpret_cast<const char*>(out.chain.genesis.data()), 32)));
+      }
+    }
+    out.chain.era_block_hash = era_hash;
+  }
+  return out;
+}
+
 Result<std::string> BuildSignedExtrinsic(const Metadata& m, const std::array<uint8_t, 32>& pk,
                                          const Signer& sign, std::string_view call,
                                          const ExtrinsicExtra& x, const ChainInfo& c) {

@@ -19,6 +19,11 @@
 //    holds no key; verification uses libsodium.
 //  - DecodeExtrinsic() parses a (length-prefixed) signed or unsigned v4
 //    extrinsic and refuses anything else with a clear Status.
+//  - DecodeSigningPayload() is SigningPayload()'s inverse: what a signing app
+//    (ThreeFold Connect, the devnet's phone) reads from the bytes it is asked
+//    to sign. Strict: every byte is accounted for, and
+//    SigningPayload(m, d.call_bytes, d.extra, d.chain) == payload for every
+//    payload it accepts.
 #pragma once
 
 #include <array>
@@ -31,6 +36,7 @@
 #include "common/status.h"
 #include "grid/tfchain/metadata.h"
 #include "grid/tfchain/scale.h"
+#include "grid/tfchain/value.h"
 
 namespace qstor::tfchain {
 
@@ -81,6 +87,27 @@ Result<std::string> SigningPayload(const Metadata& m, std::string_view call, con
                                    const ChainInfo& c);
 // What is signed: the payload, or blake2b-256 of it when longer than 256 bytes.
 std::string PayloadToSign(std::string_view payload);
+
+// A signing payload taken apart.
+struct DecodedSigningPayload {
+  std::string pallet;     // "SmartContractModule" (the RuntimeCall variant)
+  std::string call_name;  // "create_node_contract"
+  Value call;             // the RuntimeCall value: Variant(pallet, [Variant(call, args)])
+  std::string call_bytes; // its SCALE bytes, as in the payload
+  ExtrinsicExtra extra;   // era, nonce, tip
+  // spec and tx versions, genesis, and the era's block hash (for an immortal
+  // era it is the genesis hash: anything else is refused).
+  ChainInfo chain;
+};
+
+// Decodes call ‖ extra ‖ additional against the metadata's RuntimeCall type
+// and its signed extensions, in their order. A call that does not decode, a
+// truncated extension, an unknown extension with a non-empty type, an
+// immortal era whose block hash is not the genesis, or any byte after the
+// last additional field is refused (kCorruption, or kNotImplemented for an
+// unknown extension); messages name the offset and the part being read
+// ("signing payload: CheckGenesis (additional): scale: offset 117: ...").
+Result<DecodedSigningPayload> DecodeSigningPayload(const Metadata& m, std::string_view payload);
 
 using Signer = std::function<std::string(std::string_view message)>;  // 64-byte ed25519 signature
 

@@ -182,5 +182,124 @@ TEST(Extrinsic, DecoderRefusesBadInput) {
   EXPECT_EQ(VerifyExtrinsic(*m, *u, Chain()).code(), Status::Code::kUnauthenticated);
 }
 
+// ---- DecodeSigningPayload: what a signing app reads ----
+
+std::string CreateCall(const Metadata& m, uint32_t node, size_t data_len) {
+  return EncodeCall(m, "SmartContractModule", "create_node_contract",
+                    {{"node_id", Value::U(node)}, {"deployment_hash", Value::Bytes(std::string(32, 'f'))},
+                     {"deployment_data", Value::Bytes(std::string(data_len, 'x'))}, {"public_ips", Value::U(0)},
+                     {"solution_provider_id", Value::None()}})
+      .value();
+}
+
+TEST(SigningPayload, DecodesWhatSigningPayloadBuilt) {
+  REQUIRE_REAL_METADATA(m);
+  // A single call and a batch_all of several (over 256 bytes: hashed).
+  auto batch = EncodeCall(*m, "Utility", "batch_all",
+                          {{"calls", Value::Sequence({Value::Raw(CreateCall(*m, 11, 100)),
+                                                      Value::Raw(CreateCall(*m, 12, 200)),
+                                                      Value::Raw(Cancel(*m, 99))})}});
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  struct Case {
+    std::string call, pallet, name;
+  };
+  const std::vector<Case> calls{{Cancel(*m, 7), "SmartContractModule", "cancel_contract"},
+                                {*batch, "Utility", "batch_all"}};
+  const std::vector<Era> eras{Era::Immortal(), Era::Mortal(1000, 64), Era::Mortal(123456, 65536),
+                              Era::Mortal(3, 4)};
+  const std::vector<uint32_t> nonces{0, 63, 64, 16383, 16384, 1u << 30, 0xffffffffu};
+  const std::vector<u128> tips{0, 1, u128(1) << 70, ~u128(0)};
+  int checked = 0;
+  for (const auto& call : calls) {
+    for (const Era& era : eras) {
+      for (uint32_t nonce : nonces) {
+        for (u128 tip : tips) {
+          ExtrinsicExtra x;
+          x.era = era;
+          x.nonce = nonce;
+          x.tip = tip;
+          ChainInfo c = Chain();
+          if (era.immortal) c.era_block_hash = c.genesis;
+          auto payload = SigningPayload(*m, call.call, x, c);
+          ASSERT_TRUE(payload.ok()) << payload.status().ToString();
+          auto d = DecodeSigningPayload(*m, *payload);
+          ASSERT_TRUE(d.ok()) << d.status().ToString();
+          EXPECT_EQ(d->pallet, call.pallet);
+          EXPECT_EQ(d->call_name, call.name);
+          EXPECT_EQ(d->call_bytes, call.call);
+          EXPECT_EQ(d->extra.era, era);
+          EXPECT_EQ(d->extra.nonce, nonce);
+          EXPECT_TRUE(d->extra.tip == tip);
+          EXPECT_EQ(d->chain.spec_version, 152u);
+          EXPECT_EQ(d->chain.tx_version, 2u);
+          EXPECT_EQ(d->chain.genesis, c.genesis);
+          EXPECT_EQ(d->chain.era_block_hash, c.era_block_hash);
+          // The inverse: the same bytes again.
+          EXPECT_EQ(SigningPayload(*m, d->call_bytes, d->extra, d->chain).value(), *payload);
+          checked++;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 2 * 4 * 7 * 4);
+  // The decoded call is the value the metadata describes, arguments by name.
+  auto d = DecodeSigningPayload(*m, SigningPayload(*m, Cancel(*m, 42), ExtrinsicExtra{}, Chain()).value());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->call.ToString().find("contract_id: 42") != std::string::npos, true) << d->call.ToString();
+}
+
+TEST(SigningPayload, RefusesWhatIsNotAPayloadAndSaysWhere) {
+  REQUIRE_REAL_METADATA(m);
+  ExtrinsicExtra x;
+  x.era = Era::Mortal(1000, 64);
+  x.nonce = 5;
+  const std::string payload = SigningPayload(*m, Cancel(*m, 3), x, Chain()).value();
+  ASSERT_EQ(payload.size(), 10u + 4 + 72);  // call, era 2 + nonce 1 + tip 1, additional
+  // Every truncation is refused.
+  for (size_t cut = 0; cut < payload.size(); ++cut)
+    EXPECT_FALSE(DecodeSigningPayload(*m, payload.substr(0, cut)).ok()) << cut;
+  auto expect_error = [&](const std::string& bytes, const std::string& needle) {
+    auto d = DecodeSigningPayload(*m, bytes);
+    ASSERT_FALSE(d.ok()) << needle;
+    EXPECT_EQ(d.status().code(), Status::Code::kCorruption) << d.status().ToString();
+    EXPECT_NE(d.status().message().find(needle), std::string::npos) << d.status().message();
+  };
+  expect_error(payload + "z", "offset 86: signing payload: 1 trailing bytes");
+  expect_error(payload.substr(0, payload.size() - 1), "CheckMortality (additional: the era's block hash)");
+  expect_error(payload.substr(0, 14 + 8 + 31), "CheckGenesis (additional: the genesis hash)");
+  std::string call = payload;
+  call[1] = char(0x63);  // SmartContractModule call index 99
+  expect_error(call, "signing payload: call");
+  expect_error(call, "unknown variant index 99");
+  std::string pallet = payload;
+  pallet[0] = char(0xfe);
+  expect_error(pallet, "signing payload: call");
+  // A mortal era that cannot be (0x0010: period 2) is refused where it is.
+  std::string bad_era = payload;
+  bad_era[10] = 0x10;
+  bad_era[11] = 0x00;
+  expect_error(bad_era, "CheckMortality (extra, the era at offset 10)");
+  // A nonce that does not fit u32 (compact big-integer mode, 5 bytes).
+  ExtrinsicExtra imm;
+  std::string cancel = Cancel(*m, 3);
+  std::string tail = SigningPayload(*m, cancel, imm, Chain()).value().substr(cancel.size() + 3);
+  std::string big_nonce = cancel + std::string("\x00", 1) + CompactBytes(u128(1) << 32) + std::string("\x00", 1) + tail;
+  expect_error(big_nonce, "signing payload: CheckNonce (extra)");
+  // An immortal era signs the genesis as its block hash; another hash is refused.
+  std::string lie = cancel + std::string("\x00\x00\x00", 3);
+  Encoder e;
+  e.U32(152);
+  e.U32(2);
+  lie += e.bytes() + std::string(32, '\x11') + std::string(32, '\x22');
+  expect_error(lie, "the era is immortal but its block hash 0x2222");
+  // An unknown extension that adds bytes is refused by name (kNotImplemented).
+  Metadata copy = *m;
+  copy.extrinsic.signed_extensions.push_back({"CheckMetadataHash", 2, 2});
+  auto unknown = DecodeSigningPayload(copy, payload);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), Status::Code::kNotImplemented);
+  EXPECT_NE(unknown.status().message().find("CheckMetadataHash"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace qstor::tfchain

@@ -6,6 +6,8 @@
 //   3: DecodeEvents(metadata, rest)
 //   4: the typed storage decoders (AccountInfo, Twin, Contract,
 //      PricingPolicy, the TFT prices) on rest
+//   5: DecodeSigningPayload(metadata, rest); what it accepts must rebuild to
+//      the same bytes with SigningPayload (the inverse holds)
 // The metadata is the recorded spec-152 one when found (env
 // QSTOR_TFCHAIN_METADATA, or ../shared/reference/tfchain/chainMeta-spec152.json
 // from the repository root, as scripts/fuzz.sh runs), else a small
@@ -117,7 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   std::string_view in(reinterpret_cast<const char*>(data), size);
   const Metadata& m = Meta();
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0: {
       auto md = DecodeMetadata(in.substr(1));
       if (md.ok() && EncodeMetadata(*md) != in.substr(1)) std::abort();  // round trip must hold
@@ -152,6 +154,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)DecodeContract(m, bytes);
       (void)DecodePricingPolicy(m, bytes);
       for (const char* e : {"TftPrice", "AverageTftPrice", "MinTftPrice", "MaxTftPrice"}) (void)DecodeTftPrice(m, e, bytes);
+      break;
+    }
+    case 5: {
+      auto p = DecodeSigningPayload(m, in.substr(1));
+      if (p.ok()) {
+        auto back = SigningPayload(m, p->call_bytes, p->extra, p->chain);
+        if (!back.ok() || *back != in.substr(1)) std::abort();  // a decoded payload rebuilds identically
+      }
       break;
     }
   }
